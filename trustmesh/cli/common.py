@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Callable
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
@@ -34,7 +36,7 @@ class CliState:
 def run_guarded(command: click.Command, argv: list[str] | None) -> int:
     """Run the click command; turn our errors into one line and an exit code."""
     try:
-        command.main(args=argv, prog_name="trustmesh", standalone_mode=False)
+        code = command.main(args=argv, prog_name="trustmesh", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("trustmesh: interrupted", err=True)
         return 130
@@ -53,9 +55,10 @@ def run_guarded(command: click.Command, argv: list[str] | None) -> int:
     except BrokenPipeError:
         return 0
     except OSError as exc:
-        click.echo(f"trustmesh: {exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}".rstrip(": "), err=True)
+        where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
+        click.echo(f"trustmesh: {exc.strerror or exc}{where}", err=True)
         return 1
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 def emit_json(value: Any) -> None:
@@ -91,3 +94,82 @@ def with_ledger(ctx: click.Context, action: Callable[[Any], Any]) -> Any:
         return action(ledger)
     finally:
         ledger.close()
+
+
+@contextmanager
+def open_output(path: str | None, force: bool = False):
+    """A binary file to write, replaced atomically on success (stdout if no path).
+
+    Written to a temporary file in the same directory and renamed at the
+    end, so a failure leaves no half-written file, and an existing file is
+    kept unless ``force``.
+    """
+    if path is None:
+        yield click.get_binary_stream("stdout")
+        return
+    if os.path.exists(path) and not force:
+        raise UsageError(f"{path} exists: choose another name or pass --force")
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".trustmesh-", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def read_bundle_file(path: str) -> Iterator[bytes]:
+    """The encoded records of a bundle file, streamed in 64 KiB reads."""
+    from trustmesh.protocol.bundle import read_bundle
+
+    def chunks():
+        with open(path, "rb") as fh:
+            while chunk := fh.read(65536):
+                yield chunk
+    return read_bundle(chunks())
+
+
+def show_records(stored: list, as_json: bool, *, single: bool = False, full: bool = False) -> None:
+    """Print stored records as JSON or as an aligned table (or a detail view)."""
+    from trustmesh.protocol.jsonview import record_view
+    views = [record_view(s.record, s.id, retracted=s.retracted, contested=s.contested) for s in stored]
+    if as_json:
+        emit_json(views[0] if single else views)
+        return
+    if full or single:
+        for view in views:
+            width = max(len(k) for k in view)
+            for key, value in view.items():
+                if value is not None and value is not False:
+                    click.echo(f"{key:{width}}  {value}")
+        return
+    if not views:
+        click.echo("no records")
+        return
+    for s, view in zip(stored, views):
+        click.echo("  ".join([s.id.hex()[:12], f"{view['type']:11}", (view.get("issued") or "")[:10],
+                              _short(view.get("author")), _describe(view)]))
+
+
+def _short(member: str | None) -> str:
+    return "…" + member[-8:] if member else ""
+
+
+def _describe(view: dict) -> str:
+    kind = view["type"]
+    if kind == "attestation":
+        verdict = "+" if view["positive"] else "-"
+        text = f"{verdict}{view['facet']} about {_short(view['subject'])}"
+        text += f"  \"{view['note']}\"" if view.get("note") else ""
+    elif kind == "deal":
+        text = f"deal ({view['role']}) with {_short(view['counterparty'])}"
+    elif kind in ("retraction", "reply"):
+        text = f"{view.get('stance', 'retracts')} {view['target'][:12]}"
+    else:
+        text = f"profile {view['name']!r}"
+    flags = [f for f in ("retracted", "contested") if view.get(f)]
+    return text + (f"  [{', '.join(flags)}]" if flags else "")
