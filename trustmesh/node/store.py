@@ -178,7 +178,7 @@ class Store:
             seen.add(ids[i])
             decoded[i] = record
         with self._lock:
-            held = self._existing([ids[i] for i in decoded])
+            held = self.held([ids[i] for i in decoded])
             todo = []
             for i, record in decoded.items():
                 if ids[i] in held:
@@ -217,7 +217,8 @@ class Store:
                 raise StoreError(f"store write failed, nothing of this batch was stored: {exc}") from None
         return results  # type: ignore[return-value]
 
-    def _existing(self, ids: Sequence[bytes]) -> set[bytes]:
+    def held(self, ids: Sequence[bytes]) -> set[bytes]:
+        """Which of ``ids`` are stored here."""
         held: set[bytes] = set()
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
