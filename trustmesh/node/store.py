@@ -1,7 +1,7 @@
 """The record store: one SQLite file in WAL mode, written only through ``ingest``.
 
 Every record, made here or received, enters through ``ingest``: decode,
-check, verify signatures (on every core, libsodium releases the GIL), link
+check, verify signatures (bulk batches on worker processes, see verifier.py), link
 and chain checks, then one transaction. A record reported ``accepted`` is
 committed with ``synchronous=FULL`` before the call returns, so it survives
 the process being killed a moment later (and a power cut).
@@ -19,12 +19,10 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from nacl.bindings import crypto_sign_open
-
+from trustmesh.node.verifier import CHUNK as VERIFY_CHUNK, INLINE_BELOW, Verifier
 from trustmesh.errors import DecodeError, InvalidRecord, NotFound, StoreError, UsageError
 from trustmesh.protocol.records import (
     CHAINED, Attestation, Deal, Profile, Record, Reply, Retraction, TYPE_NAMES, decode,
@@ -43,6 +41,7 @@ _MIGRATIONS: list[str] = [
         type      INTEGER NOT NULL,
         author    BLOB NOT NULL,
         seq       INTEGER,
+        prev      BLOB,
         subject   BLOB,
         facet     TEXT,
         positive  INTEGER,
@@ -56,7 +55,6 @@ _MIGRATIONS: list[str] = [
     CREATE INDEX records_author ON records(author, seq);
     CREATE INDEX records_subject ON records(subject, facet);
     CREATE INDEX records_target ON records(target) WHERE target IS NOT NULL;
-    CREATE INDEX records_facet ON records(facet, issued) WHERE facet IS NOT NULL;
     CREATE TABLE forks (
         author  BLOB NOT NULL,
         seq     INTEGER NOT NULL,
@@ -67,6 +65,26 @@ _MIGRATIONS: list[str] = [
     );
     """,
 ]
+
+# Fork proofs completed by the rows inserted after :mark: another record at the
+# same (author, seq); a held record at seq-1 that is not our prev; a held
+# record at seq+1 whose prev is not us. Each pair is stored once, ids sorted.
+_FORKS_SQL = """
+INSERT OR IGNORE INTO forks (author, seq, id_a, id_b, found)
+SELECT author, seq, a, b, :now FROM (
+    SELECT n.author, n.seq, MIN(n.id, o.id) AS a, MAX(n.id, o.id) AS b
+      FROM records n JOIN records o ON o.author = n.author AND o.seq = n.seq AND o.id != n.id
+     WHERE n.rid > :mark AND n.seq IS NOT NULL
+    UNION
+    SELECT n.author, n.seq - 1, MIN(n.id, o.id), MAX(n.id, o.id)
+      FROM records n JOIN records o ON o.author = n.author AND o.seq = n.seq - 1 AND o.id != n.prev
+     WHERE n.rid > :mark AND n.prev IS NOT NULL
+    UNION
+    SELECT n.author, n.seq, MIN(n.id, o.id), MAX(n.id, o.id)
+      FROM records n JOIN records o ON o.author = n.author AND o.seq = n.seq + 1 AND o.prev != n.id
+     WHERE n.rid > :mark AND n.seq IS NOT NULL
+)
+"""
 
 # A record is retracted when a retraction by one of its parties targets it.
 _RETRACTED = """EXISTS (SELECT 1 FROM records x WHERE x.type = 3 AND x.target = r.id
@@ -84,6 +102,21 @@ class IngestResult:
     status: str             # "accepted", "duplicate" or "rejected"
     reason: str | None = None
     record: Record | None = None
+
+
+@dataclass(slots=True)
+class _Batch:
+    """A batch between ``_prepare`` and ``_finish``: decoded, being verified."""
+
+    raws: list[bytes]
+    now_ms: int
+    ids: list[bytes | None] = field(default_factory=list)
+    decoded: dict[int, Record] = field(default_factory=dict)
+    verifying: list = field(default_factory=list)
+    results: list[IngestResult | None] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.results = [None] * len(self.raws)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,15 +145,14 @@ class Fork:
 class Store:
     """A trustmesh record store in one SQLite file."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path, verify_threads: int) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: Path, verify_workers: int | None = None) -> None:
         self._conn = conn
         self.path = path
         self._lock = threading.RLock()
-        self._pool = ThreadPoolExecutor(verify_threads, thread_name_prefix="verify") if verify_threads > 1 else None
-        self._threads = verify_threads
+        self._verifier = Verifier(verify_workers)
 
     @classmethod
-    def open(cls, path: str | os.PathLike, *, verify_threads: int | None = None) -> "Store":
+    def open(cls, path: str | os.PathLike, *, verify_workers: int | None = None) -> "Store":
         """Open (creating and migrating if needed) the store at ``path``."""
         path = Path(path)
         try:
@@ -131,16 +163,17 @@ class Store:
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA busy_timeout=5000")
+            conn.execute("PRAGMA cache_size=-65536")        # 64 MiB: index pages stay hot
+            conn.execute("PRAGMA wal_autocheckpoint=8192")  # fewer checkpoints under load
             _migrate(conn)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open the store at {path}: {exc}") from None
-        return cls(conn, path, verify_threads or min(4, os.cpu_count() or 1))
+        return cls(conn, path, verify_workers)
 
     def close(self) -> None:
         """Close the file; the store cannot be used afterwards."""
         with self._lock:
-            if self._pool:
-                self._pool.shutdown()
+            self._verifier.close()
             self._conn.close()
 
     def __enter__(self) -> "Store":
@@ -154,68 +187,100 @@ class Store:
     def ingest(self, raws: Iterable[bytes], now_ms: int) -> list[IngestResult]:
         """Verify and store a batch; one result per input, in order.
 
-        Idempotent: a record already held is reported ``duplicate``. Nothing
-        that fails a check is written, and the good records of a batch are
-        stored even when others in it are bad.
+        Idempotent: a record already held is reported ``duplicate`` (its bytes
+        were verified when it was stored). Nothing that fails a check is
+        written, and the good records of a batch are stored even when others
+        in it are bad. Every ``accepted`` record is committed on return.
         """
-        raws = list(raws)
-        results: list[IngestResult | None] = [None] * len(raws)
-        ids = [hashlib.sha256(raw).digest() if isinstance(raw, bytes) else None for raw in raws]
-        decoded: dict[int, Record] = {}
-        seen: set[bytes] = set()
+        with self._lock:
+            return self._finish(self._prepare(list(raws), now_ms, set()))
+
+    def ingest_stream(self, batches: Iterable[Iterable[bytes]], now_ms: int) -> Iterator[list[IngestResult]]:
+        """``ingest`` over many batches, pipelined: the signatures of the next
+        batch are verified on the pool while this one is written. Yields each
+        batch's results once it is committed."""
+        with self._lock:
+            inflight: set[bytes] = set()
+            pending = None
+            for raws in batches:
+                ready = self._prepare(list(raws), now_ms, inflight)
+                if pending is not None:
+                    yield self._finish(pending, inflight)
+                pending = ready
+            if pending is not None:
+                yield self._finish(pending, inflight)
+
+    def _prepare(self, raws: list[bytes], now_ms: int, inflight: set[bytes]) -> "_Batch":
+        """Hash, skip what is held, decode and check, and start verifying signatures."""
+        batch = _Batch(raws, now_ms)
+        ids = batch.ids = [hashlib.sha256(raw).digest() if type(raw) is bytes else None for raw in raws]
+        held = self.held([rid for rid in ids if rid is not None])
+        chunk: list[tuple[int, bytes, bytes]] = []
+        bulk = len(raws) - len(held) >= INLINE_BELOW
         for i, raw in enumerate(raws):
+            rid = ids[i]
+            if rid in held or rid in inflight:
+                batch.results[i] = IngestResult(rid, DUPLICATE)
+                continue
             try:
-                if ids[i] is None:
+                if rid is None:
                     raise DecodeError("a record is bytes")
                 record = decode(raw)
                 check_record(record, now_ms, verify=False)
             except (DecodeError, InvalidRecord) as exc:
-                results[i] = IngestResult(ids[i], REJECTED, str(exc))
+                batch.results[i] = IngestResult(rid, REJECTED, str(exc))
                 continue
-            if ids[i] in seen:
-                results[i] = IngestResult(ids[i], DUPLICATE, None, record)
+            inflight.add(rid)
+            batch.decoded[i] = record
+            message = signing_input_from_raw(raw, record)
+            chunk.append((i, record.sig + message, record.author))
+            if isinstance(record, Deal):
+                chunk.append((i, record.counter_sig + message, record.counterparty))
+            if len(chunk) >= VERIFY_CHUNK:
+                batch.verifying.append(self._verifier.submit(chunk, bulk))
+                chunk = []
+        if chunk:
+            batch.verifying.append(self._verifier.submit(chunk, bulk))
+        return batch
+
+    def _finish(self, batch: "_Batch", inflight: set[bytes] | None = None) -> list[IngestResult]:
+        """Collect signature verdicts, apply link rules, write, and report."""
+        ids, results = batch.ids, batch.results
+        bad_sigs: set[int] = set()
+        for job in batch.verifying:
+            bad_sigs.update(job.result() if hasattr(job, "result") else job)
+        known = {ids[i]: record for i, record in batch.decoded.items() if i not in bad_sigs}
+        rows = []
+        for i, record in batch.decoded.items():
+            if i in bad_sigs:
+                reason = f"{record.NAME}: signature does not verify"
+            else:
+                reason = self._link_problem(record, known)
+            if reason:
+                results[i] = IngestResult(ids[i], REJECTED, reason, record)
+                known.pop(ids[i], None)
                 continue
-            seen.add(ids[i])
-            decoded[i] = record
-        with self._lock:
-            held = self.held([ids[i] for i in decoded])
-            todo = []
-            for i, record in decoded.items():
-                if ids[i] in held:
-                    results[i] = IngestResult(ids[i], DUPLICATE, None, record)
-                else:
-                    todo.append(i)
-            bad_sigs = self._verify([(raws[i], decoded[i]) for i in todo])
-            batch: dict[bytes, Record] = {ids[i]: decoded[i] for i in todo}
-            rows, forks = [], []
-            for k, i in enumerate(todo):
-                record = decoded[i]
-                if k in bad_sigs:
-                    results[i] = IngestResult(ids[i], REJECTED, f"{record.NAME}: signature does not verify", record)
-                    del batch[ids[i]]
-                    continue
-                reason = self._link_problem(record, batch)
-                if reason:
-                    results[i] = IngestResult(ids[i], REJECTED, reason, record)
-                    del batch[ids[i]]
-                    continue
-                rows.append(_row(ids[i], record, raws[i], now_ms))
-                results[i] = IngestResult(ids[i], ACCEPTED, None, record)
-            try:
-                with self._conn:
-                    self._conn.execute("BEGIN IMMEDIATE")
-                    self._conn.executemany(
-                        "INSERT INTO records (id, type, author, seq, subject, facet, positive,"
-                        " target, issued, occurred, expires, received, raw)"
-                        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
-                    for row in rows:
-                        if row[3] is not None:
-                            forks.extend(self._chain_conflicts(row[0], row[2], row[3], row[-1], now_ms))
-                    self._conn.executemany(
-                        "INSERT OR IGNORE INTO forks VALUES (?,?,?,?,?)", forks)
-            except sqlite3.DatabaseError as exc:
-                raise StoreError(f"store write failed, nothing of this batch was stored: {exc}") from None
+            rows.append(_row(ids[i], record, batch.raws[i], batch.now_ms))
+            results[i] = IngestResult(ids[i], ACCEPTED, None, record)
+        if rows:
+            self._write(rows, batch.now_ms)
+        if inflight is not None:
+            inflight.difference_update(ids[i] for i in batch.decoded)
         return results  # type: ignore[return-value]
+
+    def _write(self, rows: list[tuple], now_ms: int) -> None:
+        """Insert the rows and record the fork proofs they complete, in one transaction."""
+        try:
+            with self._conn:
+                self._conn.execute("BEGIN IMMEDIATE")
+                mark = self._conn.execute("SELECT COALESCE(MAX(rid), 0) FROM records").fetchone()[0]
+                self._conn.executemany(
+                    "INSERT INTO records (id, type, author, seq, prev, subject, facet, positive,"
+                    " target, issued, occurred, expires, received, raw)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+                self._conn.execute(_FORKS_SQL, {"mark": mark, "now": now_ms})
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"store write failed, nothing of this batch was stored: {exc}") from None
 
     def held(self, ids: Sequence[bytes]) -> set[bytes]:
         """Which of ``ids`` are stored here."""
@@ -225,21 +290,6 @@ class Store:
             marks = ",".join("?" * len(chunk))
             held.update(r[0] for r in self._conn.execute(f"SELECT id FROM records WHERE id IN ({marks})", chunk))
         return held
-
-    def _verify(self, items: list[tuple[bytes, Record]]) -> set[int]:
-        """Indexes of the items whose signatures fail; spread over threads."""
-        if not items:
-            return set()
-        jobs = [(raw, rec, signing_input_from_raw(raw, rec)) for raw, rec in items]
-        if self._pool is None or len(jobs) < 64:
-            return {k for k in _failing(jobs, 0)}
-        size = -(-len(jobs) // self._threads)
-        parts = [jobs[s:s + size] for s in range(0, len(jobs), size)]
-        futures = [self._pool.submit(_failing, part, n * size) for n, part in enumerate(parts)]
-        bad: set[int] = set()
-        for fut in futures:
-            bad.update(fut.result())
-        return bad
 
     def _link_problem(self, record: Record, batch: dict[bytes, Record]) -> str | None:
         target_id = link_target(record)
@@ -256,24 +306,6 @@ class Store:
         except InvalidRecord as exc:
             return str(exc)
         return None
-
-    def _chain_conflicts(self, rid: bytes, author: bytes, seq: int, raw: bytes, now: int) -> list[tuple]:
-        """Fork proofs this record completes: same position, or a broken prev link."""
-        found = []
-        for (other,) in self._conn.execute(
-                "SELECT id FROM records WHERE author = ? AND seq = ? AND id != ?", (author, seq, rid)):
-            found.append((author, seq, *sorted((rid, other)), now))
-        record = decode(raw)
-        if record.prev is not None:
-            for (before,) in self._conn.execute(
-                    "SELECT id FROM records WHERE author = ? AND seq = ?", (author, seq - 1)):
-                if before != record.prev:
-                    found.append((author, seq - 1, *sorted((before, rid)), now))
-        for (after_id, after_raw) in self._conn.execute(
-                "SELECT id, raw FROM records WHERE author = ? AND seq = ?", (author, seq + 1)):
-            if decode(after_raw).prev != rid:
-                found.append((author, seq, *sorted((rid, after_id)), now))
-        return found
 
     # ---- reading ---------------------------------------------------------
 
@@ -391,21 +423,10 @@ class Store:
                 for rid, raw, received, ret, con in rows]
 
 
-def _failing(jobs: list[tuple[bytes, Record, bytes]], offset: int) -> list[int]:
-    """Indexes (plus ``offset``) of jobs whose signatures do not verify."""
-    bad = []
-    for k, (raw, record, message) in enumerate(jobs):
-        try:
-            crypto_sign_open(record.sig + message, record.author)
-            if isinstance(record, Deal):
-                crypto_sign_open(record.counter_sig + message, record.counterparty)
-        except Exception:   # libsodium's BadSignatureError, or a malformed key
-            bad.append(offset + k)
-    return bad
-
-
 def _row(rid: bytes, record: Record, raw: bytes, now: int) -> tuple:
-    seq = getattr(record, "seq", None) if isinstance(record, CHAINED) else None
+    seq = prev = None
+    if isinstance(record, CHAINED):
+        seq, prev = record.seq, record.prev
     subject = facet = positive = occurred = expires = None
     if isinstance(record, Attestation):
         subject, facet, positive = record.subject, record.facet, int(record.positive)
@@ -415,7 +436,7 @@ def _row(rid: bytes, record: Record, raw: bytes, now: int) -> tuple:
     elif isinstance(record, Reply):
         positive = int(record.stance == "acknowledge")
     target = link_target(record)
-    return (rid, record.TYPE, record.author, seq, subject, facet, positive, target,
+    return (rid, record.TYPE, record.author, seq, prev, subject, facet, positive, target,
             record.issued, occurred, expires, now, raw)
 
 

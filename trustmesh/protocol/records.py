@@ -243,19 +243,25 @@ def decode(raw: bytes, *, allow_proposal: bool = False) -> Record:
     cls = RECORD_TYPES.get(arr[1]) if type(arr[1]) is int else None
     if cls is None:
         raise DecodeError(f"unknown record type {arr[1]!r}")
-    fields, signers = cls.FIELDS, cls.SIGNERS
-    if len(arr) != 2 + len(fields) + len(signers):
-        raise DecodeError(f"a {cls.NAME} has {2 + len(fields) + len(signers)} elements, got {len(arr)}")
+    checks = _CLASS_CHECKS[cls]
+    if len(arr) != 2 + len(checks) + len(cls.SIGNERS):
+        raise DecodeError(f"a {cls.NAME} has {2 + len(checks) + len(cls.SIGNERS)} elements, got {len(arr)}")
     values = arr[2:]
-    for (name, kind), value in zip(fields, values):
-        if not _CHECKS[kind](value):
-            raise DecodeError(f"{cls.NAME}.{name}: {_EXPECTED[kind]}")
-    sigs = values[len(fields):]
+    for check, value in zip(checks, values):
+        if not check(value):
+            _refuse(cls, values)
+    sigs = values[len(checks):]
     if not _is_sig(sigs[0]):
         raise DecodeError(f"{cls.NAME}.sig: not a 64-byte signature")
     if cls is Deal and not (_is_sig(sigs[1]) or (allow_proposal and sigs[1] is None)):
         raise DecodeError("deal.counter_sig: a deal needs the counterparty's signature")
     return cls(*values)
+
+
+def _refuse(cls: type, values: list) -> None:
+    for (name, kind), value in zip(cls.FIELDS, values):
+        if not _CHECKS[kind](value):
+            raise DecodeError(f"{cls.NAME}.{name}: {_EXPECTED[kind]}")
 
 
 def _is_sig(v: object) -> bool:
@@ -325,3 +331,5 @@ _EXPECTED = {
     "stance": "expected 'contest' or 'acknowledge'",
     "role": "expected 'client' or 'supplier'",
 }
+
+_CLASS_CHECKS = {cls: tuple(_CHECKS[kind] for _, kind in cls.FIELDS) for cls in RECORD_TYPES.values()}
