@@ -191,6 +191,8 @@ def signing_input_from_raw(raw: bytes, record: Record) -> bytes:
     fixarrays (under 16 elements) whose signatures are 64-byte bin8 values
     (66 bytes each) or, for a proposal's missing countersignature, nil.
     """
+    if not 0x90 <= raw[0] <= 0x9F:     # not a fixarray: take the slow, obvious way
+        return signing_input(record)
     n_sigs = len(record.SIGNERS)
     tail = 66 * n_sigs
     if isinstance(record, Deal) and record.counter_sig is None:
