@@ -84,7 +84,8 @@ def test_bulk_batches_verify_on_workers_with_the_same_verdicts(tmp_path):
         raw = attestation(alice, seq, prev, bob)
         raws.append(raw)
         prev = record_id(raw)
-    bad = bytearray(raws[500])  # in the bulk batch; bad[-2] ^= 1
+    bad = bytearray(raws[500])   # in the bulk batch
+    bad[-2] ^= 1
     raws[500] = bytes(bad)
     with Store.open(tmp_path / "s.sqlite", verify_workers=2) as store:
         batches = [raws[:600], raws[600:]]   # the first one goes to the workers
