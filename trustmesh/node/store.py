@@ -15,11 +15,13 @@ later never takes effect wrongly.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import sqlite3
 import threading
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,6 +120,8 @@ class Store:
         self._lock = threading.RLock()
         self._pool = ThreadPoolExecutor(verify_threads, thread_name_prefix="verify") if verify_threads > 1 else None
         self._threads = verify_threads
+        self._reader: sqlite3.Connection | None = None     # for reads that must not wait for a commit
+        self._read_lock = threading.Lock()
 
     @classmethod
     def open(cls, path: str | os.PathLike, *, verify_threads: int | None = None) -> "Store":
@@ -141,6 +145,9 @@ class Store:
         with self._lock:
             if self._pool:
                 self._pool.shutdown()
+            with self._read_lock:
+                if self._reader is not None:
+                    self._reader.close()
             self._conn.close()
 
     def __enter__(self) -> "Store":
@@ -156,123 +163,194 @@ class Store:
 
         Idempotent: a record already held is reported ``duplicate``. Nothing
         that fails a check is written, and the good records of a batch are
-        stored even when others in it are bad.
+        stored even when others in it are bad. Every record reported
+        ``accepted`` is committed (``synchronous=FULL``) before this returns.
         """
-        raws = list(raws)
-        results: list[IngestResult | None] = [None] * len(raws)
-        ids = [hashlib.sha256(raw).digest() if isinstance(raw, bytes) else None for raw in raws]
-        decoded: dict[int, Record] = {}
-        seen: set[bytes] = set()
-        for i, raw in enumerate(raws):
+        return self._commit(self._prepare(list(raws), now_ms), now_ms)
+
+    def ingest_stream(self, raws: Iterable[bytes], now_ms: int, *, batch: int = 4096) -> Iterator[IngestResult]:
+        """``ingest`` over a long stream, one result per input, in order.
+
+        The stream is cut into transactions of ``batch`` records, each
+        committed as ``ingest`` would. Three stages overlap: this thread
+        decodes batch N+2, the pool verifies batch N+1, and a writer thread
+        inserts and commits batch N (its fsync waits for the disk, not the
+        CPU). A result is yielded only once its batch is committed. Larger
+        batches write far fewer index pages per record.
+        """
+        if batch < 1:
+            raise UsageError("batch size must be at least 1")
+        in_flight: deque[Future[list[IngestResult]]] = deque()
+        with ThreadPoolExecutor(1, thread_name_prefix="store-writer") as writer:
             try:
-                if ids[i] is None:
-                    raise DecodeError("a record is bytes")
+                chunk: list[bytes] = []
+                for raw in itertools.chain(raws, [_END]):
+                    if raw is not _END:
+                        chunk.append(raw)
+                        if len(chunk) < batch:
+                            continue
+                    if chunk:
+                        in_flight.append(writer.submit(self._commit, self._prepare(chunk, now_ms), now_ms))
+                        chunk = []
+                    while in_flight and (in_flight[0].done() or len(in_flight) > 2 or raw is _END):
+                        yield from in_flight.popleft().result()
+            finally:
+                for fut in in_flight:
+                    fut.cancel()
+
+    def _prepare(self, raws: list, now_ms: int) -> "_Prepared":
+        """Decode and check ``raws``, and start verifying their signatures in the pool.
+
+        Jobs go to the pool every ``_JOB`` records, so the pool verifies while
+        this thread is still decoding the rest. Records already held are not
+        verified again (the commit checks again, under the write lock).
+        """
+        n = len(raws)
+        prep = _Prepared(raws, [None] * n, [None] * n, {}, [])
+        seen: set[bytes] = set()
+        waiting: list[int] = []
+        for i, raw in enumerate(raws):
+            if type(raw) is not bytes:
+                prep.results[i] = IngestResult(None, REJECTED, "a record is bytes")
+                continue
+            rid = prep.ids[i] = _sha256(raw).digest()
+            try:
                 record = decode(raw)
                 check_record(record, now_ms, verify=False)
             except (DecodeError, InvalidRecord) as exc:
-                results[i] = IngestResult(ids[i], REJECTED, str(exc))
+                prep.results[i] = IngestResult(rid, REJECTED, str(exc))
                 continue
-            if ids[i] in seen:
-                results[i] = IngestResult(ids[i], DUPLICATE, None, record)
+            if rid in seen:
+                prep.results[i] = IngestResult(rid, DUPLICATE, None, record)
                 continue
-            seen.add(ids[i])
-            decoded[i] = record
+            seen.add(rid)
+            prep.records[i] = record
+            waiting.append(i)
+            if len(waiting) >= _JOB:
+                self._submit(prep, waiting)
+                waiting = []
+        if waiting:
+            self._submit(prep, waiting)
+        return prep
+
+    def _submit(self, prep: "_Prepared", indexes: list[int]) -> None:
+        with self._read_lock:   # a second connection: reads here while the writer commits
+            if self._reader is None:
+                self._reader = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            held = self._existing([prep.ids[i] for i in indexes], self._reader)
+        todo = []
+        for i in indexes:
+            if prep.ids[i] in held:
+                prep.results[i] = IngestResult(prep.ids[i], DUPLICATE, None, prep.records.pop(i))
+            else:
+                todo.append(i)
+        if not todo:
+            return
+        jobs = [_job(prep.raws[i], prep.records[i]) for i in todo]
+        if self._pool is None:
+            prep.jobs.append((todo, _done(_failing(jobs))))
+        else:
+            prep.jobs.append((todo, self._pool.submit(_failing, jobs)))
+
+    def _commit(self, prep: "_Prepared", now_ms: int) -> list[IngestResult]:
+        """Write the verified records of ``prep`` in one transaction; the results, in order."""
+        results, ids, records = prep.results, prep.ids, prep.records
         with self._lock:
-            held = self._existing([ids[i] for i in decoded])
-            todo = []
-            for i, record in decoded.items():
-                if ids[i] in held:
-                    results[i] = IngestResult(ids[i], DUPLICATE, None, record)
-                else:
-                    todo.append(i)
-            bad_sigs = self._verify([(raws[i], decoded[i]) for i in todo])
-            batch: dict[bytes, Record] = {ids[i]: decoded[i] for i in todo}
-            rows, forks = [], []
-            for k, i in enumerate(todo):
-                record = decoded[i]
-                if k in bad_sigs:
-                    results[i] = IngestResult(ids[i], REJECTED, f"{record.NAME}: signature does not verify", record)
-                    del batch[ids[i]]
-                    continue
-                reason = self._link_problem(record, batch)
-                if reason:
-                    results[i] = IngestResult(ids[i], REJECTED, reason, record)
-                    del batch[ids[i]]
-                    continue
-                rows.append(_row(ids[i], record, raws[i], now_ms))
-                results[i] = IngestResult(ids[i], ACCEPTED, None, record)
             try:
-                with self._conn:
-                    self._conn.execute("BEGIN IMMEDIATE")
-                    self._conn.executemany(
-                        "INSERT INTO records (id, type, author, seq, subject, facet, positive,"
-                        " target, issued, occurred, expires, received, raw)"
-                        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
-                    for row in rows:
-                        if row[3] is not None:
-                            forks.extend(self._chain_conflicts(row[0], row[2], row[3], row[-1], now_ms))
-                    self._conn.executemany(
-                        "INSERT OR IGNORE INTO forks VALUES (?,?,?,?,?)", forks)
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    targets = self._link_targets(records.values(), {ids[i]: r for i, r in records.items()})
+                    chained: dict[bytes, Record] = {}
+                    first_rid = self._conn.execute("SELECT coalesce(max(rid), 0) + 1 FROM records").fetchone()[0]
+                    for indexes, verdict in prep.jobs:
+                        bad = verdict.result()
+                        rows, written = [], []
+                        for k, i in enumerate(indexes):
+                            record, rid = records[i], ids[i]
+                            if k in bad:
+                                results[i] = IngestResult(rid, REJECTED, f"{record.NAME}: signature does not verify", record)
+                                continue
+                            reason = _link_problem(record, targets)
+                            if reason:
+                                results[i] = IngestResult(rid, REJECTED, reason, record)
+                                continue
+                            rows.append(_row(rid, record, prep.raws[i], now_ms))
+                            written.append(i)
+                            results[i] = IngestResult(rid, ACCEPTED, None, record)
+                            if isinstance(record, CHAINED):
+                                chained[rid] = record
+                        if rows and _insert_rows(self._conn, rows) < len(rows):
+                            # Some were stored since _prepare looked (by another ingest, or the
+                            # previous batch of a stream): held before this transaction began.
+                            for (rid,) in self._conn.execute(
+                                    f"SELECT id FROM records WHERE rid < ? AND id IN ({','.join('?' * len(rows))})",
+                                    [first_rid, *(row[0] for row in rows)]):
+                                chained.pop(rid, None)
+                                for i in written:
+                                    if ids[i] == rid:
+                                        results[i] = IngestResult(rid, DUPLICATE, None, records[i])
+                    forks = self._chain_conflicts(chained, first_rid, now_ms)
+                    if forks:
+                        self._conn.executemany("INSERT OR IGNORE INTO forks VALUES (?,?,?,?,?)", forks)
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
             except sqlite3.DatabaseError as exc:
                 raise StoreError(f"store write failed, nothing of this batch was stored: {exc}") from None
         return results  # type: ignore[return-value]
 
-    def _existing(self, ids: Sequence[bytes]) -> set[bytes]:
+    def _existing(self, ids: Sequence[bytes], conn: sqlite3.Connection | None = None) -> set[bytes]:
+        conn = conn or self._conn
         held: set[bytes] = set()
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
             marks = ",".join("?" * len(chunk))
-            held.update(r[0] for r in self._conn.execute(f"SELECT id FROM records WHERE id IN ({marks})", chunk))
+            held.update(r[0] for r in conn.execute(f"SELECT id FROM records WHERE id IN ({marks})", chunk))
         return held
 
-    def _verify(self, items: list[tuple[bytes, Record]]) -> set[int]:
-        """Indexes of the items whose signatures fail; spread over threads."""
-        if not items:
-            return set()
-        jobs = [(raw, rec, signing_input_from_raw(raw, rec)) for raw, rec in items]
-        if self._pool is None or len(jobs) < 64:
-            return {k for k in _failing(jobs, 0)}
-        size = -(-len(jobs) // self._threads)
-        parts = [jobs[s:s + size] for s in range(0, len(jobs), size)]
-        futures = [self._pool.submit(_failing, part, n * size) for n, part in enumerate(parts)]
-        bad: set[int] = set()
-        for fut in futures:
-            bad.update(fut.result())
-        return bad
-
-    def _link_problem(self, record: Record, batch: dict[bytes, Record]) -> str | None:
-        target_id = link_target(record)
-        if target_id is None:
-            return None
-        target = batch.get(target_id)
-        if target is None:
-            row = self._conn.execute("SELECT raw FROM records WHERE id = ?", (target_id,)).fetchone()
-            if row is None:
-                return None     # not here yet: the rule is applied when reading
-            target = decode(row[0], allow_proposal=False)
-        try:
-            check_link(record, target)
-        except InvalidRecord as exc:
-            return str(exc)
-        return None
-
-    def _chain_conflicts(self, rid: bytes, author: bytes, seq: int, raw: bytes, now: int) -> list[tuple]:
-        """Fork proofs this record completes: same position, or a broken prev link."""
-        found = []
-        for (other,) in self._conn.execute(
-                "SELECT id FROM records WHERE author = ? AND seq = ? AND id != ?", (author, seq, rid)):
-            found.append((author, seq, *sorted((rid, other)), now))
-        record = decode(raw)
-        if record.prev is not None:
-            for (before,) in self._conn.execute(
-                    "SELECT id FROM records WHERE author = ? AND seq = ?", (author, seq - 1)):
-                if before != record.prev:
-                    found.append((author, seq - 1, *sorted((before, rid)), now))
-        for (after_id, after_raw) in self._conn.execute(
-                "SELECT id, raw FROM records WHERE author = ? AND seq = ?", (author, seq + 1)):
-            if decode(after_raw).prev != rid:
-                found.append((author, seq, *sorted((rid, after_id)), now))
+    def _link_targets(self, records: Iterable[Record], batch: dict[bytes, Record]) -> dict[bytes, Record]:
+        """The records that ``records`` link to and that are known: in the batch or held."""
+        wanted = {t for t in map(link_target, records) if t is not None}
+        found = {t: batch[t] for t in wanted if t in batch}
+        missing = list(wanted - found.keys())
+        for start in range(0, len(missing), 500):
+            chunk = missing[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for rid, raw in self._conn.execute(f"SELECT id, raw FROM records WHERE id IN ({marks})", chunk):
+                found[rid] = decode(raw)
         return found
+
+    def _chain_conflicts(self, chained: dict[bytes, Record], first_rid: int, now: int) -> list[tuple]:
+        """Fork proofs completed by the ``chained`` records just written (rowids from ``first_rid``).
+
+        A fork is two different records at one (author, seq), or a record
+        whose prev is not the id of the record held at seq - 1. One query
+        joins every new row to its held neighbours at seq - 1, seq and
+        seq + 1 (the new rows included, so a fork inside one batch is caught
+        too); only a successor's bytes are fetched, to read its prev.
+        """
+        if not chained:
+            return []
+        found = set()
+        for new_id, seq, other, raw in self._conn.execute(
+                "SELECT n.id, o.seq, o.id, CASE WHEN o.seq > n.seq THEN o.raw END"
+                " FROM records n JOIN records o ON o.author = n.author"
+                " AND o.seq BETWEEN n.seq - 1 AND n.seq + 1"
+                " WHERE n.rid >= ? AND n.seq IS NOT NULL AND o.id != n.id"
+                f" AND NOT (o.seq = n.seq - 1 AND o.id = {_prev_sql('n')})"
+                f" AND NOT (o.seq = n.seq + 1 AND n.id = {_prev_sql('o')})", (first_rid,)):
+            rec = chained[new_id]
+            if seq == rec.seq:                              # two records at one position
+                found.add((rec.author, seq, *sorted((new_id, other)), now))
+            elif seq < rec.seq:                             # the held predecessor is not our prev
+                if other != rec.prev:
+                    found.add((rec.author, seq, *sorted((other, new_id)), now))
+            else:                                           # a held successor does not point at us
+                follower = chained.get(other) or decode(raw)
+                if follower.prev != new_id:
+                    found.add((rec.author, rec.seq, *sorted((new_id, other)), now))
+        return sorted(found)
 
     # ---- reading ---------------------------------------------------------
 
@@ -390,17 +468,96 @@ class Store:
                 for rid, raw, received, ret, con in rows]
 
 
-def _failing(jobs: list[tuple[bytes, Record, bytes]], offset: int) -> list[int]:
-    """Indexes (plus ``offset``) of jobs whose signatures do not verify."""
-    bad = []
-    for k, (raw, record, message) in enumerate(jobs):
+_JOB = 256      # records per verification job: small enough to start early, large enough to amortize
+_INSERT = ("INSERT INTO records (id, type, author, seq, subject, facet, positive,"
+           " target, issued, occurred, expires, received, raw) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+           " ON CONFLICT(id) DO NOTHING")
+_sha256 = hashlib.sha256
+_END = object()     # marks the end of an ingest stream
+_BULK = 256     # rows per INSERT statement: one GIL release per statement, not per row
+_INSERT_BULK = _INSERT.replace("(?,?,?,?,?,?,?,?,?,?,?,?,?)", ",".join(["(?,?,?,?,?,?,?,?,?,?,?,?,?)"] * _BULK), 1)
+
+
+def _insert_rows(conn: sqlite3.Connection, rows: list[tuple]) -> int:
+    """Insert ``rows`` unless their id is held; how many were new.
+
+    Multi-row statements: executemany releases and retakes the GIL around
+    every row, and each retake waits for whichever thread holds it (the
+    decoder), a convoy that halved ingest speed. A statement of 256 rows
+    retakes it once.
+    """
+    before = conn.total_changes
+    full = len(rows) - len(rows) % _BULK
+    for start in range(0, full, _BULK):
+        conn.execute(_INSERT_BULK, [v for row in rows[start:start + _BULK] for v in row])
+    if full < len(rows):
+        conn.executemany(_INSERT, rows[full:])
+    return conn.total_changes - before
+
+
+@dataclass(slots=True)
+class _Prepared:
+    """A batch decoded and checked, its signatures being verified in the pool."""
+
+    raws: list
+    ids: list                       # record id per input (None: not bytes)
+    results: list                   # IngestResult already known (rejects, duplicates), else None
+    records: dict[int, Record]      # input index -> record still to be written
+    jobs: list[tuple[list[int], "Future[set[int]]"]]   # input indexes, positions whose signatures fail
+
+
+def _prev_sql(row: str) -> str:
+    """SQL for the prev field of a chained record, cut out of its canonical bytes.
+
+    Lets the fork query skip the (usual) neighbours that link up, so that it
+    returns no row at all for a healthy chain. The layout is fixed by the
+    canonical encoding: fixarray, version, type, bin8 author (34 bytes), seq
+    as the shortest msgpack uint, then prev as bin8 (2 + 32 bytes). Rows it
+    returns are checked again on decoded records.
+    """
+    width = (f"CASE WHEN {row}.seq < 128 THEN 1 WHEN {row}.seq < 256 THEN 2"
+             f" WHEN {row}.seq < 65536 THEN 3 WHEN {row}.seq < 4294967296 THEN 5 ELSE 9 END")
+    return f"substr({row}.raw, 40 + {width}, 32)"
+
+
+def _job(raw: bytes, record: Record) -> tuple:
+    """What a pool thread needs to verify one record: (message, (key, signature), ...)."""
+    message = signing_input_from_raw(raw, record)
+    if isinstance(record, Deal):
+        return (message, record.author, record.sig, record.counterparty, record.counter_sig)
+    return (message, record.author, record.sig)
+
+
+def _failing(jobs: list[tuple]) -> set[int]:
+    """Positions of the jobs whose signatures do not verify (runs in a pool thread)."""
+    bad = set()
+    for k, job in enumerate(jobs):
+        message = job[0]
         try:
-            crypto_sign_open(record.sig + message, record.author)
-            if isinstance(record, Deal):
-                crypto_sign_open(record.counter_sig + message, record.counterparty)
+            for n in range(1, len(job), 2):
+                crypto_sign_open(job[n + 1] + message, job[n])
         except Exception:   # libsodium's BadSignatureError, or a malformed key
-            bad.append(offset + k)
+            bad.add(k)
     return bad
+
+
+def _done(value: set[int]) -> "Future[set[int]]":
+    fut: Future[set[int]] = Future()
+    fut.set_result(value)
+    return fut
+
+
+def _link_problem(record: Record, targets: dict[bytes, Record]) -> str | None:
+    """Why ``record`` may not point where it points, or None (also when the target is unknown)."""
+    target_id = link_target(record)
+    target = targets.get(target_id) if target_id is not None else None
+    if target is None:
+        return None     # not here yet: the rule is applied when reading
+    try:
+        check_link(record, target)
+    except InvalidRecord as exc:
+        return str(exc)
+    return None
 
 
 def _row(rid: bytes, record: Record, raw: bytes, now: int) -> tuple:

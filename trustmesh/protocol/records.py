@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import Any, ClassVar, Union
 
@@ -262,8 +263,16 @@ def _is_sig(v: object) -> bool:
     return type(v) is bytes and len(v) == 64
 
 
+# Text may hold any Unicode scalar value except these: control characters
+# (C0, DEL, C1), line/paragraph separators, and the bidi embedding, override
+# and isolate controls that can make a name or note display as something it
+# is not. A fixed list, not str.isprintable(): validity must not depend on
+# the Unicode tables of whoever runs the check, or two nodes would disagree.
+FORBIDDEN_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
 def _is_text(limit: int):
-    return lambda v: type(v) is str and 0 < len(v) <= limit and v.isprintable()
+    return lambda v: type(v) is str and 0 < len(v) <= limit and FORBIDDEN_TEXT.search(v) is None
 
 
 def _optional(check):
@@ -318,9 +327,9 @@ _EXPECTED = {
     "uint?": "expected an integer from 0 to 2^63-1, or nil",
     "bool": "expected true or false",
     "facet": "expected a facet (payment, delivery, quality, relation, solvency, skill:<name>)",
-    "note?": f"expected nil or 1 to {MAX_NOTE} printable characters on one line",
-    "name": f"expected 1 to {MAX_NAME} printable characters on one line",
-    "name?": f"expected nil or 1 to {MAX_NAME} printable characters on one line",
+    "note?": f"expected nil or 1 to {MAX_NOTE} characters on one line (no control characters)",
+    "name": f"expected 1 to {MAX_NAME} characters on one line (no control characters)",
+    "name?": f"expected nil or 1 to {MAX_NAME} characters on one line (no control characters)",
     "url?": f"expected nil or an http(s) URL of at most {MAX_URL} characters",
     "stance": "expected 'contest' or 'acknowledge'",
     "role": "expected 'client' or 'supplier'",
