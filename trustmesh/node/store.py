@@ -27,7 +27,13 @@ from pathlib import Path
 
 from nacl.bindings import crypto_sign_open
 
+try:    # PyNaCl's own cffi module: the same libsodium, without the per-call allocations
+    from nacl._sodium import ffi as _ffi, lib as _sodium
+except ImportError:     # pragma: no cover - another PyNaCl layout: use its public binding
+    _ffi = _sodium = None
+
 from trustmesh.errors import DecodeError, InvalidRecord, NotFound, StoreError, UsageError
+from trustmesh.protocol.codec import MAX_RECORD_SIZE
 from trustmesh.protocol.records import (
     CHAINED, Attestation, Deal, Profile, Record, Reply, Retraction, TYPE_NAMES, decode,
     signing_input_from_raw,
@@ -540,17 +546,42 @@ def _check_job(raws: list[bytes], ids: list[bytes], held: set[bytes], now_ms: in
         out.append((record, None, _row(rid, record, raw, now_ms)))
     messages = [signing_input_from_raw(raw, rec) if why is None else None
                 for raw, (rec, why, _) in zip(raws, out)]
+    opened = _Opener()
     for k, message in enumerate(messages):
         if message is None:
             continue
         record = out[k][0]
-        try:
-            crypto_sign_open(record.sig + message, record.author)
-            if record.TYPE == Deal.TYPE:
-                crypto_sign_open(record.counter_sig + message, record.counterparty)
-        except Exception:   # libsodium's BadSignatureError, or a malformed key
+        if not (opened(record.author, record.sig, message)
+                and (record.TYPE != Deal.TYPE or opened(record.counterparty, record.counter_sig, message))):
             out[k] = (record, f"{record.NAME}: signature does not verify", None)
     return out
+
+
+class _Opener:
+    """libsodium's crypto_sign_open with one output buffer per job.
+
+    PyNaCl's wrapper allocates two buffers and copies the message out on
+    every call, all under the GIL; between two signatures each verifier
+    must retake the GIL, so every microsecond held there is taken from the
+    other threads. Keys and signatures have the sizes the decoder checked.
+    """
+
+    __slots__ = ("_buf", "_len")
+
+    def __init__(self) -> None:
+        if _sodium is not None:
+            self._buf = _ffi.new("unsigned char[]", MAX_RECORD_SIZE + 128)
+            self._len = _ffi.new("unsigned long long *")
+
+    def __call__(self, key: bytes, sig: bytes, message: bytes) -> bool:
+        signed = sig + message
+        if _sodium is None or len(signed) > MAX_RECORD_SIZE + 128 or len(key) != 32:
+            try:
+                crypto_sign_open(signed, key)
+            except Exception:   # BadSignatureError, or a malformed key
+                return False
+            return True
+        return _sodium.crypto_sign_open(self._buf, self._len, signed, len(signed), key) == 0
 
 
 _HELD = "already held"       # the reason a job gives for a record it did not check again
