@@ -23,7 +23,7 @@ def chain(author, n, *, start=1, prev=None, facet="payment", note=None, subject=
     """``n`` chained attestations by ``author`` from seq ``start``; their encodings."""
     raws = []
     for seq in range(start, start + n):
-        rec = sign(Attestation(author.public_key, seq, prev, NOW - 1000 + seq, (subject or B).public_key,
+        rec = sign(Attestation(author.public_key, seq, prev, NOW - 10_000 + seq % 1000, (subject or B).public_key,
                                facet, True, None, None, NOW - 5000, None, note), author)
         raw = encode(rec)
         prev = record_id(raw)
@@ -210,3 +210,55 @@ def test_large_batch_is_verified_in_the_pool_and_bad_signatures_are_found(store)
     results = store.ingest(offered, NOW)
     assert [n for n, r in enumerate(results) if r.status == REJECTED] == sorted(broken)
     assert store.counts()["attestation"] == 297
+
+
+@pytest.mark.parametrize("seq", [127, 128, 255, 256, 65_536, 2**32 + 5])
+def test_forks_are_found_at_positions_of_every_integer_width(store, seq):
+    # the fork query reads prev out of the canonical bytes; seq's width moves it
+    before = chain(A, 1, start=seq - 1, prev=b"\x05" * 32)[0]
+    honest = chain(A, 2, start=seq, prev=record_id(before))
+    liar = chain(A, 1, start=seq + 1, prev=b"\x06" * 32)[0]          # contradicts honest[0]
+    assert statuses(store.ingest([before, *honest], NOW)) == [ACCEPTED] * 3
+    assert store.forks() == []
+    assert statuses(store.ingest([liar], NOW)) == [ACCEPTED]
+    found = {(f.seq, frozenset((f.id_a, f.id_b))) for f in store.forks()}
+    assert found == {(seq, frozenset((record_id(honest[0]), record_id(liar)))),
+                     (seq + 1, frozenset((record_id(honest[1]), record_id(liar))))}
+
+
+CRASH_WRITER = r"""
+import sys
+from tests.test_store import chain, A, C, NOW
+from trustmesh.node.store import Store
+raws = chain(A, 2000) + chain(C, 2000)
+store = Store.open(sys.argv[1])
+for n, result in enumerate(store.ingest_stream(raws, NOW, batch=200)):
+    print(result.id.hex(), result.status, flush=True)
+"""
+
+
+def test_records_reported_stored_survive_kill_9(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    path = tmp_path / "store.sqlite"
+    proc = subprocess.Popen([sys.executable, "-c", CRASH_WRITER, str(path)], stdout=subprocess.PIPE,
+                            text=True, cwd=root, env={**os.environ, "PYTHONPATH": str(root)})
+    reported = []
+    try:
+        for line in proc.stdout:
+            reported.append(line.split())
+            if len(reported) >= 900:        # mid-stream: later batches are being verified and written
+                proc.send_signal(signal.SIGKILL)
+                break
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    assert len(reported) >= 900 and all(status == ACCEPTED for _, status in reported)
+    with Store.open(path) as s:
+        assert s.integrity_check() == "ok"
+        held = {r.id.hex() for r in s.records(include_expired=True)}
+        assert {rid for rid, _ in reported} <= held
+        assert s.forks() == []
