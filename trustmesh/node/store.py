@@ -149,7 +149,8 @@ class Store:
             _migrate(conn)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open the store at {path}: {exc}") from None
-        return cls(conn, path, verify_threads or min(4, os.cpu_count() or 1))
+        # One more verifier than cores: while one waits to retake the GIL, another computes.
+        return cls(conn, path, verify_threads or min(4, (os.cpu_count() or 1) + 1))
 
     def close(self) -> None:
         """Close the file; the store cannot be used afterwards."""
