@@ -1,8 +1,9 @@
 """The record store: one SQLite file in WAL mode, written only through ``ingest``.
 
-Every record, made here or received, enters through ``ingest``: decode,
-check, verify signatures (on every core, libsodium releases the GIL), link
-and chain checks, then one transaction. A record reported ``accepted`` is
+Every record, made here or received, enters through ``ingest`` (or its
+pipelined form ``ingest_stream``): decode, check and verify signatures in a
+thread pool (libsodium releases the GIL), link and chain checks, then one
+transaction. A record reported ``accepted`` is
 committed with ``synchronous=FULL`` before the call returns, so it survives
 the process being killed a moment later (and a power cut).
 
@@ -185,10 +186,13 @@ class Store:
 
         The stream is cut into transactions of ``batch`` records, each
         committed as ``ingest`` would. Three stages overlap: this thread
-        decodes batch N+2, the pool verifies batch N+1, and a writer thread
-        inserts and commits batch N (its fsync waits for the disk, not the
+        hashes the next batch and hands it to the pool, the pool decodes and
+        verifies the batches in flight (at most three), and a writer thread
+        inserts and commits the oldest (its fsync waits for the disk, not the
         CPU). A result is yielded only once its batch is committed. Larger
-        batches write far fewer index pages per record.
+        batches write far fewer index pages per record: each commit rewrites
+        every index page it touched, and ids, authors and subjects land at
+        random places in their indexes.
         """
         if batch < 1:
             raise UsageError("batch size must be at least 1")
