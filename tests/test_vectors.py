@@ -129,3 +129,13 @@ def test_framing_and_bundle_vectors():
     expected = [bytes.fromhex(BY_NAME[n]["encoding_hex"]) for n in V["bundle"]["records"]]
     assert list(read_bundle([bundle])) == expected
     assert list(read_bundle(bundle[i:i + 1] for i in range(len(bundle)))) == expected
+
+
+def test_the_protocol_page_quotes_the_vectors():
+    page = (Path(__file__).parent.parent / "docs" / "protocol.md").read_text(encoding="utf-8")
+    for vec in V["positive"]:
+        assert vec["domain_hex"] in page
+    assert BY_NAME["attestation-minimal"]["record_id_hex"] in page
+    for key in V["keys"]:
+        assert key["peer_id"] in page and key["did_key"] in page
+    assert V["bundle"]["magic_hex"] in page and V["proposal_magic_hex"] in page
