@@ -244,7 +244,7 @@ class Store:
             held = self._existing([prep.ids[i] for i in indexes], self._reader)
         raws = [prep.raws[i] for i in indexes]
         ids = [prep.ids[i] for i in indexes]
-        if self._pool is None:
+        if self._pool is None or len(indexes) < 16:   # a thread hop costs more than a few checks
             done: Future[list[tuple]] = Future()
             done.set_result(_check_job(raws, ids, held, now_ms))
             prep.jobs.append((indexes, done))
