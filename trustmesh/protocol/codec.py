@@ -16,6 +16,7 @@ import msgpack
 from trustmesh.errors import DecodeError
 
 MAX_RECORD_SIZE = 2048
+_FLAT = frozenset((int, bool, str, bytes, type(None)))   # what a record array may hold
 
 
 def pack(value: Any) -> bytes:
@@ -40,7 +41,8 @@ def unpack_canonical(data: bytes, max_size: int = MAX_RECORD_SIZE) -> list[Any]:
         raise DecodeError(f"malformed msgpack: {type(exc).__name__}") from None
     if type(value) is not list:
         raise DecodeError("a record is a msgpack array")
-    # Field types are the caller's to check (records.decode checks every one).
+    if not _FLAT.issuperset(map(type, value)):
+        raise DecodeError("record fields are integers, booleans, strings, bytes or nil")
     if pack(value) != data:
         raise DecodeError("non-canonical encoding")
     return value

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import Any, ClassVar, Union
 
@@ -249,10 +250,12 @@ def decode(raw: bytes, *, allow_proposal: bool = False) -> Record:
     if len(arr) != 2 + len(checks) + len(cls.SIGNERS):
         raise DecodeError(f"a {cls.NAME} has {2 + len(checks) + len(cls.SIGNERS)} elements, got {len(arr)}")
     values = arr[2:]
-    for check, value in zip(checks, values):
+    for check, value in zip(_FIELD_CHECKS[cls], values):
         if not check(value):
-            _refuse(cls, values)
-    sigs = values[len(checks):]
+            for (name, kind), v in zip(fields, values):
+                if not _CHECKS[kind](v):
+                    raise DecodeError(f"{cls.NAME}.{name}: {_EXPECTED[kind]}")
+    sigs = values[len(fields):]
     if not _is_sig(sigs[0]):
         raise DecodeError(f"{cls.NAME}.sig: not a 64-byte signature")
     if cls is Deal and not (_is_sig(sigs[1]) or (allow_proposal and sigs[1] is None)):
@@ -270,8 +273,16 @@ def _is_sig(v: object) -> bool:
     return type(v) is bytes and len(v) == 64
 
 
+# Text may hold any Unicode scalar value except these: control characters
+# (C0, DEL, C1), line/paragraph separators, and the bidi embedding, override
+# and isolate controls that can make a name or note display as something it
+# is not. A fixed list, not str.isprintable(): validity must not depend on
+# the Unicode tables of whoever runs the check, or two nodes would disagree.
+FORBIDDEN_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
 def _is_text(limit: int):
-    return lambda v: type(v) is str and 0 < len(v) <= limit and v.isprintable()
+    return lambda v: type(v) is str and 0 < len(v) <= limit and FORBIDDEN_TEXT.search(v) is None
 
 
 def _optional(check):
@@ -307,6 +318,10 @@ _CHECKS = {
 }
 
 
+# The check of each field of each type, in layout order (decode's hot loop).
+_FIELD_CHECKS = {cls: tuple(_CHECKS[kind] for _, kind in cls.FIELDS) for cls in RECORD_TYPES.values()}
+
+
 def reference_hash(text: str, party_a: bytes, party_b: bytes) -> bytes:
     """The 32-byte hash standing for an external reference (an invoice number).
 
@@ -326,9 +341,9 @@ _EXPECTED = {
     "uint?": "expected an integer from 0 to 2^63-1, or nil",
     "bool": "expected true or false",
     "facet": "expected a facet (payment, delivery, quality, relation, solvency, skill:<name>)",
-    "note?": f"expected nil or 1 to {MAX_NOTE} printable characters on one line",
-    "name": f"expected 1 to {MAX_NAME} printable characters on one line",
-    "name?": f"expected nil or 1 to {MAX_NAME} printable characters on one line",
+    "note?": f"expected nil or 1 to {MAX_NOTE} characters on one line (no control characters)",
+    "name": f"expected 1 to {MAX_NAME} characters on one line (no control characters)",
+    "name?": f"expected nil or 1 to {MAX_NAME} characters on one line (no control characters)",
     "url?": f"expected nil or an http(s) URL of at most {MAX_URL} characters",
     "stance": "expected 'contest' or 'acknowledge'",
     "role": "expected 'client' or 'supplier'",
