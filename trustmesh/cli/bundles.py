@@ -109,10 +109,11 @@ def verify(bundle_file: str, as_json: bool) -> None:
     from trustmesh.protocol.bundle import read_bundle
     from trustmesh.protocol.jsonview import record_view
     from trustmesh.protocol.verify import BundleVerifier
+    chunks = _bundle_chunks(bundle_file)
     verifier = BundleVerifier(now_ms())
     damage = None
     try:
-        for raw in read_bundle(_bundle_chunks(bundle_file)):
+        for raw in read_bundle(chunks):
             verifier.add(raw)
     except DecodeError as exc:
         damage = str(exc)
