@@ -187,7 +187,7 @@ class _Report:
             import json
             tail = {**self.counts, "total": self.total, "damaged": damage, **extra}
             body = json.dumps(tail, ensure_ascii=False, indent=2)[1:]   # drop the opening brace
-            self._out.write(("\n  ]," if self.total else "],") + body.replace("\n", "\n", 1) + "\n")
+            self._out.write(("\n  ]," if self.total else "],") + body + "\n")
             self._out.flush()
         elif damage:
             self._out.write(f"damaged: the bundle stops after record {self.total}: {damage}\n")
