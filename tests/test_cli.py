@@ -72,6 +72,7 @@ def test_init_id_and_a_second_init_refused(tmp_path):
     assert (home / "identity.key").read_bytes() == key
     human = tm(home, "id").stdout
     assert info["id"] in human and info["did"] in human
+    assert tm(None, "--version").stdout.startswith("trustmesh, version ")
     help_text = tm(None, "--help").stdout
     for name in ("init", "id", "profile", "attest", "retract", "reply", "deal", "records", "show",
                  "export", "import", "verify"):
@@ -205,6 +206,8 @@ def test_bad_input_is_one_line_and_changes_nothing(tmp_path):
         (("records", "--facet", "speed"), 2, "unknown facet"),
         (("deal", "propose", a, "--ref", "x", "--role", "client", "-o", tmp_path / "p"), 2, "two different"),
         (("deal", "propose", b, "--ref", "x", "--role", "boss", "-o", tmp_path / "p"), 2, "--role"),
+        (("deal", "propose", b, "--ref", "x", "--role", "client", "--due", "2000-01-01", "-o", tmp_path / "p"),
+         1, "due date"),
         (("attest",), 2, "Missing argument"),
         (("no-such-command",), 2, "No such command"),
         (("profile", "set", "--name", "A", "--url", "ftp://x"), 2, "url"),
@@ -232,6 +235,11 @@ def test_output_files_are_never_silently_overwritten(tmp_path):
     fails(carol, "deal", "sign", proposal, "-o", tmp_path / "c.deal", code=1, says="is addressed to " + BOB.id)
     fails(bob, "import", proposal, code=2, says="deal proposal, not a bundle")
     fails(bob, "deal", "sign", target, "-o", tmp_path / "x", code=1, says="not a trustmesh deal proposal")
+    tampered = tmp_path / "tampered.proposal"
+    data = bytearray(proposal.read_bytes()); data[-70] ^= 1          # inside the deal's fields
+    tampered.write_bytes(bytes(data))
+    fails(bob, "deal", "sign", tampered, "-o", tmp_path / "x", code=1, says="signature does not verify")
+    tampered.unlink()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["alice", "bob", "carol", "deal.proposal", "out.bundle"]
     tm(alice, "export", "-o", target, "--force")
     assert target.read_bytes().startswith(BUNDLE_MAGIC)

@@ -189,6 +189,7 @@ def deal_propose(ctx: click.Context, subject: str, ref: str, role: str, due: str
                  output: str, force: bool, as_json: bool) -> None:
     """Sign a deal proposal for SUBJECT to countersign (nothing is stored yet)."""
     from trustmesh.protocol.bundle import proposal_bytes
+    from trustmesh.protocol.validate import check_record
     key = member(subject, "SUBJECT")
     due_ms = parse_date(due, "--due") if due else None
     check_output(output, force)
@@ -197,6 +198,7 @@ def deal_propose(ctx: click.Context, subject: str, ref: str, role: str, due: str
         if key == ledger.me:
             raise UsageError("a deal needs two different members")
         proposal = ledger.propose_deal(key, ref, role, due_ms)
+        check_record(proposal, ledger.clock(), verify=False)    # refuse here what the other side would
         write_output(output, [proposal_bytes(proposal)], force)
         if as_json:
             from trustmesh.protocol.jsonview import record_view
