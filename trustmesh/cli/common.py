@@ -177,7 +177,10 @@ def write_output(path: str, chunks: Iterable[bytes], force: bool) -> int:
     """
     target = check_output(path, force)
     directory = target.parent if str(target.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=directory)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=directory)
+    except OSError as exc:
+        raise TrustmeshError(f"cannot write {path}: {exc.strerror or exc}") from None
     written = 0
     try:
         mask = os.umask(0)
