@@ -13,6 +13,7 @@ import sys
 
 import click
 
+from trustmesh import __version__
 from trustmesh.cli.common import CliState, run_guarded
 
 
@@ -21,7 +22,7 @@ from trustmesh.cli.common import CliState, run_guarded
               help="Node home directory (default: the platform's user data dir; env TRUSTMESH_HOME).")
 @click.option("--passphrase-file", envvar="TRUSTMESH_PASSPHRASE_FILE", type=click.Path(dir_okay=False),
               help="File holding the key passphrase, if the key is encrypted.")
-@click.version_option(package_name="trustmesh")
+@click.version_option(__version__, package_name="trustmesh")
 @click.pass_context
 def cli(ctx: click.Context, home: str | None, passphrase_file: str | None) -> None:
     """trustmesh: signed attestations, gossip, and trust from your own point of view."""

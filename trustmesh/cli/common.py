@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sys
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import click
@@ -34,14 +36,23 @@ class CliState:
 
 
 def run_guarded(command: click.Command, argv: list[str] | None) -> int:
-    """Run the click command; turn our errors into one line and an exit code."""
+    """Run the click command; turn every error into one line on stderr and an exit code.
+
+    Exit codes: 0 done, 1 refused (our errors, files), 2 bad usage (click's
+    and ours), 70 a bug (the traceback only with TRUSTMESH_DEBUG=1), 130
+    interrupted.
+    """
     try:
-        code = command.main(args=argv, prog_name="trustmesh", standalone_mode=False)
+        rc = command.main(args=argv, prog_name="trustmesh", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("trustmesh: interrupted", err=True)
         return 130
+    except click.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx else "trustmesh"
+        click.echo(f"{where}: {exc.format_message()} (see {where} --help)", err=True)
+        return 2
     except click.ClickException as exc:
-        exc.show()
+        click.echo(f"trustmesh: {exc.format_message()}", err=True)
         return exc.exit_code
     except UsageError as exc:
         click.echo(f"trustmesh: {exc}", err=True)
@@ -53,12 +64,28 @@ def run_guarded(command: click.Command, argv: list[str] | None) -> int:
         click.echo("trustmesh: interrupted", err=True)
         return 130
     except BrokenPipeError:
+        _silence_stdout()
         return 0
     except OSError as exc:
-        where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
-        click.echo(f"trustmesh: {exc.strerror or exc}{where}", err=True)
+        name = getattr(exc, "filename", None)
+        click.echo(f"trustmesh: {exc.strerror or exc}" + (f": {name}" if name else ""), err=True)
         return 1
-    return code if isinstance(code, int) else 0
+    except Exception as exc:   # a bug: still one line, unless asked for more
+        if os.environ.get("TRUSTMESH_DEBUG"):
+            raise
+        click.echo(f"trustmesh: internal error: {type(exc).__name__}: {exc}"
+                   " (TRUSTMESH_DEBUG=1 shows the traceback)", err=True)
+        return 70
+    return rc if type(rc) is int else 0
+
+
+def _silence_stdout() -> None:
+    """After EPIPE, point stdout at /dev/null so the interpreter's final flush stays quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def emit_json(value: Any) -> None:
@@ -96,80 +123,133 @@ def with_ledger(ctx: click.Context, action: Callable[[Any], Any]) -> Any:
         ledger.close()
 
 
-@contextmanager
-def open_output(path: str | None, force: bool = False):
-    """A binary file to write, replaced atomically on success (stdout if no path).
+def open_store(ctx: click.Context):
+    """The store of an initialised home, opened without the key (reading needs no passphrase).
 
-    Written to a temporary file in the same directory and renamed at the
-    end, so a failure leaves no half-written file, and an existing file is
-    kept unless ``force``.
+    Refuses a home without an identity, so a mistyped ``--home`` is an error
+    instead of a new empty store somewhere.
     """
-    if path is None:
-        yield click.get_binary_stream("stdout")
-        return
-    if os.path.exists(path) and not force:
-        raise UsageError(f"{path} exists: choose another name or pass --force")
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".trustmesh-", suffix=".part")
+    from trustmesh.errors import KeyFileError
+    from trustmesh.node.paths import resolve_home
+    from trustmesh.node.store import Store
+    home = resolve_home(ctx.obj.home)
+    if not home.key.exists():
+        raise KeyFileError(f"no identity at {home.key}: run 'trustmesh init' first")
+    return Store.open(home.store)
+
+
+def with_store(ctx: click.Context, action: Callable[[Any], Any]) -> Any:
+    """Open the store, run ``action`` on it, close it whatever happens."""
+    store = open_store(ctx)
     try:
-        with os.fdopen(fd, "wb") as out:
-            yield out
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
+        return action(store)
+    finally:
+        store.close()
+
+
+def member(text: str, option: str) -> bytes:
+    """The public key named by a PeerID, did:key or 64 hex digits; UsageError naming the option."""
+    from trustmesh.crypto.ids import parse_id
+    try:
+        return parse_id(text)
+    except UsageError as exc:
+        raise UsageError(f"{option}: {exc}") from None
+
+
+def check_output(path: str, force: bool) -> Path:
+    """The output path, refused early if it exists and ``force`` is off (before any work is done)."""
+    target = Path(path)
+    if target.is_dir():
+        raise TrustmeshError(f"{path} is a directory")
+    if target.exists() and not force:
+        raise TrustmeshError(f"{path} already exists: give --force to replace it")
+    return target
+
+
+def write_output(path: str, chunks: Iterable[bytes], force: bool) -> int:
+    """Write ``chunks`` to ``path`` atomically; the byte count.
+
+    The bytes go to a temporary file in the same directory, are fsynced, then
+    linked into place: a reader (or a crash) sees the old state or the whole
+    new file, never a part. Without ``force`` the final step is a hard link,
+    which fails if the name appeared meanwhile, so nothing is ever silently
+    overwritten; with ``force`` it is a rename over the old file.
+    """
+    target = check_output(path, force)
+    directory = target.parent if str(target.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=directory)
+    except OSError as exc:
+        raise TrustmeshError(f"cannot write {path}: {exc.strerror or exc}") from None
+    written = 0
+    try:
+        mask = os.umask(0)
+        os.umask(mask)
+        os.fchmod(fd, 0o666 & ~mask)
+        with os.fdopen(fd, "wb") as fh:
+            for chunk in chunks:
+                fh.write(chunk)
+                written += len(chunk)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if force:
+            os.replace(tmp, target)
+        else:
+            _link_exclusive(tmp, target)
+        _fsync_dir(directory)
     except BaseException:
-        os.unlink(tmp)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
         raise
+    return written
 
 
-def read_bundle_file(path: str) -> Iterator[bytes]:
-    """The encoded records of a bundle file, streamed in 64 KiB reads."""
-    from trustmesh.protocol.bundle import read_bundle
-
-    def chunks():
-        with open(path, "rb") as fh:
-            while chunk := fh.read(65536):
-                yield chunk
-    return read_bundle(chunks())
-
-
-def show_records(stored: list, as_json: bool, *, single: bool = False, full: bool = False) -> None:
-    """Print stored records as JSON or as an aligned table (or a detail view)."""
-    from trustmesh.protocol.jsonview import record_view
-    views = [record_view(s.record, s.id, retracted=s.retracted, contested=s.contested) for s in stored]
-    if as_json:
-        emit_json(views[0] if single else views)
+def _link_exclusive(tmp: str, target: Path) -> None:
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        raise TrustmeshError(f"{target} already exists: give --force to replace it") from None
+    except OSError:     # a file system without hard links: check, then rename
+        if target.exists():
+            raise TrustmeshError(f"{target} already exists: give --force to replace it") from None
+        os.replace(tmp, target)
         return
-    if full or single:
-        for view in views:
-            width = max(len(k) for k in view)
-            for key, value in view.items():
-                if value is not None and value is not False:
-                    click.echo(f"{key:{width}}  {value}")
+    os.unlink(tmp)
+
+
+def _fsync_dir(directory: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def read_chunks(path: str, size: int = 1 << 16) -> Iterator[bytes]:
+    """The bytes of ``path`` (``-`` for stdin) in pieces, never the whole file at once."""
+    if path == "-":
+        stream = sys.stdin.buffer
+        while chunk := stream.read(size):
+            yield chunk
         return
-    if not views:
-        click.echo("no records")
-        return
-    for s, view in zip(stored, views):
-        click.echo("  ".join([s.id.hex()[:12], f"{view['type']:11}", (view.get("issued") or "")[:10],
-                              _short(view.get("author")), _describe(view)]))
+    with open(path, "rb") as fh:
+        while chunk := fh.read(size):
+            yield chunk
 
 
-def _short(member: str | None) -> str:
-    return "…" + member[-8:] if member else ""
+def read_small(path: str, limit: int = 1 << 16) -> bytes:
+    """A small file (a deal proposal) whole; refuses a file over ``limit`` bytes."""
+    data = b"".join(_take(read_chunks(path), limit + 1))
+    if len(data) > limit:
+        raise TrustmeshError(f"{path} is too large ({limit} bytes at most)")
+    return data
 
 
-def _describe(view: dict) -> str:
-    kind = view["type"]
-    if kind == "attestation":
-        verdict = "+" if view["positive"] else "-"
-        text = f"{verdict}{view['facet']} about {_short(view['subject'])}"
-        text += f"  \"{view['note']}\"" if view.get("note") else ""
-    elif kind == "deal":
-        text = f"deal ({view['role']}) with {_short(view['counterparty'])}"
-    elif kind in ("retraction", "reply"):
-        text = f"{view.get('stance', 'retracts')} {view['target'][:12]}"
-    else:
-        text = f"profile {view['name']!r}"
-    flags = [f for f in ("retracted", "contested") if view.get(f)]
-    return text + (f"  [{', '.join(flags)}]" if flags else "")
+def _take(chunks: Iterator[bytes], limit: int) -> Iterator[bytes]:
+    got = 0
+    for chunk in chunks:
+        yield chunk
+        got += len(chunk)
+        if got >= limit:
+            return

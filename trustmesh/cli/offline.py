@@ -1,4 +1,9 @@
-"""Commands that work on the local home directory, without any network."""
+"""Commands that work on the local home directory, without any network.
+
+Making a record needs the key (and its passphrase when encrypted); reading
+the store does not, so ``records`` and ``show`` open the store alone.
+Bundle commands (export, import, verify) live in ``bundles.py``.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +12,18 @@ from pathlib import Path
 import click
 
 from trustmesh.cli.common import (
-    emit_json, open_output, parse_date, read_bundle_file, show_records, with_ledger,
+    check_output, emit_json, member, open_store, parse_date, read_small, with_ledger, with_store,
+    write_output,
 )
+from trustmesh.errors import TrustmeshError, UsageError
 
-INGEST_BATCH = 2000
+_JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 
 def register(cli: click.Group) -> None:
+    from trustmesh.cli import bundles
     for command in (init, id_, profile, attest, retract, reply, deal, records, show,
-                    export, import_, verify):
+                    bundles.export, bundles.import_, bundles.verify):
         cli.add_command(command)
 
 
@@ -38,7 +46,7 @@ def init(ctx: click.Context, passphrase_file: str | None) -> None:
 
 
 @click.command("id")
-@json_option
+@_JSON
 @click.pass_context
 def id_(ctx: click.Context, as_json: bool) -> None:
     """Print this node's identity id (a libp2p PeerID) and its did:key."""
@@ -55,246 +63,279 @@ def id_(ctx: click.Context, as_json: bool) -> None:
             click.echo(f"{key:11} {value}")
 
 
+# ---- making records -------------------------------------------------------
+
 @click.group()
 def profile() -> None:
-    """My self-description (display name, organisation, URL)."""
+    """Describe yourself (the newest profile wins)."""
 
 
 @profile.command("set")
 @click.option("--name", required=True, help="Display name.")
 @click.option("--org", help="Organisation.")
-@click.option("--url", help="Web page (http or https).")
-@json_option
+@click.option("--url", help="An http(s) URL.")
+@_JSON
 @click.pass_context
 def profile_set(ctx: click.Context, name: str, org: str | None, url: str | None, as_json: bool) -> None:
-    """Publish a new profile; it replaces the previous one."""
-    stored = with_ledger(ctx, lambda ledger: ledger.set_profile(name, org, url))
-    show_records([stored], as_json, single=True)
+    """Publish a new self-description (name, organisation, URL)."""
+    with_ledger(ctx, lambda ledger: _report_new(
+        ledger, ledger.set_profile(name, org, url), as_json))
+
+
+@profile.command("show")
+@click.argument("member_id", required=False)
+@_JSON
+@click.pass_context
+def profile_show(ctx: click.Context, member_id: str | None, as_json: bool) -> None:
+    """Show a member's newest profile (mine when no id is given)."""
+    from trustmesh.node.ledger import now_ms
+    from trustmesh.protocol.jsonview import record_view
+
+    def run(store):
+        key = member(member_id, "MEMBER") if member_id else _my_key(ctx)
+        items = store.records(author=key, kind="profile")
+        if not items:
+            raise TrustmeshError("no profile known for that member")
+        newest = max(items, key=lambda i: i.record.seq)
+        if as_json:
+            emit_json(record_view(newest.record, newest.id))
+        else:
+            from trustmesh.cli.view import Names, print_record
+            print_record(newest, Names(store), now_ms(), [])
+    with_store(ctx, run)
 
 
 @click.command()
 @click.argument("subject")
 @click.argument("facet")
-@click.option("--positive/--negative", default=None, help="The verdict (one is required).")
-@click.option("--ref", help="External reference (invoice, order); only its hash is published.")
-@click.option("--deal", "deal_id", help="Id of the deal this is about.")
-@click.option("--occurred", help="When it happened (YYYY-MM-DD), default now.")
-@click.option("--expires", help="When it stops counting (YYYY-MM-DD).")
-@click.option("--note", help="A short note (at most 280 characters, one line).")
-@json_option
+@click.option("--positive/--negative", "positive", default=None,
+              help="The verdict: required, one or the other.")
+@click.option("--ref", help="The external reference (invoice, order number); only its hash is published.")
+@click.option("--deal", "deal_id", metavar="DEAL_ID", help="A deal both of you signed, as evidence.")
+@click.option("--occurred", metavar="DATE", help="When it happened (default: now).")
+@click.option("--expires", metavar="DATE", help="When this statement stops counting.")
+@click.option("--note", help="A short note (at most 280 characters).")
+@_JSON
 @click.pass_context
 def attest(ctx: click.Context, subject: str, facet: str, positive: bool | None, ref: str | None,
            deal_id: str | None, occurred: str | None, expires: str | None, note: str | None,
            as_json: bool) -> None:
-    """Sign an attestation about SUBJECT on FACET (payment, delivery, quality, relation,
-    solvency, skill:NAME)."""
+    """Sign a statement about one facet of a member you worked with.
+
+    FACET is one of payment, delivery, quality, relation, solvency, or
+    skill:<name>.
+    """
+    from trustmesh.protocol.facets import check_facet
     if positive is None:
-        raise click.UsageError("give --positive or --negative")
+        raise UsageError("give --positive or --negative")
+    key = member(subject, "SUBJECT")
+    check_facet(facet)
     occurred_ms = parse_date(occurred, "--occurred") if occurred else None
     expires_ms = parse_date(expires, "--expires") if expires else None
 
-    def act(ledger):
-        deal = ledger.store.resolve(deal_id) if deal_id else None
-        return ledger.attest(subject, facet, positive, ref=ref, deal=deal,
-                             occurred=occurred_ms, expires=expires_ms, note=note)
-    show_records([with_ledger(ctx, act)], as_json, single=True)
+    def run(ledger):
+        deal_key = ledger.store.resolve(deal_id) if deal_id else None
+        made = ledger.attest(key, facet, positive, ref=ref, deal=deal_key, occurred=occurred_ms,
+                             expires=expires_ms, note=note)
+        _report_new(ledger, made, as_json)
+    with_ledger(ctx, run)
 
 
 @click.command()
 @click.argument("record_id")
-@click.option("--reason", help="Why (optional, one line).")
-@json_option
+@click.option("--reason", help="Why (published with the retraction).")
+@_JSON
 @click.pass_context
 def retract(ctx: click.Context, record_id: str, reason: str | None, as_json: bool) -> None:
-    """Withdraw one of my records."""
-    stored = with_ledger(ctx, lambda ledger: ledger.retract(ledger.store.resolve(record_id), reason))
-    show_records([stored], as_json, single=True)
+    """Withdraw one of your records (for a deal: either party may)."""
+    def run(ledger):
+        target = ledger.store.get(ledger.store.resolve(record_id))
+        if target.retracted:
+            raise TrustmeshError(f"record {target.id.hex()[:12]} is already retracted")
+        _report_new(ledger, ledger.retract(target.id, reason), as_json)
+    with_ledger(ctx, run)
 
 
 @click.command()
 @click.argument("record_id")
-@click.option("--contest", "stance", flag_value="contest", help="I dispute this attestation.")
-@click.option("--acknowledge", "stance", flag_value="acknowledge", help="I accept it.")
-@click.option("--note", help="My answer (at most 280 characters, one line).")
-@json_option
+@click.option("--contest", "stance", flag_value="contest", help="You dispute it.")
+@click.option("--acknowledge", "stance", flag_value="acknowledge", help="You accept it.")
+@click.option("--note", help="Your answer (at most 280 characters).")
+@_JSON
 @click.pass_context
 def reply(ctx: click.Context, record_id: str, stance: str | None, note: str | None, as_json: bool) -> None:
-    """Answer an attestation about me (the right of reply)."""
+    """Answer an attestation about you: the right of reply."""
     if stance is None:
-        raise click.UsageError("give --contest or --acknowledge")
-    stored = with_ledger(ctx, lambda ledger: ledger.reply(ledger.store.resolve(record_id), stance, note))
-    show_records([stored], as_json, single=True)
+        raise UsageError("give --contest or --acknowledge")
 
+    def run(ledger):
+        target = ledger.store.resolve(record_id)
+        _report_new(ledger, ledger.reply(target, stance, note), as_json)
+    with_ledger(ctx, run)
+
+
+# ---- deals ----------------------------------------------------------------
 
 @click.group()
 def deal() -> None:
-    """Deals: real work between two members, signed by both."""
+    """Deals: real work between two members, signed by both (passed as files)."""
 
 
 @deal.command("propose")
 @click.argument("subject")
-@click.option("--ref", required=True, help="External reference (invoice, order number).")
-@click.option("--role", type=click.Choice(["client", "supplier"]), required=True, help="My role in the deal.")
-@click.option("--due", help="Due date (YYYY-MM-DD).")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Proposal file to write.")
-@click.option("--force", is_flag=True, help="Overwrite the output file.")
+@click.option("--ref", required=True, help="The external reference (order, contract); only its hash travels.")
+@click.option("--role", required=True, type=click.Choice(["client", "supplier"]), help="Your role in the deal.")
+@click.option("--due", metavar="DATE", help="When the work is due.")
+@click.option("-o", "--output", required=True, metavar="FILE", help="Proposal file to write.")
+@click.option("--force", is_flag=True, help="Replace FILE if it exists.")
+@_JSON
 @click.pass_context
 def deal_propose(ctx: click.Context, subject: str, ref: str, role: str, due: str | None,
-                 output: str, force: bool) -> None:
-    """Sign a deal proposal for SUBJECT to countersign (give them the file)."""
+                 output: str, force: bool, as_json: bool) -> None:
+    """Sign a deal proposal for SUBJECT to countersign (nothing is stored yet)."""
     from trustmesh.protocol.bundle import proposal_bytes
+    from trustmesh.protocol.validate import check_record
+    key = member(subject, "SUBJECT")
     due_ms = parse_date(due, "--due") if due else None
-    proposal = with_ledger(ctx, lambda ledger: ledger.propose_deal(subject, ref, role, due_ms))
-    with open_output(output, force) as out:
-        out.write(proposal_bytes(proposal))
-    click.echo(f"proposal written to {output}: have the counterparty run 'trustmesh deal sign {Path(output).name} -o FILE'")
+    check_output(output, force)
+
+    def run(ledger):
+        if key == ledger.me:
+            raise UsageError("a deal needs two different members")
+        proposal = ledger.propose_deal(key, ref, role, due_ms)
+        check_record(proposal, ledger.clock(), verify=False)    # refuse here what the other side would
+        write_output(output, [proposal_bytes(proposal)], force)
+        if as_json:
+            from trustmesh.protocol.jsonview import record_view
+            emit_json(record_view(proposal, file=output))
+        else:
+            known = ledger.store.profile(key)
+            click.echo(f"wrote the proposal to {output}: you are the {role},"
+                       f" {known.name if known else subject} countersigns")
+            click.echo(f"they run: trustmesh deal sign {output} -o DEAL_FILE, and send DEAL_FILE back for 'trustmesh import'")
+    with_ledger(ctx, run)
 
 
 @deal.command("sign")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-              help="Bundle with the countersigned deal, for the proposer to import.")
-@click.option("--force", is_flag=True, help="Overwrite the output file.")
-@json_option
+@click.argument("proposal_file", metavar="FILE")
+@click.option("-o", "--output", required=True, metavar="FILE", help="Bundle to write, holding the complete deal.")
+@click.option("--ref", help="Refuse unless the deal's reference is this text.")
+@click.option("--force", is_flag=True, help="Replace the output file if it exists.")
+@_JSON
 @click.pass_context
-def deal_sign(ctx: click.Context, file: str, output: str, force: bool, as_json: bool) -> None:
-    """Countersign a deal proposal addressed to me and store the deal."""
-    from trustmesh.protocol.bundle import bundle_chunks, read_proposal
-    proposal = read_proposal(Path(file).read_bytes())
-    stored = with_ledger(ctx, lambda ledger: ledger.countersign(proposal))
-    with open_output(output, force) as out:
-        for chunk in bundle_chunks([stored.raw]):
-            out.write(chunk)
-    if as_json:
-        show_records([stored], True, single=True)
-    else:
-        show_records([stored], False, single=True)
-        click.echo(f"deal stored; send {output} to the proposer to 'trustmesh import'")
+def deal_sign(ctx: click.Context, proposal_file: str, output: str, ref: str | None, force: bool,
+              as_json: bool) -> None:
+    """Countersign a proposal addressed to you; store the deal and write it as a bundle.
 
+    Send the bundle back to the proposer, who runs 'trustmesh import' on it.
+    Signing the same proposal again gives the very same deal.
+    """
+    from trustmesh.crypto.ids import peer_id
+    from trustmesh.protocol.bundle import bundle_chunks, read_proposal
+    from trustmesh.protocol.records import reference_hash
+    proposal = read_proposal(read_small(proposal_file))
+    check_output(output, force)
+
+    def run(ledger):
+        if proposal.counter_sig is not None:
+            raise TrustmeshError(f"{proposal_file} is already countersigned")
+        if proposal.counterparty != ledger.me:
+            raise TrustmeshError(f"{proposal_file} is addressed to {peer_id(proposal.counterparty)},"
+                                 f" not to me ({ledger.identity.id})")
+        if ref is not None and reference_hash(ref, proposal.author, ledger.me) != proposal.ref:
+            raise TrustmeshError(f"the deal's reference is not {ref!r}: not signed")
+        made = ledger.countersign(proposal)
+        write_output(output, bundle_chunks([made.raw]), force)
+        if as_json:
+            from trustmesh.protocol.jsonview import record_view
+            emit_json(record_view(made.record, made.id, file=output))
+        else:
+            mine = "supplier" if proposal.role == "client" else "client"
+            click.echo(f"countersigned deal {made.id.hex()} (you are the {mine}); wrote {output}")
+            click.echo(f"send it to {peer_id(proposal.author)}, who runs: trustmesh import {output}")
+    with_ledger(ctx, run)
+
+
+# ---- reading --------------------------------------------------------------
 
 @click.command()
-@click.option("--author", help="Only records by this member.")
-@click.option("--subject", help="Only records about this member (or deals with them).")
-@click.option("--facet", help="Only attestations on this facet.")
+@click.option("--author", help="Only records signed by this member.")
+@click.option("--subject", help="Only records about this member (a deal's counterparty too).")
+@click.option("--facet", help="Only attestations of this facet.")
 @click.option("--type", "kind", type=click.Choice(["attestation", "deal", "retraction", "reply", "profile"]),
               help="Only records of this type.")
-@click.option("--all", "everything", is_flag=True, help="Include retracted and expired records.")
-@json_option
+@click.option("--all", "include_all", is_flag=True, help="Include retracted and expired records.")
+@_JSON
 @click.pass_context
 def records(ctx: click.Context, author: str | None, subject: str | None, facet: str | None,
-            kind: str | None, everything: bool, as_json: bool) -> None:
-    """List the records I hold, oldest first."""
-    from trustmesh.crypto.ids import parse_id
+            kind: str | None, include_all: bool, as_json: bool) -> None:
+    """List the records held here, oldest first (in force only, unless --all)."""
+    from trustmesh.cli.view import Names, print_table, stored_view
+    from trustmesh.node.ledger import now_ms
     from trustmesh.protocol.facets import check_facet
-    author_key = parse_id(author) if author else None
-    subject_key = parse_id(subject) if subject else None
+    author_key = member(author, "--author") if author else None
+    subject_key = member(subject, "--subject") if subject else None
     if facet:
         check_facet(facet)
+    now = now_ms()
 
-    def act(ledger):
-        return ledger.store.records(author=author_key, subject=subject_key, facet=facet, kind=kind,
-                                    now_ms=ledger.clock(), include_retracted=everything,
-                                    include_expired=everything)
-    show_records(with_ledger(ctx, act), as_json)
+    def run(store):
+        items = store.records(author=author_key, subject=subject_key, facet=facet, kind=kind,
+                              now_ms=now, include_retracted=include_all, include_expired=include_all)
+        if as_json:
+            emit_json([stored_view(item, now) for item in items])
+        elif items:
+            print_table(items, Names(store, _my_key(ctx)), now)
+        else:
+            click.echo("no records" + ("" if include_all else " in force (--all shows retracted and expired ones)"),
+                       err=True)
+    with_store(ctx, run)
 
 
 @click.command()
 @click.argument("record_id")
-@json_option
+@_JSON
 @click.pass_context
 def show(ctx: click.Context, record_id: str, as_json: bool) -> None:
-    """Show one record in full."""
-    stored = with_ledger(ctx, lambda ledger: ledger.store.get(ledger.store.resolve(record_id)))
-    show_records([stored], as_json, single=True, full=True)
-
-
-@click.command()
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Bundle file (default: stdout).")
-@click.option("--force", is_flag=True, help="Overwrite the output file.")
-@click.pass_context
-def export(ctx: click.Context, output: str | None, force: bool) -> None:
-    """Write every record I hold as a bundle."""
-    from trustmesh.protocol.bundle import bundle_chunks
-
-    def act(ledger):
-        count = 0
-        with open_output(output, force) as out:
-            for chunk in bundle_chunks(ledger.export()):
-                out.write(chunk)
-                count += 1
-        return count - 1
-    count = with_ledger(ctx, act)
-    if output:
-        click.echo(f"exported {count} records to {output}")
-
-
-@click.command("import")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@json_option
-@click.pass_context
-def import_(ctx: click.Context, file: str, as_json: bool) -> None:
-    """Verify a bundle and store its records; report each one. Exit 1 if any was rejected."""
-    from trustmesh.errors import DecodeError
-
-    def act(ledger):
-        outcome, damage, batch = [], None, []
-        try:
-            for raw in read_bundle_file(file):
-                batch.append(raw)
-                if len(batch) >= INGEST_BATCH:
-                    outcome.extend(ledger.ingest(batch)); batch = []
-        except DecodeError as exc:
-            damage = str(exc)
-        if batch:
-            outcome.extend(ledger.ingest(batch))
-        return outcome, damage
-    results, damage = with_ledger(ctx, act)
-    _report(results, damage, as_json, verb="import")
-
-
-@click.command()
-@click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@json_option
-@click.pass_context
-def verify(ctx: click.Context, file: str, as_json: bool) -> None:
-    """Verify a bundle without storing anything. Exit 1 if any record is bad."""
-    from trustmesh.errors import DecodeError
+    """Show one record: every field, its status, and the replies to it."""
+    from trustmesh.cli.view import Names, print_record, stored_view
     from trustmesh.node.ledger import now_ms
-    from trustmesh.node.store import ACCEPTED, REJECTED, IngestResult
-    from trustmesh.protocol.verify import verify_records
-    raws, damage = [], None
+    from trustmesh.protocol.jsonview import record_view
+    from trustmesh.protocol.records import Attestation
+    now = now_ms()
+
+    def run(store):
+        item = store.get(store.resolve(record_id))
+        replies = []
+        if isinstance(item.record, Attestation):
+            replies = [r for r in store.records(author=item.record.subject, kind="reply")
+                       if r.record.target == item.id]
+        if as_json:
+            emit_json(stored_view(item, now, raw=item.raw.hex(),
+                                  replies=[record_view(r.record, r.id) for r in replies]))
+        else:
+            print_record(item, Names(store, _my_key(ctx)), now, replies)
+    with_store(ctx, run)
+
+
+# ---- helpers --------------------------------------------------------------
+
+def _my_key(ctx: click.Context) -> bytes | None:
+    """My public key if the key file opens without help (None when it is encrypted)."""
+    from trustmesh.node.keyfile import load_key
+    from trustmesh.node.paths import resolve_home
     try:
-        for raw in read_bundle_file(file):
-            raws.append(raw)
-    except DecodeError as exc:
-        damage = str(exc)
-    results = [IngestResult(v.id, ACCEPTED if v.ok else REJECTED, v.reason, v.record)
-               for v in verify_records(raws, now_ms())]
-    _report(results, damage, as_json, verb="verify")
+        return load_key(resolve_home(ctx.obj.home).key, ctx.obj.passphrase()).public_key
+    except TrustmeshError:
+        return None
 
 
-def _report(results, damage: str | None, as_json: bool, verb: str) -> None:
-    counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
-    for r in results:
-        counts[r.status] += 1
-    label = {"import": ("accepted", "duplicate", "rejected"), "verify": ("valid", "duplicate", "invalid")}[verb]
+def _report_new(ledger, made, as_json: bool) -> None:
+    """Tell what was just signed and stored: its JSON view, or one line."""
+    from trustmesh.cli.view import Names, summary
     if as_json:
-        emit_json({
-            **{label[i]: counts[k] for i, k in enumerate(counts) if not (verb == "verify" and k == "duplicate")},
-            "damaged": damage,
-            "records": [{"id": r.id.hex() if r.id else None, "status": label[list(counts).index(r.status)],
-                         **({"reason": r.reason} if r.reason else {})} for r in results],
-        })
-    else:
-        for r in results:
-            if r.status == "rejected":
-                click.echo(f"{label[2]:9} {(r.id.hex()[:16] if r.id else '?'):16}  {r.reason}")
-        parts = [f"{counts['accepted']} {label[0]}"]
-        if verb == "import":
-            parts.append(f"{counts['duplicate']} duplicate")
-        parts.append(f"{counts['rejected']} {label[2]}")
-        click.echo(", ".join(parts))
-        if damage:
-            click.echo(f"trustmesh: the bundle is damaged after record {len(results)}: {damage}", err=True)
-    if counts["rejected"] or damage:
-        click.get_current_context().exit(1)
+        from trustmesh.cli.view import stored_view
+        emit_json(stored_view(made, ledger.clock()))
+        return
+    about, what = summary(made.record, Names(ledger.store, ledger.me))
+    click.echo(f"{made.record.NAME} {made.id.hex()}  {about}  {what}".rstrip())

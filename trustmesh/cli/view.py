@@ -1,0 +1,139 @@
+"""How records look to a person (tables, one record) and to a script (JSON).
+
+Why its own module: the commands stay short, and every command shows a
+record the same way (short ids, profile names when known, ISO dates, the
+same status marks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from trustmesh.crypto.ids import peer_id, short_id
+from trustmesh.node.store import Store, StoredRecord
+from trustmesh.protocol.jsonview import iso, record_view
+from trustmesh.protocol.records import Attestation, Deal, Profile, Record, Reply, Retraction
+
+SHORT_ID = 12       # hex digits of a record id in tables: unique enough to paste back
+MAX_CELL = 40
+
+
+class Names:
+    """Profile names of the members a listing mentions, looked up once each."""
+
+    def __init__(self, store: Store | None, me: bytes | None = None) -> None:
+        self._store = store
+        self._me = me
+        self._cache: dict[bytes, str | None] = {}
+
+    def name(self, key: bytes) -> str | None:
+        """The member's newest profile name, or None."""
+        if key not in self._cache:
+            profile = self._store.profile(key) if self._store is not None else None
+            self._cache[key] = profile.name if profile else None
+        return self._cache[key]
+
+    def label(self, key: bytes) -> str:
+        """A short label for tables: the profile name, else the PeerID's tail."""
+        name = self.name(key)
+        tag = short_id(key)
+        if self._me is not None and key == self._me:
+            tag = "me"
+        return f"{_cut(name, 24)} ({tag})" if name else tag
+
+    def full(self, key: bytes) -> str:
+        """The PeerID, preceded by the profile name when known."""
+        name = self.name(key)
+        return f"{name}  {peer_id(key)}" if name else peer_id(key)
+
+
+def marks(item: StoredRecord, now_ms: int) -> list[str]:
+    """The status words shown next to a record: retracted, contested, expired."""
+    out = []
+    if item.retracted:
+        out.append("retracted")
+    if item.contested:
+        out.append("contested")
+    if is_expired(item.record, now_ms):
+        out.append("expired")
+    return out
+
+
+def is_expired(record: Record, now_ms: int) -> bool:
+    expires = getattr(record, "expires", None)
+    return expires is not None and expires <= now_ms
+
+
+def stored_view(item: StoredRecord, now_ms: int, **extra: Any) -> dict[str, Any]:
+    """The JSON shape of a held record: ``record_view`` plus its status flags."""
+    return record_view(item.record, item.id, retracted=item.retracted, contested=item.contested,
+                       expired=is_expired(item.record, now_ms), received=iso(item.received), **extra)
+
+
+def summary(record: Record, names: Names) -> tuple[str, str]:
+    """(about, what) columns for one record in a table."""
+    if isinstance(record, Attestation):
+        what = f"{record.facet} {'+' if record.positive else '-'}"
+        if record.deal:
+            what += f" deal:{record.deal.hex()[:8]}"
+        if record.note:
+            what += f" \"{_cut(record.note, 30)}\""
+        return names.label(record.subject), what
+    if isinstance(record, Deal):
+        due = f" due {iso(record.due)[:10]}" if record.due is not None else ""
+        return names.label(record.counterparty), f"proposer is {record.role}{due}"
+    if isinstance(record, Retraction):
+        return f"record {record.target.hex()[:SHORT_ID]}", _cut(record.reason or "", MAX_CELL)
+    if isinstance(record, Reply):
+        note = f" \"{_cut(record.note, 30)}\"" if record.note else ""
+        return f"record {record.target.hex()[:SHORT_ID]}", record.stance + note
+    if isinstance(record, Profile):
+        parts = [record.name, record.org, record.url]
+        return "-", _cut(" / ".join(p for p in parts if p), MAX_CELL + 20)
+    return "-", ""
+
+
+def print_table(items: Sequence[StoredRecord], names: Names, now_ms: int) -> None:
+    """Aligned columns, one record a line, oldest first."""
+    header = ("ID", "TYPE", "ISSUED", "AUTHOR", "ABOUT", "WHAT", "STATUS")
+    rows = [header]
+    for item in items:
+        about, what = summary(item.record, names)
+        rows.append((item.id.hex()[:SHORT_ID], item.record.NAME, iso(item.record.issued)[:10],
+                     names.label(item.record.author), about, what, ",".join(marks(item, now_ms))))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+def print_record(item: StoredRecord, names: Names, now_ms: int, replies: Sequence[StoredRecord]) -> None:
+    """Every field of one record, a line each, then its status and the replies to it."""
+    view = record_view(item.record, item.id)
+    lines: list[tuple[str, str]] = []
+    for key, value in view.items():
+        if value is None:
+            continue
+        if key in ("author", "subject", "counterparty"):
+            value = names.full(getattr(item.record, key))
+        elif key == "positive":
+            key, value = "verdict", "positive" if value else "negative"
+        lines.append((key, str(value)))
+    if isinstance(item.record, Deal):
+        lines.append(("client", names.full(item.record.client)))
+        lines.append(("supplier", names.full(item.record.supplier)))
+    lines.append(("received", iso(item.received)))
+    lines.append(("status", ", ".join(marks(item, now_ms)) or "in force"))
+    for key, value in lines:
+        click.echo(f"{key:12} {value}")
+    for reply in replies:
+        rec = reply.record
+        note = f": {rec.note}" if rec.note else ""
+        click.echo(f"{'reply':12} {iso(rec.issued)} {rec.stance} by {names.label(rec.author)}{note}"
+                   f" ({reply.id.hex()[:SHORT_ID]})")
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"
