@@ -42,7 +42,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any, Union
 
-from trustmesh.errors import LocalProtocolError, RemoteProtocolError
+from trustmesh.errors import LocalProtocolError, RemoteProtocolError, UsageError
 from trustmesh.protocol.messages import (
     ABORT, MAX_FRAME, MAX_REASON, RECORDS_PER_FRAME, Finished, MessageReader, RecordsReceived,
     Stats, abort_reason, check_records, encode, pack_records,
@@ -70,6 +70,13 @@ class SyncLimits:
     want_batch: int = 256                 # ids per WantRecords event
     max_rounds: int = 256                 # RECONCILE messages accepted from a peer
     max_buffer: int = 4 * MAX_FRAME       # received bytes held unprocessed, at most
+
+    def __post_init__(self) -> None:
+        # a range of idlist_max + 1 ids must split into >= 2 parts, or rounds never end
+        if self.fanout < 2 or self.idlist_max < 1 or self.want_batch < 1 or self.max_rounds < 1:
+            raise UsageError("sync limits: fanout >= 2, idlist_max >= 1, want_batch >= 1, max_rounds >= 1")
+        if self.max_frame < 1024 + self.idlist_max * ID_SIZE or self.max_buffer < self.max_frame:
+            raise UsageError("sync limits: max_frame must hold an id list, max_buffer a frame")
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,7 +287,7 @@ class SyncSession:
         i, j = self.index.span(lo, hi)
         count = j - i
         if count <= self.limits.idlist_max:
-            _append(out, [_wire(hi), IDLIST, b"".join(self.index.ids_at(i, j))])
+            _append(out, [_wire(hi), IDLIST, b"".join(self.index.ids_at(i, j))], self.limits.idlist_max)
             return
         parts = min(self.limits.fanout, count)
         cut = [i + (count * k) // parts for k in range(parts + 1)]
@@ -394,10 +401,18 @@ class SyncSession:
         raise RemoteProtocolError(reason)
 
 
-def _append(out: list[list[Any]], item: list[Any]) -> None:
-    """Add a range to an answer, merging it into a SKIP just before it."""
-    if item[1] == SKIP and out and out[-1][1] == SKIP:
+def _append(out: list[list[Any]], item: list[Any], idlist_max: int = 0) -> None:
+    """Add a range to an answer, merged into the range before it when that says the same.
+
+    Two SKIPs make one SKIP; two IDLISTs make one IDLIST when the ids still
+    fit (always for empty ones: a fresh node says "I hold nothing" once).
+    """
+    if out and out[-1][1] == item[1] == SKIP:
         out[-1][0] = item[0]
+    elif (out and out[-1][1] == item[1] == IDLIST
+          and len(out[-1][2]) + len(item[2]) <= idlist_max * ID_SIZE):
+        out[-1][0] = item[0]
+        out[-1][2] += item[2]
     else:
         out.append(item)
 
