@@ -148,3 +148,22 @@ def test_frames_split_across_one_byte_reads():
     rows = fake_store(50)
     _, _, got, ev_c, _ = ask(QueryRequest(subject=SUBJECT), rows, chunk=1)
     assert len(got) == 25 and isinstance(ev_c[-1], Finished)
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.binary(max_size=40) | st.lists(
+    st.none() | st.integers(0, 5) | st.binary(max_size=40) | st.text(max_size=8), min_size=1, max_size=6
+).map(lambda m: encode([m[0] if isinstance(m[0], int) else 2] + m[1:])), max_size=4), st.booleans())
+def test_fuzzed_input_never_crashes(chunks, as_server):
+    s = QueryServer() if as_server else started_client()
+    try:
+        for data in chunks:
+            s.receive_data(data)
+            while (ev := s.next_event()) is not None:
+                if isinstance(ev, QueryAsked):
+                    s.provide([b"r"] * 3)
+    except RemoteProtocolError:
+        assert s.state == "error"

@@ -302,3 +302,30 @@ def test_peer_stream_ending_inside_a_frame_is_an_error():
     t.receive_data(b"")
     with pytest.raises(RemoteProtocolError):
         t.next_event()
+
+
+_msgpack_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-2, 2**40) | st.binary(max_size=70) | st.text(max_size=5)
+    | st.floats(allow_nan=False),
+    lambda inner: st.lists(inner, max_size=5), max_leaves=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.binary(max_size=40),
+                          st.lists(_msgpack_values, min_size=1, max_size=4).map(
+                              lambda m: encode([m[0] if isinstance(m[0], int) else 1] + m[1:]))),
+                max_size=4),
+       st.booleans())
+def test_fuzzed_input_never_crashes(chunks, initiator):
+    """Whatever the peer sends, the session answers with events or RemoteProtocolError."""
+    s = SyncSession(MemoryPeer.holding(COMMON[:100]).index, initiator=initiator)
+    s.start()
+    s.data_to_send()
+    try:
+        for data in chunks:
+            s.receive_data(data)
+            while (ev := s.next_event()) is not None:
+                if isinstance(ev, WantRecords):
+                    s.provide([])
+    except RemoteProtocolError:
+        assert s.state == "error"
