@@ -139,8 +139,11 @@ def test_property_after_sync_both_hold_the_union(data):
     a_set = data.draw(st.sets(st.integers(0, 399), max_size=400))
     b_set = data.draw(st.sets(st.integers(0, 399), max_size=400))
     fanout = data.draw(st.sampled_from([2, 3, 16]))
-    limits = SyncLimits(fanout=fanout, idlist_max=data.draw(st.sampled_from([1, 2, 4, 32])),
-                        want_batch=data.draw(st.sampled_from([1, 7, 256])))
+    idlist_max = data.draw(st.sampled_from([1, 2, 4, 32]))
+    small_frame = 4 * max(fanout * 60, 44 + 32 * idlist_max) + 64  # the smallest allowed: folds often
+    limits = SyncLimits(fanout=fanout, idlist_max=idlist_max,
+                        want_batch=data.draw(st.sampled_from([1, 7, 256])),
+                        max_frame=data.draw(st.sampled_from([small_frame, 256 * 1024])))
     pa = MemoryPeer.holding(pool[i] for i in a_set)
     pb = MemoryPeer.holding(pool[i] for i in b_set)
     a, b, ev_a, ev_b = sync(pa, pb, limits=limits, chunk=data.draw(st.sampled_from([3, 65536])))
@@ -245,6 +248,7 @@ def feed(session: SyncSession, *messages) -> None:
     encode([RECORDS, [b"a record we never said we lack"]]),
     encode([NEED, b"\x01" * 32]),                     # an id we never listed
     encode([NEED, b"\x01" * 31]),
+    encode([NEED, b""]),
     b"\xff\xff\xff\xff\x0f",                          # a frame of 4 GiB
     b"\x80\x80\x20",                                  # a frame over the 256 KiB limit
 ])
@@ -278,7 +282,7 @@ def test_a_peer_that_never_stops_splitting_is_cut_off():
 
 
 def test_a_peer_that_talks_out_of_turn_is_cut_off():
-    s = responder(max_frame=4096, max_buffer=8192)
+    s = responder(max_frame=8192, max_buffer=16384)
     with pytest.raises(RemoteProtocolError):
         s.receive_data(encode([RECONCILE, [[None, SKIP]]]) * 3000)
 

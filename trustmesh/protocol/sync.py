@@ -75,7 +75,7 @@ class SyncLimits:
         # a range of idlist_max + 1 ids must split into >= 2 parts, or rounds never end
         if self.fanout < 2 or self.idlist_max < 1 or self.want_batch < 1 or self.max_rounds < 1:
             raise UsageError("sync limits: fanout >= 2, idlist_max >= 1, want_batch >= 1, max_rounds >= 1")
-        if self.max_frame < 1024 + self.idlist_max * ID_SIZE or self.max_buffer < self.max_frame:
+        if self.max_frame < 4 * _worst_range_cost(self) + 64 or self.max_buffer < self.max_frame:
             raise UsageError("sync limits: max_frame must hold an id list, max_buffer a frame")
 
 
@@ -106,6 +106,38 @@ def shortest_bound(below: bytes, at: bytes) -> bytes:
 
 def _wire(point: bytes | None) -> bytes | None:
     return None if point is None else point.rstrip(b"\x00")
+
+
+class _Ranges(list):
+    """The ranges of a RECONCILE being built, with an upper estimate of their encoded size."""
+
+    size = 0
+
+    def add(self, item: list[Any], idlist_max: int = 0) -> None:
+        """Add a range, merged into the range before it when that says the same.
+
+        Two SKIPs make one SKIP; two IDLISTs make one IDLIST when the ids still
+        fit (always for empty ones: a fresh node says "I hold nothing" once).
+        """
+        self.size += _cost(item)
+        if self and self[-1][1] == item[1] == SKIP:
+            self[-1][0] = item[0]
+        elif (self and self[-1][1] == item[1] == IDLIST
+              and len(self[-1][2]) + len(item[2]) <= idlist_max * ID_SIZE):
+            self[-1][0] = item[0]
+            self[-1][2] += item[2]
+        else:
+            self.append(item)
+
+
+def _cost(item: list[Any]) -> int:
+    # array header, bin header of the bound, mode, bin32 header of the payload: <= 12 bytes
+    return 12 + len(item[0] or b"") + (len(item[2]) if len(item) > 2 else 0)
+
+
+def _worst_range_cost(limits: "SyncLimits") -> int:
+    """The most one answered range can add to a RECONCILE (a split, or a full id list)."""
+    return max(limits.fanout * (12 + ID_SIZE + FINGERPRINT_SIZE), 12 + ID_SIZE + limits.idlist_max * ID_SIZE)
 
 
 class SyncSession:
@@ -155,7 +187,7 @@ class SyncSession:
             raise LocalProtocolError("start() called twice")
         self._state = "waiting"
         if self.initiator:
-            ranges: list[list[Any]] = []
+            ranges = _Ranges()
             self._describe(_ZERO, None, ranges)
             self._send_reconcile(ranges, [])
             self._out += b"".join(self._reply)  # the opening turn has nothing to push first
@@ -282,19 +314,19 @@ class SyncSession:
         self.stats.messages_sent += len(frames)
         self._reply = frames
 
-    def _describe(self, lo: bytes, hi: bytes | None, out: list[list[Any]]) -> None:
+    def _describe(self, lo: bytes, hi: bytes | None, out: "_Ranges") -> None:
         """Our side of a range we disagree on: an IDLIST if small, else fanout FINGERPRINTs."""
         i, j = self.index.span(lo, hi)
         count = j - i
         if count <= self.limits.idlist_max:
-            _append(out, [_wire(hi), IDLIST, b"".join(self.index.ids_at(i, j))], self.limits.idlist_max)
+            out.add([_wire(hi), IDLIST, b"".join(self.index.ids_at(i, j))], self.limits.idlist_max)
             return
         parts = min(self.limits.fanout, count)
         cut = [i + (count * k) // parts for k in range(parts + 1)]
         for k in range(parts):
             a, b = cut[k], cut[k + 1]
             bound = _wire(hi) if k == parts - 1 else shortest_bound(self.index.id_at(b - 1), self.index.id_at(b))
-            _append(out, [bound, FINGERPRINT, self.index.fingerprint_at(a, b)[1]])
+            out.add([bound, FINGERPRINT, self.index.fingerprint_at(a, b)[1]])
 
     # ---- the peer's turn ------------------------------------------------------
 
@@ -338,8 +370,9 @@ class SyncSession:
         return RecordsReceived(raws)
 
     def _on_need(self, message: list[Any]) -> None:
-        if len(message) != 2 or not isinstance(message[1], bytes) or len(message[1]) % ID_SIZE:
-            raise RemoteProtocolError("NEED carries a whole number of 32-byte ids")
+        if (len(message) != 2 or not isinstance(message[1], bytes) or not message[1]
+                or len(message[1]) % ID_SIZE):
+            raise RemoteProtocolError("NEED carries one or more 32-byte ids")
         self._phase = NEED
         blob = message[1]
         for k in range(0, len(blob), ID_SIZE):
@@ -361,34 +394,30 @@ class SyncSession:
         if not peer_needed and all(mode == SKIP for _, _, mode, _ in ranges):
             self._state = "done"
             return Finished(self.stats)
-        out: list[list[Any]] = []
+        out = _Ranges()
         needs: list[bytes] = []
-        budget = self.limits.max_frame - 1024
-        size = 0
+        budget = self.limits.max_frame - 2 * _worst_range_cost(self.limits) - 64
         for lo, hi, mode, payload in ranges:
-            if size > budget:
+            if out.size > budget:
                 # our answer is full: fold the rest into one range for the next round
                 i, j = self.index.span(lo, None)
                 if j - i <= self.limits.idlist_max:
-                    _append(out, [None, IDLIST, b"".join(self.index.ids_at(i, j))])
+                    out.add([None, IDLIST, b"".join(self.index.ids_at(i, j))])
                 else:
-                    _append(out, [None, FINGERPRINT, self.index.fingerprint_at(i, j)[1]])
+                    out.add([None, FINGERPRINT, self.index.fingerprint_at(i, j)[1]])
                 break
-            before = len(out)
             if mode == SKIP:
-                _append(out, [_wire(hi), SKIP])
+                out.add([_wire(hi), SKIP])
             elif mode == FINGERPRINT:
                 if self.index.fingerprint(lo, hi)[1] == payload:
-                    _append(out, [_wire(hi), SKIP])
+                    out.add([_wire(hi), SKIP])
                 else:
                     self._describe(lo, hi, out)
             else:
                 theirs = [payload[k:k + ID_SIZE] for k in range(0, len(payload), ID_SIZE)]
                 needs.extend(rid for rid in theirs if rid not in self.index)
                 self._push_ranges.append((lo, hi, frozenset(theirs)))
-                _append(out, [_wire(hi), SKIP])
-            size += sum(8 + len(item[0] or b"") + len(item[2] if len(item) > 2 else b"")
-                        for item in out[before:])
+                out.add([_wire(hi), SKIP])
         self._state = "sending"
         self._send_reconcile(out, needs)
         return self._next_push()
@@ -399,22 +428,6 @@ class SyncSession:
         self._state = "error"
         self._out += encode([ABORT, reason[:MAX_REASON]])
         raise RemoteProtocolError(reason)
-
-
-def _append(out: list[list[Any]], item: list[Any], idlist_max: int = 0) -> None:
-    """Add a range to an answer, merged into the range before it when that says the same.
-
-    Two SKIPs make one SKIP; two IDLISTs make one IDLIST when the ids still
-    fit (always for empty ones: a fresh node says "I hold nothing" once).
-    """
-    if out and out[-1][1] == item[1] == SKIP:
-        out[-1][0] = item[0]
-    elif (out and out[-1][1] == item[1] == IDLIST
-          and len(out[-1][2]) + len(item[2]) <= idlist_max * ID_SIZE):
-        out[-1][0] = item[0]
-        out[-1][2] += item[2]
-    else:
-        out.append(item)
 
 
 def _parse_ranges(message: list[Any], max_frame: int) -> list[tuple[bytes, bytes | None, int, bytes]]:
