@@ -333,3 +333,15 @@ def test_fuzzed_input_never_crashes(chunks, initiator):
                     s.provide([])
     except RemoteProtocolError:
         assert s.state == "error"
+
+
+def test_index_reads_see_pending_ids_without_merging():
+    ids = sorted(record_id(r) for r in COMMON)
+    index = SyncIndex(ids[::2])
+    index.add(ids[1::2][:100])
+    held = sorted(ids[::2] + ids[1::2][:100])
+    assert index.ids(ids[10], ids[400], limit=50) == [i for i in held if ids[10] <= i < ids[400]][:50]
+    assert index.ids(ids[10][:3], None) == [i for i in held if i >= ids[10][:3].ljust(32, b"\0")]
+    assert ids[1] in index and ids[1000] in index and ids[2001] not in index
+    assert index._pending  # still not merged
+    assert len(index) == len(held) and index.ids() == held

@@ -42,6 +42,7 @@ from trustmesh.protocol.framing import encode_varint
 ID_SIZE = 32
 FINGERPRINT_SIZE = 16
 _EMPTY_LANES = np.zeros((0, 4), dtype="<u8")
+_LAZY_READS = 4096  # pending ids that membership and id reads scan instead of merging
 
 
 def fingerprint_of(sums: tuple[int, int, int, int], count: int) -> bytes:
@@ -181,8 +182,13 @@ class SyncIndex:
     def __contains__(self, rid: object) -> bool:
         if not isinstance(rid, (bytes, bytearray)) or len(rid) != ID_SIZE:
             return False
-        i = self.position(bytes(rid))
-        return i < len(self._keys) and self.id_at(i) == rid
+        rid = bytes(rid)
+        if len(self._pending) > _LAZY_READS:
+            self._merge()
+        elif rid in self._pending:
+            return True
+        i = self._search(rid)
+        return i < len(self._keys) and self._lanes[i].tobytes() == rid
 
     def id_at(self, i: int) -> bytes:
         """The i-th smallest id held (0-based)."""
@@ -192,6 +198,10 @@ class SyncIndex:
     def position(self, bound: bytes | None) -> int:
         """How many ids held are below ``bound`` (an id prefix, zero-padded; None = infinity)."""
         self._merge()
+        return self._search(bound)
+
+    def _search(self, bound: bytes | None) -> int:
+        # position among the merged ids only
         if bound is None:
             return len(self._keys)
         point = pad_bound(bound)
@@ -225,11 +235,25 @@ class SyncIndex:
         return [blob[k:k + ID_SIZE] for k in range(0, len(blob), ID_SIZE)]
 
     def ids(self, lo: bytes = b"", hi: bytes | None = None, limit: int | None = None) -> list[bytes]:
-        """The ids held in [lo, hi), ascending, at most ``limit`` of them."""
-        i, j = self.span(lo, hi)
+        """The ids held in [lo, hi), ascending, at most ``limit`` of them.
+
+        Does not merge a small pending buffer: a node pushing a 100k-record
+        catch-up page by page while gossip keeps adding ids would otherwise
+        pay one O(n) merge per page.
+        """
+        if len(self._pending) > _LAZY_READS:
+            self._merge()
+        i = self._search(lo)
+        j = max(i, self._search(hi))
         if limit is not None:
             j = min(j, i + limit)
-        return self.ids_at(i, j)
+        found = self._lanes[i:j].tobytes()
+        out = [found[k:k + ID_SIZE] for k in range(0, len(found), ID_SIZE)]
+        if self._pending:
+            low, high = pad_bound(lo), None if hi is None else pad_bound(hi)
+            extra = {r for r in self._pending if low <= r and (high is None or r < high)}
+            out = sorted(extra.union(out))[:limit]
+        return out
 
     @property
     def nbytes(self) -> int:
