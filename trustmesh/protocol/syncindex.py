@@ -134,10 +134,13 @@ class SyncIndex:
 
     def add(self, ids: Iterable[bytes]) -> None:
         """Hold these ids too (cheap: merged lazily, before the next question)."""
-        batch = [bytes(r) for r in ids]
-        blob = b"".join(batch)
-        if len(blob) != ID_SIZE * len(batch) or any(len(r) != ID_SIZE for r in batch):
-            raise UsageError("a record id is 32 bytes")
+        batch = list(ids)
+        if not batch:
+            return
+        if set(map(type, batch)) != {bytes} or set(map(len, batch)) != {ID_SIZE}:
+            batch = [bytes(r) if isinstance(r, (bytearray, memoryview)) else r for r in batch]
+            if any(type(r) is not bytes or len(r) != ID_SIZE for r in batch):
+                raise UsageError("a record id is 32 bytes")
         self._pending.extend(batch)
 
     def _merge(self) -> None:
