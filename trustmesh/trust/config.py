@@ -34,6 +34,9 @@ class TrustConfig:
     """A negative from someone with no deal at all with the subject counts this much."""
     author_cap: float = 3.0
     """One author's evidence about one subject and facet saturates at this many units."""
+    rater_budget: float = 5.0
+    """An author's evidence on one facet, over all subjects, counts at most this many
+    units in total (EigenTrust's normalized local trust): praising many costs."""
     first_hand: float = 4.0
     """The viewer's own evidence counts this many times a fully trusted author's."""
     quantile: float = 0.05
@@ -50,6 +53,12 @@ class TrustConfig:
     """A member whose trust arrives for more than this share through one other member..."""
     bridge_penalty: float = 0.5
     """...loses up to this share of it (MeritRank's connectivity decay)."""
+    weight_core: float = 0.9
+    """Members in the core holding this share of the walk mass weigh 1; others less."""
+    rater_base: float = 0.75
+    """A rater nobody nearer has judged is presumed honest: expected value 0.75, credibility 1."""
+    rater_prior: float = 4.0
+    """How much evidence it takes to move a rater's credibility (prior weight)."""
     tolerance: float = 1e-9
     max_iterations: int = 200
 

@@ -10,7 +10,9 @@ How one attestation counts towards its subject's facet (in units of
 evidence): fading with the facet's half-life, times ``undealt_weight`` when
 no signed deal backs it, times ``negative_weight`` for a negative (and
 ``slander_weight`` on top when the author never had a deal with the
-subject); one author's units about one subject saturate at ``author_cap``;
+subject); an author's units over all subjects of a facet are scaled down to
+fit ``rater_budget``; one author's units about one subject saturate at
+``author_cap``;
 the sum is then multiplied by the author's weight (``first_hand`` for the
 viewer). Positive units feed ``r``, negative ones ``s`` (see ``opinion``).
 """
@@ -51,6 +53,7 @@ class TrustModel:
         self._record_names = record_names or (lambda keys: [str(k) for k in keys])
         self._weights: tuple[int, AuthorWeights | None] | None = None
         self._facets: dict[str, tuple[int, tuple]] = {}
+        self._budgets: dict[str, np.ndarray] = {}
         self.refreshes = 0
 
     # ---- weights ---------------------------------------------------------
@@ -64,6 +67,7 @@ class TrustModel:
                 found = author_weights(self.evidence, self._viewer, now_ms, self.config)
             self._weights = (day, found)
             self._facets.clear()
+            self._budgets.clear()
             self.refreshes += 1
         return self._weights[1]
 
@@ -149,15 +153,36 @@ class TrustModel:
         return TrustScore(name, facet, float(score), float(unc), float(lower), len(rows), authors,
                           contested, items)
 
+    def _raw_units(self, rows: np.ndarray, facet: str, now_ms: int) -> np.ndarray:
+        ev, cfg = self.evidence, self.config
+        raw = decay(now_ms - ev.occurred[rows], cfg.half_life(facet))
+        raw *= np.where(ev.dealt[rows], 1.0, cfg.undealt_weight)
+        pos = ev.positive[rows]
+        raw *= np.where(pos, 1.0, cfg.negative_weight * np.where(ev.pair_dealt[rows], 1.0, cfg.slander_weight))
+        return raw
+
+    def _budget_scale(self, facet: str, now_ms: int) -> np.ndarray:
+        """Per author, the share of its evidence on ``facet`` that fits in its rater budget."""
+        self.weights(now_ms)            # may clear the caches when the day changed
+        held = self._budgets.get(facet)
+        if held is not None:
+            return held
+        ev = self.evidence
+        rows = np.arange(*ev.facet_slice(ev.facets.index(facet)).indices(len(ev.key)))
+        rows = rows[ev.expires[rows] > now_ms]
+        total = np.bincount(ev.author[rows], self._raw_units(rows, facet, now_ms), minlength=ev.size)
+        scale = np.minimum(1.0, np.divide(self.config.rater_budget, total, out=np.ones_like(total),
+                                          where=total > 0))
+        self._budgets[facet] = scale
+        return scale
+
     def _units(self, rows: np.ndarray, facet: str, weight: np.ndarray, now_ms: int):
         """Per row: evidence units counted; per group (author within subject): starts and weight."""
         ev, cfg = self.evidence, self.config
         if len(rows) == 0:
             return np.zeros(0), np.zeros(0, np.int64), np.zeros(0)
-        pos = ev.positive[rows]
-        raw = decay(now_ms - ev.occurred[rows], cfg.half_life(facet))
-        raw *= np.where(ev.dealt[rows], 1.0, cfg.undealt_weight)
-        raw *= np.where(pos, 1.0, cfg.negative_weight * np.where(ev.pair_dealt[rows], 1.0, cfg.slander_weight))
+        raw = self._raw_units(rows, facet, now_ms)
+        raw *= self._budget_scale(facet, now_ms)[ev.author[rows]]
         authors, subjects = ev.author[rows], ev.subject[rows]
         change = np.empty(len(rows), bool)
         change[0] = True

@@ -26,8 +26,9 @@ again at the viewer). Hence:
 - members caught forking their chain neither receive nor pass on trust.
 
 Walk mass is turned into an author weight in [0, 1] against a reference
-level that sybils cannot move: the level above which half of the mass
-(viewer excluded) sits. Members above it weigh 1.
+level that sybils cannot move: the level above which ``weight_core`` of the
+mass (viewer excluded) sits. Members above it weigh 1. That weight is then
+multiplied by the author's credibility as a rater (see credibility.py).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from trustmesh.trust.config import TrustConfig
+from trustmesh.trust.credibility import credibility, hop_layers
 from trustmesh.trust.evidence import EvidenceTable
 from trustmesh.trust.opinion import decay
 
@@ -51,6 +53,7 @@ class AuthorWeights:
     weight: np.ndarray      # author weight in [0, 1]; the viewer's is 1
     inflow: sp.csr_matrix   # row v: walk mass arriving at v from each member
     iterations: int
+    credibility: np.ndarray  # the share of its weight each rater keeps (see credibility.py)
 
     def chain(self, member: int, max_length: int = 8) -> list[int] | None:
         """The strongest chain of relations viewer -> ... -> ``member``, or None.
@@ -125,7 +128,9 @@ def author_weights(evidence: EvidenceTable, viewer: int, now_ms: int,
     if len(evidence.equivocators):
         mass[evidence.equivocators] = 0.0
     inflow = (step_t @ sp.diags(mass * (1.0 - config.restart))).tocsr()
-    return AuthorWeights(viewer, mass, _to_weight(mass, viewer), inflow, n1)
+    weight = _to_weight(mass, viewer, config.weight_core)
+    cred = credibility(evidence, weight, hop_layers(rel, viewer), now_ms, config)
+    return AuthorWeights(viewer, mass, weight * cred, inflow, n1, cred)
 
 
 def _walk(step_t: sp.csr_matrix, viewer: int, config: TrustConfig, start):
@@ -166,15 +171,15 @@ def _bridge_factor(step_t: sp.csr_matrix, mass: np.ndarray, viewer: int, config:
     return 1.0 - config.bridge_penalty * excess
 
 
-def _to_weight(mass: np.ndarray, viewer: int) -> np.ndarray:
-    """Walk mass scaled to [0, 1] against the half-mass level; the viewer weighs 1."""
+def _to_weight(mass: np.ndarray, viewer: int, core: float) -> np.ndarray:
+    """Walk mass scaled to [0, 1] against the level of the core; the viewer weighs 1."""
     others = mass.copy()
     others[viewer] = 0.0
     total = others.sum()
     weight = np.zeros_like(mass)
     if total > 0:
         desc = np.sort(others[others > 0])[::-1]
-        level = desc[min(int(np.searchsorted(np.cumsum(desc), total / 2.0)), len(desc) - 1)]
+        level = desc[min(int(np.searchsorted(np.cumsum(desc), total * core)), len(desc) - 1)]
         weight = np.minimum(others / level, 1.0)
     weight[viewer] = 1.0
     return weight
