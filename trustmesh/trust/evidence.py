@@ -100,6 +100,7 @@ def build_table(members: Sequence[bytes], facets: Sequence[str], *, author, subj
     author, subject = cols[0], cols[1]
     pair_keys = _pair_key(deal_a, deal_b, m)
     pair_dealt = np.isin(_pair_key(author, subject, m), pair_keys) if len(pair_keys) else np.zeros(n, bool)
+    pair_dealt |= cols[4]       # a deal-backed attestation is itself proof of a deal
     members = tuple(members)
     return EvidenceTable(
         members=members, index={k: i for i, k in enumerate(members)}, facets=tuple(facets),
