@@ -520,6 +520,62 @@ class Store:
         return [StoredRecord(rid, decode(raw), raw, received, bool(ret), bool(con))
                 for rid, raw, received, ret, con in rows]
 
+    # ---- trust evidence (for trustmesh.node.trustview; read-only) ------------
+
+    def change_counter(self) -> tuple[int, int]:
+        """A value that changes whenever a record or a fork proof is stored."""
+        with self._lock:
+            rid = self._conn.execute("SELECT COALESCE(MAX(rid), 0) FROM records").fetchone()[0]
+            forks = self._conn.execute("SELECT COUNT(*) FROM forks").fetchone()[0]
+        return rid, forks
+
+    def evidence_rows(self) -> dict[str, tuple]:
+        """The columns trust reads, straight from SQL, without decoding any record.
+
+        ``attestations``: columns (rid, author, subject, facet, positive,
+        dealt, contested, occurred, expires) of every unretracted attestation,
+        expired ones included (expiry depends on the time of the question);
+        ``dealt`` is 1 when it names an unretracted deal between its author
+        and subject that is held here. ``deals``: columns (author,
+        counterparty, issued) of unretracted deals. ``equivocators``: authors
+        caught forking. Retraction and reply rules are those of ``records``.
+        """
+        retracted = ("SELECT r.rid FROM records x JOIN records r ON r.id = x.target WHERE x.type = 3"
+                     " AND (x.author = r.author OR (r.type = 2 AND x.author = r.subject))")
+        attestations = f"""
+            SELECT a.rid, a.author, a.subject, a.facet, a.positive,
+              a.target IS NOT NULL AND EXISTS (SELECT 1 FROM records d WHERE d.id = a.target
+                AND d.type = 2 AND ((d.author = a.author AND d.subject = a.subject)
+                  OR (d.author = a.subject AND d.subject = a.author))
+                AND d.rid NOT IN retracted),
+              EXISTS (SELECT 1 FROM records x WHERE x.type = 4 AND x.target = a.id
+                AND x.author = a.subject AND x.positive = 0),
+              a.occurred, COALESCE(a.expires, -1)
+            FROM records a WHERE a.type = 1 AND a.rid NOT IN retracted ORDER BY a.rid"""
+        deals = ("SELECT author, subject, issued FROM records WHERE type = 2"
+                 " AND rid NOT IN retracted")
+        with self._lock:
+            self._conn.execute("DROP TABLE IF EXISTS temp.retracted")
+            self._conn.execute(f"CREATE TEMP TABLE retracted AS {retracted}")
+            try:
+                att = self._conn.execute(attestations).fetchall()
+                dl = self._conn.execute(deals).fetchall()
+            finally:
+                self._conn.execute("DROP TABLE IF EXISTS temp.retracted")
+            cheats = [r[0] for r in self._conn.execute("SELECT DISTINCT author FROM forks")]
+        return {"attestations": tuple(zip(*att)) or ((),) * 9, "deals": tuple(zip(*dl)) or ((),) * 3,
+                "equivocators": tuple(cheats)}
+
+    def record_ids(self, rids: Sequence[int]) -> list[bytes]:
+        """The record ids of the given row ids (``evidence_rows``' first column), in order."""
+        found: dict[int, bytes] = {}
+        with self._lock:
+            for start in range(0, len(rids), 500):
+                chunk = list(rids[start:start + 500])
+                marks = ",".join("?" * len(chunk))
+                found.update(self._conn.execute(f"SELECT rid, id FROM records WHERE rid IN ({marks})", chunk))
+        return [found[r] for r in rids]
+
 
 _sha256 = hashlib.sha256
 _END = object()     # marks the end of an ingest stream

@@ -1,0 +1,58 @@
+"""``trustmesh trust`` and ``trustmesh rank`` run as real commands on a real home."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from trustmesh.crypto.ids import peer_id
+from trustmesh.node.ledger import Ledger
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(home, *args):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "trustmesh", "--home", str(home), *args],
+                          capture_output=True, text=True, env=env, timeout=60)
+
+
+def test_trust_and_rank_commands(tmp_path):
+    me, b, c = (Ledger.create(tmp_path / name) for name in ("me", "b", "c"))
+    deal = b.countersign(me.propose_deal(b.me, "PO-1", "client"))
+    me.ingest([deal.raw])
+    me.attest(b.me, "delivery", True, deal=deal.id)
+    me.ingest([b.attest(c.me, "delivery", True).raw])
+    for ledger in (me, b, c):
+        ledger.close()
+
+    out = run(tmp_path / "me", "trust", peer_id(c.me), "--facet", "delivery", "--explain", "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["subject"] == peer_id(c.me) and data["facet"] == "delivery"
+    assert set(data) >= {"score", "uncertainty", "lower", "evidence", "authors", "explanation"}
+    assert data["evidence"] == 1 and data["explanation"][0]["chain"] == [peer_id(me.me), peer_id(b.me)]
+
+    every = json.loads(run(tmp_path / "me", "trust", peer_id(c.me), "--json").stdout)
+    assert isinstance(every, list) and {"payment", "delivery"} <= {s["facet"] for s in every}
+
+    ranked = json.loads(run(tmp_path / "me", "rank", "--facet", "delivery", "--limit", "5", "--json").stdout)
+    assert [r["subject"] for r in ranked] == [peer_id(b.me), peer_id(c.me)]
+    assert ranked[0]["lower"] >= ranked[1]["lower"]
+
+    text = run(tmp_path / "me", "trust", peer_id(c.me), "--facet", "delivery", "--explain")
+    assert text.returncode == 0 and "via" in text.stdout
+    newcomer = run(tmp_path / "me", "trust", peer_id(bytes(range(32))), "--facet", "payment")
+    assert "unknown" in newcomer.stdout
+
+
+def test_errors_are_one_line(tmp_path):
+    Ledger.create(tmp_path / "me").close()
+    for args in (("trust", "not-an-id"), ("rank", "--facet", "nonsense"),
+                 ("trust", peer_id(bytes(32)), "--facet", "Bad Facet")):
+        out = run(tmp_path / "me", *args)
+        assert out.returncode == 2 and "Traceback" not in out.stderr
+        assert len(out.stderr.strip().splitlines()) == 1
+    missing = run(tmp_path / "nobody", "rank", "--facet", "payment")
+    assert missing.returncode != 0 and "Traceback" not in missing.stderr

@@ -1,0 +1,172 @@
+"""The pure trust model: opinions, author weights, and how evidence counts."""
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from trustmesh.errors import UsageError
+from trustmesh.trust import DEFAULT, TrustModel, build_table, decay, opinion
+
+NOW = 1_790_000_000_000
+DAY = 86_400_000
+
+
+def key(i: int) -> bytes:
+    return i.to_bytes(32, "big")
+
+
+def model(n, atts, deals=(), viewer=0, equivocators=(), **kw):
+    """atts: (author, subject, facet, positive, dealt[, occurred[, expires]])."""
+    rows = [tuple(a) + (NOW - DAY, -1)[len(a) - 5:] for a in atts]
+    cols = list(zip(*rows)) if rows else [()] * 7
+    facets = ["delivery", "payment"]
+    d = list(zip(*deals)) if deals else [(), ()]
+    table = build_table([key(i) for i in range(n)], facets, author=cols[0], subject=cols[1],
+                        facet=[facets.index(f) for f in cols[2]], positive=cols[3], dealt=cols[4],
+                        occurred=cols[5], expires=cols[6], deal_a=d[0], deal_b=d[1],
+                        deal_time=[NOW - DAY] * len(d[0]), equivocators=equivocators)
+    return TrustModel(table, key(viewer), **kw)
+
+
+def test_unknown_reads_as_unknown_and_two_praises_are_not_a_record():
+    assert opinion(0, 0, 0.05) == pytest.approx((0.5, 1.0, 0.05))
+    score, unc, lower = opinion(2, 0, 0.05)
+    assert score == pytest.approx(0.75) and lower < 0.4
+    assert opinion(40, 1, 0.05)[2] > 0.85
+
+
+def test_decay_halves_per_half_life():
+    assert decay(365 * DAY, 365) == pytest.approx(0.5)
+    assert decay(-DAY, 365) == pytest.approx(1.0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.floats(0, 50), st.floats(0, 50), st.floats(0.01, 20))
+def test_more_positive_evidence_never_lowers_the_score(r, s, more):
+    before, after = opinion(r, s, 0.05), opinion(r + more, s, 0.05)
+    assert after[0] >= before[0] - 1e-12 and after[2] >= before[2] - 1e-12
+    assert opinion(r, s + more, 0.05)[1] <= before[1]
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 5), st.integers(0, 4))
+def test_more_praise_in_the_model_never_lowers_trust(extra, negatives):
+    # 0 -> 1 -> 2, 0 -> 3; 1 and 3 rate 4
+    base = [(0, 1, "payment", True, True), (1, 2, "payment", True, True), (0, 3, "payment", True, True)]
+    base += [(3, 4, "delivery", False, True)] * negatives
+    before = model(6, base + [(1, 4, "delivery", True, True)]).trust(key(4), "delivery", NOW)
+    after = model(6, base + [(1, 4, "delivery", True, True)] * (1 + extra)).trust(key(4), "delivery", NOW)
+    assert after.score >= before.score - 1e-12 and after.lower >= before.lower - 1e-12
+
+
+def test_no_path_no_weight_however_many_praise():
+    atts = [(0, 1, "payment", True, True), (1, 2, "delivery", True, True)]
+    atts += [(a, 9, "delivery", True, True) for a in range(3, 9) for _ in range(3)]  # a praising clique
+    atts += [(a, b, "payment", True, True) for a in range(3, 9) for b in range(3, 9) if a != b]
+    m = model(10, atts)
+    w = m.weights(NOW)
+    assert w.weight[3:10].max() == 0 and w.mass[3:10].max() == 0
+    praised = m.trust(key(9), "delivery", NOW)
+    assert not praised.known and praised.authors == 0 and praised.evidence == 18
+    assert m.trust(key(2), "delivery", NOW).known
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.integers(5, 200))
+def test_a_sybil_cluster_behind_one_attack_edge_gains_little(size):
+    rng = np.random.default_rng(size)
+    honest = 60
+    atts = [(i, (i + k) % honest, "payment", True, True) for i in range(honest) for k in (1, 2, 7)]
+    sybils = list(range(honest, honest + size))
+    atts += [(s, int(t), "payment", True, True) for s in sybils for t in rng.choice(sybils, 4)]
+    atts += [(17, sybils[0], "payment", True, True)]                 # the one attack edge
+    m = model(honest + size, atts)
+    mass = m.weights(NOW).mass.copy()
+    mass[0] = 0
+    share = mass[honest:].sum() / mass.sum()
+    assert share < 0.02                                           # 1 of ~180 relations leads there
+
+
+def test_bridge_penalty_discounts_a_member_reached_through_one_other():
+    two = model(5, [(0, 1, "payment", True, True), (0, 2, "payment", True, True),
+                    (1, 3, "payment", True, True), (2, 3, "payment", True, True),
+                    (1, 4, "payment", True, True)])
+    w = two.weights(NOW).mass
+    # 3 and 4 get the same walk mass from 1, but only 4 depends on 1 alone
+    assert w[4] < 0.5 * w[3]
+    off = model(5, [(0, 1, "payment", True, True), (1, 4, "payment", True, True)],
+                config=DEFAULT.__class__(bridge_penalty=0.0))
+    on = model(5, [(0, 1, "payment", True, True), (1, 4, "payment", True, True)])
+    assert on.weights(NOW).mass[4] < off.weights(NOW).mass[4]
+
+
+def test_first_hand_evidence_dominates():
+    atts = [(0, 1, "payment", True, True), (0, 2, "payment", True, True), (0, 3, "payment", True, True)]
+    atts += [(a, 5, "delivery", True, True) for a in (1, 2, 3)]
+    atts += [(0, 5, "delivery", False, True)]
+    assert model(6, atts).trust(key(5), "delivery", NOW).score < 0.5
+
+
+def test_deal_backed_weighs_more_and_slander_without_deal_counts_little():
+    ties = [(0, 1, "payment", True, True), (0, 2, "payment", True, True)]
+    dealt = model(4, ties + [(1, 3, "delivery", True, True)], deals=[(1, 3)]).trust(key(3), "delivery", NOW)
+    loose = model(4, ties + [(1, 3, "delivery", True, False)]).trust(key(3), "delivery", NOW)
+    assert dealt.score > loose.score > 0.5
+    slander = model(4, ties + [(1, 3, "delivery", False, False)]).trust(key(3), "delivery", NOW)
+    earned = model(4, ties + [(1, 3, "delivery", False, True)], deals=[(1, 3)]).trust(key(3), "delivery", NOW)
+    assert 0.5 - slander.score < 0.25 * (0.5 - earned.score)
+
+
+def test_equivocators_lose_their_weight():
+    atts = [(0, 1, "payment", True, True), (1, 2, "payment", True, True), (1, 3, "delivery", True, True)]
+    clean, caught = model(4, atts), model(4, atts, equivocators=[1])
+    assert clean.weights(NOW).weight[1] > 0 and caught.weights(NOW).weight[1] == 0
+    assert caught.weights(NOW).mass[2] == 0
+    assert not caught.trust(key(3), "delivery", NOW).known
+
+
+def test_expired_evidence_does_not_count():
+    atts = [(0, 1, "payment", True, True), (1, 2, "delivery", True, True, NOW - 10 * DAY, NOW - DAY)]
+    m = model(3, atts)
+    assert not m.trust(key(2), "delivery", NOW).known
+    assert m.trust(key(2), "delivery", NOW - 2 * DAY).known
+
+
+def test_rank_orders_by_lower_and_leaves_out_the_viewer_and_unknowns():
+    atts = [(0, i, "payment", True, True) for i in (1, 2, 3)]
+    atts += [(1, 4, "delivery", True, True)] * 1 + [(a, 5, "delivery", True, True) for a in (1, 2, 3)]
+    atts += [(1, 0, "delivery", True, True), (9, 6, "delivery", True, True)]
+    ranked = model(10, atts).rank("delivery", 10, NOW)
+    names = [r.subject for r in ranked]
+    from trustmesh.trust import member_name
+    assert names == [member_name(key(5)), member_name(key(4))]
+    assert ranked[0].lower >= ranked[1].lower
+    json.dumps([r.to_dict() for r in ranked])
+
+
+def test_weights_are_cached_not_recomputed_per_query():
+    m = model(3, [(0, 1, "payment", True, True), (1, 2, "delivery", True, True)])
+    for _ in range(5):
+        m.trust(key(2), "delivery", NOW)
+        m.rank("delivery", 5, NOW)
+    assert m.refreshes == 1
+    m.trust(key(2), "delivery", NOW + 2 * DAY)
+    assert m.refreshes == 2
+
+
+def test_explanation_gives_chains_and_serializes():
+    m = model(4, [(0, 1, "payment", True, True), (1, 2, "payment", True, True),
+                  (2, 3, "delivery", True, True), (0, 3, "delivery", False, True)])
+    found = m.explain(key(3), "delivery", NOW)
+    from trustmesh.trust import member_name
+    by_author = {item.author: item for item in found.explanation}
+    assert by_author[member_name(key(2))].chain == tuple(member_name(key(i)) for i in (0, 1, 2))
+    assert by_author[member_name(key(0))].first_hand
+    data = json.loads(json.dumps(found.to_dict()))
+    assert data["evidence"] == 2 and len(data["explanation"]) == 2
+    everything = m.trust(key(3), None, NOW)
+    assert [s.facet for s in everything][:5] == ["payment", "delivery", "quality", "relation", "solvency"]
+    with pytest.raises(UsageError):
+        m.trust(key(3), "Delivery!", NOW)

@@ -1,0 +1,78 @@
+"""The trust engine over real ledgers on real SQLite files."""
+
+import json
+
+from tests.conftest import NOW
+from trustmesh.crypto.ids import peer_id
+from trustmesh.node.trustview import TrustEngine
+from trustmesh.protocol.records import Attestation, encode, sign
+
+DAY = 86_400_000
+
+
+def web(make_ledger):
+    """me(1) dealt with and vouches for 2; 2 dealt with 3 and rates its delivery."""
+    me, b, c = make_ledger(1), make_ledger(2), make_ledger(3)
+    deal_mb = b.countersign(me.propose_deal(b.me, "PO-1", "client"))
+    deal_bc = c.countersign(b.propose_deal(c.me, "PO-2", "client"))
+    me.ingest([deal_mb.raw])
+    me.attest(b.me, "delivery", True, deal=deal_mb.id)
+    b.ingest([deal_bc.raw])
+    rating = b.attest(c.me, "delivery", True, deal=deal_bc.id)
+    me.ingest([deal_bc.raw, rating.raw])
+    return me, b, c, rating
+
+
+def test_evidence_through_a_chain_is_deal_backed_and_explained(make_ledger):
+    me, b, c, rating = web(make_ledger)
+    engine = TrustEngine.for_ledger(me)
+    found = engine.explain(c.me, "delivery", NOW)
+    assert found.known and found.evidence == 1 and found.authors == 1 and found.score > 0.5
+    (item,) = found.explanation
+    assert item.record == rating.id.hex() and item.deal and not item.contested
+    assert item.chain == (peer_id(me.me), peer_id(b.me))
+    json.dumps(found.to_dict())
+    assert [e.subject for e in engine.rank("delivery", 5, NOW)] == [peer_id(b.me), peer_id(c.me)]
+
+
+def test_reloads_only_when_the_store_changes_and_retraction_removes_evidence(make_ledger):
+    me, b, c, rating = web(make_ledger)
+    engine = TrustEngine.for_ledger(me)
+    for _ in range(3):
+        engine.trust(c.me, "delivery", NOW)
+    assert engine.loads == 1 and engine.load(NOW).refreshes == 1
+    me.ingest([b.retract(rating.id).raw])
+    after = engine.trust(c.me, "delivery", NOW)
+    assert engine.loads == 2 and not after.known and after.evidence == 0
+
+
+def test_contested_negatives_are_flagged(make_ledger):
+    me, b, c, _ = web(make_ledger)
+    claim = b.attest(c.me, "payment", False, note="paid late")
+    c.ingest([claim.raw])
+    answer = c.reply(claim.id, "contest", note="never invoiced")
+    me.ingest([claim.raw, answer.raw])
+    found = TrustEngine.for_ledger(me).explain(c.me, "payment", NOW)
+    assert found.contested == 1 and found.explanation[0].contested and found.score < 0.5
+
+
+def test_expired_attestations_stop_counting(make_ledger):
+    me, b, c, _ = web(make_ledger)
+    me.ingest([b.attest(c.me, "skill:python", True, expires=NOW + DAY).raw])
+    engine = TrustEngine.for_ledger(me)
+    assert engine.trust(c.me, "skill:python", NOW).known
+    assert not engine.trust(c.me, "skill:python", NOW + 2 * DAY).known
+    assert "skill:python" in [s.facet for s in engine.trust(c.me, None, NOW)]
+
+
+def test_an_equivocator_loses_its_weight(make_ledger):
+    me, b, c, rating = web(make_ledger)
+    engine = TrustEngine.for_ledger(me)
+    assert engine.trust(c.me, "delivery", NOW).known
+    # b signs a second, different record at the position of its rating: a fork
+    twin = Attestation(b.me, rating.record.seq, rating.record.prev, NOW, c.me, "quality",
+                       False, None, None, NOW, None, None)
+    assert me.ingest([encode(sign(twin, b.identity))])[0].status == "accepted"
+    assert b.me in me.store.equivocators()
+    after = engine.trust(c.me, "delivery", NOW)
+    assert after.evidence == 1 and not after.known

@@ -1,0 +1,71 @@
+"""Every knob of the trust model, in one frozen object with documented defaults.
+
+The defaults are what ``docs/trust.md`` describes and what ``bench/attacks.py``
+measured; change them only together with a new run of the harness.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+DAY_MS = 86_400_000
+
+
+def _half_lives() -> dict[str, float]:
+    # Why these: payment and delivery habits change within a year or two;
+    # solvency moves fastest (a firm can fall in months); quality of work and
+    # skills are slower to change.
+    return {"payment": 365.0, "delivery": 365.0, "quality": 540.0, "relation": 365.0,
+            "solvency": 180.0, "skill": 1095.0}
+
+
+@dataclass(frozen=True)
+class TrustConfig:
+    """The trust model's parameters (times in days, weights in evidence units)."""
+
+    # ---- evidence about a subject --------------------------------------
+    half_life_days: dict[str, float] = field(default_factory=_half_lives)
+    """Per facet (``skill`` covers every ``skill:<name>``): evidence this old counts half."""
+    undealt_weight: float = 0.5
+    """An attestation not backed by a deal both parties signed counts this much."""
+    negative_weight: float = 1.5
+    """A negative counts more than a positive: trust is slow to build and quick to lose."""
+    slander_weight: float = 0.1
+    """A negative from someone with no deal at all with the subject counts this much."""
+    author_cap: float = 3.0
+    """One author's evidence about one subject and facet saturates at this many units."""
+    rater_budget: float = 5.0
+    """An author's evidence on one facet, over all subjects, counts at most this many
+    units in total (EigenTrust's normalized local trust): praising many costs."""
+    first_hand: float = 4.0
+    """The viewer's own evidence counts this many times a fully trusted author's."""
+    quantile: float = 0.05
+    """``lower`` is this quantile of the Beta distribution: 95% sure the truth is above."""
+
+    # ---- whose word counts (the relation graph) -------------------------
+    relation_half_life_days: float = 730.0
+    """Relations (deals, positive attestations) fade with this half-life."""
+    deal_relation: float = 0.25
+    """A signed deal adds this much to the relation between its two parties."""
+    restart: float = 0.25
+    """Chance per step that the walk from the viewer stops: trust fades along long chains."""
+    bridge_threshold: float = 0.75
+    """A member whose trust arrives for more than this share through one other member..."""
+    bridge_penalty: float = 0.5
+    """...loses up to this share of it (MeritRank's connectivity decay)."""
+    weight_core: float = 0.9
+    """Members in the core holding this share of the walk mass weigh 1; others less."""
+    rater_base: float = 0.75
+    """A rater nobody nearer has judged is presumed honest: expected value 0.75, credibility 1."""
+    rater_prior: float = 4.0
+    """How much evidence it takes to move a rater's credibility (prior weight)."""
+    tolerance: float = 1e-9
+    max_iterations: int = 200
+
+    def half_life(self, facet: str) -> float:
+        """The half-life in days for ``facet``."""
+        key = "skill" if facet.startswith("skill:") else facet
+        return self.half_life_days.get(key, 365.0)
+
+
+DEFAULT = TrustConfig()

@@ -1,0 +1,259 @@
+"""Trust from one viewer's point of view: scores, rankings and their explanations.
+
+``TrustModel`` is pure: it reads an ``EvidenceTable`` and a time passed in.
+It computes the viewer's author weights once and keeps them until the day
+changes (relations fade slowly) or until it is given a new table (the node
+adapter does that when the store changed): never per query. Per-facet
+aggregates for rankings are kept for a minute of model time.
+
+How one attestation counts towards its subject's facet (in units of
+evidence): fading with the facet's half-life, times ``undealt_weight`` when
+no signed deal backs it, times ``negative_weight`` for a negative (and
+``slander_weight`` on top when the author never had a deal with the
+subject); an author's units over all subjects of a facet are scaled down to
+fit ``rater_budget``; one author's units about one subject saturate at
+``author_cap``;
+the sum is then multiplied by the author's weight (``first_hand`` for the
+viewer). Positive units feed ``r``, negative ones ``s`` (see ``opinion``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from scipy.stats import norm
+
+from trustmesh.crypto.ids import peer_id
+from trustmesh.errors import UsageError
+from trustmesh.protocol.facets import CORE_FACETS, is_facet
+from trustmesh.trust.config import DAY_MS, DEFAULT, TrustConfig
+from trustmesh.trust.evidence import EvidenceTable
+from trustmesh.trust.opinion import decay, opinion
+from trustmesh.trust.results import EvidenceItem, RankEntry, TrustScore
+from trustmesh.trust.weights import AuthorWeights, author_weights
+
+_AGGREGATE_MS = 60_000
+
+
+def member_name(key: bytes) -> str:
+    """A member's printable id: its PeerID (hex for keys of another size)."""
+    return peer_id(key) if len(key) == 32 else key.hex()
+
+
+class TrustModel:
+    """The viewer's trust over one evidence table; weights cached, never per query."""
+
+    def __init__(self, evidence: EvidenceTable, viewer: bytes, config: TrustConfig = DEFAULT,
+                 record_names: Callable[[Sequence[int]], list[str]] | None = None) -> None:
+        self.evidence = evidence
+        self.viewer = viewer
+        self.config = config
+        self._viewer = evidence.index.get(viewer)
+        self._record_names = record_names or (lambda keys: [str(k) for k in keys])
+        self._weights: tuple[int, AuthorWeights | None] | None = None
+        self._facets: dict[str, tuple[int, tuple]] = {}
+        self._budgets: dict[str, np.ndarray] = {}
+        self.refreshes = 0
+
+    # ---- weights ---------------------------------------------------------
+
+    def weights(self, now_ms: int) -> AuthorWeights | None:
+        """The viewer's author weights (None when the viewer has no relation at all)."""
+        day = now_ms // DAY_MS
+        if self._weights is None or self._weights[0] != day:
+            found = None
+            if self._viewer is not None:
+                found = author_weights(self.evidence, self._viewer, now_ms, self.config)
+            self._weights = (day, found)
+            self._facets.clear()
+            self._budgets.clear()
+            self.refreshes += 1
+        return self._weights[1]
+
+    def _author_weight(self, now_ms: int) -> np.ndarray:
+        w = self.weights(now_ms)
+        if w is None:
+            return np.zeros(self.evidence.size)
+        return w.weight
+
+    # ---- queries ---------------------------------------------------------
+
+    def trust(self, subject: bytes, facet: str | None, now_ms: int) -> TrustScore | list[TrustScore]:
+        """The opinion on one facet of ``subject``, or a list over facets when ``facet`` is None.
+
+        A subject with no evidence whose author counts reads as unknown
+        (score 0.5, uncertainty 1), never as good or bad.
+        """
+        if facet is None:
+            return [self.trust(subject, f, now_ms) for f in self._facets_about(subject)]
+        return self._score(subject, _checked(facet), now_ms, explain=0)
+
+    def explain(self, subject: bytes, facet: str | None, now_ms: int,
+                limit: int = 20) -> TrustScore | list[TrustScore]:
+        """Like ``trust`` with up to ``limit`` attestations and their chains, heaviest first."""
+        if facet is None:
+            return [self.explain(subject, f, now_ms, limit) for f in self._facets_about(subject)]
+        return self._score(subject, _checked(facet), now_ms, explain=limit)
+
+    def rank(self, facet: str, limit: int, now_ms: int) -> list[RankEntry]:
+        """The ``limit`` best subjects on ``facet`` by ``lower`` (the conservative bound).
+
+        Only subjects with evidence whose authors count are ranked; the
+        viewer is left out.
+        """
+        facet = _checked(facet)
+        if limit <= 0:
+            return []
+        subjects, r, s, count, authors = self._facet_aggregate(facet, now_ms)
+        if len(subjects) == 0:
+            return []
+        keep = r + s > 1e-9
+        if self._viewer is not None:
+            keep &= subjects != self._viewer
+        subjects, r, s, count, authors = (a[keep] for a in (subjects, r, s, count, authors))
+        # A normal approximation picks the candidates; the exact Beta quantile orders them.
+        mean = (r + 1) / (r + s + 2)
+        approx = mean - norm.ppf(1 - self.config.quantile) * np.sqrt(mean * (1 - mean) / (r + s + 3))
+        pool = min(len(subjects), max(4 * limit, 400))
+        cand = np.argpartition(-approx, pool - 1)[:pool] if pool < len(subjects) else np.arange(len(subjects))
+        score, unc, lower = opinion(r[cand], s[cand], self.config.quantile)
+        order = np.lexsort((-score, -lower))[:limit]
+        names = self.evidence.members
+        return [RankEntry(member_name(names[subjects[cand[i]]]), facet, float(score[i]), float(unc[i]),
+                          float(lower[i]), int(count[cand[i]]), int(authors[cand[i]])) for i in order]
+
+    # ---- internals -------------------------------------------------------
+
+    def _facets_about(self, subject: bytes) -> list[str]:
+        found = list(CORE_FACETS)
+        index = self.evidence.index.get(subject)
+        if index is not None:
+            found += [f for f in self.evidence.facets_of(index) if f not in CORE_FACETS]
+        return found
+
+    def _score(self, subject: bytes, facet: str, now_ms: int, explain: int) -> TrustScore:
+        name = member_name(subject)
+        ev = self.evidence
+        index = ev.index.get(subject)
+        if index is None or facet not in ev.facets:
+            return _unknown(name, facet, self.config)
+        rows = np.arange(*ev.slice_of(index, ev.facets.index(facet)).indices(len(ev.key)))
+        weight = self._author_weight(now_ms)
+        rows = rows[ev.expires[rows] > now_ms]
+        units, _, group_w = self._units(rows, facet, weight, now_ms)
+        pos = ev.positive[rows]
+        r, s = units[pos].sum(), units[~pos].sum()
+        score, unc, lower = opinion(r, s, self.config.quantile)
+        authors = len(set(ev.author[rows][group_w > 0].tolist()))
+        contested = int((ev.contested[rows] & ~pos).sum())
+        items: tuple[EvidenceItem, ...] = ()
+        if explain:
+            items = self._items(rows, units, weight, explain, now_ms)
+        return TrustScore(name, facet, float(score), float(unc), float(lower), len(rows), authors,
+                          contested, items)
+
+    def _raw_units(self, rows: np.ndarray, facet: str, now_ms: int) -> np.ndarray:
+        ev, cfg = self.evidence, self.config
+        raw = decay(now_ms - ev.occurred[rows], cfg.half_life(facet))
+        raw *= np.where(ev.dealt[rows], 1.0, cfg.undealt_weight)
+        pos = ev.positive[rows]
+        raw *= np.where(pos, 1.0, cfg.negative_weight * np.where(ev.pair_dealt[rows], 1.0, cfg.slander_weight))
+        return raw
+
+    def _budget_scale(self, facet: str, now_ms: int) -> np.ndarray:
+        """Per author, the share of its evidence on ``facet`` that fits in its rater budget."""
+        self.weights(now_ms)            # may clear the caches when the day changed
+        held = self._budgets.get(facet)
+        if held is not None:
+            return held
+        ev = self.evidence
+        rows = np.arange(*ev.facet_slice(ev.facets.index(facet)).indices(len(ev.key)))
+        rows = rows[ev.expires[rows] > now_ms]
+        total = np.bincount(ev.author[rows], self._raw_units(rows, facet, now_ms), minlength=ev.size)
+        scale = np.minimum(1.0, np.divide(self.config.rater_budget, total, out=np.ones_like(total),
+                                          where=total > 0))
+        self._budgets[facet] = scale
+        return scale
+
+    def _units(self, rows: np.ndarray, facet: str, weight: np.ndarray, now_ms: int):
+        """Per row: evidence units counted; per group (author within subject): starts and weight."""
+        ev, cfg = self.evidence, self.config
+        if len(rows) == 0:
+            return np.zeros(0), np.zeros(0, np.int64), np.zeros(0)
+        raw = self._raw_units(rows, facet, now_ms)
+        raw *= self._budget_scale(facet, now_ms)[ev.author[rows]]
+        authors, subjects = ev.author[rows], ev.subject[rows]
+        change = np.empty(len(rows), bool)
+        change[0] = True
+        change[1:] = (authors[1:] != authors[:-1]) | (subjects[1:] != subjects[:-1])
+        starts = np.flatnonzero(change)
+        total = np.add.reduceat(raw, starts)
+        capped = cfg.author_cap * -np.expm1(-total / cfg.author_cap)
+        scale = np.divide(capped, total, out=np.zeros_like(total), where=total > 0)
+        group_author = authors[starts]
+        group_w = weight[group_author].copy()
+        if self._viewer is not None:
+            group_w[group_author == self._viewer] = cfg.first_hand
+        per_group = scale * group_w
+        sizes = np.diff(np.append(starts, len(rows)))
+        return raw * np.repeat(per_group, sizes), starts, np.repeat(group_w, sizes)
+
+    def _facet_aggregate(self, facet: str, now_ms: int) -> tuple:
+        """Per subject on ``facet``: (subjects, r, s, attestations, authors), cached briefly."""
+        bucket = now_ms // _AGGREGATE_MS
+        self.weights(now_ms)            # may clear the cache when the day changed
+        held = self._facets.get(facet)
+        if held is not None and held[0] == bucket:
+            return held[1]
+        ev = self.evidence
+        empty = (np.zeros(0, np.int64),) + (np.zeros(0),) * 4
+        if facet not in ev.facets:
+            return empty
+        rows = np.arange(*ev.facet_slice(ev.facets.index(facet)).indices(len(ev.key)))
+        rows = rows[ev.expires[rows] > now_ms]
+        if len(rows) == 0:
+            return empty
+        units, starts, group_w = self._units(rows, facet, self._author_weight(now_ms), now_ms)
+        pos = ev.positive[rows]
+        subjects = ev.subject[rows]
+        first = np.flatnonzero(np.r_[True, subjects[1:] != subjects[:-1]])
+        r = np.add.reduceat(np.where(pos, units, 0.0), first)
+        s = np.add.reduceat(np.where(pos, 0.0, units), first)
+        count = np.diff(np.append(first, len(rows)))
+        counted = np.zeros(len(rows))
+        counted[starts] = group_w[starts] > 0
+        authors = np.add.reduceat(counted, first)
+        result = (subjects[first], r, s, count, authors)
+        self._facets[facet] = (bucket, result)
+        return result
+
+    def _items(self, rows, units, weight, limit: int, now_ms: int) -> tuple[EvidenceItem, ...]:
+        ev = self.evidence
+        order = np.argsort(-units, kind="stable")[:limit]
+        picked = rows[order]
+        names = self._record_names(ev.record[picked].tolist())
+        found = self.weights(now_ms)
+        items = []
+        for k, row in enumerate(picked.tolist()):
+            author = int(ev.author[row])
+            chain = found.chain(author) if found is not None else None
+            items.append(EvidenceItem(
+                record=names[k], author=member_name(ev.members[author]),
+                positive=bool(ev.positive[row]), deal=bool(ev.dealt[row]),
+                contested=bool(ev.contested[row]), occurred=int(ev.occurred[row]),
+                author_weight=float(weight[author]), weight=float(units[order[k]]),
+                first_hand=author == self._viewer,
+                chain=tuple(member_name(ev.members[i]) for i in chain) if chain else ()))
+        return tuple(items)
+
+
+def _checked(facet: str) -> str:
+    if not is_facet(facet):
+        raise UsageError(f"unknown facet {facet!r}: use one of {', '.join(CORE_FACETS)} or skill:<name>")
+    return facet
+
+
+def _unknown(name: str, facet: str, config: TrustConfig) -> TrustScore:
+    score, unc, lower = opinion(0.0, 0.0, config.quantile)
+    return TrustScore(name, facet, float(score), float(unc), float(lower), 0, 0)

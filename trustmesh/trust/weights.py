@@ -1,0 +1,185 @@
+"""Whose word counts: author weights from the viewer's place in the graph of real relations.
+
+Theory of operation. A relation ``a -> b`` is what ``a`` has put on record
+about ``b``: positive attestations (a deal-backed one counts fully, others
+``undealt_weight``), minus negative ones, plus ``deal_relation`` per deal
+the two signed, all fading with ``relation_half_life_days``. Only the net
+positive part is a relation (as in EigenTrust's local trust
+``max(sat - unsat, 0)``), so a deal that went wrong passes no trust. Repeated
+records between one pair are damped (``log1p``) so that two members cannot
+pump their tie by signing many records.
+
+The weight of an author is a personalized PageRank from the viewer alone:
+a walk starts at the viewer, follows relations in proportion to their
+strength, and stops with probability ``restart`` at each step (then starts
+again at the viewer). Hence:
+
+- no path from the viewer, no weight, however many others praise someone;
+- trust fades along long chains (``restart`` is MeritRank's transitivity
+  decay);
+- a sybil region reached through ``g`` attack edges can hold only the walk
+  mass that crosses those edges, whatever its size;
+- MeritRank's connectivity decay: a member whose incoming walk mass comes
+  for more than ``bridge_threshold`` through one single other member (not
+  the viewer) loses up to ``bridge_penalty`` of what arrives, and so does
+  everyone behind that bridge; then the walk is run again;
+- members caught forking their chain neither receive nor pass on trust.
+
+Walk mass is turned into an author weight in [0, 1] against a reference
+level that sybils cannot move: the level above which ``weight_core`` of the
+mass (viewer excluded) sits. Members above it weigh 1. That weight is then
+multiplied by the author's credibility as a rater (see credibility.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from trustmesh.trust.config import TrustConfig
+from trustmesh.trust.credibility import credibility, hop_layers
+from trustmesh.trust.evidence import EvidenceTable
+from trustmesh.trust.opinion import decay
+
+
+@dataclass(frozen=True, eq=False)
+class AuthorWeights:
+    """The viewer's weights over members, and what is needed to explain them."""
+
+    viewer: int
+    mass: np.ndarray        # personalized PageRank mass per member (sums to 1)
+    weight: np.ndarray      # author weight in [0, 1]; the viewer's is 1
+    inflow: sp.csr_matrix   # row v: walk mass arriving at v from each member
+    iterations: int
+    credibility: np.ndarray  # the share of its weight each rater keeps (see credibility.py)
+
+    def chain(self, member: int, max_length: int = 8) -> list[int] | None:
+        """The strongest chain of relations viewer -> ... -> ``member``, or None.
+
+        Walks back from ``member`` along the in-relation carrying most mass.
+        """
+        if member == self.viewer:
+            return [member]
+        if self.mass[member] <= 0:
+            return None
+        path = [member]
+        seen = {member}
+        current = member
+        while current != self.viewer and len(path) <= max_length:
+            lo, hi = self.inflow.indptr[current], self.inflow.indptr[current + 1]
+            sources, flows = self.inflow.indices[lo:hi], self.inflow.data[lo:hi]
+            best, best_flow = -1, 0.0
+            for source, flow in zip(sources.tolist(), flows.tolist()):
+                if source == self.viewer and flow > 0:
+                    best = source
+                    break
+                if flow > best_flow and source not in seen:
+                    best, best_flow = source, flow
+            if best < 0:
+                return None
+            path.append(best)
+            seen.add(best)
+            current = best
+        return path[::-1] if current == self.viewer else None
+
+
+def relation_matrix(evidence: EvidenceTable, now_ms: int, config: TrustConfig) -> sp.csr_matrix:
+    """The relation strengths a -> b as a sparse matrix (rows: from whom)."""
+    m = evidence.size
+    live = evidence.expires > now_ms
+    hl = config.relation_half_life_days
+    sign = np.where(evidence.positive[live], 1.0, -1.0)
+    strength = np.where(evidence.dealt[live], 1.0, config.undealt_weight)
+    att = sign * strength * decay(now_ms - evidence.occurred[live], hl)
+    deal = config.deal_relation * decay(now_ms - evidence.deal_time, hl)
+    rows = np.concatenate([evidence.author[live], evidence.deal_a, evidence.deal_b])
+    cols = np.concatenate([evidence.subject[live], evidence.deal_b, evidence.deal_a])
+    vals = np.concatenate([att, deal, deal])
+    rel = sp.csr_matrix((vals, (rows, cols)), shape=(m, m))
+    rel.sum_duplicates()
+    np.maximum(rel.data, 0.0, out=rel.data)
+    np.log1p(rel.data, out=rel.data)
+    rel.eliminate_zeros()
+    if len(evidence.equivocators):
+        keep = np.ones(m)
+        keep[evidence.equivocators] = 0.0
+        mask = sp.diags(keep)
+        rel = (mask @ rel @ mask).tocsr()
+        rel.eliminate_zeros()
+    return rel
+
+
+def author_weights(evidence: EvidenceTable, viewer: int, now_ms: int,
+                   config: TrustConfig) -> AuthorWeights:
+    """The viewer's author weights at ``now_ms`` (see the module docstring)."""
+    m = evidence.size
+    rel = relation_matrix(evidence, now_ms, config)
+    out = np.asarray(rel.sum(axis=1)).ravel()
+    inv = np.divide(1.0, out, out=np.zeros(m), where=out > 0)
+    step_t = (sp.diags(inv) @ rel).T.tocsr()       # row v: share of each u's walk going to v
+    mass, n1 = _walk(step_t, viewer, config, None)
+    factor = _bridge_factor(step_t, mass, viewer, config)
+    if factor is not None:
+        step_t = (sp.diags(factor) @ step_t).tocsr()
+        mass, n2 = _walk(step_t, viewer, config, mass)
+        n1 += n2
+    if len(evidence.equivocators):
+        mass[evidence.equivocators] = 0.0
+    inflow = (step_t @ sp.diags(mass * (1.0 - config.restart))).tocsr()
+    weight = _to_weight(mass, viewer, config.weight_core)
+    cred = credibility(evidence, weight, hop_layers(rel, viewer), now_ms, config)
+    return AuthorWeights(viewer, mass, weight * cred, inflow, n1, cred)
+
+
+def _walk(step_t: sp.csr_matrix, viewer: int, config: TrustConfig, start):
+    """Personalized PageRank by power iteration; lost mass restarts at the viewer."""
+    m = step_t.shape[0]
+    if start is None:
+        x = np.zeros(m)
+        x[viewer] = 1.0
+    else:
+        x = start
+    keep = 1.0 - config.restart
+    for n in range(1, config.max_iterations + 1):
+        y = keep * (step_t @ x)
+        y[viewer] += 1.0 - y.sum()
+        if np.abs(y - x).sum() < config.tolerance:
+            return y, n
+        x = y
+    return x, config.max_iterations
+
+
+def _bridge_factor(step_t: sp.csr_matrix, mass: np.ndarray, viewer: int, config: TrustConfig):
+    """Per member, the share of incoming trust it keeps (None when nobody is penalized)."""
+    if config.bridge_penalty <= 0:
+        return None
+    flows = np.append(step_t.data * mass[step_t.indices], 0.0)  # a pad for empty rows
+    indptr = step_t.indptr
+    total = np.add.reduceat(flows, indptr[:-1])
+    from_others = np.where(np.append(step_t.indices, -1) == viewer, 0.0, flows)
+    top = np.maximum.reduceat(from_others, indptr[:-1])
+    empty = indptr[:-1] == indptr[1:]
+    total[empty] = 0.0
+    top[empty] = 0.0
+    share = np.divide(top, total, out=np.zeros_like(total), where=total > 0)
+    t = config.bridge_threshold
+    excess = np.clip((share - t) / (1.0 - t), 0.0, 1.0)
+    if not excess.any():
+        return None
+    return 1.0 - config.bridge_penalty * excess
+
+
+def _to_weight(mass: np.ndarray, viewer: int, core: float) -> np.ndarray:
+    """Walk mass scaled to [0, 1] against the level of the core; the viewer weighs 1."""
+    others = mass.copy()
+    others[viewer] = 0.0
+    total = others.sum()
+    weight = np.zeros_like(mass)
+    if total > 0:
+        desc = np.sort(others[others > 0])[::-1]
+        level = desc[min(int(np.searchsorted(np.cumsum(desc), total * core)), len(desc) - 1)]
+        weight = np.minimum(others / level, 1.0)
+    weight[viewer] = 1.0
+    return weight
