@@ -32,3 +32,8 @@ __all__ = [
     "Ledger", "Store", "StoredRecord", "IngestResult",
     *_error_names,
 ]
+
+# The networked node (libp2p itself is imported only when a node starts).
+from trustmesh.node.node import Node, NodeEvent, DealOutcome, open_node  # noqa: E402
+
+__all__ += ["Node", "NodeEvent", "DealOutcome", "open_node"]
