@@ -16,10 +16,25 @@ from trustmesh.node.cluster import Cluster, NodeProcess
 __all__ = ["nodes", "Cluster", "NodeProcess"]
 
 
-def nodes(n: int, tmp_path, *, topology: str = "chain", args: list[str] | None = None) -> Cluster:
+def nodes(n: int, tmp_path, *, topology: str = "chain", args: list[str] | None = None,
+          env: dict | None = None) -> Cluster:
     """A cluster of ``n`` connected node processes in ``tmp_path`` (a context manager).
 
     "chain": node i bootstraps from node i-1 (peer exchange then meshes
-    them); "star": every node bootstraps from node 0.
+    them); "star": every node bootstraps from node 0. ``env`` adds
+    variables, e.g. ``{"TRUSTMESH_NET_DEFENCE_RECORDS_PER_S": "50"}``.
     """
-    return Cluster(n, root=str(tmp_path), topology=topology, args=args)
+    return Cluster(n, root=str(tmp_path), topology=topology, args=args, env=env)
+
+
+def hostile(target: str, mode: str, count: int = 500, timeout: float = 60.0) -> dict:
+    """Run the misbehaving peer against ``target``; what it saw (see p2p/hostile.py)."""
+    import json
+    import subprocess
+    import sys
+
+    from trustmesh.node.cluster import _env
+    out = subprocess.run([sys.executable, "-m", "trustmesh.node.p2p.hostile", "--target", target,
+                          "--mode", mode, "--count", str(count)],
+                         capture_output=True, timeout=timeout, env=_env(), check=True)
+    return json.loads(out.stdout.decode().strip().splitlines()[-1])

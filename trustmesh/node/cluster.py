@@ -58,7 +58,7 @@ class NodeProcess:
         self._ready.clear()
         log = open(self.home / "node.log", "ab")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=log, env=self.env or _env())
+                                     stderr=log, env={**_env(), **(self.env or {})})
         log.close()
         threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
         if not self._ready.wait(timeout):
@@ -103,6 +103,11 @@ class NodeProcess:
         if not reply["ok"]:
             raise RuntimeError(f"node {self.id}: {op} failed: {reply['error']}")
         return reply["result"]
+
+    def events_of(self, kind: str) -> list[dict]:
+        """The events of ``kind`` the node has reported ("ban", "offence", "peer-up"…)."""
+        with self._lock:
+            return [e for e in self.events if e.get("event") == kind]
 
     def has(self, record_ids) -> bool:
         """True when this node has reported every one of ``record_ids`` (since its start)."""
@@ -153,22 +158,23 @@ class Cluster:
     """N node processes in temporary homes; a context manager that stops them all."""
 
     def __init__(self, n: int, *, root: str | None = None, args: list[str] | None = None,
-                 topology: str = "chain") -> None:
+                 topology: str = "chain", env: dict | None = None) -> None:
         self._tmp = None if root else tempfile.TemporaryDirectory(prefix="trustmesh-cluster-")
         self.root = Path(root or self._tmp.name)
         self.n = n
         self.args = args or []
         self.topology = topology
+        self.env = env
         self.nodes: list[NodeProcess] = []
 
     def __enter__(self) -> "Cluster":
         try:
-            first = NodeProcess(self.root / "node0", args=self.args).start()
+            first = NodeProcess(self.root / "node0", args=self.args, env=self.env).start()
             self.nodes.append(first)
             threads, extra = [], [None] * (self.n - 1)
 
             def boot(i: int) -> None:
-                extra[i - 1] = NodeProcess(self.root / f"node{i}", args=self.args,
+                extra[i - 1] = NodeProcess(self.root / f"node{i}", args=self.args, env=self.env,
                                            bootstrap=self._bootstrap_for(i)).start()
 
             for i in range(1, self.n):
@@ -185,6 +191,8 @@ class Cluster:
                 if any(x is None for x in extra):
                     raise RuntimeError("a node did not start")
                 self.nodes.extend(extra)
+            if self.n > 1:
+                self.wait_connected()
         except BaseException:
             self.__exit__(None, None, None)
             raise
@@ -197,7 +205,8 @@ class Cluster:
 
     def add(self, name: str, bootstrap: list[str] | None = None, args: list[str] | None = None) -> NodeProcess:
         """Start one more node in this cluster's directory."""
-        node = NodeProcess(self.root / name, bootstrap=bootstrap, args=args or self.args).start()
+        node = NodeProcess(self.root / name, bootstrap=bootstrap, args=args or self.args,
+                           env=self.env).start()
         self.nodes.append(node)
         return node
 
@@ -215,6 +224,15 @@ class Cluster:
 
     def __iter__(self):
         return iter(self.nodes)
+
+    def wait_connected(self, min_peers: int = 1, timeout: float = 20.0) -> None:
+        """Wait until every node has ``min_peers`` connections; RuntimeError on timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(len(n.call("peers")) >= min_peers for n in self.nodes):
+                return
+            time.sleep(0.1)
+        raise RuntimeError("the cluster's nodes did not connect")
 
     def wait_for(self, record_ids, nodes=None, timeout: float = 20.0) -> bool:
         """Wait until every node (or ``nodes``) reported all ``record_ids``; False on timeout."""

@@ -59,8 +59,8 @@ async def run(home: Home, *, listen: list[str], bootstrap: list[str], mdns: bool
     """Run a node until SIGINT/SIGTERM (or a "stop" command when driven)."""
     from dataclasses import replace
 
-    from trustmesh.node.p2p.config import NetConfig
-    base = NetConfig()
+    from trustmesh.node.p2p.config import NetConfig, from_environment
+    base = from_environment(NetConfig(), dict(os.environ))
     if auto_accept:
         base = replace(base, deals=replace(base.deals, auto_accept=auto_accept))
     config = net_config(listen, bootstrap, mdns, base)

@@ -168,7 +168,7 @@ class Node:
             self.notify("record", id=rid, record=record, raw=raw, source=source,
                         peer=peer_id(peer) if peer else None)
 
-    def notify(self, kind: str, **data: Any) -> None:
+    def notify(self, kind: str, /, **data: Any) -> None:
         """Hand an event to every subscriber that wants it (a full subscriber misses it)."""
         if kind != "record":
             log.info("%s %s", kind, " ".join(f"{k}={v}" for k, v in data.items()))

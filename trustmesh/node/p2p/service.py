@@ -194,7 +194,7 @@ class NetService:
         was = self.defence.is_banned(pid, now)
         banned = self.defence.offence(pid, kind, reason, now)
         log.warning("offence by %s (%s): %s", pid, kind, reason)
-        self.node.notify("offence", peer=pid, kind=kind, reason=reason)
+        self.node.notify("offence", peer=pid, severity=kind, reason=reason)
         if banned and not was:
             log.warning("banning %s: %s", pid, reason)
             self.node.notify("ban", peer=pid, reason=reason)
