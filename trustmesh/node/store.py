@@ -430,6 +430,22 @@ class Store:
                 "SELECT rid, id, raw FROM records WHERE rid > ? ORDER BY rid LIMIT ?",
                 (rowid, limit)).fetchall()
 
+    def all_ids(self) -> list[bytes]:
+        """Every record id held, sorted (for set reconciliation)."""
+        with self._lock:
+            return [r[0] for r in self._conn.execute("SELECT id FROM records ORDER BY id")]
+
+    def raws_for(self, ids: Sequence[bytes]) -> list[bytes]:
+        """The bytes of the records among ``ids`` that are held (order not kept)."""
+        out: list[bytes] = []
+        with self._lock:
+            for start in range(0, len(ids), 500):
+                chunk = list(ids[start:start + 500])
+                marks = ",".join("?" * len(chunk))
+                out.extend(r[0] for r in self._conn.execute(
+                    f"SELECT raw FROM records WHERE id IN ({marks})", chunk))
+        return out
+
 
 def _failing(jobs: list[tuple[bytes, Record, bytes]], offset: int) -> list[int]:
     """Indexes (plus ``offset``) of jobs whose signatures do not verify."""
