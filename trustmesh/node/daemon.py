@@ -181,6 +181,8 @@ async def _do(node: Node, cmd: dict, scope: trio.CancelScope):
         from trustmesh.protocol.records import record_id
         return sorted(record_id(r).hex() for r in raws)
     if op == "weight":
+        if node.reach_stale:
+            await node.refresh_reach()
         return node.weight_of(parse_id(cmd["member"]))
     if op == "stop":
         scope.cancel()

@@ -111,6 +111,11 @@ class Node:
             return self._weight_hook(author)
         return 1.0 if author in self._reach else 0.0
 
+    @property
+    def reach_stale(self) -> bool:
+        """True when records that change who is reachable arrived since the last refresh."""
+        return self._reach_dirty
+
     async def refresh_reach(self) -> None:
         """Recompute who is reachable and how many held records count against the quota."""
         edges = await self.worker.run(self.store.trust_edges)

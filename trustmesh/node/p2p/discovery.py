@@ -37,7 +37,11 @@ MAX_FRAME = 64 * 1024
 def peer_addrs(host: IHost, peer: ID) -> list[str]:
     """Addresses of ``peer`` we could dial, each ending in /p2p/<id>."""
     out = []
-    for addr in host.get_peerstore().addrs(peer):
+    try:
+        known = host.get_peerstore().addrs(peer)
+    except Exception:      # PeerStoreError: a peer connected a moment ago has no entry yet
+        return []
+    for addr in known:
         text = str(addr)
         if "/tcp/" not in text or "/ip4/0.0.0.0/" in text:
             continue
