@@ -85,6 +85,32 @@ class NodeProcess:
             elif msg.get("tag") is not None:
                 self._replies.setdefault(msg["tag"], queue.Queue()).put(msg)
 
+    def send(self, op: str, **args) -> str:
+        """Start a command without waiting; its tag, for ``result``."""
+        tag = str(next(self._tags))
+        self._replies.setdefault(tag, queue.Queue())
+        self.proc.stdin.write((json.dumps({"op": op, "tag": tag, **args}) + "\n").encode())
+        self.proc.stdin.flush()
+        return tag
+
+    def result(self, tag: str, timeout: float = 30.0):
+        """The result of a command started with ``send``."""
+        try:
+            reply = self._replies[tag].get(timeout=timeout)
+        except queue.Empty:
+            raise RuntimeError(f"node {self.id}: no answer in {timeout} s") from None
+        self._replies.pop(tag, None)
+        if not reply["ok"]:
+            raise RuntimeError(f"node {self.id}: failed: {reply['error']}")
+        return reply["result"]
+
+    def rss_mb(self) -> float:
+        """The process's resident memory in MiB (Linux)."""
+        for line in open(f"/proc/{self.proc.pid}/status"):
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
     def call(self, op: str, timeout: float = 30.0, **args):
         """Run a command in the node; its result. RuntimeError if it failed or timed out."""
         tag = str(next(self._tags))
