@@ -94,10 +94,43 @@ class Discovery:
 
     async def run(self) -> None:
         """Dial candidates for ever whenever we are below the target."""
-        async with trio.open_nursery() as nursery:
-            while True:
-                self._maintain(nursery)
-                await trio.sleep(self.config.maintain_interval_s)
+        mdns = self._start_mdns() if self.config.mdns else None
+        try:
+            async with trio.open_nursery() as nursery:
+                while True:
+                    if mdns is not None:
+                        self._learn_from_peerstore()
+                    self._maintain(nursery)
+                    await trio.sleep(self.config.maintain_interval_s)
+        finally:
+            if mdns is not None:
+                try:
+                    mdns.stop()
+                except Exception:
+                    pass
+
+    def _start_mdns(self):
+        """py-libp2p's mDNS announcer/listener; it fills the peerstore, we dial.
+
+        It binds every interface (zeroconf's default) and reports peers on its
+        own thread into the peerstore, which we read each maintenance tick.
+        """
+        try:
+            from libp2p.discovery.mdns.mdns import MDNSDiscovery
+            addrs = [str(a) for a in self.host.get_addrs()]
+            port = next((int(a.value_for_protocol("tcp")) for a in self.host.get_addrs()), 0)
+            mdns = MDNSDiscovery(self.host.get_network(), port=port, listen_addrs=addrs, host=self.host)
+            mdns.start()
+            return mdns
+        except Exception as exc:   # no multicast here: run without it
+            log.warning("mDNS unavailable: %s", exc)
+            return None
+
+    def _learn_from_peerstore(self) -> None:
+        me = self.host.get_id()
+        for peer in self.host.get_peerstore().peers_with_addrs():
+            if peer != me:
+                self.learn(peer_addrs(self.host, peer))
 
     def _maintain(self, nursery: trio.Nursery) -> None:
         connected = {p.to_base58() for p in self.host.get_connected_peers()}
