@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test run venv bench clean
+.PHONY: test run demo venv bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,8 +17,14 @@ venv: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+# Listens on /ip4/0.0.0.0/tcp/4001 (see docs/operating.md); pass flags with
+# `make run ARGS="--bootstrap /ip4/…/tcp/4001/p2p/12D3KooW…"`.
 run: $(STAMP)
-	$(VENV)/bin/trustmesh node run
+	$(VENV)/bin/trustmesh node run $(ARGS)
+
+# Four node processes on 127.0.0.1 make deals and attestations, converge, report, stop.
+demo: $(STAMP)
+	$(VENV)/bin/trustmesh demo --nodes 4
 
 bench: $(STAMP)
 	$(PY) bench/ingest.py

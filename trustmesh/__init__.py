@@ -33,19 +33,7 @@ __all__ = [
     *_error_names,
 ]
 
-# Trust: imported on first use, so `import trustmesh` (and the CLI) does not load numpy/scipy.
-_TRUST_NAMES = {
-    "TrustEngine": "trustmesh.node.trustview",
-    "TrustConfig": "trustmesh.trust", "TrustScore": "trustmesh.trust",
-    "RankEntry": "trustmesh.trust", "EvidenceItem": "trustmesh.trust",
-}
-__all__ += list(_TRUST_NAMES)
+# The networked node (libp2p itself is imported only when a node starts).
+from trustmesh.node.node import Node, NodeEvent, DealOutcome, open_node  # noqa: E402
 
-
-def __getattr__(name: str):
-    """Load the trust names lazily (PEP 562)."""
-    module = _TRUST_NAMES.get(name)
-    if module is None:
-        raise AttributeError(f"module 'trustmesh' has no attribute {name!r}")
-    import importlib
-    return getattr(importlib.import_module(module), name)
+__all__ += ["Node", "NodeEvent", "DealOutcome", "open_node"]

@@ -520,7 +520,63 @@ class Store:
         return [StoredRecord(rid, decode(raw), raw, received, bool(ret), bool(con))
                 for rid, raw, received, ret, con in rows]
 
-    # ---- trust evidence (for trustmesh.node.trustview; read-only) ------------
+    # ---- network node helpers (node/p2p, node/node.py) -------------------
+
+    def held(self, ids: Sequence[bytes]) -> set[bytes]:
+        """Which of ``ids`` are held here."""
+        with self._lock:
+            return self._existing(list(ids))
+
+    def trust_edges(self) -> list[tuple[bytes, bytes]]:
+        """(from, to) pairs that give weight: deals (both ways) and unretracted positive attestations."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT r.type, r.author, r.subject FROM records r WHERE (r.type = 2"
+                f" OR (r.type = 1 AND r.positive = 1)) AND NOT {_RETRACTED}").fetchall()
+        edges = []
+        for kind, author, subject in rows:
+            edges.append((author, subject))
+            if kind == 2:
+                edges.append((subject, author))
+        return edges
+
+    def author_counts(self) -> dict[bytes, int]:
+        """How many records each author has here."""
+        with self._lock:
+            return dict(self._conn.execute("SELECT author, COUNT(*) FROM records GROUP BY author"))
+
+    def last_rowid(self) -> int:
+        """The arrival number of the newest record held (0 when empty)."""
+        with self._lock:
+            return self._conn.execute("SELECT COALESCE(MAX(rid), 0) FROM records").fetchone()[0]
+
+    def arrived_after(self, rowid: int, limit: int = 5000) -> list[tuple[int, bytes, bytes]]:
+        """(arrival number, id, raw) of records stored after ``rowid``, oldest first.
+
+        Lets a running node notice records another process (the CLI) wrote
+        into the same store, and announce them.
+        """
+        with self._lock:
+            return self._conn.execute(
+                "SELECT rid, id, raw FROM records WHERE rid > ? ORDER BY rid LIMIT ?",
+                (rowid, limit)).fetchall()
+
+    def all_ids(self) -> list[bytes]:
+        """Every record id held, sorted (for set reconciliation)."""
+        with self._lock:
+            return [r[0] for r in self._conn.execute("SELECT id FROM records ORDER BY id")]
+
+    def raws_for(self, ids: Sequence[bytes]) -> list[bytes]:
+        """The bytes of the records among ``ids`` that are held (order not kept)."""
+        out: list[bytes] = []
+        with self._lock:
+            for start in range(0, len(ids), 500):
+                chunk = list(ids[start:start + 500])
+                marks = ",".join("?" * len(chunk))
+                out.extend(r[0] for r in self._conn.execute(
+                    f"SELECT raw FROM records WHERE id IN ({marks})", chunk))
+        return out
+
 
     def change_counter(self) -> tuple[int, int]:
         """A value that changes whenever a record or a fork proof is stored."""

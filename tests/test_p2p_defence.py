@@ -1,0 +1,60 @@
+"""Hostile peers are refused and cut off; honest peers keep working."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.nodes import hostile, nodes
+
+LIMITS = {"TRUSTMESH_NET_DEFENCE_RECORDS_PER_S": "100", "TRUSTMESH_NET_DEFENCE_RECORDS_BURST": "300",
+          "TRUSTMESH_NET_DEFENCE_UNWEIGHTED_QUOTA": "150", "TRUSTMESH_NET_DEFENCE_BAN_S": "600",
+          "TRUSTMESH_NET_DEFENCE_REACH_REFRESH_S": "0.2"}
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory):
+    """Two honest members who have done a deal together (so each weighs for the other)."""
+    with nodes(2, tmp_path_factory.mktemp("defence"), env=LIMITS,
+               args=["--auto-accept", "always"]) as cluster:
+        assert cluster[0].call("deal", peer=cluster[1].id, ref="D-1", role="client")["status"] == "accepted"
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not all(
+                n.call("weight", member=m.id) for n, m in ((cluster[0], cluster[1]), (cluster[1], cluster[0]))):
+            time.sleep(0.2)
+        yield cluster
+
+
+def _honest_gossip_still_works(net) -> None:
+    rid = net[1].call("attest", subject=net[0].id, facet="quality", positive=True)
+    assert net.wait_for([rid], timeout=15)
+
+
+@pytest.mark.parametrize("mode", ["forged", "malformed", "oversized"])
+def test_invalid_data_gets_the_sender_banned_and_nothing_stored(net, mode):
+    before = net[0].call("status")["records"]
+    seen = hostile(net[0].addr, mode)
+    assert seen["sent"] == 1
+    assert not seen["connected_after"] and not seen["readmitted"]
+    bans = [e for e in net[0].events_of("ban") if e["peer"] == seen["id"]]
+    assert bans, net[0].events
+    assert net[0].call("status")["records"] == before         # nothing invalid stored
+    assert net[1].call("status")["records"] == net[0].call("status")["records"]  # nor relayed
+    _honest_gossip_still_works(net)
+
+
+def test_a_flooding_peer_is_cut_off(net):
+    seen = hostile(net[0].addr, "flood", count=1000)
+    assert not seen["connected_after"] and not seen["readmitted"]
+    assert any(e["peer"] == seen["id"] for e in net[0].events_of("ban"))
+    _honest_gossip_still_works(net)
+
+
+def test_strangers_records_stop_at_the_quota(net):
+    seen = hostile(net[0].addr, "sybil", count=250)
+    status = net[0].call("status")["sync"]
+    assert status["quota_held"] <= status["quota_limit"] == 150
+    assert status["intake"]["over_quota"] > 0
+    assert net[0].call("status")["records"] <= 150 + 10     # the quota, plus the honest members' records
+    _honest_gossip_still_works(net)

@@ -1,0 +1,62 @@
+"""Commands that run nodes: ``trustmesh node run`` and ``trustmesh demo``.
+
+libp2p and trio are imported inside the commands, so ``trustmesh --help``
+does not pay for them.
+"""
+
+from __future__ import annotations
+
+import click
+
+from trustmesh.node.p2p.config import DEFAULT_LISTEN
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(node)
+    cli.add_command(demo)
+
+
+@click.group()
+def node() -> None:
+    """Run this member's node on the network."""
+
+
+@node.command("run")
+@click.option("--listen", "listen", multiple=True, metavar="MULTIADDR",
+              help=f"Address to listen on (repeatable; default {DEFAULT_LISTEN}).")
+@click.option("--bootstrap", "bootstrap", multiple=True, metavar="MULTIADDR",
+              help="Peer to connect to at start and whenever it is lost: /ip4/…/tcp/…/p2p/<id> (repeatable).")
+@click.option("--mdns", is_flag=True, help="Find peers on the local network by mDNS (off by default).")
+@click.option("--auto-accept", type=click.Choice(["ask", "accept", "always", "never"]), default=None,
+              help="Answer to deal proposals: keep them pending (ask, the default), accept those "
+                   "from members with weight (accept), accept all, or decline all.")
+@click.option("--driven", is_flag=True, hidden=True,
+              help="Read JSON commands on stdin and write JSON events on stdout (tests, demo).")
+@click.option("-v", "--verbose", is_flag=True, help="Also log libp2p's own messages.")
+@click.pass_context
+def run(ctx: click.Context, listen: tuple[str, ...], bootstrap: tuple[str, ...], mdns: bool,
+        auto_accept: str | None, driven: bool, verbose: bool) -> None:
+    """Run the node in the foreground until Ctrl-C or SIGTERM.
+
+    Creates this member's identity on first run. Prints the id and the
+    listen addresses (also written to <home>/listen-addrs).
+    """
+    import trio
+
+    from trustmesh.node import daemon
+    from trustmesh.node.paths import resolve_home
+    daemon.setup_logging(verbose)
+    home = resolve_home(ctx.obj.home)
+    trio.run(lambda: daemon.run(home, listen=list(listen), bootstrap=list(bootstrap), mdns=mdns,
+                                passphrase=ctx.obj.passphrase(), driven=driven,
+                                auto_accept=auto_accept, out=click.echo))
+
+
+@click.command()
+@click.option("--nodes", default=4, show_default=True, type=click.IntRange(2, 20),
+              help="How many node processes to start on 127.0.0.1.")
+@click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for convergence.")
+def demo(nodes: int, timeout: float) -> None:
+    """Start N nodes on loopback, make deals and attestations, show each node's view."""
+    from trustmesh.node import demo as demo_mod
+    demo_mod.run_demo(nodes, timeout, click.echo)

@@ -1,0 +1,190 @@
+"""``trustmesh node run``: one node as a foreground process.
+
+Prints its id and listen addresses, writes the addresses to
+``<home>/listen-addrs`` (one per line, replaced atomically, removed on a
+clean stop), logs one line per notable event on stderr, and stops cleanly
+on SIGINT or SIGTERM: the host is closed and known peers saved; every
+record reported stored is already on disk (a kill -9 loses nothing stored
+either: the next start catches up by sync).
+
+``driven`` mode (used by tests, the demo and the benchmark, until the
+control API exists): JSON lines on stdin are commands, answers and events
+are JSON lines on stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import trio
+
+from trustmesh.crypto.ids import parse_id, short_id
+from trustmesh.errors import TrustmeshError
+from trustmesh.node.node import Node, net_config, open_node
+from trustmesh.node.paths import Home
+
+log = logging.getLogger("trustmesh.daemon")
+
+ADDRS_FILE = "listen-addrs"
+
+
+def write_addrs(home: Home, addrs: list[str]) -> Path:
+    """Write our listen addresses to the home (atomically); the file's path."""
+    path = home.root / ADDRS_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(a + "\n" for a in addrs))
+    os.replace(tmp, path)
+    return path
+
+
+def setup_logging(verbose: bool = False) -> None:
+    """One line per event on stderr; libp2p's own chatter only when verbose."""
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO,
+                        format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S")
+    if not verbose:
+        logging.getLogger("libp2p").setLevel(logging.CRITICAL)
+        logging.getLogger("multiaddr").setLevel(logging.CRITICAL)
+        logging.getLogger("trustmesh.p2p").setLevel(logging.WARNING)
+
+
+async def run(home: Home, *, listen: list[str], bootstrap: list[str], mdns: bool,
+              passphrase: bytes | None, driven: bool = False, auto_accept: str | None = None,
+              out=print) -> None:
+    """Run a node until SIGINT/SIGTERM (or a "stop" command when driven)."""
+    from dataclasses import replace
+
+    from trustmesh.node.p2p.config import NetConfig, from_environment
+    base = from_environment(NetConfig(), dict(os.environ))
+    if auto_accept:
+        base = replace(base, deals=replace(base.deals, auto_accept=auto_accept))
+    config = net_config(listen, bootstrap, mdns, base)
+    async with open_node(home, config=config, passphrase=passphrase) as node:
+        addrs = node.addrs()
+        write_addrs(home, addrs)
+        if driven:
+            _emit({"event": "ready", "id": node.id, "addrs": addrs})
+        else:
+            out(f"node {node.id}")
+            for addr in addrs:
+                out(f"listening {addr}")
+        try:
+            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(_log_events, node, driven)
+                    if driven:
+                        nursery.start_soon(_commands, node, nursery.cancel_scope)
+                    async for signum in signals:
+                        log.info("stopping on %s", signal.Signals(signum).name)
+                        nursery.cancel_scope.cancel()
+                        break
+        finally:
+            (home.root / ADDRS_FILE).unlink(missing_ok=True)
+    log.info("stopped")
+
+
+async def _log_events(node: Node, driven: bool) -> None:
+    async with node.subscribe() as events:
+        async for event in events:
+            if event.kind == "record":
+                rec = event.data["record"]
+                if driven:
+                    _emit({"event": "record", "id": event.data["id"].hex(),
+                           "source": event.data["source"], "t": time.time()})
+                else:
+                    log.info("record %s %s by %s via %s", event.data["id"].hex()[:12], rec.NAME,
+                             short_id(rec.author), event.data["source"])
+            elif driven:
+                _emit({"event": event.kind, **{k: str(v) for k, v in event.data.items()}})
+
+
+def _emit(obj: dict) -> None:
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+async def _commands(node: Node, scope: trio.CancelScope) -> None:
+    stdin = trio.lowlevel.FdStream(os.dup(0))
+    buf = b""
+    async with trio.open_nursery() as nursery:
+        while True:
+            data = await stdin.receive_some(65536)
+            if not data:
+                scope.cancel()       # our driver went away: stop
+                return
+            buf += data
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                if line.strip():
+                    nursery.start_soon(_command, node, line, scope)
+
+
+async def _command(node: Node, line: bytes, scope: trio.CancelScope) -> None:
+    try:
+        cmd = json.loads(line)
+        tag = cmd.get("tag")
+    except ValueError:
+        _emit({"ok": False, "error": "not JSON"})
+        return
+    try:
+        result = await _do(node, cmd, scope)
+        _emit({"tag": tag, "ok": True, "result": result})
+    except TrustmeshError as exc:
+        _emit({"tag": tag, "ok": False, "error": str(exc)})
+    except Exception as exc:   # a driver's mistake must not stop the node
+        _emit({"tag": tag, "ok": False, "error": f"{type(exc).__name__}: {exc}"})
+
+
+async def _do(node: Node, cmd: dict, scope: trio.CancelScope):
+    op = cmd.get("op")
+    if op == "attest":
+        rec = await node.attest(cmd["subject"], cmd.get("facet", "payment"), bool(cmd.get("positive", True)),
+                                ref=cmd.get("ref"), note=cmd.get("note"))
+        return rec.id.hex()
+    if op == "attest-many":
+        ids = []
+        for subject in cmd["subjects"]:
+            ids.append((await node.attest(subject, cmd.get("facet", "payment"), True)).id.hex())
+        return ids
+    if op == "profile":
+        return (await node.set_profile(cmd["name"], cmd.get("org"))).id.hex()
+    if op == "deal":
+        outcome = await node.propose_deal(cmd["peer"], cmd.get("ref", "deal"), cmd.get("role", "client"))
+        return {"status": outcome.status, "reason": outcome.reason,
+                "id": outcome.deal.id.hex() if outcome.deal else None}
+    if op == "pending-deals":
+        return [pid.hex() for pid in node.pending_deals]
+    if op == "accept-deal":
+        return (await node.accept_deal(cmd["id"])).id.hex()
+    if op == "connect":
+        return await node.connect(cmd["addr"])
+    if op == "peers":
+        return node.peers()
+    if op == "sync":
+        return await node.sync_now()
+    if op == "ask":
+        if cmd.get("subject"):
+            found = await node.ask(cmd["subject"])
+        else:
+            found = await node.ask(author=cmd["author"])
+        return [r.id.hex() for r in found]
+    if op == "status":
+        return {"id": node.id, "records": await node.count(), "peers": len(node.peers()),
+                "sync": node.sync_status()}
+    if op == "ids":
+        raws = await node.worker.run(lambda: list(node.store.iter_raw()))
+        from trustmesh.protocol.records import record_id
+        return sorted(record_id(r).hex() for r in raws)
+    if op == "weight":
+        if node.reach_stale:
+            await node.refresh_reach()
+        return node.weight_of(parse_id(cmd["member"]))
+    if op == "stop":
+        scope.cancel()
+        return "stopping"
+    raise ValueError(f"unknown op {op!r}")

@@ -1,0 +1,147 @@
+"""Every network tunable in one frozen object, each with the reason for its default.
+
+Pure (no libp2p): the daemon and tests build these without paying the
+import cost of libp2p. Precedence for the daemon: flags > environment >
+defaults.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+TOPIC = "trustmesh/records/1"
+SYNC_PROTOCOL = "/trustmesh/sync/1.0.0"
+QUERY_PROTOCOL = "/trustmesh/query/1.0.0"
+DEAL_PROTOCOL = "/trustmesh/deal/1.0.0"
+PEERS_PROTOCOL = "/trustmesh/peers/1.0.0"
+
+DEFAULT_PORT = 4001
+DEFAULT_LISTEN = f"/ip4/0.0.0.0/tcp/{DEFAULT_PORT}"
+
+
+@dataclass(frozen=True)
+class GossipConfig:
+    """Gossipsub settings (py-libp2p's defaults drop bursts; see docs/operating.md)."""
+
+    degree: int = 6                 # D: mesh peers per topic, as in the spec
+    degree_low: int = 4
+    degree_high: int = 12
+    heartbeat_s: float = 1.0        # py-libp2p's default of 120 s heals a mesh far too slowly
+    # py-libp2p applies this per forwarder *and* to our own publishes; our
+    # pacer stays well under it and ``defence`` does the real per-peer limit.
+    max_messages_per_s: float = 400.0
+    max_rpc_bytes: int = 1 << 20    # an inbound RPC above this resets the stream
+    # One gossip message carries up to this many records / bytes; above one
+    # record the payload is a batch (see pacing.py).
+    batch_records: int = 64
+    batch_bytes: int = 96 * 1024
+    publish_interval_s: float = 0.004   # pause between publishes: the 32-slot queues
+    validation_concurrency: int = 64
+
+
+@dataclass(frozen=True)
+class SyncConfig:
+    """Anti-entropy: when and how hard to reconcile with peers."""
+
+    on_connect: bool = True
+    interval_s: float = 30.0        # periodic sync with every connected peer
+    timeout_s: float = 120.0        # a whole session (100,000 records take ~10 s)
+    idle_timeout_s: float = 20.0    # no byte from the peer for this long ends it
+    max_frame: int = 1 << 20
+    ingest_batch: int = 2000        # records handed to the store per transaction
+
+
+@dataclass(frozen=True)
+class DefenceConfig:
+    """Limits that keep one peer from hurting the node."""
+
+    records_per_s: float = 2000.0   # per peer, gossip + sync, sustained
+    records_burst: float = 20000.0  # per peer, a catch-up burst
+    max_frame: int = 1 << 20        # any stream frame above this is an offence
+    hard_offences_to_ban: int = 1   # forged signature, malformed bytes, oversized frame
+    soft_offences_to_ban: int = 20  # rule breaks an honest clock skew could cause
+    ban_s: float = 60.0             # first ban; each further ban is 4x longer
+    ban_max_s: float = 24 * 3600.0
+    # Records by authors with no weight from my point of view are kept up to
+    # this many; past it they are dropped (a sybil flood cannot fill the disk).
+    unweighted_quota: int = 200_000
+    reach_refresh_s: float = 10.0   # recompute the weighted set at most this often
+
+
+@dataclass(frozen=True)
+class DiscoveryConfig:
+    """Finding and keeping peers."""
+
+    bootstrap: tuple[str, ...] = ()
+    mdns: bool = False
+    target_peers: int = 8           # dial more known peers while below this
+    max_peers: int = 64
+    redial_min_s: float = 1.0
+    redial_max_s: float = 60.0
+    exchange_peers: int = 32        # addresses given per peer-exchange answer
+    maintain_interval_s: float = 1.0
+    save_interval_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class DealConfig:
+    """How a node answers deal proposals when no callback is set."""
+
+    # "ask": keep it pending for the user; "accept": countersign every
+    # proposal from a peer with weight; "always": countersign all; "never".
+    auto_accept: str = "ask"
+    timeout_s: float = 30.0
+    max_pending: int = 256
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    """Everything the network side needs, with documented defaults."""
+
+    listen: tuple[str, ...] = (DEFAULT_LISTEN,)
+    gossip: GossipConfig = field(default_factory=GossipConfig)
+    sync: SyncConfig = field(default_factory=SyncConfig)
+    defence: DefenceConfig = field(default_factory=DefenceConfig)
+    discovery: DiscoveryConfig = field(default_factory=DiscoveryConfig)
+    deals: DealConfig = field(default_factory=DealConfig)
+    query_timeout_s: float = 10.0
+
+
+ENV_PREFIX = "TRUSTMESH_NET_"
+
+
+def from_environment(base: NetConfig, environ: dict) -> NetConfig:
+    """``base`` with ``TRUSTMESH_NET_<SECTION>_<FIELD>`` variables applied.
+
+    E.g. ``TRUSTMESH_NET_DEFENCE_RECORDS_PER_S=50``. ConfigError for an
+    unknown name or a value of the wrong type, so a typo is not ignored.
+    """
+    from dataclasses import fields, replace
+
+    from trustmesh.errors import ConfigError
+
+    sections = {f.name: f for f in fields(NetConfig) if f.name not in ("listen",)}
+    for name, text in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        rest = name[len(ENV_PREFIX):].lower()
+        section = next((s for s in sections if rest.startswith(s + "_")), None)
+        if section is None:
+            raise ConfigError(f"{name}: no such network setting")
+        current = getattr(base, section)
+        key = rest[len(section) + 1:]
+        kinds = {f.name: f.type for f in fields(current)}
+        if key not in kinds:
+            raise ConfigError(f"{name}: no such network setting")
+        old = getattr(current, key)
+        try:
+            if isinstance(old, bool):
+                value = text.lower() in ("1", "true", "yes", "on")
+            elif isinstance(old, (int, float, str)):
+                value = type(old)(text)
+            else:
+                value = tuple(x for x in text.split(",") if x)
+        except ValueError:
+            raise ConfigError(f"{name}: {text!r} is not a valid {type(old).__name__}") from None
+        base = replace(base, **{section: replace(current, **{key: value})})
+    return base

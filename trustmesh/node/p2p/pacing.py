@@ -1,0 +1,97 @@
+"""The publish queue: what goes into each gossip message, and when.
+
+Why: py-libp2p drops silently when bursts overflow its 32-slot queues, and
+rate-limits even our own publishes. So records to announce wait here; the
+publisher takes one *message* at a time and pauses between messages. Under
+light load a message is one record (message id = record id, which any
+libp2p gossipsub client understands); under load the records waiting are
+packed into one batch message, so a burst of 10,000 records becomes a few
+hundred messages instead of 10,000. Gossip stays best effort: anything lost
+is brought over by sync.
+
+Wire form of a message's data:
+- one record: the record's own bytes (a msgpack array, first byte 0x90-0x9f);
+- a batch: the byte 0xc1 (never used by msgpack) followed by each record as
+  a varint length-prefixed frame.
+
+Pure: no clock, no I/O.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+
+from trustmesh.errors import DecodeError
+from trustmesh.protocol.codec import MAX_RECORD_SIZE
+from trustmesh.protocol.framing import FrameDecoder, frame
+
+BATCH_MARK = 0xC1
+
+
+def pack_message(raws: list[bytes]) -> bytes:
+    """The data of one gossip message carrying ``raws`` (one or more records)."""
+    if not raws:
+        raise ValueError("a gossip message carries at least one record")
+    if len(raws) == 1:
+        return raws[0]
+    return bytes([BATCH_MARK]) + b"".join(frame(raw) for raw in raws)
+
+
+def unpack_message(data: bytes, max_records: int) -> list[bytes]:
+    """The records in a gossip message; DecodeError if it is not one we could have sent."""
+    if not data:
+        raise DecodeError("empty gossip message")
+    if data[0] != BATCH_MARK:
+        return [bytes(data)]
+    decoder = FrameDecoder(MAX_RECORD_SIZE)
+    decoder.feed(data[1:])
+    raws = []
+    for raw in decoder.frames():
+        raws.append(raw)
+        if len(raws) > max_records:
+            raise DecodeError(f"batch of more than {max_records} records")
+    decoder.close()
+    if len(raws) < 2:
+        raise DecodeError("a batch holds two or more records")
+    return raws
+
+
+class PublishQueue:
+    """Records waiting to be gossiped, taken out as paced messages.
+
+    Bounded: past ``max_waiting`` the oldest are forgotten (sync delivers
+    them), so a stalled network cannot grow our memory without limit.
+    """
+
+    def __init__(self, batch_records: int, batch_bytes: int, max_waiting: int = 200_000) -> None:
+        self.batch_records = batch_records
+        self.batch_bytes = batch_bytes
+        self.max_waiting = max_waiting
+        self._waiting: deque[bytes] = deque()
+        self.dropped = 0
+
+    def __len__(self) -> int:
+        return len(self._waiting)
+
+    def push(self, raws: Iterable[bytes]) -> None:
+        """Queue records for announcement, oldest first."""
+        for raw in raws:
+            self._waiting.append(raw)
+        while len(self._waiting) > self.max_waiting:
+            self._waiting.popleft()
+            self.dropped += 1
+
+    def next_message(self) -> tuple[bytes, int] | None:
+        """The next message's data and how many records it carries; None when idle."""
+        if not self._waiting:
+            return None
+        taken: list[bytes] = [self._waiting.popleft()]
+        size = len(taken[0]) + 3
+        while self._waiting and len(taken) < self.batch_records:
+            nxt = self._waiting[0]
+            if size + len(nxt) + 3 > self.batch_bytes:
+                break
+            taken.append(self._waiting.popleft())
+            size += len(nxt) + 3
+        return pack_message(taken), len(taken)

@@ -1,0 +1,69 @@
+"""Known peers and held grudges, kept in the home directory across restarts.
+
+One JSON file, ``peers.json``, written whole to a temporary file and renamed
+over the old one (never half-written), mode 0600. It holds the addresses of
+peers we have reached (so a restarted node reconnects without bootstrap)
+and the bans we hold (so a bad peer cannot wash its record by making us
+restart).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+MAX_KNOWN = 1000
+MAX_ADDRS = 8
+
+
+class KnownPeers:
+    """Peer id -> addresses and when we last reached it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.peers: dict[str, dict] = {}
+        self.conduct: dict[str, dict] = {}
+
+    @classmethod
+    def load(cls, path: Path) -> "KnownPeers":
+        """The saved peers, or none if the file is missing or damaged (never an error)."""
+        known = cls(path)
+        try:
+            data = json.loads(path.read_text())
+            for peer, item in dict(data.get("peers", {})).items():
+                addrs = [a for a in item.get("addrs", []) if isinstance(a, str)][:MAX_ADDRS]
+                if addrs:
+                    known.peers[str(peer)] = {"addrs": addrs, "seen": float(item.get("seen", 0))}
+            known.conduct = {str(k): v for k, v in dict(data.get("conduct", {})).items()
+                             if isinstance(v, dict)}
+        except (OSError, ValueError, TypeError, AttributeError):
+            pass
+        return known
+
+    def remember(self, peer: str, addrs: list[str], seen: float | None = None) -> None:
+        """Note that ``peer`` was reached at ``addrs``."""
+        addrs = [a for a in addrs if a][:MAX_ADDRS]
+        if not addrs:
+            return
+        self.peers[peer] = {"addrs": addrs, "seen": time.time() if seen is None else seen}
+        if len(self.peers) > MAX_KNOWN:
+            oldest = sorted(self.peers, key=lambda p: self.peers[p]["seen"])
+            for p in oldest[:len(self.peers) - MAX_KNOWN]:
+                del self.peers[p]
+
+    def forget(self, peer: str) -> None:
+        """Stop remembering ``peer``."""
+        self.peers.pop(peer, None)
+
+    def save(self) -> None:
+        """Write the file atomically; errors are swallowed (a cache, not data)."""
+        tmp = self.path.with_suffix(".tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                json.dump({"peers": self.peers, "conduct": self.conduct}, fh)
+            os.replace(tmp, self.path)
+        except OSError:
+            pass

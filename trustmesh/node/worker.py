@@ -1,0 +1,35 @@
+"""Store calls from trio without blocking the event loop.
+
+SQLite calls and signature checks take milliseconds to seconds; run on the
+trio thread they would stall every connection of the node. Each call runs
+in a worker thread, one at a time (a CapacityLimiter of 1): the Store is
+thread-safe through its own lock, and one writer at a time is what SQLite
+wants anyway.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import trio
+
+T = TypeVar("T")
+
+
+class StoreWorker:
+    """Runs blocking store/ledger calls in a thread, one at a time, in call order."""
+
+    def __init__(self) -> None:
+        self._limiter = trio.CapacityLimiter(1)
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``fn(*args, **kwargs)`` in the worker thread; its result or its exception.
+
+        Not abandoned on cancellation: a write that has started finishes, so
+        a shutdown never leaves half a batch behind.
+        """
+        call = functools.partial(fn, *args, **kwargs) if kwargs else (
+            functools.partial(fn, *args) if args else fn)
+        return await trio.to_thread.run_sync(call, limiter=self._limiter, abandon_on_cancel=False)
