@@ -49,7 +49,6 @@ _MIGRATIONS: list[str] = [
         type      INTEGER NOT NULL,
         author    BLOB NOT NULL,
         seq       INTEGER,
-        prev      BLOB,
         subject   BLOB,
         facet     TEXT,
         positive  INTEGER,
@@ -63,6 +62,7 @@ _MIGRATIONS: list[str] = [
     CREATE INDEX records_author ON records(author, seq);
     CREATE INDEX records_subject ON records(subject, facet);
     CREATE INDEX records_target ON records(target) WHERE target IS NOT NULL;
+    CREATE INDEX records_facet ON records(facet, issued) WHERE facet IS NOT NULL;
     CREATE TABLE forks (
         author  BLOB NOT NULL,
         seq     INTEGER NOT NULL,
@@ -73,26 +73,6 @@ _MIGRATIONS: list[str] = [
     );
     """,
 ]
-
-# Fork proofs completed by the rows inserted after :mark: another record at the
-# same (author, seq); a held record at seq-1 that is not our prev; a held
-# record at seq+1 whose prev is not us. Each pair is stored once, ids sorted.
-_FORKS_SQL = """
-INSERT OR IGNORE INTO forks (author, seq, id_a, id_b, found)
-SELECT author, seq, a, b, :now FROM (
-    SELECT n.author, n.seq, MIN(n.id, o.id) AS a, MAX(n.id, o.id) AS b
-      FROM records n JOIN records o ON o.author = n.author AND o.seq = n.seq AND o.id != n.id
-     WHERE n.rid > :mark AND n.seq IS NOT NULL
-    UNION
-    SELECT n.author, n.seq - 1, MIN(n.id, o.id), MAX(n.id, o.id)
-      FROM records n JOIN records o ON o.author = n.author AND o.seq = n.seq - 1 AND o.id != n.prev
-     WHERE n.rid > :mark AND n.prev IS NOT NULL
-    UNION
-    SELECT n.author, n.seq, MIN(n.id, o.id), MAX(n.id, o.id)
-      FROM records n JOIN records o ON o.author = n.author AND o.seq = n.seq + 1 AND o.prev != n.id
-     WHERE n.rid > :mark AND n.seq IS NOT NULL
-)
-"""
 
 # A record is retracted when a retraction by one of its parties targets it.
 _RETRACTED = """EXISTS (SELECT 1 FROM records x WHERE x.type = 3 AND x.target = r.id
@@ -110,21 +90,6 @@ class IngestResult:
     status: str             # "accepted", "duplicate" or "rejected"
     reason: str | None = None
     record: Record | None = None
-
-
-@dataclass(slots=True)
-class _Batch:
-    """A batch between ``_prepare`` and ``_finish``: decoded, being verified."""
-
-    raws: list[bytes]
-    now_ms: int
-    ids: list[bytes | None] = field(default_factory=list)
-    decoded: dict[int, Record] = field(default_factory=dict)
-    verifying: list = field(default_factory=list)
-    results: list[IngestResult | None] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.results = [None] * len(self.raws)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +118,7 @@ class Fork:
 class Store:
     """A trustmesh record store in one SQLite file."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path, verify_workers: int | None = None) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: Path, verify_threads: int) -> None:
         self._conn = conn
         self.path = path
         self._lock = threading.RLock()
@@ -163,7 +128,7 @@ class Store:
         self._read_lock = threading.Lock()
 
     @classmethod
-    def open(cls, path: str | os.PathLike, *, verify_workers: int | None = None) -> "Store":
+    def open(cls, path: str | os.PathLike, *, verify_threads: int | None = None) -> "Store":
         """Open (creating and migrating if needed) the store at ``path``."""
         path = Path(path)
         try:
@@ -520,6 +485,63 @@ class Store:
         return [StoredRecord(rid, decode(raw), raw, received, bool(ret), bool(con))
                 for rid, raw, received, ret, con in rows]
 
+
+    # ---- trust evidence (for trustmesh.node.trustview; read-only) ------------
+
+    def change_counter(self) -> tuple[int, int]:
+        """A value that changes whenever a record or a fork proof is stored."""
+        with self._lock:
+            rid = self._conn.execute("SELECT COALESCE(MAX(rid), 0) FROM records").fetchone()[0]
+            forks = self._conn.execute("SELECT COUNT(*) FROM forks").fetchone()[0]
+        return rid, forks
+
+    def evidence_rows(self) -> dict[str, tuple]:
+        """The columns trust reads, straight from SQL, without decoding any record.
+
+        ``attestations``: columns (rid, author, subject, facet, positive,
+        dealt, contested, occurred, expires) of every unretracted attestation,
+        expired ones included (expiry depends on the time of the question);
+        ``dealt`` is 1 when it names an unretracted deal between its author
+        and subject that is held here. ``deals``: columns (author,
+        counterparty, issued) of unretracted deals. ``equivocators``: authors
+        caught forking. Retraction and reply rules are those of ``records``.
+        """
+        retracted = ("SELECT r.rid FROM records x JOIN records r ON r.id = x.target WHERE x.type = 3"
+                     " AND (x.author = r.author OR (r.type = 2 AND x.author = r.subject))")
+        attestations = f"""
+            SELECT a.rid, a.author, a.subject, a.facet, a.positive,
+              a.target IS NOT NULL AND EXISTS (SELECT 1 FROM records d WHERE d.id = a.target
+                AND d.type = 2 AND ((d.author = a.author AND d.subject = a.subject)
+                  OR (d.author = a.subject AND d.subject = a.author))
+                AND d.rid NOT IN retracted),
+              EXISTS (SELECT 1 FROM records x WHERE x.type = 4 AND x.target = a.id
+                AND x.author = a.subject AND x.positive = 0),
+              a.occurred, COALESCE(a.expires, -1)
+            FROM records a WHERE a.type = 1 AND a.rid NOT IN retracted ORDER BY a.rid"""
+        deals = ("SELECT author, subject, issued FROM records WHERE type = 2"
+                 " AND rid NOT IN retracted")
+        with self._lock:
+            self._conn.execute("DROP TABLE IF EXISTS temp.retracted")
+            self._conn.execute(f"CREATE TEMP TABLE retracted AS {retracted}")
+            try:
+                att = self._conn.execute(attestations).fetchall()
+                dl = self._conn.execute(deals).fetchall()
+            finally:
+                self._conn.execute("DROP TABLE IF EXISTS temp.retracted")
+            cheats = [r[0] for r in self._conn.execute("SELECT DISTINCT author FROM forks")]
+        return {"attestations": tuple(zip(*att)) or ((),) * 9, "deals": tuple(zip(*dl)) or ((),) * 3,
+                "equivocators": tuple(cheats)}
+
+    def record_ids(self, rids: Sequence[int]) -> list[bytes]:
+        """The record ids of the given row ids (``evidence_rows``' first column), in order."""
+        found: dict[int, bytes] = {}
+        with self._lock:
+            for start in range(0, len(rids), 500):
+                chunk = list(rids[start:start + 500])
+                marks = ",".join("?" * len(chunk))
+                found.update(self._conn.execute(f"SELECT rid, id FROM records WHERE rid IN ({marks})", chunk))
+        return [found[r] for r in rids]
+
     # ---- network node helpers (node/p2p, node/node.py) -------------------
 
     def held(self, ids: Sequence[bytes]) -> set[bytes]:
@@ -576,61 +598,6 @@ class Store:
                 out.extend(r[0] for r in self._conn.execute(
                     f"SELECT raw FROM records WHERE id IN ({marks})", chunk))
         return out
-
-
-    def change_counter(self) -> tuple[int, int]:
-        """A value that changes whenever a record or a fork proof is stored."""
-        with self._lock:
-            rid = self._conn.execute("SELECT COALESCE(MAX(rid), 0) FROM records").fetchone()[0]
-            forks = self._conn.execute("SELECT COUNT(*) FROM forks").fetchone()[0]
-        return rid, forks
-
-    def evidence_rows(self) -> dict[str, tuple]:
-        """The columns trust reads, straight from SQL, without decoding any record.
-
-        ``attestations``: columns (rid, author, subject, facet, positive,
-        dealt, contested, occurred, expires) of every unretracted attestation,
-        expired ones included (expiry depends on the time of the question);
-        ``dealt`` is 1 when it names an unretracted deal between its author
-        and subject that is held here. ``deals``: columns (author,
-        counterparty, issued) of unretracted deals. ``equivocators``: authors
-        caught forking. Retraction and reply rules are those of ``records``.
-        """
-        retracted = ("SELECT r.rid FROM records x JOIN records r ON r.id = x.target WHERE x.type = 3"
-                     " AND (x.author = r.author OR (r.type = 2 AND x.author = r.subject))")
-        attestations = f"""
-            SELECT a.rid, a.author, a.subject, a.facet, a.positive,
-              a.target IS NOT NULL AND EXISTS (SELECT 1 FROM records d WHERE d.id = a.target
-                AND d.type = 2 AND ((d.author = a.author AND d.subject = a.subject)
-                  OR (d.author = a.subject AND d.subject = a.author))
-                AND d.rid NOT IN retracted),
-              EXISTS (SELECT 1 FROM records x WHERE x.type = 4 AND x.target = a.id
-                AND x.author = a.subject AND x.positive = 0),
-              a.occurred, COALESCE(a.expires, -1)
-            FROM records a WHERE a.type = 1 AND a.rid NOT IN retracted ORDER BY a.rid"""
-        deals = ("SELECT author, subject, issued FROM records WHERE type = 2"
-                 " AND rid NOT IN retracted")
-        with self._lock:
-            self._conn.execute("DROP TABLE IF EXISTS temp.retracted")
-            self._conn.execute(f"CREATE TEMP TABLE retracted AS {retracted}")
-            try:
-                att = self._conn.execute(attestations).fetchall()
-                dl = self._conn.execute(deals).fetchall()
-            finally:
-                self._conn.execute("DROP TABLE IF EXISTS temp.retracted")
-            cheats = [r[0] for r in self._conn.execute("SELECT DISTINCT author FROM forks")]
-        return {"attestations": tuple(zip(*att)) or ((),) * 9, "deals": tuple(zip(*dl)) or ((),) * 3,
-                "equivocators": tuple(cheats)}
-
-    def record_ids(self, rids: Sequence[int]) -> list[bytes]:
-        """The record ids of the given row ids (``evidence_rows``' first column), in order."""
-        found: dict[int, bytes] = {}
-        with self._lock:
-            for start in range(0, len(rids), 500):
-                chunk = list(rids[start:start + 500])
-                marks = ",".join("?" * len(chunk))
-                found.update(self._conn.execute(f"SELECT rid, id FROM records WHERE rid IN ({marks})", chunk))
-        return [found[r] for r in rids]
 
 
 _sha256 = hashlib.sha256

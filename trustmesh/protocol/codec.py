@@ -39,7 +39,7 @@ def unpack_canonical(data: bytes, max_size: int = MAX_RECORD_SIZE) -> list[Any]:
     except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError,
             msgpack.StackError, UnicodeDecodeError) as exc:
         raise DecodeError(f"malformed msgpack: {type(exc).__name__}") from None
-    if type(value) is not list:
+    if not isinstance(value, list):
         raise DecodeError("a record is a msgpack array")
     if not _FLAT.issuperset(map(type, value)):
         raise DecodeError("record fields are integers, booleans, strings, bytes or nil")

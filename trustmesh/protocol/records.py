@@ -192,8 +192,6 @@ def signing_input_from_raw(raw: bytes, record: Record) -> bytes:
     fixarrays (under 16 elements) whose signatures are 64-byte bin8 values
     (66 bytes each) or, for a proposal's missing countersignature, nil.
     """
-    if not 0x90 <= raw[0] <= 0x9F:     # not a fixarray: take the slow, obvious way
-        return signing_input(record)
     n_sigs = len(record.SIGNERS)
     tail = 66 * n_sigs
     if isinstance(record, Deal) and record.counter_sig is None:
@@ -246,9 +244,9 @@ def decode(raw: bytes, *, allow_proposal: bool = False) -> Record:
     cls = RECORD_TYPES.get(arr[1]) if type(arr[1]) is int else None
     if cls is None:
         raise DecodeError(f"unknown record type {arr[1]!r}")
-    checks = _CLASS_CHECKS[cls]
-    if len(arr) != 2 + len(checks) + len(cls.SIGNERS):
-        raise DecodeError(f"a {cls.NAME} has {2 + len(checks) + len(cls.SIGNERS)} elements, got {len(arr)}")
+    fields, signers = cls.FIELDS, cls.SIGNERS
+    if len(arr) != 2 + len(fields) + len(signers):
+        raise DecodeError(f"a {cls.NAME} has {2 + len(fields) + len(signers)} elements, got {len(arr)}")
     values = arr[2:]
     for check, value in zip(_FIELD_CHECKS[cls], values):
         if not check(value):
@@ -261,12 +259,6 @@ def decode(raw: bytes, *, allow_proposal: bool = False) -> Record:
     if cls is Deal and not (_is_sig(sigs[1]) or (allow_proposal and sigs[1] is None)):
         raise DecodeError("deal.counter_sig: a deal needs the counterparty's signature")
     return cls(*values)
-
-
-def _refuse(cls: type, values: list) -> None:
-    for (name, kind), value in zip(cls.FIELDS, values):
-        if not _CHECKS[kind](value):
-            raise DecodeError(f"{cls.NAME}.{name}: {_EXPECTED[kind]}")
 
 
 def _is_sig(v: object) -> bool:
@@ -348,5 +340,3 @@ _EXPECTED = {
     "stance": "expected 'contest' or 'acknowledge'",
     "role": "expected 'client' or 'supplier'",
 }
-
-_CLASS_CHECKS = {cls: tuple(_CHECKS[kind] for _, kind in cls.FIELDS) for cls in RECORD_TYPES.values()}
