@@ -14,7 +14,7 @@ The client caps what it accepts at the limit it asked for, so a server
 cannot flood it; each record is still verified and stored by the caller
 (``Store.ingest``), exactly like a gossiped one. The server caps the limit at
 ``QueryLimits.max_results`` so a query cannot make it read its whole store.
-``docs/protocol-sync.md`` is normative.
+``docs/protocol.md`` (section 13) is normative.
 """
 
 from __future__ import annotations
