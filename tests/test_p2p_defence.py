@@ -13,8 +13,7 @@ LIMITS = {"TRUSTMESH_NET_DEFENCE_RECORDS_PER_S": "100", "TRUSTMESH_NET_DEFENCE_R
           "TRUSTMESH_NET_DEFENCE_REACH_REFRESH_S": "0.2"}
 
 
-@pytest.fixture(scope="module")
-def net(tmp_path_factory):
+def _pair(tmp_path_factory):
     """Two honest members who have done a deal together (so each weighs for the other)."""
     with nodes(2, tmp_path_factory.mktemp("defence"), env=LIMITS,
                args=["--auto-accept", "always"]) as cluster:
@@ -26,9 +25,20 @@ def net(tmp_path_factory):
         yield cluster
 
 
-def _honest_gossip_still_works(net) -> None:
+@pytest.fixture(scope="module")
+def net(tmp_path_factory):
+    yield from _pair(tmp_path_factory)
+
+
+@pytest.fixture
+def fresh_net(tmp_path_factory):
+    """A pair of its own, so one attack's aftermath cannot leak into the next test."""
+    yield from _pair(tmp_path_factory)
+
+
+def _honest_gossip_still_works(net, timeout: float = 15) -> None:
     rid = net[1].call("attest", subject=net[0].id, facet="quality", positive=True)
-    assert net.wait_for([rid], timeout=15)
+    assert net.wait_for([rid], timeout=timeout)
 
 
 @pytest.mark.parametrize("mode", ["forged", "malformed", "oversized"])
@@ -44,14 +54,20 @@ def test_invalid_data_gets_the_sender_banned_and_nothing_stored(net, mode):
     _honest_gossip_still_works(net)
 
 
-def test_a_flooding_peer_is_cut_off(net):
+def test_a_flooding_peer_is_cut_off(fresh_net):
+    net = fresh_net
     seen = hostile(net[0].addr, "flood", count=1000)
     assert not seen["connected_after"] and not seen["readmitted"]
-    assert any(e["peer"] == seen["id"] for e in net[0].events_of("ban"))
-    _honest_gossip_still_works(net)
+    deadline = time.monotonic() + 10    # a loaded machine reports the ban a little later
+    while not any(e["peer"] == seen["id"] for e in net[0].events_of("ban")):
+        assert time.monotonic() < deadline, net[0].events
+        time.sleep(0.2)
+    # the flood leaves a backlog to drain on a 2-core machine running both nodes
+    _honest_gossip_still_works(net, timeout=45)
 
 
-def test_strangers_records_stop_at_the_quota(net):
+def test_strangers_records_stop_at_the_quota(fresh_net):
+    net = fresh_net
     seen = hostile(net[0].addr, "sybil", count=250)
     status = net[0].call("status")["sync"]
     assert status["quota_held"] <= status["quota_limit"] == 150
