@@ -63,3 +63,12 @@ def short_id(public_key: bytes) -> str:
 def _check_key(public_key: bytes) -> None:
     if not isinstance(public_key, bytes) or len(public_key) != KEY_SIZE:
         raise UsageError("an Ed25519 public key is 32 bytes")
+
+
+def member_key(member: bytes | str) -> bytes:
+    """The raw key of a member given as 32 raw bytes or any written id form."""
+    if isinstance(member, bytes) and len(member) == KEY_SIZE:
+        return member
+    if isinstance(member, str):
+        return parse_id(member)
+    raise UsageError("a member is named by its id")

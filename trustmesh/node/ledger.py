@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
-from trustmesh.crypto.ids import parse_id
+from trustmesh.crypto.ids import member_key
 from trustmesh.crypto.keys import Identity
 from trustmesh.errors import DecodeError, InvalidRecord, NotFound, UsageError
 from trustmesh.node.keyfile import create_key, load_key
@@ -80,7 +80,7 @@ class Ledger:
                deal: bytes | None = None, occurred: int | None = None,
                expires: int | None = None, note: str | None = None) -> StoredRecord:
         """Sign and store an attestation about ``subject``."""
-        subject = _key(subject)
+        subject = member_key(subject)
         check_facet(facet)
         ref_hash = reference_hash(ref, self.me, subject) if ref else None
         if deal is not None:
@@ -111,7 +111,7 @@ class Ledger:
     def propose_deal(self, counterparty: bytes | str, ref: str, role: str,
                      due: int | None = None) -> Deal:
         """A deal signed by me, to be countersigned by ``counterparty`` (not stored yet)."""
-        counterparty = _key(counterparty)
+        counterparty = member_key(counterparty)
         if role not in ("client", "supplier"):
             raise UsageError("role is 'client' or 'supplier'")
         deal = Deal(self.me, counterparty, role, reference_hash(ref, self.me, counterparty),
@@ -159,13 +159,6 @@ class Ledger:
             raise InvalidRecord(result.reason or "record refused")
         return self.store.get(result.id)
 
-
-def _key(member: bytes | str) -> bytes:
-    if isinstance(member, bytes) and len(member) == 32:
-        return member
-    if isinstance(member, str):
-        return parse_id(member)
-    raise UsageError("a member is named by its id")
 
 
 def _check_fields(record: Record) -> None:

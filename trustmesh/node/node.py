@@ -26,8 +26,8 @@ from typing import Any
 
 import trio
 
-from trustmesh.crypto.ids import parse_id, peer_id
-from trustmesh.errors import InvalidRecord, KeyFileError, NetworkError, UsageError
+from trustmesh.crypto.ids import member_key, peer_id
+from trustmesh.errors import KeyFileError, NetworkError, UsageError
 from trustmesh.node.ledger import Ledger, now_ms
 from trustmesh.node.p2p.config import NetConfig
 from trustmesh.node.p2p.defence import IntakeReport, Quota, judge
@@ -238,7 +238,7 @@ class Node:
         """
         if self.net is None:
             raise NetworkError("the node is not running")
-        party = _key(counterparty)
+        party = member_key(counterparty)
         proposal = await self.worker.run(self.ledger.propose_deal, party, ref, role, due)
         status, payload = await self.net.propose_deal(party, proposal)
         if status != "accepted":
@@ -313,7 +313,7 @@ class Node:
             raise UsageError("ask about a subject or about an author")
         if self.net is None:
             raise NetworkError("the node is not running")
-        key = _key(subject if subject is not None else author)
+        key = member_key(subject if subject is not None else author)
         await self.net.query({"subject": key} if subject is not None else {"author": key})
         if subject is not None:
             return await self.worker.run(self.store.records, subject=key, now_ms=now_ms())
@@ -409,13 +409,6 @@ def _author(raw: bytes) -> bytes | None:
     except Exception:
         return None
 
-
-def _key(member: bytes | str) -> bytes:
-    if isinstance(member, bytes) and len(member) == 32:
-        return member
-    if isinstance(member, str):
-        return parse_id(member)
-    raise UsageError("a member is named by its id")
 
 
 def net_config(listen: Iterable[str] | None = None, bootstrap: Iterable[str] | None = None,

@@ -14,8 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from trustmesh.crypto.ids import parse_id
-from trustmesh.errors import UsageError
+from trustmesh.crypto.ids import member_key
 from trustmesh.node.store import Store
 from trustmesh.trust import DEFAULT, RankEntry, TrustConfig, TrustModel, TrustScore, build_table
 
@@ -52,12 +51,12 @@ class TrustEngine:
 
     def trust(self, subject: bytes | str, facet: str | None, now_ms: int) -> TrustScore | list[TrustScore]:
         """The viewer's opinion of ``subject`` on ``facet`` (a list over facets if None)."""
-        return self.load(now_ms).trust(_member(subject), facet, now_ms)
+        return self.load(now_ms).trust(member_key(subject), facet, now_ms)
 
     def explain(self, subject: bytes | str, facet: str | None, now_ms: int,
                 limit: int = 20) -> TrustScore | list[TrustScore]:
         """``trust`` with the attestations and chains of people behind it."""
-        return self.load(now_ms).explain(_member(subject), facet, now_ms, limit)
+        return self.load(now_ms).explain(member_key(subject), facet, now_ms, limit)
 
     def rank(self, facet: str, limit: int, now_ms: int) -> list[RankEntry]:
         """The best-known subjects on ``facet``, best ``lower`` first."""
@@ -88,10 +87,3 @@ def read_evidence(store: Store):
         expires=np.array(expires, np.int64), record=np.array(rid, np.int64),
         deal_a=da, deal_b=db, deal_time=np.array(deal_time, np.int64), equivocators=cheats)
 
-
-def _member(subject: bytes | str) -> bytes:
-    if isinstance(subject, bytes) and len(subject) == 32:
-        return subject
-    if isinstance(subject, str):
-        return parse_id(subject)
-    raise UsageError("a member is named by its id")
