@@ -41,6 +41,7 @@ from trustmesh.protocol.records import Attestation, Deal, decode, encode, record
 log = logging.getLogger("trustmesh.node")
 
 RECENT_IDS = 500_000
+SMALL_INGEST = 8         # records ingested on the event loop (see StoreWorker.run_small)
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,12 @@ class Node:
                 unweighted += 1
             kept.append(raw)
             strangers.append(stranger)
-        results = await self.worker.run(self.store.ingest, kept, now_ms()) if kept else []
+        if not kept:
+            results = []
+        elif len(kept) <= SMALL_INGEST:
+            results = await self.worker.run_small(self.store.ingest, kept, now_ms())
+        else:
+            results = await self.worker.run(self.store.ingest, kept, now_ms())
         unused = sum(1 for res, s in zip(results, strangers) if s and res.status != ACCEPTED)
         self.quota.release(unused)
         fresh = [(res.id, res.record, raw) for res, raw in zip(results, kept) if res.status == ACCEPTED]

@@ -22,13 +22,14 @@ from collections.abc import Awaitable, Callable
 import trio
 from libp2p.abc import IHost
 from libp2p.peer.id import ID
-from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, PROTOCOL_ID_V12, GossipSub
+from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, PROTOCOL_ID_V12
 from libp2p.pubsub.pubsub import Pubsub
 
 from trustmesh.errors import DecodeError
 from trustmesh.node.p2p.config import TOPIC, GossipConfig
 from trustmesh.node.p2p.defence import IntakeReport
 from trustmesh.node.p2p.pacing import PublishQueue, unpack_message
+from trustmesh.node.p2p.tuning import LeanGossipSub
 
 log = logging.getLogger("trustmesh.p2p.gossip")
 
@@ -53,7 +54,7 @@ class Gossip:
         self._intake = intake
         self._offence = offence
         self._allowed = allowed
-        self.router = GossipSub(
+        self.router = LeanGossipSub(
             [PROTOCOL_ID_V12, PROTOCOL_ID_V11, PROTOCOL_ID],
             config.degree, config.degree_low, config.degree_high,
             heartbeat_interval=config.heartbeat_s,

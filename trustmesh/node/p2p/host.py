@@ -26,12 +26,14 @@ from libp2p.security.noise.transport import Transport as NoiseTransport
 from trustmesh.crypto.ids import parse_id, peer_id
 from trustmesh.crypto.keys import Identity
 from trustmesh.errors import UsageError
+from trustmesh.node.p2p import tuning
 
 log = logging.getLogger("trustmesh.p2p")
 
 
 def build_host(identity: Identity) -> IHost:
     """A host whose peer id is ``identity.id``, speaking TCP + noise + yamux."""
+    tuning.install()
     key_pair = create_new_key_pair(identity.seed())
     noise = NoiseTransport(key_pair, noise_privkey=create_x25519_key_pair().private_key)
     host = new_host(key_pair=key_pair, sec_opt={NOISE_PROTOCOL_ID: noise},

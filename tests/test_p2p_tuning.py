@@ -1,0 +1,49 @@
+"""The py-libp2p adjustments of node/p2p/tuning.py: still hooked in, and still safe."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import libp2p.pubsub.gossipsub as gossipsub_mod
+import libp2p.pubsub.pubsub as pubsub_mod
+from libp2p.pubsub.gossipsub import GossipSub
+
+from trustmesh.crypto.keys import Identity
+from trustmesh.node.p2p import tuning
+from trustmesh.node.p2p.host import build_host
+
+
+class _Msg(SimpleNamespace):
+    def HasField(self, name: str) -> bool:
+        return getattr(self, name, None) is not None
+
+
+def test_install_hooks_the_names_py_libp2p_calls():
+    tuning.install()
+    for module in (gossipsub_mod, pubsub_mod):
+        assert module.maybe_consume_signed_record is tuning.consume_signed_record
+        assert module.env_to_send_in_RPC is tuning.env_to_send
+    # the method LeanGossipSub overrides must exist upstream, or the override is dead code
+    assert callable(GossipSub._emit_idontwant_for_message)
+
+
+def test_an_accepted_envelope_is_not_rechecked_but_a_forged_one_is_refused():
+    alice, mallory = build_host(Identity.generate()), build_host(Identity.generate())
+    envelope, _ = tuning.env_to_send(alice)
+    peer = alice.get_id()
+    assert tuning.consume_signed_record(_Msg(senderRecord=envelope), mallory, peer)
+    assert tuning._accepted[peer.to_bytes()] == envelope
+    forged = envelope[:-1] + bytes([envelope[-1] ^ 1])      # the signature's last byte
+    assert not tuning.consume_signed_record(_Msg(senderRecord=forged), mallory, peer)
+    # someone else's valid envelope presented for alice is refused too
+    other, _ = tuning.env_to_send(mallory)
+    assert not tuning.consume_signed_record(_Msg(senderRecord=other), alice, peer)
+    assert tuning._accepted[peer.to_bytes()] == envelope
+    assert tuning.consume_signed_record(_Msg(senderRecord=None), mallory, peer)
+
+
+def test_our_envelope_is_reused_within_a_second():
+    host = build_host(Identity.generate())
+    first, _ = tuning.env_to_send(host)
+    again, fresh = tuning.env_to_send(host)
+    assert again == first and not fresh

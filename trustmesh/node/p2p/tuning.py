@@ -1,0 +1,103 @@
+"""Per-message costs of py-libp2p 0.8.1 that we take off, each for a measured reason.
+
+A record is ~250 bytes; at 50 records/s among 10 nodes on 2 cores, py-libp2p's
+own per-RPC work (not our verification) saturated the machine and gossip
+latency grew to seconds (bench/network.py, docs/architecture.md). Profiles
+showed, per small message and per peer:
+
+1. Every pubsub RPC carries the sender's signed peer record and every
+   receiver checks its signature again, although it is the same envelope
+   on every RPC of that peer. We keep the last envelope accepted from each
+   peer and skip the check for the identical bytes (a changed envelope is
+   verified as before). Sending side: the marshalled envelope is reused
+   for a second instead of being checked against our addresses per RPC.
+2. Gossipsub v1.2 sends an IDONTWANT RPC to every mesh peer for every
+   message it receives, even for messages smaller than the IDONTWANT RPC
+   itself; go-libp2p only does so above 1 KiB (IDontWantMessageThreshold).
+   ``LeanGossipSub`` does the same.
+3. Yamux answers every read with a WINDOW_UPDATE frame
+   (``PY_YAMUX_RELEASE_ON_READ=1`` default); go-yamux batches updates until
+   half the window is consumed. ``PY_YAMUX_RELEASE_ON_READ=0`` (read by
+   py-libp2p at call time) gives go's behaviour.
+
+Everything here is pinned to libp2p==0.8.1 (pyproject.toml) and checked by
+tests/test_p2p_tuning.py, so an upgrade that moves these names fails loudly.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import OrderedDict
+
+import libp2p.pubsub.gossipsub as _gossipsub_mod
+import libp2p.pubsub.pubsub as _pubsub_mod
+from libp2p.peer import peerstore as _peerstore_mod
+from libp2p.pubsub import utils as _utils_mod
+from libp2p.pubsub.gossipsub import GossipSub
+
+IDONTWANT_THRESHOLD = 1024      # bytes of message data, as go-libp2p
+_KNOWN_ENVELOPES = 4096          # peers whose last envelope we remember
+ENVELOPE_RECHECK_S = 1.0         # how stale our own envelope may be
+
+_original_consume = _utils_mod.maybe_consume_signed_record
+_original_env = _peerstore_mod.env_to_send_in_RPC
+_accepted: OrderedDict[bytes, bytes] = OrderedDict()   # peer id bytes -> envelope bytes
+_sent: dict[int, tuple[float, bytes]] = {}    # id(host) -> (when built, envelope bytes)
+
+
+def consume_signed_record(msg, host, peer_id) -> bool:
+    """``maybe_consume_signed_record`` that skips re-verifying an envelope already accepted."""
+    if not msg.HasField("senderRecord"):
+        return True
+    key = peer_id.to_bytes()
+    envelope = msg.senderRecord
+    if _accepted.get(key) == envelope:
+        _accepted.move_to_end(key)
+        return True
+    ok = _original_consume(msg, host, peer_id)
+    if ok:
+        _accepted[key] = envelope
+        while len(_accepted) > _KNOWN_ENVELOPES:
+            _accepted.popitem(last=False)
+    return ok
+
+
+def env_to_send(host) -> tuple[bytes, bool]:
+    """``env_to_send_in_RPC`` that reuses the marshalled envelope for up to a second.
+
+    py-libp2p rebuilds the address set (parsing multiaddrs) on every RPC to
+    notice a change of listen addresses; once a second is soon enough.
+    """
+    now = time.monotonic()
+    cached = _sent.get(id(host))
+    if cached is not None and now - cached[0] < ENVELOPE_RECHECK_S:
+        return cached[1], False
+    data, fresh = _original_env(host)
+    _sent[id(host)] = (now, data)
+    return data, fresh
+
+
+class LeanGossipSub(GossipSub):
+    """GossipSub that sends IDONTWANT only for messages worth suppressing (> 1 KiB)."""
+
+    _small_message = False
+
+    async def publish(self, msg_forwarder, pubsub_msg) -> None:
+        # No await runs between this line and the IDONTWANT emission in
+        # GossipSub.publish, so the flag cannot be seen by another message's task.
+        self._small_message = len(pubsub_msg.data) <= IDONTWANT_THRESHOLD
+        await super().publish(msg_forwarder, pubsub_msg)
+
+    async def _emit_idontwant_for_message(self, msg_id, topic_ids) -> None:
+        if self._small_message:
+            return
+        await super()._emit_idontwant_for_message(msg_id, topic_ids)
+
+
+def install() -> None:
+    """Apply the adjustments (idempotent); called before any host is built."""
+    os.environ.setdefault("PY_YAMUX_RELEASE_ON_READ", "0")
+    for module in (_gossipsub_mod, _pubsub_mod):
+        module.maybe_consume_signed_record = consume_signed_record
+        module.env_to_send_in_RPC = env_to_send
