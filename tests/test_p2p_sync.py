@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from tests.nodes import NodeProcess, nodes
 
 
@@ -36,3 +38,85 @@ def test_a_node_killed_with_sigkill_restarts_and_catches_up(tmp_path):
         assert net.wait_for(missed, nodes=[victim], timeout=30), victim.log_tail()
         assert before in victim.ids()
         assert victim.call("status")["records"] == net[0].call("status")["records"]
+
+
+def _fork_pair():
+    """Two records by one outside author at the same chain position: a fork."""
+    from trustmesh.crypto.keys import Identity
+    from trustmesh.node.ledger import now_ms
+    from trustmesh.protocol.records import Attestation, encode, sign
+    cheat, t = Identity.generate(), now_ms() - 1000
+    one, two = (encode(sign(Attestation(cheat.public_key, 1, None, t, Identity.generate().public_key,
+                                        facet, True, None, None, t, None, None), cheat))
+                for facet in ("payment", "quality"))
+    return cheat.id, one, two
+
+
+def _seed(home, raws):
+    from trustmesh.node.ledger import Ledger, now_ms
+    ledger = Ledger.create(home)
+    assert all(r.status == "accepted" for r in ledger.store.ingest(raws, now_ms()))
+    ledger.close()
+
+
+def test_a_fork_found_by_sync_is_announced_to_the_rest_of_the_network(tmp_path):
+    cheat, one, two = _fork_pair()
+    _seed(tmp_path / "a", [one])
+    _seed(tmp_path / "c", [two])
+    lonely = {"TRUSTMESH_NET_DISCOVERY_TARGET_PEERS": "1"}   # a and c must not meet
+    a = NodeProcess(tmp_path / "a", env=lonely).start()
+    b = c = None
+    try:
+        b = NodeProcess(tmp_path / "b", bootstrap=[a.addr], env=lonely).start()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and b.call("status")["records"] < 1:
+            time.sleep(0.2)
+        c = NodeProcess(tmp_path / "c", bootstrap=[b.addr], env=lonely).start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not a.events_of("fork"):
+            time.sleep(0.2)
+        assert any(e["author"] == cheat for e in b.events_of("fork")), b.log_tail()
+        assert any(e["author"] == cheat for e in a.events_of("fork")), a.log_tail()
+        assert c.id not in {p["id"] for p in a.call("peers")}       # a learnt it through b's gossip
+        assert a.call("status")["records"] == 2
+    finally:
+        for n in (c, b, a):
+            if n is not None:
+                n.stop()
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_an_interrupted_catch_up_resumes_without_resending(tmp_path):
+    from bench.network import fill_store
+    total = 30_000
+    fill_store(tmp_path / "full", total, authors=100)
+    # a fixed port, so the restarted node is where the fresh one keeps redialling it
+    full = NodeProcess(tmp_path / "full", listen=f"/ip4/127.0.0.1/tcp/{_free_port()}").start(60)
+    fresh = NodeProcess(tmp_path / "fresh", bootstrap=[full.addr]).start()
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and fresh.call("status")["records"] < total // 4:
+            time.sleep(0.05)
+        full.kill()                                  # the connection drops mid-sync
+        held = fresh.call("status")["records"]
+        assert 0 < held < total, "the sync was not interrupted; raise total"
+        full.restart(60)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and fresh.call("status")["records"] < total:
+            time.sleep(0.2)
+        assert fresh.call("status")["records"] == total, fresh.log_tail()
+        resumed = fresh.call("status")["sync"]["peers"][full.id]
+        assert resumed["result"] == "done", resumed
+        assert not fresh.events_of("ban")                # a dropped link is no offence
+        # only what was missing crossed the second time (some slack for the
+        # records in flight when the link dropped)
+        assert resumed["received"] <= total - held + 1000, (resumed, held)
+    finally:
+        fresh.stop()
+        full.stop()

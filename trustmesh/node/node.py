@@ -34,7 +34,7 @@ from trustmesh.node.p2p.defence import IntakeReport, Quota, judge
 from trustmesh.node.paths import Home, resolve_home
 from trustmesh.node.peers import KnownPeers
 from trustmesh.node.reach import reachable
-from trustmesh.node.store import ACCEPTED, StoredRecord
+from trustmesh.node.store import ACCEPTED, FORK, StoredRecord
 from trustmesh.node.worker import StoreWorker
 from trustmesh.protocol.records import Attestation, Deal, decode, encode, record_id
 
@@ -156,12 +156,31 @@ class Node:
         self.quota.release(unused)
         fresh = [(res.id, res.record, raw) for res, raw in zip(results, kept) if res.status == ACCEPTED]
         self._stored(fresh, source, peer)
+        forked = [res.record.author for res in results if res.status == ACCEPTED and res.reason == FORK]
+        if forked:
+            await self._announce_forks(set(forked))
         report = judge(results, over)
         self.counters["accepted"] += report.accepted
         self.counters["duplicate"] += report.duplicate
         self.counters["rejected"] += len(results) - report.accepted - report.duplicate
         self.counters["over_quota"] += over
         return report
+
+    async def _announce_forks(self, authors: set[bytes]) -> None:
+        """Tell the user and every peer: both records of each fork proof are gossiped.
+
+        Why both: a peer holding neither, or only one, of the two records
+        would otherwise never see the proof, and would keep trusting the author.
+        """
+        for author in authors:
+            proofs = await self.worker.run(self.store.forks, author)
+            for proof in proofs:
+                self.notify("fork", author=peer_id(author), seq=proof.seq,
+                            records=f"{proof.id_a.hex()} {proof.id_b.hex()}")
+            raws = await self.worker.run(self.store.raws_for,
+                                         [i for p in proofs for i in (p.id_a, p.id_b)])
+            if self.net is not None and raws:
+                self.net.announce(raws)
 
     def _stored(self, fresh: list[tuple[bytes, Any, bytes]], source: str, peer: bytes | None) -> None:
         """Bookkeeping after records were committed: index, reach, subscribers."""

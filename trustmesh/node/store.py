@@ -39,6 +39,7 @@ from trustmesh.protocol.records import (
 from trustmesh.protocol.validate import check_link, check_record, link_target
 
 ACCEPTED, DUPLICATE, REJECTED = "accepted", "duplicate", "rejected"
+FORK = "fork"   # the reason of an accepted record that proves its author forked
 
 _MIGRATIONS: list[str] = [
     # v1
@@ -88,7 +89,7 @@ class IngestResult:
 
     id: bytes | None        # None when the bytes did not even decode
     status: str             # "accepted", "duplicate" or "rejected"
-    reason: str | None = None
+    reason: str | None = None   # why rejected; FORK on an accepted record completing a fork
     record: Record | None = None
 
 
@@ -303,6 +304,7 @@ class Store:
                     forks = self._chain_conflicts(chained, first_rid, now_ms)
                     if forks:
                         self._conn.executemany("INSERT OR IGNORE INTO forks VALUES (?,?,?,?,?)", forks)
+                        _mark_forks(results, forks)
                     self._conn.execute("COMMIT")
                 except BaseException:
                     self._conn.execute("ROLLBACK")
@@ -588,6 +590,17 @@ class Store:
         with self._lock:
             return [r[0] for r in self._conn.execute("SELECT id FROM records ORDER BY id")]
 
+    def linked_to(self, ids: Sequence[bytes]) -> list[bytes]:
+        """The bytes of the retractions and replies held that target any of ``ids``."""
+        out: list[bytes] = []
+        with self._lock:
+            for start in range(0, len(ids), 500):
+                chunk = list(ids[start:start + 500])
+                marks = ",".join("?" * len(chunk))
+                out.extend(r[0] for r in self._conn.execute(
+                    f"SELECT raw FROM records WHERE target IN ({marks}) ORDER BY rid", chunk))
+        return out
+
     def raws_for(self, ids: Sequence[bytes]) -> list[bytes]:
         """The bytes of the records among ``ids`` that are held (order not kept)."""
         out: list[bytes] = []
@@ -598,6 +611,14 @@ class Store:
                 out.extend(r[0] for r in self._conn.execute(
                     f"SELECT raw FROM records WHERE id IN ({marks})", chunk))
         return out
+
+
+def _mark_forks(results: list, forks: list[tuple]) -> None:
+    """Say FORK on the accepted results that completed a fork proof (the caller announces it)."""
+    in_fork = {fork[2] for fork in forks} | {fork[3] for fork in forks}
+    for i, res in enumerate(results):
+        if res is not None and res.status == ACCEPTED and res.id in in_fork:
+            results[i] = IngestResult(res.id, ACCEPTED, FORK, res.record)
 
 
 _sha256 = hashlib.sha256

@@ -276,7 +276,8 @@ class NetService:
         if self.defence.is_banned(peer.to_base58(), trio.current_time()):
             await _reset(stream)
             return
-        await syncpump.respond(self, stream)
+        stats = await syncpump.respond(self, stream)
+        self.sync_stats[peer.to_base58()] = stats
 
     async def _query_handler(self, stream) -> None:
         peer = stream.muxed_conn.peer_id

@@ -1,302 +1,276 @@
-"""Sync and query over libp2p streams.
+"""Sync and query over libp2p streams: the sans-I/O sessions, pumped.
 
-INTERIM wire protocol (until the pure, negentropy-style state machines of
-protocol/sync.py land and are pumped here instead): whole-set comparison by
-digest, then the smaller side lists its ids and the larger side decides.
+``protocol/sync.py`` (range-based reconciliation) and ``protocol/query.py``
+decide every byte; this module only moves bytes between a session and a
+libp2p stream and answers the session's events with the store:
 
-    both    -> ["hello", 1, count, sha256(sorted ids)]      equal digests: done
-    lister  -> ["ids", ids…]* ["ids-end"]                   (side with fewer ids;
-                                                             the initiator on a tie)
-    decider -> ["want", ids…]* ["want-end"] ["recs", [raw…]]* ["recs-end"]
-    lister  -> ["recs", [raw…]]* ["recs-end"]               (answers the wants)
+- ``WantRecords``: read the raw records from the store and ``provide`` them;
+- ``RecordsReceived``: hand them to the node's single intake (verify, store,
+  index), exactly as gossip does; invalid records are offences and end the
+  session;
+- ``QueryAsked``: look the records up and ``provide`` them.
 
-Ids are 32-byte values concatenated in one bin. A fresh node therefore
-receives the records and little else (≈ 1.0x the records' size on the
-wire); two equal stores exchange one frame each. Cost: the whole id list
-of the smaller side crosses when the sets differ, so two large, nearly
-equal stores pay 32 bytes per record: the state machine fixes that.
+Why an interrupted sync resumes without resending: records are stored as
+they arrive, and each stored id goes into the node's SyncIndex at once
+(``Node._stored``); the next session's fingerprints already cover them, so
+only what is still missing flows.
 
-Each side reads and writes in separate tasks so that yamux flow control
-can never deadlock two writers. Received records go through the node's
-intake like gossip does; invalid ones are offences.
-
-Query (``/trustmesh/query/1.0.0``): one request frame ``["query",
-"subject"|"author", key, limit]``; answers ``["recs", [raw…]]*
-["recs-end"]``.
+The peer gets bounded patience: ``idle_timeout_s`` without a byte ends the
+session, ``timeout_s`` bounds a whole one.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import trio
 from libp2p.peer.id import ID
 
-from trustmesh.errors import DecodeError, RemoteProtocolError
+from trustmesh.errors import RemoteProtocolError
 from trustmesh.node.p2p.config import QUERY_PROTOCOL, SYNC_PROTOCOL
 from trustmesh.node.p2p.host import key_of
-from trustmesh.node.p2p.streams import FramedStream, pack_message, unpack_message
+from trustmesh.protocol.messages import Finished, RecordsReceived
+from trustmesh.protocol.query import QueryAsked, QueryClient, QueryFailed, QueryRequest, QueryServer
+from trustmesh.protocol.sync import SyncFailed, SyncLimits, SyncSession, WantRecords
+from trustmesh.protocol.syncindex import SyncIndex
 
 log = logging.getLogger("trustmesh.p2p.sync")
 
-IDS_PER_FRAME = 16_384          # 512 KiB of ids
-RECS_PER_FRAME = 400
-RECS_BYTES = 700 * 1024
-QUERY_LIMIT = 5000
+QUERY_LIMIT = 1000
+_OVER = ("done", "failed", "error")
 
 
-def build_index(store):
-    """The sync index of everything held (None: the interim protocol reads the store)."""
-    return None
+def build_index(store) -> SyncIndex:
+    """The sync index of every record the store holds (built once at start)."""
+    return SyncIndex(store.all_ids())
 
 
-def _digest(ids: list[bytes]) -> bytes:
-    h = hashlib.sha256()
-    for rid in ids:
-        h.update(rid)
-    return h.digest()
+class _Silent(Exception):
+    """The peer sent nothing for too long."""
 
 
-def _split_ids(blob: bytes) -> list[bytes]:
-    if len(blob) % 32:
-        raise DecodeError("an id list is a multiple of 32 bytes")
-    return [blob[i:i + 32] for i in range(0, len(blob), 32)]
+class _Lost(Exception):
+    """The stream ended early: a dropped connection or a stopped node, not an offence."""
 
+
+async def _pump(stream, session, on_event: Callable[[Any], Awaitable[None]], idle_s: float,
+                before_read: Callable[[], Awaitable[None]] | None = None) -> Any:
+    """Move bytes between ``session`` and ``stream`` until the session stops; its last event.
+
+    ``before_read`` runs whenever the session needs more bytes (and at the
+    end): the sync uses it to store the records received so far, so that
+    records are ingested in large batches while the connection keeps
+    filling its buffers, and the index is up to date before our next turn.
+    """
+    last, ended = None, False
+    # the session holds at most max_buffer bytes unparsed; what is left of a frame stays in it
+    chunk = session.limits.max_buffer - session.limits.max_frame
+    while True:
+        try:
+            event = None if session.state in _OVER else session.next_event()
+        except RemoteProtocolError as exc:
+            if ended:               # "closed inside a frame" and the like: the link broke
+                raise _Lost(str(exc)) from None
+            raise
+        if event is None and before_read is not None:
+            await before_read()
+        out = session.data_to_send()      # taking an event may have queued bytes: send first
+        if out:
+            await stream.write(out)
+        if session.state in _OVER and event is None:
+            return last
+        if event is None:
+            with trio.move_on_after(idle_s) as idle:
+                try:
+                    data = await stream.read(chunk)
+                except Exception:          # EOF, reset, closed: the session judges
+                    data = b""
+            if idle.cancelled_caught:
+                raise _Silent(f"no data for {idle_s:g} s")
+            ended = ended or not data
+            session.receive_data(data or b"")
+            continue
+        last = event
+        await on_event(event)
+
+
+async def _close(stream, reset: bool = False) -> None:
+    try:
+        await (stream.reset() if reset else stream.close())
+    except Exception:
+        pass
+
+
+# ---- sync ---------------------------------------------------------------------
 
 async def initiate(service, peer: ID) -> dict | None:
-    """Open a sync stream to ``peer`` and reconcile; the session's stats (None on failure)."""
+    """Open a sync stream to ``peer`` and reconcile; the session's stats (None if no stream)."""
     try:
         with trio.fail_after(10):
             stream = await service.host.new_stream(peer, [SYNC_PROTOCOL])
     except Exception as exc:
         log.debug("cannot open sync stream to %s: %s", peer, exc)
         return None
-    return await _session(service, stream, peer, initiator=True)
+    return await _sync(service, stream, peer, initiator=True)
 
 
-async def respond(service, stream) -> None:
-    """Answer a sync stream opened by a peer."""
-    await _session(service, stream, stream.muxed_conn.peer_id, initiator=False)
+async def respond(service, stream) -> dict:
+    """Answer a sync stream opened by a peer; the session's stats."""
+    return await _sync(service, stream, stream.muxed_conn.peer_id, initiator=False)
 
 
-async def _session(service, stream, peer: ID, initiator: bool) -> dict | None:
-    cfg = service.config.sync
-    framed = FramedStream(stream, cfg.max_frame)
-    node = service.node
-    stats = {"peer": peer.to_base58(), "initiator": initiator, "sent": 0, "received": 0,
-             "accepted": 0, "bytes_in": 0, "bytes_out": 0, "seconds": 0.0, "result": "failed"}
+def _limits(service) -> SyncLimits:
+    return SyncLimits()
+
+
+async def _sync(service, stream, peer: ID, initiator: bool) -> dict:
+    node, cfg = service.node, service.config.sync
+    session = SyncSession(node.sync_index, initiator=initiator, limits=_limits(service))
+    stats: dict[str, Any] = {"peer": peer.to_base58(), "initiator": initiator, "result": "failed",
+                             "accepted": 0}
     started = time.monotonic()
+
+    received: list[bytes] = []
+
+    async def store_received() -> None:
+        if not received:
+            return
+        raws = received[:]
+        received.clear()
+        report = await node.intake(raws, key_of(peer), "sync")
+        stats["accepted"] += report.accepted
+        if report.hard:
+            raise RemoteProtocolError(report.hard)
+        if report.soft:
+            service.offence(peer, "soft", f"sync: {report.soft}")
+
+    async def on_event(event) -> None:
+        if isinstance(event, WantRecords):
+            session.provide(await node.worker.run(node.store.raws_for, event.ids))
+        elif isinstance(event, RecordsReceived):
+            received.extend(event.raws)
+            if len(received) >= cfg.ingest_batch:
+                await store_received()
+        elif isinstance(event, SyncFailed):
+            stats["result"] = f"peer gave up: {event.reason}"
+        elif isinstance(event, Finished):
+            stats["result"] = "done"
+
+    reset = False
     try:
         with trio.fail_after(cfg.timeout_s):
-            mine = await node.worker.run(node.store.all_ids)
-            await framed.write_frame(pack_message("hello", 1, len(mine), _digest(mine)))
-            hello = await _expect(framed, "hello")
-            if len(hello) != 4 or not isinstance(hello[2], int) or not isinstance(hello[3], bytes):
-                raise DecodeError("bad hello")
-            if hello[3] == _digest(mine):
-                stats["result"] = "equal"
-                return stats
-            lister = len(mine) < hello[2] or (len(mine) == hello[2] and initiator)
-            state = _State(service, framed, peer, stats, set(mine) if not lister else None)
-            async with trio.open_nursery() as nursery:
-                if lister:
-                    nursery.start_soon(state.lister_write, mine)
-                    nursery.start_soon(state.lister_read)
-                else:
-                    nursery.start_soon(state.decider_write)
-                    nursery.start_soon(state.decider_read)
-            stats["result"] = "done"
-            return stats
-    except trio.TooSlowError:
-        stats["result"] = "timeout"
-    except (DecodeError, RemoteProtocolError) as exc:
+            session.start()
+            await _pump(stream, session, on_event, cfg.idle_timeout_s, store_received)
+    except RemoteProtocolError as exc:
         service.offence(peer, "hard", f"sync: {exc}")
         stats["result"] = f"protocol error: {exc}"
-        await framed.reset()
-    except Exception as exc:
+        await _send_abort(stream, session, str(exc))
+        reset = True
+    except (trio.TooSlowError, _Silent) as exc:
+        stats["result"] = f"timeout: {exc}" if str(exc) else "timeout"
+        await _send_abort(stream, session, "timeout")
+    except _Lost as exc:
+        stats["result"] = f"connection lost: {exc}"
+    except trio.Cancelled:
+        session.abort("shutting down")
+        raise
+    except Exception as exc:      # the node never crashes on a sync
         stats["result"] = f"failed: {exc}"
         log.debug("sync with %s failed: %s", peer, exc)
+        reset = True
     finally:
-        stats["bytes_in"], stats["bytes_out"] = framed.bytes_in, framed.bytes_out
-        stats["seconds"] = round(time.monotonic() - started, 3)
-        await framed.close()
-        if stats["received"] or stats["sent"]:
+        if received and not reset:      # what arrived before a timeout or a shutdown is kept
+            with trio.CancelScope(shield=True):
+                try:
+                    await store_received()
+                except Exception as exc:
+                    log.debug("storing the last records from %s failed: %s", peer, exc)
+        await _close(stream, reset)
+        s = session.stats
+        stats.update(sent=s.records_sent, received=s.records_received, bytes_in=s.bytes_received,
+                     bytes_out=s.bytes_sent, round_trips=s.round_trips,
+                     seconds=round(time.monotonic() - started, 3))
+        if s.records_received or s.records_sent or stats["result"] != "done":
             node.notify("sync", **{k: v for k, v in stats.items() if k != "initiator"})
     return stats
 
 
-async def _expect(framed: FramedStream, kind: str) -> list:
-    data = await framed.read_frame()
-    if data is None:
-        raise RemoteProtocolError(f"stream ended, expected {kind}")
-    items = unpack_message(data, 4)
-    if items[0] != kind:
-        raise RemoteProtocolError(f"expected {kind}, got {items[0]!r}")
-    return items
+async def _send_abort(stream, session, reason: str) -> None:
+    session.abort(reason)
+    with trio.move_on_after(1):
+        try:
+            out = session.data_to_send()
+            if out:
+                await stream.write(out)
+        except Exception:
+            pass
 
 
-class _State:
-    """One side of a running session."""
-
-    def __init__(self, service, framed, peer, stats, mine_set) -> None:
-        self.service, self.framed, self.peer, self.stats = service, framed, peer, stats
-        self.node = service.node
-        self.mine_set: set[bytes] | None = mine_set
-        self.theirs: list[bytes] = []
-        self.wanted_by_peer: list[bytes] = []
-        self.ids_done = trio.Event()
-        self.want_done = trio.Event()
-
-    async def _send_records(self, ids: list[bytes]) -> None:
-        for start in range(0, len(ids), RECS_PER_FRAME):
-            raws = await self.node.worker.run(self.node.store.raws_for, ids[start:start + RECS_PER_FRAME])
-            batch, size = [], 0
-            for raw in raws:
-                if size + len(raw) > RECS_BYTES:
-                    await self.framed.write_frame(pack_message("recs", batch))
-                    batch, size = [], 0
-                batch.append(raw)
-                size += len(raw)
-            if batch:
-                await self.framed.write_frame(pack_message("recs", batch))
-            self.stats["sent"] += len(raws)
-        await self.framed.write_frame(pack_message("recs-end"))
-
-    async def _take_records(self, items: list) -> None:
-        raws = items[1] if len(items) == 2 and isinstance(items[1], list) else None
-        if raws is None or not all(isinstance(r, bytes) for r in raws):
-            raise DecodeError("a recs frame holds a list of records")
-        self.stats["received"] += len(raws)
-        report = await self.node.intake(raws, key_of(self.peer), "sync")
-        self.stats["accepted"] += report.accepted
-        if report.hard:
-            raise RemoteProtocolError(report.hard)
-        if report.soft:
-            self.service.offence(self.peer, "soft", f"sync: {report.soft}")
-
-    async def _read_frames(self, handle) -> None:
-        while True:
-            data = await self.framed.read_frame()
-            if data is None:
-                raise RemoteProtocolError("stream ended mid-session")
-            items = unpack_message(data, 4)
-            if await handle(items):
-                return
-
-    # -- the side with fewer ids --
-    async def lister_write(self, mine: list[bytes]) -> None:
-        for start in range(0, len(mine), IDS_PER_FRAME):
-            await self.framed.write_frame(pack_message("ids", b"".join(mine[start:start + IDS_PER_FRAME])))
-        await self.framed.write_frame(pack_message("ids-end"))
-        await self.want_done.wait()
-        await self._send_records(self.wanted_by_peer)
-
-    async def lister_read(self) -> None:
-        async def handle(items) -> bool:
-            kind = items[0]
-            if kind == "want" and len(items) == 2 and isinstance(items[1], bytes):
-                self.wanted_by_peer += _split_ids(items[1])
-            elif kind == "want-end":
-                self.want_done.set()
-            elif kind == "recs":
-                await self._take_records(items)
-            elif kind == "recs-end":
-                return True
-            else:
-                raise RemoteProtocolError(f"unexpected {kind!r}")
-            return False
-        await self._read_frames(handle)
-
-    # -- the side with more ids --
-    async def decider_read(self) -> None:
-        async def handle(items) -> bool:
-            kind = items[0]
-            if kind == "ids" and len(items) == 2 and isinstance(items[1], bytes):
-                self.theirs += _split_ids(items[1])
-            elif kind == "ids-end":
-                self.ids_done.set()
-            elif kind == "recs":
-                await self._take_records(items)
-            elif kind == "recs-end":
-                return True
-            else:
-                raise RemoteProtocolError(f"unexpected {kind!r}")
-            return False
-        await self._read_frames(handle)
-
-    async def decider_write(self) -> None:
-        await self.ids_done.wait()
-        theirs = set(self.theirs)
-        want = [rid for rid in theirs if rid not in self.mine_set]
-        give = [rid for rid in self.mine_set if rid not in theirs]
-        self.theirs = []
-        for start in range(0, len(want), IDS_PER_FRAME):
-            await self.framed.write_frame(pack_message("want", b"".join(want[start:start + IDS_PER_FRAME])))
-        await self.framed.write_frame(pack_message("want-end"))
-        await self._send_records(give)
-
-
-# ---- query ------------------------------------------------------------------
+# ---- query ---------------------------------------------------------------------
 
 async def query(service, peer: ID, request: dict) -> list[bytes]:
-    """Ask ``peer`` for records about a subject or by an author; ingest them; the raws."""
-    kind = "subject" if "subject" in request else "author"
-    stream = await service.host.new_stream(peer, [QUERY_PROTOCOL])
-    framed = FramedStream(stream, service.config.sync.max_frame)
+    """Ask ``peer`` for records about a subject or by an author; ingest them; the raws received."""
+    node = service.node
+    ask = QueryRequest(subject=request.get("subject"), author=request.get("author"),
+                       facet=request.get("facet"), since=request.get("since"),
+                       limit=request.get("limit", QUERY_LIMIT))
+    client = QueryClient(ask)
     got: list[bytes] = []
+
+    async def on_event(event) -> None:
+        if isinstance(event, RecordsReceived):
+            got.extend(event.raws)
+            report = await node.intake(event.raws, key_of(peer), "query")
+            if report.hard:
+                raise RemoteProtocolError(report.hard)
+        elif isinstance(event, QueryFailed):
+            log.debug("query to %s: %s", peer, event.reason)
+
+    stream = await service.host.new_stream(peer, [QUERY_PROTOCOL])
+    reset = False
     try:
         with trio.fail_after(service.config.query_timeout_s):
-            await framed.write_frame(pack_message("query", kind, request[kind], QUERY_LIMIT))
-            while True:
-                data = await framed.read_frame()
-                if data is None:
-                    break
-                items = unpack_message(data, 2)
-                if items[0] == "recs-end":
-                    break
-                if items[0] != "recs" or not isinstance(items[1], list):
-                    raise RemoteProtocolError("a query answer is recs frames")
-                raws = [r for r in items[1] if isinstance(r, bytes)]
-                got += raws
-                if len(got) > QUERY_LIMIT:
-                    raise RemoteProtocolError("more records than asked for")
-                report = await service.node.intake(raws, key_of(peer), "query")
-                if report.hard:
-                    raise RemoteProtocolError(report.hard)
-    except (DecodeError, RemoteProtocolError) as exc:
+            client.start()
+            await _pump(stream, client, on_event, service.config.query_timeout_s)
+    except RemoteProtocolError as exc:
         service.offence(peer, "hard", f"query: {exc}")
+        reset = True
+    except (trio.TooSlowError, _Silent, _Lost) as exc:
+        log.debug("query to %s ended early: %s", peer, exc or "timeout")
     finally:
-        await framed.close()
+        await _close(stream, reset)
     return got
 
 
 async def answer_query(service, stream) -> None:
     """Answer one query with the records held about the subject / by the author."""
     peer = stream.muxed_conn.peer_id
-    framed = FramedStream(stream, 4096)
     node = service.node
+    server = QueryServer()
+
+    async def on_event(event) -> None:
+        if isinstance(event, QueryAsked):
+            req = event.request
+            found = await node.worker.run(
+                node.store.records, subject=req.subject, author=req.author, facet=req.facet,
+                since=req.since, include_retracted=True, include_expired=True, limit=event.limit)
+            raws = [s.raw for s in found]
+            # what answers them (retractions, replies), so the asker sees them as we do
+            raws += await node.worker.run(node.store.linked_to, [s.id for s in found])
+            server.provide(raws, done=True)
+
+    reset = False
     try:
         with trio.fail_after(service.config.query_timeout_s):
-            data = await framed.read_frame()
-            if data is None:
-                return
-            items = unpack_message(data, 4)
-            if (len(items) != 4 or items[0] != "query" or items[1] not in ("subject", "author")
-                    or not isinstance(items[2], bytes) or len(items[2]) != 32):
-                raise DecodeError("not a query")
-            limit = min(int(items[3]) if isinstance(items[3], int) else QUERY_LIMIT, QUERY_LIMIT)
-            found = await node.worker.run(node.store.records, **{items[1]: items[2]},
-                                          include_retracted=True, include_expired=True, limit=limit)
-            raws = [s.raw for s in found]
-            for start in range(0, len(raws), RECS_PER_FRAME):
-                await framed.write_frame(pack_message("recs", raws[start:start + RECS_PER_FRAME]))
-            await framed.write_frame(pack_message("recs-end"))
-    except DecodeError as exc:
+            server.start()
+            await _pump(stream, server, on_event, service.config.query_timeout_s)
+    except RemoteProtocolError as exc:
         service.offence(peer, "hard", f"query: {exc}")
-        await framed.reset()
+        reset = True
     except Exception as exc:
         log.debug("query from %s failed: %s", peer, exc)
     finally:
-        await framed.close()
+        await _close(stream, reset)
