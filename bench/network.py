@@ -1,7 +1,7 @@
 """Network benchmark: real node processes on 127.0.0.1. Prints its figures.
 
     python bench/network.py                  # propagation + catch-up + idle memory
-    python bench/network.py --million        # also RSS with 1,000,000 records stored (slow)
+    python bench/network.py --million        # also 1,000,000 records: RSS, reconciliation (slow)
 
 1. Propagation: 10 nodes in a random sparse mesh, 1,000 records published
    at 50/s from random nodes; per record, the time from its creation until
@@ -10,6 +10,9 @@
    <= 10 s, bytes on the wire <= 1.3x the records' size).
 3. Memory: RSS of an idle node, and of a node holding 1,000,000 records
    (target <= 500 MB).
+4. Reconciliation (--million): two nodes holding 1,000,000 records that
+   differ by 10 connect; round trips and bytes other than the records'
+   own (targets <= 5 round trips, <= 20 KB).
 The machine is shared (2 cores, other work running): figures are noisy.
 """
 
@@ -137,19 +140,58 @@ def catch_up(root: Path, n_records=100_000) -> None:
         full.stop()
 
 
-def memory(root: Path, million: bool) -> None:
+def memory(root: Path) -> None:
     idle = NodeProcess(root / "idle").start()
     time.sleep(2)
     print(f"memory: idle node RSS {idle.rss_mb():.0f} MiB")
     idle.stop()
-    if million:
-        t = time.monotonic()
-        fill_store(root / "million", 1_000_000)
-        node = NodeProcess(root / "million").start(120)
+
+
+def million(root: Path, n_records: int = 1_000_000, differ: int = 10) -> None:
+    """RSS with 1M records held, and two 1M stores differing by ``differ`` reconciling."""
+    import shutil
+    t = time.monotonic()
+    fill_store(root / "m1", n_records, authors=2000)
+    (root / "m2").mkdir()
+    Ledger.create(root / "m2").close()
+    shutil.copyfile(root / "m1" / "store.sqlite", root / "m2" / "store.sqlite")
+    for home in ("m1", "m2"):                      # differ/2 records only on each side
+        extra = fill_store(root / f"x-{home}", differ // 2, authors=differ // 2)
+        src = Ledger.open(root / f"x-{home}")
+        dst = Ledger.open(root / home)
+        dst.store.ingest(list(src.store.iter_raw()), now_ms())
+        src.close(), dst.close()
+        del extra
+    print(f"million: made two stores of {n_records:,} records differing by {differ} "
+          f"in {time.monotonic() - t:.0f} s")
+    a = NodeProcess(root / "m1").start(180)
+    b = None
+    try:
         time.sleep(3)
-        print(f"  node holding 1,000,000 records: RSS {node.rss_mb():.0f} MiB "
-              f"(store made in {time.monotonic() - t:.0f} s)")
-        node.stop()
+        print(f"  node holding {n_records:,} records: RSS {a.rss_mb():.0f} MiB (target <= 500 MB)")
+        t0 = time.monotonic()
+        b = NodeProcess(root / "m2", bootstrap=[a.addr]).start(180)
+        started = time.monotonic() - t0
+        deadline = time.monotonic() + 120
+        stats = None
+        while time.monotonic() < deadline:
+            peers = a.call("status")["sync"]["peers"]
+            stats = next(iter(peers.values()), None)
+            if stats and stats.get("result") == "done":
+                break
+            time.sleep(0.2)
+        counts = (a.call("status")["records"], b.call("status")["records"])
+        print(f"  reconciliation: {stats['round_trips']} round trips, "
+              f"{stats['overhead'] / 1000:.1f} KB of fingerprints/ids/framing "
+              f"(targets <= 5 round trips, <= 20 KB), records moved: sent {stats['sent']}, "
+              f"received {stats['received']}; session {stats['seconds']} s "
+              f"(second node started in {started:.1f} s)")
+        print(f"  both now hold {counts[0]:,} / {counts[1]:,} records; RSS {a.rss_mb():.0f} / "
+              f"{b.rss_mb():.0f} MiB")
+    finally:
+        if b:
+            b.stop()
+        a.stop()
 
 
 def main() -> None:
@@ -165,10 +207,9 @@ def main() -> None:
             propagation(root)
         if not args.skip_catch_up:
             catch_up(root)
-        memory(root, args.million)
-    print("reconciliation (1,000,000 vs 1,000,000 differing by 10): not measured; the interim "
-          "whole-set sync sends 32 bytes per id of the smaller side (about 32 MB) until the "
-          "negentropy-style sync lands")
+        memory(root)
+        if args.million:
+            million(root)
 
 
 if __name__ == "__main__":

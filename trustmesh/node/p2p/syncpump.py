@@ -191,7 +191,7 @@ async def _sync(service, stream, peer: ID, initiator: bool) -> dict:
         await _close(stream, reset)
         s = session.stats
         stats.update(sent=s.records_sent, received=s.records_received, bytes_in=s.bytes_received,
-                     bytes_out=s.bytes_sent, round_trips=s.round_trips,
+                     bytes_out=s.bytes_sent, overhead=s.overhead_bytes, round_trips=s.round_trips,
                      seconds=round(time.monotonic() - started, 3))
         if s.records_received or s.records_sent or stats["result"] != "done":
             node.notify("sync", **{k: v for k, v in stats.items() if k != "initiator"})
