@@ -84,15 +84,18 @@ def pump(a: Any, b: Any, on_a: Callable[[Any], None], on_b: Callable[[Any], None
     events: tuple[list[Any], list[Any]] = ([], [])
     sides = ((a, on_a, link.a_to_b, link.b_to_a, events[0], "a"),
              (b, on_b, link.b_to_a, link.a_to_b, events[1], "b"))
+    def flush(session, outbox, name) -> bool:
+        out = session.data_to_send()
+        if out:
+            outbox += out
+            link.carried += len(out)
+            link.log.append((name, len(out), out[:1]))
+        return bool(out)
+
     for _ in range(max_steps):
         progress = False
         for session, on_event, outbox, inbox, seen, name in sides:
-            out = session.data_to_send()
-            if out:
-                outbox += out
-                link.carried += len(out)
-                link.log.append((name, len(out), out[:1]))
-                progress = True
+            progress |= flush(session, outbox, name)
             if stop is not None and stop(link):
                 return events
             if _over(session):
@@ -108,6 +111,10 @@ def pump(a: Any, b: Any, on_a: Callable[[Any], None], on_b: Callable[[Any], None
                 seen.append(event)
                 on_event(event)
                 progress = True
+            # a next_event() that returned None may still have queued our turn
+            progress |= flush(session, outbox, name)
+            if stop is not None and stop(link):
+                return events
         if not progress:
             return events  # both over, or both waiting: the caller's assertions will say which
     raise RuntimeError("pump did not settle")
