@@ -41,7 +41,7 @@ def _honest_gossip_still_works(net, timeout: float = 15) -> None:
     assert net.wait_for([rid], timeout=timeout)
 
 
-@pytest.mark.parametrize("mode", ["forged", "malformed", "oversized"])
+@pytest.mark.parametrize("mode", ["forged", "malformed", "oversized", "sync-garbage", "sync-forged"])
 def test_invalid_data_gets_the_sender_banned_and_nothing_stored(net, mode):
     before = net[0].call("status")["records"]
     seen = hostile(net[0].addr, mode)
@@ -49,6 +49,10 @@ def test_invalid_data_gets_the_sender_banned_and_nothing_stored(net, mode):
     assert not seen["connected_after"] and not seen["readmitted"]
     bans = [e for e in net[0].events_of("ban") if e["peer"] == seen["id"]]
     assert bans, net[0].events
+    if mode.startswith("sync"):
+        assert bans[0]["reason"].startswith("sync:"), bans
+    if mode == "sync-forged":
+        assert "signature" in bans[0]["reason"], bans
     assert net[0].call("status")["records"] == before         # nothing invalid stored
     assert net[1].call("status")["records"] == net[0].call("status")["records"]  # nor relayed
     _honest_gossip_still_works(net)

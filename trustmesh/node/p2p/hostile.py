@@ -6,8 +6,10 @@ Modes: ``forged`` (a record whose signature does not verify), ``malformed``
 (bytes that are not a record), ``oversized`` (a stream frame announcing
 10 MB), ``flood`` (many valid records from throwaway identities, as fast as
 possible), ``sybil`` (valid records from throwaway identities, at a polite
-pace: exercises the quota, not the rate limit). Prints one JSON line: what
-it sent and whether the target still let it in afterwards.
+pace: exercises the quota, not the rate limit), ``sync-garbage`` (a sync
+stream carrying bytes that are not protocol messages), ``sync-forged``
+(a well-behaved sync session that pushes a forged record). Prints one JSON
+line: what it sent and whether the target still let it in afterwards.
 """
 
 from __future__ import annotations
@@ -22,11 +24,39 @@ from multiaddr import Multiaddr
 
 from trustmesh.crypto.keys import Identity
 from trustmesh.node.ledger import now_ms
-from trustmesh.node.p2p.config import DEAL_PROTOCOL, TOPIC
+from trustmesh.node.p2p.config import DEAL_PROTOCOL, SYNC_PROTOCOL, TOPIC
 from trustmesh.node.p2p.host import build_host, peer_info
 from trustmesh.node.p2p.pacing import pack_message
 from trustmesh.protocol.framing import encode_varint
 from trustmesh.protocol.records import Profile, encode, sign
+
+
+def forged_record(me: Identity) -> bytes:
+    """A profile by ``me`` whose signature's last byte is flipped."""
+    raw = encode(sign(Profile(me.public_key, 1, None, now_ms(), "liar", None, None), me))
+    return raw[:-1] + bytes([raw[-1] ^ 1])
+
+
+async def push_by_sync(host, peer, raw: bytes) -> None:
+    """Run an honest-looking sync session whose only record is ``raw``."""
+    import hashlib
+
+    from trustmesh.node.p2p.syncpump import _pump
+    from trustmesh.protocol.sync import SyncSession, WantRecords
+    from trustmesh.protocol.syncindex import SyncIndex
+    session = SyncSession(SyncIndex([hashlib.sha256(raw).digest()]), initiator=True)
+
+    async def on_event(event) -> None:
+        if isinstance(event, WantRecords):
+            session.provide([raw])
+
+    stream = await host.new_stream(peer, [SYNC_PROTOCOL])
+    session.start()
+    with trio.move_on_after(10):
+        try:
+            await _pump(stream, session, on_event, 5.0)
+        except Exception:
+            pass
 
 
 def sybil_records(n: int) -> list[bytes]:
@@ -58,9 +88,14 @@ async def main(target: str, mode: str, count: int) -> dict:
                 await host.connect(info)
                 await trio.sleep(1.2)            # let the mesh form (heartbeat 1 s)
                 if mode == "forged":
-                    raw = encode(sign(Profile(me.public_key, 1, None, now_ms(), "liar", None, None), me))
-                    forged = raw[:-1] + bytes([raw[-1] ^ 1])
-                    await pubsub.publish(TOPIC, forged)
+                    await pubsub.publish(TOPIC, forged_record(me))
+                    sent = 1
+                elif mode == "sync-forged":
+                    await push_by_sync(host, info.peer_id, forged_record(me))
+                    sent = 1
+                elif mode == "sync-garbage":
+                    stream = await host.new_stream(info.peer_id, [SYNC_PROTOCOL])
+                    await stream.write(encode_varint(12) + b"\xc1" * 12)
                     sent = 1
                 elif mode == "malformed":
                     await pubsub.publish(TOPIC, b"\x93\x01\x05not a record")
@@ -99,7 +134,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--target", required=True)
     parser.add_argument("--mode", required=True,
-                        choices=["forged", "malformed", "oversized", "flood", "sybil"])
+                        choices=["forged", "malformed", "oversized", "flood", "sybil",
+                                 "sync-garbage", "sync-forged"])
     parser.add_argument("--count", type=int, default=500)
     args = parser.parse_args()
     import logging
