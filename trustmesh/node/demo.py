@@ -56,7 +56,25 @@ def _run(n: int, timeout: float, echo) -> None:
              f"({time.monotonic() - started:.1f} s after start)")
         for node in net:
             status = node.call("status")
-            reach = sum(1 for other in net if other is not node and node.call("weight", member=other.id) > 0)
-            echo(f"{names[node.id]:10} records={status['records']:3} peers={status['peers']} "
-                 f"members with weight={reach}/{n - 1}")
+            echo(f"{names[node.id]:10} records={status['records']:3} peers={status['peers']}; "
+                 "its view of trust (score, lower bound, attestations):")
+            for line in _views(node, [m for m in net if m is not node], names):
+                echo("    " + line)
     echo("stopped all nodes")
+
+
+def _views(node, others, names: dict[str, str]) -> list[str]:
+    """How ``node``'s member sees the others, read from its store (a second, read-only user)."""
+    from trustmesh.crypto.ids import parse_id
+    from trustmesh.node.ledger import now_ms
+    from trustmesh.node.store import Store
+    from trustmesh.node.trustview import TrustEngine
+    lines = []
+    with Store.open(node.home / "store.sqlite") as store:
+        engine = TrustEngine(store, parse_id(node.id))
+        now = now_ms()
+        for other in others:
+            scores = [s for s in engine.trust(other.id, None, now) if s.evidence]
+            facets = ", ".join(f"{s.facet} {s.score:.2f} (>= {s.lower:.2f}, {s.evidence})" for s in scores)
+            lines.append(f"{names[other.id]:10} {facets or 'unknown'}")
+    return lines
