@@ -10,6 +10,8 @@ of the multicodec ``ed25519-pub`` (0xed 0x01) followed by the key.
 
 from __future__ import annotations
 
+import functools
+
 import base58
 
 from trustmesh.errors import UsageError
@@ -20,6 +22,7 @@ _PEER_ID_PREFIX = bytes([0x00, 0x24, 0x08, 0x01, 0x12, 0x20])
 _DID_PREFIX = bytes([0xED, 0x01])
 
 
+@functools.lru_cache(maxsize=4096)   # base58 is slow, and a node names the same peers all day
 def peer_id(public_key: bytes) -> str:
     """The libp2p PeerID (``12D3KooW…``) of a raw 32-byte Ed25519 public key."""
     _check_key(public_key)

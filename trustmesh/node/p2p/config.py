@@ -24,13 +24,15 @@ class GossipConfig:
     """Gossipsub settings (py-libp2p's defaults drop bursts; see docs/operating.md)."""
 
     # D: mesh peers per topic. The spec's 6/4/12 is sized for thousands of
-    # nodes; each mesh edge carries every record once, and in py-libp2p a
-    # relayed message costs a node ~0.5 ms of CPU, so 10 nodes on 2 cores
-    # saturated at 50 records/s with D=6 (bench/network.py). Lost or slow
-    # gossip is still repaired by IHAVE gossip each heartbeat and by sync.
-    degree: int = 3
+    # nodes; each mesh edge carries every record once (and duplicates grow
+    # with D), and in py-libp2p every message received costs a node ~2 ms of
+    # CPU. 10 nodes on 2 cores at 50 records/s used 1.6 cores with D=3 and
+    # queued for seconds after any hiccup; D=2 uses ~1.3 and delivers in
+    # ~15 ms (bench/network.py, docs/architecture.md). Lost or slow gossip is
+    # repaired by IHAVE gossip to non-mesh peers each heartbeat, and by sync.
+    degree: int = 2
     degree_low: int = 2
-    degree_high: int = 6
+    degree_high: int = 4
     heartbeat_s: float = 1.0        # py-libp2p's default of 120 s heals a mesh far too slowly
     # py-libp2p applies this per forwarder *and* to our own publishes; our
     # pacer stays well under it and ``defence`` does the real per-peer limit.
