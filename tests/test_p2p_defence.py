@@ -38,7 +38,8 @@ def fresh_net(tmp_path_factory):
 
 def _honest_gossip_still_works(net, timeout: float = 15) -> None:
     rid = net[1].call("attest", subject=net[0].id, facet="quality", positive=True)
-    assert net.wait_for([rid], timeout=timeout)
+    assert net.wait_for([rid], timeout=timeout), \
+        "honest gossip stopped\n" + net[0].log_tail(30) + "\n-----\n" + net[1].log_tail(30)
 
 
 @pytest.mark.parametrize("mode", ["forged", "malformed", "oversized", "sync-garbage", "sync-forged"])

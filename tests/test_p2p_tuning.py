@@ -25,6 +25,8 @@ def test_install_hooks_the_names_py_libp2p_calls():
         assert module.env_to_send_in_RPC is tuning.env_to_send
     # the method LeanGossipSub overrides must exist upstream, or the override is dead code
     assert callable(GossipSub._emit_idontwant_for_message)
+    router = tuning.LeanGossipSub(["/meshsub/1.1.0"], 2, 2, 4)
+    assert router.graft_flood_threshold == 0.0 and router._check_graft_flood_protection  # still read upstream
 
 
 def test_an_accepted_envelope_is_not_rechecked_but_a_forged_one_is_refused():
@@ -47,3 +49,29 @@ def test_our_envelope_is_reused_within_a_second():
     first, _ = tuning.env_to_send(host)
     again, fresh = tuning.env_to_send(host)
     assert again == first and not fresh
+
+
+async def test_blacklist_teardown_survives_the_peer_leaving_meanwhile():
+    from libp2p.peer.id import ID
+
+    class Stream:
+        async def reset(self):
+            del pubsub.peers[peer]          # the disconnect handler got there first
+
+    pubsub = tuning.SafePubsub.__new__(tuning.SafePubsub)
+    peer = ID(b"\x00\x01x")
+    pubsub.peers = {peer: Stream()}
+    pubsub._forget_all_subscriptions = lambda p: None
+    await pubsub._teardown_if_connected(peer)
+    assert peer not in pubsub.peers
+
+
+def test_own_messages_are_flood_published_and_relays_follow_the_mesh():
+    from libp2p.peer.id import ID
+    me, mesh_peer, other, forwarder = (ID(bytes([0, 1, i])) for i in range(4))
+    router = tuning.LeanGossipSub(["/meshsub/1.1.0"], 2, 2, 4)
+    router.pubsub = SimpleNamespace(my_id=me, peer_topics={"t": {mesh_peer, other, forwarder}})
+    router.peer_protocol = {p: "/meshsub/1.1.0" for p in (mesh_peer, other, forwarder)}
+    router.mesh = {"t": {mesh_peer, forwarder}}
+    assert set(router._get_peers_to_send(["t"], me, me)) == {mesh_peer, other, forwarder}
+    assert set(router._get_peers_to_send(["t"], forwarder, other)) == {mesh_peer}

@@ -23,13 +23,12 @@ import trio
 from libp2p.abc import IHost
 from libp2p.peer.id import ID
 from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, PROTOCOL_ID_V12
-from libp2p.pubsub.pubsub import Pubsub
 
 from trustmesh.errors import DecodeError
 from trustmesh.node.p2p.config import TOPIC, GossipConfig
 from trustmesh.node.p2p.defence import IntakeReport
 from trustmesh.node.p2p.pacing import PublishQueue, unpack_message
-from trustmesh.node.p2p.tuning import LeanGossipSub
+from trustmesh.node.p2p.tuning import LeanGossipSub, SafePubsub
 
 log = logging.getLogger("trustmesh.p2p.gossip")
 
@@ -62,8 +61,9 @@ class Gossip:
             spam_protection_enabled=True,
             max_messages_per_topic_per_second=config.max_messages_per_s,
             eclipse_protection_enabled=False,   # all peers share one IP on loopback / a LAN
+            adaptive_gossip_enabled=False,      # see tuning.LeanGossipSub
         )
-        self.pubsub = Pubsub(
+        self.pubsub = SafePubsub(
             host, self.router, msg_id_constructor=message_id,
             max_inbound_rpc_size=config.max_rpc_bytes,
             max_concurrent_validator_count=config.validation_concurrency,

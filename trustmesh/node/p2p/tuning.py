@@ -15,7 +15,24 @@ showed, per small message and per peer:
    message it receives, even for messages smaller than the IDONTWANT RPC
    itself; go-libp2p only does so above 1 KiB (IDontWantMessageThreshold).
    ``LeanGossipSub`` does the same.
-3. Yamux answers every read with a WINDOW_UPDATE frame
+3. Mesh churn. py-libp2p's "adaptive gossip" moves the mesh bounds with a
+   health estimate, and its GRAFT-flood check penalises a peer that grafts
+   within 10 s of having *pruned* us (the check is kept on the wrong side).
+   Two honest nodes that pruned and re-grafted once at connection time then
+   refused each other's mesh for a minute, and with few peers there is no
+   IHAVE gossip to fall back on: records crossed only by the next sync. We
+   keep the configured bounds (adaptive off) and leave flood control to our
+   own defence (``graft_flood_threshold = 0``).
+4. A crash: ``Pubsub._teardown_if_connected`` (run when a peer is
+   blacklisted, which our ban does) deletes the peer's entry after an
+   await, and the disconnect we start at the same time deleted it first:
+   the KeyError failed pubsub's service and took the node down under a
+   flood. ``SafePubsub`` removes the entry only if it is still there.
+5. Flood publishing (go-libp2p's default, missing in py-libp2p): our own
+   records go to every connected peer on the topic, not only to the mesh,
+   so a record reaches the first hop even while the mesh is being rebuilt.
+   Relayed messages still follow the mesh.
+6. Yamux answers every read with a WINDOW_UPDATE frame
    (``PY_YAMUX_RELEASE_ON_READ=1`` default); go-yamux batches updates until
    half the window is consumed. ``PY_YAMUX_RELEASE_ON_READ=0`` (read by
    py-libp2p at call time) gives go's behaviour.
@@ -35,6 +52,7 @@ import libp2p.pubsub.pubsub as _pubsub_mod
 from libp2p.peer import peerstore as _peerstore_mod
 from libp2p.pubsub import utils as _utils_mod
 from libp2p.pubsub.gossipsub import GossipSub
+from libp2p.pubsub.pubsub import Pubsub
 
 IDONTWANT_THRESHOLD = 1024      # bytes of message data, as go-libp2p
 _KNOWN_ENVELOPES = 4096          # peers whose last envelope we remember
@@ -79,9 +97,23 @@ def env_to_send(host) -> tuple[bytes, bool]:
 
 
 class LeanGossipSub(GossipSub):
-    """GossipSub that sends IDONTWANT only for messages worth suppressing (> 1 KiB)."""
+    """GossipSub that sends IDONTWANT only for messages worth suppressing (> 1 KiB),
+    with a stable mesh (no GRAFT-flood penalty between honest re-grafts)."""
 
     _small_message = False
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.graft_flood_threshold = 0.0
+
+    def _get_peers_to_send(self, topic_ids, msg_forwarder, origin, msg_id=None):
+        topic_ids = list(topic_ids)
+        peers = set(super()._get_peers_to_send(topic_ids, msg_forwarder, origin, msg_id))
+        if self.pubsub is not None and msg_forwarder == origin == self.pubsub.my_id:
+            for topic in topic_ids:            # flood publish our own messages
+                peers.update(p for p in self.pubsub.peer_topics.get(topic, ())
+                             if p in self.peer_protocol and p != origin)
+        return peers
 
     async def publish(self, msg_forwarder, pubsub_msg) -> None:
         # No await runs between this line and the IDONTWANT emission in
@@ -93,6 +125,20 @@ class LeanGossipSub(GossipSub):
         if self._small_message:
             return
         await super()._emit_idontwant_for_message(msg_id, topic_ids)
+
+
+class SafePubsub(Pubsub):
+    """Pubsub whose blacklist teardown tolerates the peer having gone meanwhile."""
+
+    async def _teardown_if_connected(self, peer_id) -> None:
+        stream = self.peers.get(peer_id)
+        if stream is not None:
+            try:
+                await stream.reset()
+            except Exception:
+                pass
+            self.peers.pop(peer_id, None)
+        self._forget_all_subscriptions(peer_id)
 
 
 def install() -> None:
