@@ -89,22 +89,40 @@ async def run(home: Home, *, listen: list[str], bootstrap: list[str], mdns: bool
 
 
 async def _log_events(node: Node, driven: bool) -> None:
+    """One line per event; everything already waiting is written at once.
+
+    Why batched: a catch-up stores 100,000 records in seconds, and a write
+    and flush per record cost more than storing them. Records that came by
+    sync are logged at debug level only (the sync's own line sums them up).
+    """
     async with node.subscribe() as events:
         async for event in events:
-            if event.kind == "record":
-                rec = event.data["record"]
-                if driven:
-                    _emit({"event": "record", "id": event.data["id"].hex(),
-                           "source": event.data["source"], "t": time.time()})
-                else:
-                    log.info("record %s %s by %s via %s", event.data["id"].hex()[:12], rec.NAME,
-                             short_id(rec.author), event.data["source"])
-            elif driven:
-                _emit({"event": event.kind, **{k: str(v) for k, v in event.data.items()}})
+            batch = [event]
+            while len(batch) < 5000:
+                try:
+                    batch.append(events.receive_nowait())
+                except (trio.WouldBlock, trio.EndOfChannel):
+                    break
+            lines = []
+            now = time.time()
+            for ev in batch:
+                if ev.kind == "record":
+                    if driven:
+                        lines.append({"event": "record", "id": ev.data["id"].hex(),
+                                      "source": ev.data["source"], "t": now})
+                    else:
+                        rec = ev.data["record"]
+                        log.log(logging.DEBUG if ev.data["source"] == "sync" else logging.INFO,
+                                "record %s %s by %s via %s", ev.data["id"].hex()[:12], rec.NAME,
+                                short_id(rec.author), ev.data["source"])
+                elif driven:
+                    lines.append({"event": ev.kind, **{k: str(v) for k, v in ev.data.items()}})
+            if lines:
+                _emit(*lines)
 
 
-def _emit(obj: dict) -> None:
-    sys.stdout.write(json.dumps(obj) + "\n")
+def _emit(*objs: dict) -> None:
+    sys.stdout.write("".join(json.dumps(obj) + "\n" for obj in objs))
     sys.stdout.flush()
 
 
