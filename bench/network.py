@@ -8,9 +8,11 @@
    the last node has it (targets: median <= 250 ms, p99 <= 1 s, 100% <= 10 s).
 2. Catch-up: a fresh node syncing 100,000 records from one peer (target
    <= 10 s, bytes on the wire <= 1.3x the records' size).
-3. Memory: RSS of an idle node, and of a node holding 1,000,000 records
+3. Burst: one member makes 10,000 records in a row; every node of a chain
+   of 3 gets them all (gossip batches under load, sync repairs the rest).
+4. Memory: RSS of an idle node, and of a node holding 1,000,000 records
    (target <= 500 MB).
-4. Reconciliation (--million): two nodes holding 1,000,000 records that
+5. Reconciliation (--million): two nodes holding 1,000,000 records that
    differ by 10 connect; round trips and bytes other than the records'
    own (targets <= 5 round trips, <= 20 KB).
 The machine is shared (2 cores, other work running): figures are noisy.
@@ -140,6 +142,37 @@ def catch_up(root: Path, n_records=100_000) -> None:
         full.stop()
 
 
+def burst(root: Path, n_records: int = 10_000, n_nodes: int = 3) -> None:
+    """A burst of new records from one member reaches every node (gossip, then sync)."""
+    nodes: list[NodeProcess] = []
+    try:
+        for i in range(n_nodes):
+            nodes.append(NodeProcess(root / f"b{i}", bootstrap=[nodes[-1].addr] if nodes else []).start())
+        time.sleep(2)
+        origin, others = nodes[0], nodes[1:]
+        t0 = time.monotonic()
+        ids = []
+        for start in range(0, n_records, 1000):
+            ids += origin.call("attest-many", subjects=[others[0].id] * min(1000, n_records - start),
+                               timeout=120)
+        made = time.monotonic() - t0
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not all(n.has(ids) for n in others):
+            time.sleep(0.2)
+        took = time.monotonic() - t0
+        got = [sum(1 for r in ids if r in n.records) for n in others]
+        via = {}
+        for n in others:
+            for e in n.events_of("sync"):
+                via["sync"] = via.get("sync", 0) + int(e.get("received", 0))
+        print(f"burst: {n_records:,} records made by one member in {made:.1f} s; all {n_nodes} nodes "
+              f"hold them {took:.1f} s after the first (held: {got}; "
+              f"{via.get('sync', 0)} came by sync, the rest by gossip)")
+    finally:
+        for n in nodes:
+            n.stop()
+
+
 def memory(root: Path) -> None:
     idle = NodeProcess(root / "idle").start()
     time.sleep(2)
@@ -201,6 +234,7 @@ def main() -> None:
     parser.add_argument("--million", action="store_true")
     parser.add_argument("--skip-propagation", action="store_true")
     parser.add_argument("--skip-catch-up", action="store_true")
+    parser.add_argument("--skip-burst", action="store_true")
     args = parser.parse_args()
     random.seed(7)
     with tempfile.TemporaryDirectory(prefix="trustmesh-bench-") as tmp:
@@ -209,6 +243,8 @@ def main() -> None:
             propagation(root)
         if not args.skip_catch_up:
             catch_up(root)
+        if not args.skip_burst:
+            burst(root)
         memory(root)
         if args.million:
             million(root)
