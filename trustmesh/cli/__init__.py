@@ -32,7 +32,7 @@ def cli(ctx: click.Context, home: str | None, passphrase_file: str | None) -> No
 def _register() -> None:
     from trustmesh.cli import offline
     offline.register(cli)
-    for name in ("trust_cmds", "node_cmds"):
+    for name in ("trust_cmds", "node_cmds", "remote"):
         try:
             module = __import__(f"trustmesh.cli.{name}", fromlist=["register"])
         except ModuleNotFoundError as exc:

@@ -253,3 +253,22 @@ def _take(chunks: Iterator[bytes], limit: int) -> Iterator[bytes]:
         got += len(chunk)
         if got >= limit:
             return
+
+
+def running_node(ctx: click.Context):
+    """The running node's API client when a daemon serves this home, else None.
+
+    Why: while a node runs, it is the only writer of its store; commands that
+    write go through it, so gossip goes out at once and nothing races.
+    """
+    from trustmesh.node.api.client import ApiClient, running_info
+    from trustmesh.node.paths import resolve_home
+    home = resolve_home(ctx.obj.home).root
+    return ApiClient(home) if running_info(home) is not None else None
+
+
+def node_client(ctx: click.Context):
+    """The running node's API client; NodeNotRunning (one line, exit 1) if none runs."""
+    from trustmesh.node.api.client import ApiClient
+    from trustmesh.node.paths import resolve_home
+    return ApiClient(resolve_home(ctx.obj.home).root)

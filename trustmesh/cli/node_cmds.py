@@ -32,24 +32,30 @@ def node() -> None:
                    "from members with weight (accept), accept all, or decline all.")
 @click.option("--driven", is_flag=True, hidden=True,
               help="Read JSON commands on stdin and write JSON events on stdout (tests, demo).")
+@click.option("--api-tcp", metavar="HOST:PORT", default=None,
+              help="Also serve the control API on loopback TCP (bearer token in <home>/api.token).")
 @click.option("-v", "--verbose", is_flag=True, help="Also log libp2p's own messages.")
 @click.pass_context
 def run(ctx: click.Context, listen: tuple[str, ...], bootstrap: tuple[str, ...], mdns: bool,
-        auto_accept: str | None, driven: bool, verbose: bool) -> None:
+        auto_accept: str | None, driven: bool, api_tcp: str | None, verbose: bool) -> None:
     """Run the node in the foreground until Ctrl-C or SIGTERM.
 
     Creates this member's identity on first run. Prints the id and the
-    listen addresses (also written to <home>/listen-addrs).
+    listen addresses (also written to <home>/listen-addrs). The control API
+    answers on <home>/api.sock (see docs/operating.md).
     """
     import trio
 
     from trustmesh.node import daemon
     from trustmesh.node.paths import resolve_home
+    if api_tcp:
+        from trustmesh.node.api.server import check_tcp
+        check_tcp(api_tcp)                    # refuse a non-loopback address before starting
     daemon.setup_logging(verbose)
     home = resolve_home(ctx.obj.home)
     trio.run(lambda: daemon.run(home, listen=list(listen), bootstrap=list(bootstrap), mdns=mdns,
                                 passphrase=ctx.obj.passphrase(), driven=driven,
-                                auto_accept=auto_accept, out=click.echo))
+                                auto_accept=auto_accept, api_tcp=api_tcp, out=click.echo))
 
 
 @click.command()

@@ -78,6 +78,8 @@ def profile() -> None:
 @click.pass_context
 def profile_set(ctx: click.Context, name: str, org: str | None, url: str | None, as_json: bool) -> None:
     """Publish a new self-description (name, organisation, URL)."""
+    if _through_node(ctx, "PUT", "/v1/profile", {"name": name, "org": org, "url": url}, as_json):
+        return
     with_ledger(ctx, lambda ledger: _report_new(
         ledger, ledger.set_profile(name, org, url), as_json))
 
@@ -132,6 +134,10 @@ def attest(ctx: click.Context, subject: str, facet: str, positive: bool | None, 
     check_facet(facet)
     occurred_ms = parse_date(occurred, "--occurred") if occurred else None
     expires_ms = parse_date(expires, "--expires") if expires else None
+    if _through_node(ctx, "POST", "/v1/attestations", {
+            "subject": subject, "facet": facet, "positive": positive, "ref": ref, "note": note,
+            "deal": deal_id, "occurred": occurred_ms, "expires": expires_ms}, as_json):
+        return
 
     def run(ledger):
         deal_key = ledger.store.resolve(deal_id) if deal_id else None
@@ -148,6 +154,9 @@ def attest(ctx: click.Context, subject: str, facet: str, positive: bool | None, 
 @click.pass_context
 def retract(ctx: click.Context, record_id: str, reason: str | None, as_json: bool) -> None:
     """Withdraw one of your records (for a deal: either party may)."""
+    if _through_node(ctx, "POST", "/v1/retractions", {"target": record_id, "reason": reason}, as_json):
+        return
+
     def run(ledger):
         target = ledger.store.get(ledger.store.resolve(record_id))
         if target.retracted:
@@ -167,6 +176,9 @@ def reply(ctx: click.Context, record_id: str, stance: str | None, note: str | No
     """Answer an attestation about you: the right of reply."""
     if stance is None:
         raise UsageError("give --contest or --acknowledge")
+    if _through_node(ctx, "POST", "/v1/replies", {"target": record_id, "stance": stance, "note": note},
+                     as_json):
+        return
 
     def run(ledger):
         target = ledger.store.resolve(record_id)
@@ -186,16 +198,22 @@ def deal() -> None:
 @click.option("--ref", required=True, help="The external reference (order, contract); only its hash travels.")
 @click.option("--role", required=True, type=click.Choice(["client", "supplier"]), help="Your role in the deal.")
 @click.option("--due", metavar="DATE", help="When the work is due.")
-@click.option("-o", "--output", required=True, metavar="FILE", help="Proposal file to write.")
+@click.option("-o", "--output", metavar="FILE",
+              help="Write the proposal to FILE (offline). Without it, the running node sends it "
+                   "to SUBJECT's node, which answers at once.")
 @click.option("--force", is_flag=True, help="Replace FILE if it exists.")
 @_JSON
 @click.pass_context
 def deal_propose(ctx: click.Context, subject: str, ref: str, role: str, due: str | None,
-                 output: str, force: bool, as_json: bool) -> None:
-    """Sign a deal proposal for SUBJECT to countersign (nothing is stored yet)."""
+                 output: str | None, force: bool, as_json: bool) -> None:
+    """Sign a deal proposal for SUBJECT to countersign: live through the node, or as a file."""
     from trustmesh.protocol.bundle import proposal_bytes
     from trustmesh.protocol.validate import check_record
     key = member(subject, "SUBJECT")
+    if output is None:
+        from trustmesh.cli.remote import propose_live
+        propose_live(ctx, subject, ref, role, as_json)
+        return
     due_ms = parse_date(due, "--due") if due else None
     check_output(output, force)
 
@@ -328,6 +346,24 @@ def _my_key(ctx: click.Context) -> bytes | None:
         return load_key(resolve_home(ctx.obj.home).key, ctx.obj.passphrase()).public_key
     except TrustmeshError:
         return None
+
+
+def _through_node(ctx: click.Context, method: str, path: str, body: dict, as_json: bool) -> bool:
+    """When a node runs for this home, make the record through it (one writer); True if done."""
+    from trustmesh.cli.common import running_node
+    client = running_node(ctx)
+    if client is None:
+        return False
+    with client:
+        made = client.call(method, path, {k: v for k, v in body.items() if v is not None})
+    if as_json:
+        emit_json(made)
+    else:
+        what = f"{made.get('facet', '')} {'+' if made.get('positive') else '-'}" \
+            if made["type"] == "attestation" else made.get("name") or made.get("stance") or ""
+        click.echo(f"{made['type']} {made['id']}  {made.get('subject') or made.get('target') or ''}  "
+                   f"{what}  (through the running node)".replace("    ", "  "))
+    return True
 
 
 def _report_new(ledger, made, as_json: bool) -> None:

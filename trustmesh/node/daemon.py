@@ -20,6 +20,7 @@ import os
 import signal
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import trio
@@ -55,7 +56,7 @@ def setup_logging(verbose: bool = False) -> None:
 
 async def run(home: Home, *, listen: list[str], bootstrap: list[str], mdns: bool,
               passphrase: bytes | None, driven: bool = False, auto_accept: str | None = None,
-              out=print) -> None:
+              api_tcp: str | None = None, out=print) -> None:
     """Run a node until SIGINT/SIGTERM (or a "stop" command when driven)."""
     from dataclasses import replace
 
@@ -77,6 +78,10 @@ async def run(home: Home, *, listen: list[str], bootstrap: list[str], mdns: bool
             with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(_log_events, node, driven)
+                    from trustmesh.node.api.server import serve
+                    api = await nursery.start(partial(serve, node, home.root, tcp=api_tcp))
+                    if not driven:
+                        out(f"control API {api['socket']}" + (f" and {api['tcp']}" if "tcp" in api else ""))
                     if driven:
                         nursery.start_soon(_commands, node, nursery.cancel_scope)
                     async for signum in signals:

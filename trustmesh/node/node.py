@@ -356,6 +356,12 @@ class Node:
             raise NetworkError("the node is not running")
         return await self.net.connect(addr)
 
+    async def disconnect(self, peer: str) -> None:
+        """Close the connections to ``peer`` (a PeerID); NetworkError if not connected."""
+        if self.net is None:
+            raise NetworkError("the node is not running")
+        await self.net.disconnect(peer)
+
     def addrs(self) -> list[str]:
         """Addresses other nodes can dial, each ending in /p2p/<id>."""
         return self.net.addrs() if self.net else []

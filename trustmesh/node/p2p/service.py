@@ -53,6 +53,7 @@ class NetService:
         self._nursery: trio.Nursery | None = None
         self._syncing: set[str] = set()
         self.sync_stats: dict[str, dict] = {}
+        self.sync_totals = {"sessions": 0, "rounds": 0, "bytes_in": 0, "bytes_out": 0}
         self._conn_send, self._conn_recv = trio.open_memory_channel(10_000)
 
     # ---- lifecycle -------------------------------------------------------
@@ -123,6 +124,13 @@ class NetService:
         except Exception as exc:
             raise NetworkError(f"cannot connect to {addr}: {exc}") from None
         return peer.to_base58()
+
+    async def disconnect(self, pid: str) -> None:
+        """Close every connection to peer ``pid`` (it may come back: this is not a ban)."""
+        peer = ID.from_base58(pid)
+        if peer not in self.host.get_connected_peers():
+            raise NetworkError(f"not connected to {pid}")
+        await self._disconnect(peer)
 
     def add_bootstrap(self, addr: str) -> None:
         """Keep ``addr`` as a bootstrap peer (redialled whenever it is lost)."""

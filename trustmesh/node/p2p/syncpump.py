@@ -192,7 +192,12 @@ async def _sync(service, stream, peer: ID, initiator: bool) -> dict:
         s = session.stats
         stats.update(sent=s.records_sent, received=s.records_received, bytes_in=s.bytes_received,
                      bytes_out=s.bytes_sent, overhead=s.overhead_bytes, round_trips=s.round_trips,
-                     seconds=round(time.monotonic() - started, 3))
+                     seconds=round(time.monotonic() - started, 3), finished=round(time.time(), 3))
+        totals = service.sync_totals
+        totals["sessions"] += 1
+        totals["rounds"] += s.round_trips
+        totals["bytes_in"] += s.bytes_received
+        totals["bytes_out"] += s.bytes_sent
         if s.records_received or s.records_sent or stats["result"] != "done":
             node.notify("sync", **{k: v for k, v in stats.items() if k != "initiator"})
     return stats

@@ -1,0 +1,173 @@
+"""The control API and the CLI through it, against real daemon processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from trustmesh.node.cluster import _env
+
+
+class Daemon:
+    """``trustmesh node run`` as a user runs it (not driven), with its control API."""
+
+    def __init__(self, home: Path, *args: str) -> None:
+        self.home = home
+        log = open(home.parent / f"{home.name}.log", "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "trustmesh", "--home", str(home), "node", "run",
+             "--listen", "/ip4/127.0.0.1/tcp/0", *args], stdout=log, stderr=subprocess.STDOUT, env=_env())
+        deadline = time.monotonic() + 30
+        while not (home / "api").exists():
+            assert self.proc.poll() is None and time.monotonic() < deadline, self.log()
+            time.sleep(0.1)
+        self.info = json.loads((home / "api").read_text())
+        self.http = httpx.Client(transport=httpx.HTTPTransport(uds=self.info["socket"]),
+                                 base_url="http://node", timeout=30)
+
+    def log(self) -> str:
+        return (self.home.parent / f"{self.home.name}.log").read_text(errors="replace")[-3000:]
+
+    def get(self, path, **params):
+        return self.http.get(path, params=params)
+
+    def post(self, path, body=None, **kw):
+        return self.http.post(path, json=body, **kw)
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "trustmesh", "--home", str(self.home), *args],
+                              capture_output=True, text=True, timeout=60, env=_env())
+
+    def stop(self) -> None:
+        self.http.close()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(20)
+
+
+@pytest.fixture
+def daemon(tmp_path):
+    node = Daemon(tmp_path / "alice", "--api-tcp", "127.0.0.1:0")
+    yield node
+    node.stop()
+
+
+BOB = "12D3KooWEN94n2GW3NVygr9HGNfkMGc6dPC5ZkgaACv1TXL9cR2R"
+
+
+def test_socket_is_private_and_the_api_file_goes_away_on_stop(daemon):
+    assert stat.S_IMODE(os.stat(daemon.info["socket"]).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(daemon.home / "api.token").st_mode) == 0o600
+    assert daemon.info["pid"] == daemon.proc.pid
+    daemon.stop()
+    assert daemon.proc.returncode == 0
+    assert not (daemon.home / "api").exists() and not Path(daemon.info["socket"]).exists()
+
+
+def test_tcp_needs_the_bearer_token(daemon):
+    base = f"http://{daemon.info['tcp']}"
+    token = (daemon.home / "api.token").read_text().strip()
+    assert httpx.get(base + "/v1/health").status_code == 401
+    assert httpx.get(base + "/v1/health", headers={"Authorization": "Bearer nope"}).status_code == 401
+    ok = httpx.get(base + "/v1/status", headers={"Authorization": f"Bearer {token}"})
+    assert ok.status_code == 200 and ok.json()["id"] == daemon.get("/v1/identity").json()["id"]
+
+
+def test_malformed_requests_get_a_clear_400_and_the_daemon_lives_on(daemon):
+    bad = [daemon.http.post("/v1/attestations", content=b"{not json"),
+           daemon.post("/v1/attestations", {"subject": BOB, "facet": "payment"}),
+           daemon.post("/v1/attestations", {"subject": "nobody", "facet": "payment", "positive": True}),
+           daemon.post("/v1/attestations", {"subject": BOB, "facet": "payment", "positive": "yes"}),
+           daemon.post("/v1/attestations", {"subject": BOB, "facet": "payment", "positive": True, "x": 1}),
+           daemon.get("/v1/records", limit="many"), daemon.get("/v1/rank")]
+    for reply in bad:
+        assert reply.status_code == 400, reply.text
+        assert reply.json()["error"]
+    assert daemon.get("/v1/records/00000000").status_code == 404
+    assert daemon.get("/v1/nothing").status_code == 404
+    assert daemon.http.delete("/v1/status").status_code == 405
+    assert daemon.get("/v1/health").json()["ok"] and daemon.proc.poll() is None
+
+
+def test_records_trust_metrics_and_schema(daemon):
+    made = daemon.post("/v1/attestations", {"subject": BOB, "facet": "delivery", "positive": True,
+                                            "ref": "PO-7"}).json()
+    assert made["type"] == "attestation" and made["subject"] == BOB
+    listed = daemon.get("/v1/records", subject=BOB).json()
+    assert [r["id"] for r in listed] == [made["id"]]
+    assert daemon.get(f"/v1/records/{made['id'][:12]}").json()["id"] == made["id"]
+    scores = daemon.get(f"/v1/trust/{BOB}", facet="delivery", explain="1").json()
+    assert scores["evidence"] == 1 and scores["score"] > 0.5 and scores["explanation"]
+    assert daemon.get("/v1/rank", facet="delivery").json()[0]["subject"] == BOB
+    retracted = daemon.post("/v1/retractions", {"target": made["id"]}).json()
+    assert retracted["type"] == "retraction"
+    metrics = daemon.get("/metrics").text
+    assert 'trustmesh_records{type="attestation"} 1.0' in metrics and "trustmesh_peers 0.0" in metrics
+    schema = daemon.get("/openapi.json").json()
+    from trustmesh.node.api.app import ROUTES
+    assert all(method.lower() in schema["paths"][path] for method, path, _, _ in ROUTES)
+
+
+def test_the_event_stream_shows_new_records(daemon):
+    with daemon.http.stream("GET", "/v1/events", params={"kinds": "record"}) as events:
+        lines = events.iter_lines()
+        assert json.loads(next(lines))["event"] == "subscribed"
+        made = daemon.post("/v1/attestations", {"subject": BOB, "facet": "quality", "positive": False}).json()
+        event = json.loads(next(lines))
+        assert event["event"] == "record" and event["id"] == made["id"] and event["source"] == "local"
+
+
+def test_cli_goes_through_the_running_node(daemon):
+    out = daemon.cli("attest", BOB, "payment", "--positive", "--ref", "INV-12", "--json")
+    assert out.returncode == 0, out.stderr
+    made = json.loads(out.stdout)
+    assert [r["id"] for r in daemon.get("/v1/records", author=made["author"]).json()] == [made["id"]]
+    status = json.loads(daemon.cli("status", "--json").stdout)
+    assert status["records"]["attestation"] == 1 and status["peers"] == []
+    human = daemon.cli("profile", "set", "--name", "Alice")
+    assert human.returncode == 0 and "through the running node" in human.stdout
+
+
+def test_without_a_node_network_commands_say_so_in_one_line(tmp_path):
+    for args in (["status"], ["peers"], ["ask", BOB], ["deal", "pending"]):
+        out = subprocess.run([sys.executable, "-m", "trustmesh", "--home", str(tmp_path / "none"), *args],
+                             capture_output=True, text=True, timeout=30, env=_env())
+        assert out.returncode == 1 and out.stdout == ""
+        assert out.stderr.startswith("trustmesh: no node is running for home") and out.stderr.count("\n") == 1
+
+
+def test_two_nodes_connect_ask_and_make_a_deal_through_the_cli(tmp_path):
+    alice, bob = Daemon(tmp_path / "alice"), Daemon(tmp_path / "bob")
+    try:
+        bob_id = bob.get("/v1/identity").json()["id"]
+        made = bob.post("/v1/attestations", {"subject": BOB, "facet": "payment", "positive": True}).json()
+        out = alice.cli("connect", bob.get("/v1/identity").json()["addrs"][0])
+        assert out.returncode == 0 and bob_id in out.stdout, out.stderr
+        assert bob_id in alice.cli("peers").stdout
+        asked = json.loads(alice.cli("ask", BOB, "--json").stdout)
+        assert made["id"] in [r["id"] for r in asked]
+        offer = json.loads(alice.cli("deal", "propose", bob_id, "--ref", "PO-9", "--role", "client",
+                                     "--json").stdout)
+        assert offer["status"] == "pending"                 # bob's node keeps it for bob to decide
+        pending = json.loads(bob.cli("deal", "pending", "--json").stdout)
+        assert len(pending) == 1
+        accepted = bob.cli("deal", "accept", pending[0]["id"], "--json")
+        assert accepted.returncode == 0, accepted.stderr
+        deal_id = json.loads(accepted.stdout)["id"]
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not alice.get("/v1/records", kind="deal").json():
+            time.sleep(0.2)
+        assert [r["id"] for r in alice.get("/v1/records", kind="deal").json()] == [deal_id]
+        assert alice.cli("disconnect", bob_id).returncode == 0
+    finally:
+        alice.stop()
+        bob.stop()

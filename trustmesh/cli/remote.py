@@ -1,0 +1,144 @@
+"""Commands answered by the running node, through its control API.
+
+They need the network (peers, connect, ask, live deals) or the node's
+state (status, pending proposals); with no node running they say so in one
+line and exit 1.
+"""
+
+from __future__ import annotations
+
+import click
+
+from trustmesh.cli.common import emit_json, node_client
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+
+
+def register(cli: click.Group) -> None:
+    for command in (status, peers, connect, disconnect, ask):
+        cli.add_command(command)
+    deal = cli.commands.get("deal")
+    if isinstance(deal, click.Group):
+        for command in (deal_pending, deal_accept, deal_decline):
+            deal.add_command(command)
+
+
+def _call(ctx: click.Context, method: str, path: str, body: dict | None = None, **params):
+    with node_client(ctx) as client:
+        return client.call(method, path, body, **params)
+
+
+@click.command()
+@json_option
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """The running node: id, addresses, peers, records, last sync, version."""
+    found = _call(ctx, "GET", "/v1/status")
+    if as_json:
+        emit_json(found)
+        return
+    click.echo(f"id       {found['id']}")
+    for addr in found["addrs"]:
+        click.echo(f"listen   {addr}")
+    click.echo(f"peers    {len(found['peers'])}" + "".join(f"\n         {p}" for p in found["peers"]))
+    click.echo("records  " + ", ".join(f"{n} {k}" for k, n in found["records"].items() if n)
+               + f" ({found['total_records']} in all)")
+    click.echo(f"synced   {found['last_sync'] or 'not yet'}")
+    click.echo(f"version  {found['version']}")
+
+
+@click.command()
+@json_option
+@click.pass_context
+def peers(ctx: click.Context, as_json: bool) -> None:
+    """Peers the node is connected to."""
+    found = _call(ctx, "GET", "/v1/peers")
+    if as_json:
+        emit_json(found)
+        return
+    if not found:
+        click.echo("no peers connected")
+    for peer in found:
+        flags = " banned" if peer.get("banned") else ""
+        click.echo(f"{peer['id']}  {' '.join(peer.get('addrs', []))}{flags}")
+
+
+@click.command()
+@click.argument("multiaddr")
+@json_option
+@click.pass_context
+def connect(ctx: click.Context, multiaddr: str, as_json: bool) -> None:
+    """Connect the node to a peer now (/ip4/…/tcp/…/p2p/<id>)."""
+    found = _call(ctx, "POST", "/v1/peers", {"addr": multiaddr})
+    emit_json(found) if as_json else click.echo(f"connected to {found['id']}")
+
+
+@click.command()
+@click.argument("peer")
+@json_option
+@click.pass_context
+def disconnect(ctx: click.Context, peer: str, as_json: bool) -> None:
+    """Close the node's connections to a peer."""
+    found = _call(ctx, "DELETE", f"/v1/peers/{peer}")
+    emit_json(found) if as_json else click.echo(f"disconnected {found['disconnected']}")
+
+
+@click.command()
+@click.argument("subject")
+@json_option
+@click.pass_context
+def ask(ctx: click.Context, subject: str, as_json: bool) -> None:
+    """Ask my network now about a member (records are verified and kept)."""
+    found = _call(ctx, "POST", "/v1/ask", {"subject": subject})
+    if as_json:
+        emit_json(found)
+        return
+    click.echo(f"{len(found)} records known about {subject}")
+    for rec in found:
+        what = f"{rec.get('facet', '')} {'+' if rec.get('positive') else '-'}" if rec["type"] == "attestation" else ""
+        click.echo(f"  {rec['type']:11} {rec['id'][:12]}  by {rec['author']}  {what}".rstrip())
+
+
+@click.command("pending")
+@json_option
+@click.pass_context
+def deal_pending(ctx: click.Context, as_json: bool) -> None:
+    """Deal proposals received by the node and waiting for my answer."""
+    found = _call(ctx, "GET", "/v1/deals/pending")
+    if as_json:
+        emit_json(found)
+        return
+    if not found:
+        click.echo("no pending proposals")
+    for deal in found:
+        click.echo(f"{deal['id']}  from {deal['author']}  ref-hash {str(deal.get('ref'))[:12]}  "
+                   f"role {deal.get('role')}")
+
+
+@click.command("accept")
+@click.argument("proposal_id")
+@json_option
+@click.pass_context
+def deal_accept(ctx: click.Context, proposal_id: str, as_json: bool) -> None:
+    """Countersign a pending proposal (the deal is stored and gossiped)."""
+    found = _call(ctx, "POST", f"/v1/deals/{proposal_id}/accept")
+    emit_json(found) if as_json else click.echo(f"deal {found['id']} countersigned")
+
+
+@click.command("decline")
+@click.argument("proposal_id")
+@json_option
+@click.pass_context
+def deal_decline(ctx: click.Context, proposal_id: str, as_json: bool) -> None:
+    """Decline a pending proposal."""
+    found = _call(ctx, "POST", f"/v1/deals/{proposal_id}/decline")
+    emit_json(found) if as_json else click.echo(f"declined {found['declined']}")
+
+
+def propose_live(ctx: click.Context, counterparty: str, ref: str, role: str, as_json: bool) -> None:
+    """``deal propose`` without a file: the running node sends it to the counterparty's node."""
+    found = _call(ctx, "POST", "/v1/deals", {"counterparty": counterparty, "ref": ref, "role": role})
+    if as_json:
+        emit_json(found)
+        return
+    click.echo(found["status"] + (f": {found['reason']}" if found.get("reason") else ""))
