@@ -32,7 +32,7 @@ def cli(ctx: click.Context, home: str | None, passphrase_file: str | None) -> No
 def _register() -> None:
     from trustmesh.cli import offline
     offline.register(cli)
-    for name in ("trust_cmds", "node_cmds", "remote"):
+    for name in ("trust_cmds", "node_cmds", "remote", "config_cmds"):
         try:
             module = __import__(f"trustmesh.cli.{name}", fromlist=["register"])
         except ModuleNotFoundError as exc:

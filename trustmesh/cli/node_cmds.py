@@ -46,16 +46,21 @@ def run(ctx: click.Context, listen: tuple[str, ...], bootstrap: tuple[str, ...],
     """
     import trio
 
-    from trustmesh.node import daemon
+    from trustmesh.node import daemon, settings
     from trustmesh.node.paths import resolve_home
-    if api_tcp:
-        from trustmesh.node.api.server import check_tcp
-        check_tcp(api_tcp)                    # refuse a non-loopback address before starting
-    daemon.setup_logging(verbose)
     home = resolve_home(ctx.obj.home)
-    trio.run(lambda: daemon.run(home, listen=list(listen), bootstrap=list(bootstrap), mdns=mdns,
-                                passphrase=ctx.obj.passphrase(), driven=driven,
-                                auto_accept=auto_accept, api_tcp=api_tcp, out=click.echo))
+    found = settings.effective(home.root, flags={
+        "listen": list(listen), "bootstrap": list(bootstrap), "mdns": mdns,
+        "deals.auto_accept": auto_accept, "api_tcp": api_tcp})
+    api = found["api_tcp"].value or None
+    if api:
+        from trustmesh.node.api.server import check_tcp
+        check_tcp(api)                        # refuse a non-loopback address before starting
+    daemon.setup_logging(verbose, found["log.level"].value, found["log.format"].value,
+                         found["log.levels"].value)
+    config = settings.net_config(found)
+    trio.run(lambda: daemon.run(home, config=config, passphrase=ctx.obj.passphrase(), driven=driven,
+                                api_tcp=api, out=click.echo))
 
 
 @click.command()

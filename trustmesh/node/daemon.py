@@ -27,7 +27,7 @@ import trio
 
 from trustmesh.crypto.ids import parse_id, short_id
 from trustmesh.errors import TrustmeshError
-from trustmesh.node.node import Node, net_config, open_node
+from trustmesh.node.node import Node, open_node
 from trustmesh.node.paths import Home
 
 log = logging.getLogger("trustmesh.daemon")
@@ -44,27 +44,21 @@ def write_addrs(home: Home, addrs: list[str]) -> Path:
     return path
 
 
-def setup_logging(verbose: bool = False) -> None:
-    """One line per event on stderr; libp2p's own chatter only when verbose."""
-    logging.basicConfig(stream=sys.stderr, level=logging.INFO,
-                        format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S")
-    if not verbose:
-        logging.getLogger("libp2p").setLevel(logging.CRITICAL)
-        logging.getLogger("multiaddr").setLevel(logging.CRITICAL)
-        logging.getLogger("trustmesh.p2p").setLevel(logging.WARNING)
+def setup_logging(verbose: bool = False, level: str = "info", fmt: str = "auto",
+                  levels: dict[str, str] | None = None) -> None:
+    """Log lines on stderr: human on a terminal, JSON lines otherwise (or as ``fmt`` says).
+
+    ``levels`` sets one subsystem's level (``{"trustmesh.p2p": "debug"}``);
+    libp2p's own chatter only when verbose. Nothing secret is ever logged:
+    keys, passphrases and the API token never reach a log call.
+    """
+    from trustmesh.node.logs import configure
+    configure(level, fmt, levels or {}, verbose)
 
 
-async def run(home: Home, *, listen: list[str], bootstrap: list[str], mdns: bool,
-              passphrase: bytes | None, driven: bool = False, auto_accept: str | None = None,
+async def run(home: Home, *, config, passphrase: bytes | None, driven: bool = False,
               api_tcp: str | None = None, out=print) -> None:
-    """Run a node until SIGINT/SIGTERM (or a "stop" command when driven)."""
-    from dataclasses import replace
-
-    from trustmesh.node.p2p.config import NetConfig, from_environment
-    base = from_environment(NetConfig(), dict(os.environ))
-    if auto_accept:
-        base = replace(base, deals=replace(base.deals, auto_accept=auto_accept))
-    config = net_config(listen, bootstrap, mdns, base)
+    """Run a node with ``config`` (a NetConfig) until SIGINT/SIGTERM (or "stop" when driven)."""
     async with open_node(home, config=config, passphrase=passphrase) as node:
         addrs = node.addrs()
         write_addrs(home, addrs)

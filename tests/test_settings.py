@@ -1,0 +1,82 @@
+"""Settings precedence (flags > environment > config.toml > defaults), config show, logs."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import subprocess
+import sys
+
+import pytest
+
+from trustmesh.errors import ConfigError
+from trustmesh.node import settings
+from trustmesh.node.cluster import _env
+from trustmesh.node.logs import configure
+
+
+def write(home, text):
+    home.mkdir(exist_ok=True)
+    (home / "config.toml").write_text(text)
+
+
+def test_each_layer_overrides_the_one_below(tmp_path):
+    write(tmp_path, 'listen = ["/ip4/127.0.0.1/tcp/4100"]\nmdns = true\n[gossip]\ndegree = 3\n'
+                    '[defence]\nban_s = 30\n[log]\nlevel = "debug"\n[log.levels]\n"trustmesh.p2p" = "info"\n')
+    env = {"TRUSTMESH_GOSSIP_DEGREE": "4", "TRUSTMESH_NET_DEFENCE_BAN_S": "45", "PATH": "/bin"}
+    found = settings.effective(tmp_path, env, flags={"listen": ["/ip4/127.0.0.1/tcp/4200"], "mdns": False})
+    assert found["listen"] == settings.Setting(["/ip4/127.0.0.1/tcp/4200"], "flag")
+    assert found["mdns"] == settings.Setting(True, "file")          # a flag left off is no flag
+    assert found["gossip.degree"] == settings.Setting(4, "env TRUSTMESH_GOSSIP_DEGREE")
+    assert found["defence.ban_s"] == settings.Setting(45.0, "env TRUSTMESH_NET_DEFENCE_BAN_S")
+    assert found["log.level"].value == "debug" and found["log.levels"].value == {"trustmesh.p2p": "info"}
+    assert found["sync.interval_s"].source == "default"
+    net = settings.net_config(found)
+    assert net.listen == ("/ip4/127.0.0.1/tcp/4200",) and net.gossip.degree == 4
+    assert net.defence.ban_s == 45.0 and net.discovery.mdns is True
+
+
+@pytest.mark.parametrize("text, env, message", [
+    ("nonsense = 1\n", {}, "nonsense: no such setting"),
+    ("[gossip]\ndegree = \"many\"\n", {}, "gossip.degree: 'many' is not a valid int"),
+    ("listen = [\n", {}, "not valid TOML"),
+    ("[log]\nlevel = \"loud\"\n", {}, "is not one of debug"),
+    ("", {"TRUSTMESH_GOSSIP_DEGREEE": "3"}, "TRUSTMESH_GOSSIP_DEGREEE: no such setting"),
+    ("", {"TRUSTMESH_MDNS": "perhaps"}, "TRUSTMESH_MDNS: 'perhaps' is not a valid bool"),
+])
+def test_mistakes_are_named_not_ignored(tmp_path, text, env, message):
+    write(tmp_path, text)
+    with pytest.raises(ConfigError, match=message):
+        settings.effective(tmp_path, env)
+
+
+def test_config_show_prints_values_and_sources(tmp_path):
+    write(tmp_path, "[sync]\ninterval_s = 10\n")
+    run = lambda *args, **env: subprocess.run(  # noqa: E731
+        [sys.executable, "-m", "trustmesh", "--home", str(tmp_path), "config", "show", *args],
+        capture_output=True, text=True, timeout=30, env={**_env(), **env})
+    shown = json.loads(run("--json", TRUSTMESH_LOG_FORMAT="json").stdout)
+    assert shown["sync.interval_s"] == {"value": 10.0, "source": "file"}
+    assert shown["log.format"] == {"value": "json", "source": "env TRUSTMESH_LOG_FORMAT"}
+    assert shown["gossip.degree"]["source"] == "default"
+    human = run()
+    assert any(line.split()[0] == "sync.interval_s" and line.endswith("file") for line in human.stdout.splitlines())
+    write(tmp_path, "[sync]\ninterval_s = 'soon'\n")
+    bad = run()
+    assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "sync.interval_s" in bad.stderr
+
+
+def test_logs_are_json_lines_off_a_terminal_and_never_show_a_token():
+    out = io.StringIO()
+    configure("info", "auto", {"trustmesh.quiet": "error"}, stream=out)
+    try:
+        logging.getLogger("trustmesh.api").info("client sent Authorization: Bearer abc123secret")
+        logging.getLogger("trustmesh.quiet").info("not shown")
+        logging.getLogger("trustmesh.node").debug("not shown either")
+    finally:
+        configure("warning", "human", {}, stream=sys.stderr)
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert len(lines) == 1
+    assert lines[0]["logger"] == "trustmesh.api" and lines[0]["level"] == "info"
+    assert "abc123secret" not in out.getvalue() and "[redacted]" in lines[0]["msg"]
