@@ -80,3 +80,24 @@ def test_logs_are_json_lines_off_a_terminal_and_never_show_a_token():
     assert len(lines) == 1
     assert lines[0]["logger"] == "trustmesh.api" and lines[0]["level"] == "info"
     assert "abc123secret" not in out.getvalue() and "[redacted]" in lines[0]["msg"]
+
+
+def test_backup_copies_the_store_consistently_and_restores(tmp_path):
+    from trustmesh.node.ledger import Ledger
+    ledger = Ledger.create(tmp_path / "home")
+    ledger.set_profile("Alice")
+    ledger.close()
+    cmd = [sys.executable, "-m", "trustmesh", "--home", str(tmp_path / "home")]
+    out = subprocess.run(cmd + ["backup", str(tmp_path / "copy.sqlite"), "--json"],
+                         capture_output=True, text=True, timeout=30, env=_env())
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["records"] == 1
+    again = subprocess.run(cmd + ["backup", str(tmp_path / "copy.sqlite")],
+                           capture_output=True, text=True, timeout=30, env=_env())
+    assert again.returncode == 2 and "exists" in again.stderr        # never overwritten
+    restored = Ledger.create(tmp_path / "restored")
+    restored.close()
+    (tmp_path / "copy.sqlite").replace(tmp_path / "restored" / "store.sqlite")
+    from trustmesh.node.store import Store
+    with Store.open(tmp_path / "restored" / "store.sqlite") as store:
+        assert store.integrity_check() == "ok" and sum(store.counts().values()) == 1

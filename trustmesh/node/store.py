@@ -590,6 +590,27 @@ class Store:
         with self._lock:
             return [r[0] for r in self._conn.execute("SELECT id FROM records ORDER BY id")]
 
+    def backup(self, dest: str | os.PathLike) -> int:
+        """Copy the whole store, consistent, into a new SQLite file ``dest``; its record count.
+
+        SQLite's online backup: safe while the node keeps writing; ``dest``
+        is written to a temporary name and renamed, so it is never half a file.
+        """
+        dest = Path(dest)
+        if dest.exists():
+            raise UsageError(f"{dest} exists: choose a new file")
+        tmp = dest.with_name(dest.name + ".partial")
+        target = sqlite3.connect(tmp)
+        try:
+            with self._lock:
+                self._conn.backup(target)
+            count = target.execute("SELECT COUNT(*) FROM records").fetchone()[0]
+        finally:
+            target.close()
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, dest)
+        return count
+
     def linked_to(self, ids: Sequence[bytes]) -> list[bytes]:
         """The bytes of the retractions and replies held that target any of ``ids``."""
         out: list[bytes] = []
