@@ -14,7 +14,13 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-test: $(STAMP)
+# The web view's test drives Debian's chromium (installed here when missing; needs root).
+BROWSER := /usr/bin/chromium /usr/bin/chromedriver
+
+$(BROWSER):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver
+
+test: $(STAMP) $(BROWSER)
 	$(PY) -m pytest -q
 
 # Listens on /ip4/0.0.0.0/tcp/4001 (see docs/operating.md); pass flags with

@@ -51,9 +51,17 @@ ROUTES = [
     ("GET", "/v1/sync", "sync_status", "The last sync with each peer, intake counters."),
     ("POST", "/v1/sync", "sync_now", "Reconcile with every connected peer now."),
     ("GET", "/v1/events", "events", "New events as NDJSON lines (?kinds=record,sync,...)."),
+    ("GET", "/v1/members", "members", "Members my network knows, with my trust per facet."),
+    ("GET", "/v1/graph", "graph", "My neighbourhood: members within two relations, and the relations."),
+    ("GET", "/ui", "ui", "The read-only web view (?token= once, for TCP)."),
+    ("GET", "/ui/{name}", "ui_file", "The web view's files."),
     ("GET", "/metrics", "metrics", "Prometheus metrics."),
     ("GET", "/openapi.json", "openapi", "This schema."),
 ]
+
+
+COOKIE = "trustmesh_token"
+UI_FILES = {"app.js": "text/javascript", "style.css": "text/css"}
 
 
 class _Failure(Exception):
@@ -111,7 +119,16 @@ class Api:
         if request.scope.get("server") is None:      # the Unix socket: the file mode is the gate
             return True
         given = request.headers.get("authorization", "")
-        return given.startswith("Bearer ") and hmac.compare_digest(given[7:].encode(), self.token.encode())
+        if given.startswith("Bearer ") and hmac.compare_digest(given[7:].encode(), self.token.encode()):
+            return True
+        # the web view: the token given once as ?token= becomes a SameSite=Strict cookie, good for
+        # reading only (no cross-site request carries it, and it never authorizes a change)
+        if request.method != "GET":
+            return False
+        for candidate in (request.cookies.get(COOKIE, ""), request.query_params.get("token", "")):
+            if candidate and hmac.compare_digest(candidate.encode(), self.token.encode()):
+                return True
+        return False
 
     async def _body(self, request: Request, required: tuple[str, ...] = (), optional: tuple[str, ...] = ()) -> dict:
         try:
@@ -291,6 +308,54 @@ class Api:
                     yield (json.dumps({"event": event.kind, **_event_json(event.data)}) + "\n").encode()
         return StreamingResponse(lines(), media_type="application/x-ndjson")
 
+    async def members(self, request: Request) -> list:
+        from trustmesh.protocol.facets import CORE_FACETS
+        engine = await self._engine_ready()
+        now = now_ms()
+        found: dict[str, dict] = {}
+        for facet in CORE_FACETS:
+            for e in await self._store(engine.rank, facet, 500, now):
+                found.setdefault(e.subject, {"id": e.subject, "facets": {}})["facets"][facet] = {
+                    "score": e.score, "uncertainty": e.uncertainty, "lower": e.lower}
+        profiles = await self._store(self.node.store.records, kind="profile", now_ms=now)
+        names = {s.record.author: s.record.name for s in profiles}
+        for member in found.values():
+            member["name"] = names.get(parse_id(member["id"]))
+        return sorted(found.values(), key=lambda m: -max(f["lower"] for f in m["facets"].values()))
+
+    async def graph(self, request: Request) -> dict:
+        me = self.node.identity.public_key
+        edges = await self._store(self.node.store.trust_edges)
+        near = {me} | {b for a, b in edges if a == me} | {a for a, b in edges if b == me}
+        near |= {b for a, b in edges if a in near}
+        near = set(list(near)[:200]) | {me}
+        engine = await self._engine_ready()
+        now = now_ms()
+        nodes = []
+        for key in near:
+            scores = [] if key == me else await self._store(engine.trust, key, None, now)
+            known = [s.lower for s in scores if s.evidence]
+            nodes.append({"id": peer_id(key), "me": key == me,
+                          "lower": max(known) if known else None})
+        links = sorted({(peer_id(a), peer_id(b)) for a, b in edges if a in near and b in near and a != b})
+        return {"nodes": nodes, "links": [{"from": a, "to": b} for a, b in links]}
+
+    async def ui(self, request: Request) -> Response:
+        page = _ui_file("index.html")
+        response = Response(page, media_type="text/html; charset=utf-8",
+                            headers={"Content-Security-Policy": "default-src 'self'; style-src 'self'",
+                                     "Cache-Control": "no-store"})
+        token = request.query_params.get("token")
+        if token and self.token is not None:
+            response.set_cookie(COOKIE, token, httponly=True, samesite="strict", path="/")
+        return response
+
+    async def ui_file(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in UI_FILES:
+            raise NotFound(f"no such file: {name}")
+        return Response(_ui_file(name), media_type=UI_FILES[name])
+
     async def metrics(self, request: Request) -> Response:
         from trustmesh.node.api.metrics import render
         counts = await self._store(self.node.store.counts)
@@ -320,6 +385,11 @@ def openapi_schema() -> dict:
     return {"openapi": "3.1.0", "info": {"title": "trustmesh control API", "version": __version__},
             "paths": paths, "components": {"responses": {"Error": error},
                                            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}}}
+
+
+def _ui_file(name: str) -> bytes:
+    from importlib.resources import files
+    return (files("trustmesh.node.api") / "ui" / name).read_bytes()
 
 
 def _event_json(data: dict) -> dict:
