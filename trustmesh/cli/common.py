@@ -7,7 +7,7 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -272,3 +272,23 @@ def node_client(ctx: click.Context):
     from trustmesh.node.api.client import ApiClient
     from trustmesh.node.paths import resolve_home
     return ApiClient(resolve_home(ctx.obj.home).root)
+
+
+def print_columns(header: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
+    """A table on stdout (rich): bold header and colour on a terminal, plain text otherwise.
+
+    ``NO_COLOR`` (any value) turns colour off; when stdout is not a terminal
+    lines are never wrapped or cut, so scripts can split them on spaces.
+    """
+    from rich.console import Console
+    from rich.table import Table
+    terminal = sys.stdout.isatty()
+    console = Console(no_color="NO_COLOR" in os.environ or not terminal, highlight=False,
+                      soft_wrap=not terminal, width=None if terminal else 100_000,
+                      force_terminal=terminal, emoji=False, markup=False)
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold" if terminal else "")
+    for name in header:
+        table.add_column(name, no_wrap=not terminal, overflow="fold" if terminal else "ignore")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import click
 
-from trustmesh.cli.common import emit_json, node_client
+from trustmesh.cli.common import emit_json, node_client, print_columns
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 
 def register(cli: click.Group) -> None:
-    for command in (status, peers, connect, disconnect, ask):
+    for command in (status, peers, connect, disconnect, ask, completion):
         cli.add_command(command)
     deal = cli.commands.get("deal")
     if isinstance(deal, click.Group):
@@ -58,9 +58,10 @@ def peers(ctx: click.Context, as_json: bool) -> None:
         return
     if not found:
         click.echo("no peers connected")
-    for peer in found:
-        flags = " banned" if peer.get("banned") else ""
-        click.echo(f"{peer['id']}  {' '.join(peer.get('addrs', []))}{flags}")
+        return
+    print_columns(("PEER", "ADDRESSES", "OFFENCES", "BANNED"),
+                  [(p["id"], " ".join(p.get("addrs", [])), str(p.get("offences", 0)),
+                    "yes" if p.get("banned") else "") for p in found])
 
 
 @click.command()
@@ -110,9 +111,10 @@ def deal_pending(ctx: click.Context, as_json: bool) -> None:
         return
     if not found:
         click.echo("no pending proposals")
-    for deal in found:
-        click.echo(f"{deal['id']}  from {deal['author']}  ref-hash {str(deal.get('ref'))[:12]}  "
-                   f"role {deal.get('role')}")
+        return
+    print_columns(("PROPOSAL", "FROM", "CLIENT", "SUPPLIER", "ISSUED"),
+                  [(d["id"], d["author"], str(d.get("client", "")), str(d.get("supplier", "")),
+                    str(d.get("issued", ""))) for d in found])
 
 
 @click.command("accept")
@@ -142,3 +144,14 @@ def propose_live(ctx: click.Context, counterparty: str, ref: str, role: str, as_
         emit_json(found)
         return
     click.echo(found["status"] + (f": {found['reason']}" if found.get("reason") else ""))
+
+
+@click.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the shell completion script: eval "$(trustmesh completion bash)"."""
+    from click.shell_completion import get_completion_class
+
+    from trustmesh.cli import cli
+    script = get_completion_class(shell)(cli, {}, "trustmesh", "_TRUSTMESH_COMPLETE").source()
+    click.echo(script)

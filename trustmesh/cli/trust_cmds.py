@@ -82,9 +82,10 @@ def rank(ctx: click.Context, facet: str, limit: int, as_json: bool) -> None:
     if not entries:
         click.echo(f"nobody my network knows has evidence on {facet}")
         return
-    click.echo(f"{'lower':>6} {'score':>6} {'uncert':>6} {'evid':>5}  subject")
-    for e in entries:
-        click.echo(f"{e.lower:6.3f} {e.score:6.3f} {e.uncertainty:6.3f} {e.evidence:5d}  {e.subject}")
+    from trustmesh.cli.common import print_columns
+    print_columns(("LOWER", "SCORE", "UNCERTAINTY", "EVIDENCE", "SUBJECT"),
+                  [(f"{e.lower:.3f}", f"{e.score:.3f}", f"{e.uncertainty:.3f}", str(e.evidence), e.subject)
+                   for e in entries])
 
 
 def _line(score) -> str:

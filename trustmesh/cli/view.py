@@ -98,15 +98,13 @@ def summary(record: Record, names: Names) -> tuple[str, str]:
 
 def print_table(items: Sequence[StoredRecord], names: Names, now_ms: int) -> None:
     """Aligned columns, one record a line, oldest first."""
-    header = ("ID", "TYPE", "ISSUED", "AUTHOR", "ABOUT", "WHAT", "STATUS")
-    rows = [header]
+    from trustmesh.cli.common import print_columns
+    rows = []
     for item in items:
         about, what = summary(item.record, names)
         rows.append((item.id.hex()[:SHORT_ID], item.record.NAME, iso(item.record.issued)[:10],
                      names.label(item.record.author), about, what, ",".join(marks(item, now_ms))))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    for row in rows:
-        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    print_columns(("ID", "TYPE", "ISSUED", "AUTHOR", "ABOUT", "WHAT", "STATUS"), rows)
 
 
 def print_record(item: StoredRecord, names: Names, now_ms: int, replies: Sequence[StoredRecord]) -> None:
