@@ -277,16 +277,17 @@ def node_client(ctx: click.Context):
 def print_columns(header: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
     """A table on stdout (rich): bold header and colour on a terminal, plain text otherwise.
 
-    ``NO_COLOR`` (any value) turns colour off; when stdout is not a terminal
+    ``NO_COLOR`` (any value) turns colour and bold off; when stdout is not a terminal
     lines are never wrapped or cut, so scripts can split them on spaces.
     """
     from rich.console import Console
     from rich.table import Table
     terminal = sys.stdout.isatty()
-    console = Console(no_color="NO_COLOR" in os.environ or not terminal, highlight=False,
+    plain = "NO_COLOR" in os.environ or not terminal
+    console = Console(no_color=plain, highlight=False,
                       soft_wrap=not terminal, width=None if terminal else 100_000,
                       force_terminal=terminal, emoji=False, markup=False)
-    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold" if terminal else "")
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="" if plain else "bold")
     for name in header:
         table.add_column(name, no_wrap=not terminal, overflow="fold" if terminal else "ignore")
     for row in rows:
