@@ -63,3 +63,9 @@ def test_completion_scripts_for_each_shell(tmp_path):
                                 "COMP_WORDS": "trustmesh sta", "COMP_CWORD": "1"})
     assert "plain,status" in asked.stdout.splitlines()
     assert tm(tmp_path, "completion", "tcsh").returncode == 2
+
+
+def test_the_cli_starts_without_the_heavy_libraries():
+    loaded = subprocess.run([sys.executable, "-c", "import sys, trustmesh.cli; print(' '.join(sys.modules))"],
+                            capture_output=True, text=True, timeout=30, env=_env()).stdout.split()
+    assert not {"libp2p", "numpy", "scipy", "rich", "httpx", "starlette", "hypercorn"} & set(loaded)

@@ -9,6 +9,7 @@ the damage (each batch is committed before the next is read).
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from typing import Any, TextIO
@@ -62,12 +63,31 @@ def import_(ctx: click.Context, bundle_file: str, as_json: bool) -> None:
     Exit 0 when every record was accepted or already held; 1 when any was
     rejected or the bundle is damaged (the good records are stored anyway).
     """
+    from trustmesh.cli.common import progress_bar
+    chunks = _bundle_chunks(bundle_file)       # a wrong file is one error line, before anything else
+    report = _Report(as_json, ("accepted", "duplicate", "rejected"))
+    size = os.path.getsize(bundle_file) if bundle_file != "-" else None
+    store = open_store(ctx)
+    with progress_bar("importing", size) as advance:
+        forks = _import(store, _counted(chunks, advance), report)
+    report.finish(report.damage, {"forks": forks})
+    if not as_json:
+        click.echo(f"imported {bundle_file}: {report.line()}" + (f"; {forks} new fork proofs" if forks else ""))
+    report.exit_status("rejected")
+
+
+def _counted(chunks, advance):
+    for chunk in chunks:
+        advance(len(chunk))
+        yield chunk
+
+
+def _import(store, chunks, report) -> int:
+    """Ingest a bundle's records in batches into ``store`` (closed at the end); new fork proofs."""
     from trustmesh.node.ledger import now_ms
     from trustmesh.node.store import REJECTED
     from trustmesh.protocol.bundle import read_bundle
-    chunks = _bundle_chunks(bundle_file)
-    report = _Report(as_json, ("accepted", "duplicate", "rejected"))
-    store = open_store(ctx)
+    report.damage = None
     try:
         forks_before = len(store.forks())
         pending: list[bytes] = []
@@ -77,22 +97,17 @@ def import_(ctx: click.Context, bundle_file: str, as_json: bool) -> None:
                 kind = result.record.NAME if result.record is not None else None
                 report.add(result.id, kind, result.status, result.reason if result.status == REJECTED else None)
             pending.clear()
-        damage = None
         try:
             for raw in read_bundle(chunks):
                 pending.append(raw)
                 if len(pending) >= BATCH:
                     flush()
         except DecodeError as exc:
-            damage = str(exc)
+            report.damage = str(exc)
         flush()
-        forks = len(store.forks()) - forks_before
+        return len(store.forks()) - forks_before
     finally:
         store.close()
-    report.finish(damage, {"forks": forks})
-    if not as_json:
-        click.echo(f"imported {bundle_file}: {report.line()}" + (f"; {forks} new fork proofs" if forks else ""))
-    report.exit_status("rejected")
 
 
 @click.command()

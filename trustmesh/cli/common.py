@@ -293,3 +293,22 @@ def print_columns(header: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
     for row in rows:
         table.add_row(*row)
     console.print(table)
+
+
+@contextlib.contextmanager
+def progress_bar(description: str, total: int | None):
+    """A progress bar on stderr while long work runs, only when stderr is a terminal.
+
+    Yields ``advance(n)``; off a terminal it does nothing, so logs and
+    scripts never see control characters.
+    """
+    if not sys.stderr.isatty():
+        yield lambda n: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+    console = Console(stderr=True, no_color="NO_COLOR" in os.environ)
+    columns = [TextColumn(description), BarColumn(), DownloadColumn(), TimeRemainingColumn()]
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n: bar.advance(task, n)
