@@ -218,3 +218,30 @@ def test_the_web_view_renders_in_a_real_browser(tmp_path):
             driver.quit()
         alice.stop()
         bob.stop()
+
+
+def test_import_goes_through_the_running_node_and_is_gossiped(tmp_path):
+    from trustmesh.node.ledger import Ledger
+    maker = Ledger.create(tmp_path / "maker")
+    for facet in ("payment", "quality", "delivery"):
+        maker.attest(BOB, facet, True)
+    maker.close()
+    export = subprocess.run([sys.executable, "-m", "trustmesh", "--home", str(tmp_path / "maker"), "export",
+                             "-o", str(tmp_path / "b.bundle")], capture_output=True, text=True, env=_env())
+    assert export.returncode == 0, export.stderr
+    alice, bob = Daemon(tmp_path / "alice"), Daemon(tmp_path / "bob")
+    try:
+        alice.post("/v1/peers", {"addr": bob.get("/v1/identity").json()["addrs"][0]})
+        out = alice.cli("import", str(tmp_path / "b.bundle"), "--json")
+        assert out.returncode == 0, out.stderr
+        report = json.loads(out.stdout)
+        assert report["accepted"] == 3 and report["rejected"] == 0
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and len(bob.get("/v1/records", subject=BOB).json()) < 3:
+            time.sleep(0.2)
+        assert len(bob.get("/v1/records", subject=BOB).json()) == 3     # gossiped at once
+        again = alice.cli("import", str(tmp_path / "b.bundle"))
+        assert again.returncode == 0 and "through the running node" in again.stdout
+    finally:
+        alice.stop()
+        bob.stop()

@@ -63,8 +63,23 @@ def import_(ctx: click.Context, bundle_file: str, as_json: bool) -> None:
     Exit 0 when every record was accepted or already held; 1 when any was
     rejected or the bundle is damaged (the good records are stored anyway).
     """
-    from trustmesh.cli.common import progress_bar
+    from trustmesh.cli.common import progress_bar, running_node
     chunks = _bundle_chunks(bundle_file)       # a wrong file is one error line, before anything else
+    client = running_node(ctx)
+    if client is not None:                     # the node is the one writer: it stores and gossips
+        with client:
+            found = client.call("POST", "/v1/import", content=b"".join(chunks))
+        report = _Report(as_json, ("accepted", "duplicate", "rejected"))
+        for item in found["records"]:
+            report.add(bytes.fromhex(item["id"]) if item["id"] else None, item["type"], item["status"],
+                       item["reason"])
+        forks = found["forks"]
+        report.finish(found["damaged"], {"forks": forks})
+        if not as_json:
+            click.echo(f"imported {bundle_file} through the running node: {report.line()}"
+                       + (f"; {forks} new fork proofs" if forks else ""))
+        report.exit_status("rejected")
+        return
     report = _Report(as_json, ("accepted", "duplicate", "rejected"))
     size = os.path.getsize(bundle_file) if bundle_file != "-" else None
     store = open_store(ctx)

@@ -378,6 +378,21 @@ class Node:
                 "intake": dict(self.counters), "quota_held": self.quota.held,
                 "quota_limit": self.quota.limit}
 
+    async def import_records(self, raws: list[bytes]) -> list:
+        """Verify and store records the owner brings (a bundle), gossip the new ones; the results.
+
+        The owner's own import: no strangers' quota, no peer to blame.
+        """
+        results = await self.worker.run(self.store.ingest, raws, now_ms())
+        fresh = [(res.id, res.record, raw) for res, raw in zip(results, raws) if res.status == ACCEPTED]
+        self._stored(fresh, "import", None)
+        if self.net is not None and fresh:
+            self.net.announce([raw for _, _, raw in fresh])
+        forked = {res.record.author for res in results if res.status == ACCEPTED and res.reason == FORK}
+        if forked:
+            await self._announce_forks(forked)
+        return results
+
     async def count(self) -> int:
         """How many records the store holds."""
         return sum((await self.worker.run(self.store.counts)).values())

@@ -44,6 +44,7 @@ ROUTES = [
     ("POST", "/v1/deals/{pid}/decline", "decline", "Decline a pending proposal."),
     ("GET", "/v1/trust/{subject}", "trust", "My trust in a member (?facet= &explain=1)."),
     ("GET", "/v1/rank", "rank", "Best-known members on a facet (?facet= &limit=)."),
+    ("POST", "/v1/import", "import_bundle", "Verify and store a bundle (the request body), gossip what is new."),
     ("POST", "/v1/ask", "ask", "Ask connected peers about a member now {subject} or {author}."),
     ("GET", "/v1/peers", "peers", "Connected peers."),
     ("POST", "/v1/peers", "connect", "Connect to a peer {addr}."),
@@ -268,6 +269,30 @@ class Api:
         found = await self._store(engine.rank, q["facet"], _int(q.get("limit"), 20, 1, 1000), now_ms())
         return [{"subject": e.subject, "score": e.score, "uncertainty": e.uncertainty, "lower": e.lower}
                 for e in found]
+
+    async def import_bundle(self, request: Request) -> dict:
+        from trustmesh.errors import DecodeError
+        from trustmesh.protocol.bundle import read_bundle
+        forks_before = len(await self._store(self.node.store.forks))
+        results, damage, batch = [], None, []
+
+        async def flush() -> None:
+            for res in await self.node.import_records(batch):
+                results.append({"id": res.id.hex() if res.id else None,
+                                "type": res.record.NAME if res.record is not None else None,
+                                "status": res.status, "reason": res.reason if res.status == "rejected" else None})
+            batch.clear()
+
+        try:
+            for raw in read_bundle([await request.body()]):   # the owner's file: held whole
+                batch.append(raw)
+                if len(batch) >= 2000:
+                    await flush()
+        except DecodeError as exc:
+            damage = str(exc)
+        await flush()
+        forks = len(await self._store(self.node.store.forks)) - forks_before
+        return {"records": results, "damaged": damage, "forks": forks}
 
     async def ask(self, request: Request) -> list:
         b = await self._body(request, (), ("subject", "author"))

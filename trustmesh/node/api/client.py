@@ -50,11 +50,12 @@ class ApiClient:
     def __exit__(self, *exc: object) -> None:
         self._http.close()
 
-    def call(self, method: str, path: str, body: dict | None = None, **params: Any) -> Any:
-        """One request; its JSON answer. Errors come back as our typed errors."""
+    def call(self, method: str, path: str, body: dict | None = None, *, content: bytes | None = None,
+             **params: Any) -> Any:
+        """One request (a JSON ``body``, or raw ``content``); its JSON answer, or our typed error."""
         import httpx
         try:
-            reply = self._http.request(method, path, json=body,
+            reply = self._http.request(method, path, json=body, content=content,
                                        params={k: v for k, v in params.items() if v is not None})
         except httpx.HTTPError as exc:
             raise NodeNotRunning(f"the node does not answer: {exc}") from None
