@@ -245,3 +245,30 @@ def test_import_goes_through_the_running_node_and_is_gossiped(tmp_path):
     finally:
         alice.stop()
         bob.stop()
+
+
+def test_the_remaining_endpoints(daemon):
+    assert daemon.get("/v1/version").json()["version"]
+    me = daemon.get("/v1/identity").json()
+    assert me["id"].startswith("12D3KooW") and me["did"].startswith("did:key:z6Mk")
+    # an attestation about me, made elsewhere, that I can answer
+    from trustmesh.crypto.keys import Identity
+    from trustmesh.crypto.ids import parse_id
+    from trustmesh.node.ledger import now_ms
+    from trustmesh.protocol.records import Attestation, encode, sign
+    other, t = Identity.generate(), now_ms() - 1000
+    raw = encode(sign(Attestation(other.public_key, 1, None, t, parse_id(me["id"]), "delivery", False,
+                                  None, None, t, None, "late"), other))
+    from trustmesh.protocol.bundle import bundle_chunks
+    body = b"".join(bundle_chunks([raw]))
+    imported = daemon.http.post("/v1/import", content=body).json()
+    assert [r["status"] for r in imported["records"]] == ["accepted"]
+    target = imported["records"][0]["id"]
+    reply = daemon.post("/v1/replies", {"target": target, "stance": "contest", "note": "it was on time"})
+    assert reply.status_code == 200 and reply.json()["type"] == "reply"
+    assert daemon.get(f"/v1/records/{target}").json()["contested"] is True
+    assert daemon.get("/v1/sync").json()["intake"]["accepted"] == 0     # nothing came from peers
+    assert daemon.post("/v1/sync").json() == []                          # no peers to sync with
+    assert daemon.get("/v1/deals/pending").json() == []
+    assert daemon.post("/v1/deals/00000000/accept").status_code in (400, 404)
+    assert daemon.http.delete(f"/v1/peers/{me['id']}").status_code == 503   # not connected

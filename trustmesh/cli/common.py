@@ -312,3 +312,14 @@ def progress_bar(description: str, total: int | None):
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task(description, total=total)
         yield lambda n: bar.advance(task, n)
+
+
+@contextlib.contextmanager
+def working(text: str):
+    """A spinner on stderr while something slow runs (loading trust evidence), terminal only."""
+    if not sys.stderr.isatty():
+        yield
+        return
+    from rich.console import Console
+    with Console(stderr=True, no_color="NO_COLOR" in os.environ).status(text):
+        yield

@@ -39,7 +39,9 @@ def trust(ctx: click.Context, subject: str, facet: str | None, explain: bool, as
             return engine.explain(key, facet, now)
         return engine.trust(key, facet, now)
 
-    found = with_ledger(ctx, action)
+    from trustmesh.cli.common import working
+    with working("reading the evidence and computing trust…"):
+        found = with_ledger(ctx, action)
     scores = found if isinstance(found, list) else [found]
     if as_json:
         emit_json(found.to_dict() if not isinstance(found, list) else [s.to_dict() for s in scores])
@@ -74,7 +76,9 @@ def rank(ctx: click.Context, facet: str, limit: int, as_json: bool) -> None:
         from trustmesh.node.trustview import TrustEngine
         return TrustEngine.for_ledger(ledger).rank(facet, limit, ledger.clock())
 
-    entries = with_ledger(ctx, action)
+    from trustmesh.cli.common import working
+    with working("reading the evidence and computing trust…"):
+        entries = with_ledger(ctx, action)
     if as_json:
         emit_json([{"subject": e.subject, "score": e.score, "uncertainty": e.uncertainty,
                     "lower": e.lower, "evidence": e.evidence, "authors": e.authors} for e in entries])

@@ -94,6 +94,7 @@ class Node:
         self.sync_index = None
         self.net = None
         self.counters = {"accepted": 0, "duplicate": 0, "rejected": 0, "over_quota": 0}
+        self.intake_by_source: dict[tuple[str, str], int] = {}   # (gossip|sync|query, outcome) -> records
 
     # ---- identity and weights ----------------------------------------------
 
@@ -164,6 +165,12 @@ class Node:
         self.counters["duplicate"] += report.duplicate
         self.counters["rejected"] += len(results) - report.accepted - report.duplicate
         self.counters["over_quota"] += over
+        for outcome, n in (("accepted", report.accepted), ("duplicate", report.duplicate),
+                           ("rejected", len(results) - report.accepted - report.duplicate),
+                           ("over_quota", over)):
+            if n:
+                key = (source, outcome)
+                self.intake_by_source[key] = self.intake_by_source.get(key, 0) + n
         return report
 
     async def _announce_forks(self, authors: set[bytes]) -> None:

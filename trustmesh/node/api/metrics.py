@@ -20,10 +20,11 @@ class _Snapshot:
             records.add_metric([kind], n)
         yield records
         yield GaugeMetricFamily("trustmesh_peers", "Connected peers", value=len(node.peers()))
-        intake = CounterMetricFamily("trustmesh_intake_records", "Records offered by peers, by outcome",
-                                     labels=["outcome"])
-        for outcome, n in sorted(node.counters.items()):
-            intake.add_metric([outcome], n)
+        intake = CounterMetricFamily("trustmesh_intake_records",
+                                     "Records offered by peers, by way in (gossip, sync, query) and outcome",
+                                     labels=["source", "outcome"])
+        for (source, outcome), n in sorted(node.intake_by_source.items()):
+            intake.add_metric([source, outcome], n)
         yield intake
         net = node.net
         gossip = getattr(net, "gossip", None)
