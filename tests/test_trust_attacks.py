@@ -31,3 +31,8 @@ def test_oscillator_and_newcomer():
     assert 1 <= attacks.oscillator_scenario(600, views=2)["bad_deals_before_drop"] <= 15
     fresh = attacks.whitewash_scenario(300)
     assert fresh["newcomer_uncertainty"] == 1.0 and fresh["newcomer_lower"] < fresh["honest_lower_median"]
+
+
+def test_a_camouflaged_collective_gains_little():
+    # measured 0.025 on this small graph (0.0275 at full size); 0.29 before the walk back
+    assert attacks.threat_scenario(600, "camouflaged", views=3)["rise"] <= 0.05

@@ -170,3 +170,15 @@ def test_explanation_gives_chains_and_serializes():
     assert [s.facet for s in everything][:5] == ["payment", "delivery", "quality", "relation", "solvency"]
     with pytest.raises(UsageError):
         m.trust(key(3), "Delivery!", NOW)
+
+
+def test_a_group_that_only_vouches_for_itself_barely_weighs():
+    """The walk back: trust that flows into a closed praise circle does not make its word count."""
+    honest = [(0, 1, "payment", True, True), (1, 0, "payment", True, True), (1, 2, "payment", True, True),
+              (2, 1, "payment", True, True), (2, 0, "payment", True, True), (0, 2, "payment", True, True)]
+    into_circle = [(2, 3, "delivery", True, True)]                       # one good experience
+    circle = [(a, b, "delivery", True, True) for a in range(3, 8) for b in range(3, 8) if a != b]
+    m = model(8, honest + into_circle + circle)
+    w = m.weights(NOW)
+    assert w.mass[4:8].min() > 0                                         # reachable...
+    assert w.weight[4:8].max() < 0.05 < w.weight[1:3].min()              # ...but their word barely counts

@@ -55,6 +55,9 @@ class TrustConfig:
     """...loses up to this share of it (MeritRank's connectivity decay)."""
     weight_core: float = 0.9
     """Members in the core holding this share of the walk mass weigh 1; others less."""
+    reach_core: float = 0.8
+    """The same scaling for the walk back: members whose own relations lead back to the
+    viewer as much as those of the core holding this share weigh 1 (see weights.py)."""
     rater_base: float = 0.75
     """A rater nobody nearer has judged is presumed honest: expected value 0.75, credibility 1."""
     rater_prior: float = 4.0

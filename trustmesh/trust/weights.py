@@ -27,8 +27,21 @@ again at the viewer). Hence:
 
 Walk mass is turned into an author weight in [0, 1] against a reference
 level that sybils cannot move: the level above which ``weight_core`` of the
-mass (viewer excluded) sits. Members above it weigh 1. That weight is then
-multiplied by the author's credibility as a rater (see credibility.py).
+mass (viewer excluded) sits. Members above it weigh 1.
+
+The walk back. Trust that flows into a group whose members only vouch for
+each other (a collective: they rate everyone outside badly and praise each
+other) never comes out again: the group is a sink, and its members end up
+with as much walk mass as honest members, so their praise of each other
+counted fully (measured: a camouflaged collective's members weighed 0.96,
+honest members 0.37). So an author must also lead back: the walk from the
+author along its own relations must reach the viewer (reverse personalized
+PageRank, same restart). Honest members, whose relations point at the
+honest network around the viewer, do; a sink's members barely do. The
+author's weight is the smaller of the two, each scaled against its core
+(``weight_core``, ``reach_core``); members the viewer has a relation with
+directly are exempt from the walk back (the viewer vouched for them). That weight is then multiplied by the
+author's credibility as a rater (see credibility.py).
 """
 
 from __future__ import annotations
@@ -128,7 +141,13 @@ def author_weights(evidence: EvidenceTable, viewer: int, now_ms: int,
     if len(evidence.equivocators):
         mass[evidence.equivocators] = 0.0
     inflow = (step_t @ sp.diags(mass * (1.0 - config.restart))).tocsr()
+    back = _walk_back(rel, out, viewer, config)
+    if len(evidence.equivocators):
+        back[evidence.equivocators] = 0.0
     weight = _to_weight(mass, viewer, config.weight_core)
+    leads_back = _to_weight(back, viewer, config.reach_core)
+    leads_back[rel.indices[rel.indptr[viewer]:rel.indptr[viewer + 1]]] = 1.0   # whom I vouch for myself
+    weight = np.minimum(weight, leads_back)
     cred = credibility(evidence, weight, hop_layers(rel, viewer), now_ms, config)
     return AuthorWeights(viewer, mass, weight * cred, inflow, n1, cred)
 
@@ -149,6 +168,27 @@ def _walk(step_t: sp.csr_matrix, viewer: int, config: TrustConfig, start):
             return y, n
         x = y
     return x, config.max_iterations
+
+
+def _walk_back(rel: sp.csr_matrix, out: np.ndarray, viewer: int, config: TrustConfig) -> np.ndarray:
+    """Per member u: how much of u's own personalized walk ends at the viewer (reverse PPR).
+
+    b = restart * e_viewer + (1 - restart) * P b, with P the row-normalised relations; the
+    viewer's own value is pinned at 1 (it is the anchor, not a member to judge).
+    """
+    m = rel.shape[0]
+    inv = np.divide(1.0, out, out=np.zeros(m), where=out > 0)
+    step = (sp.diags(inv) @ rel).tocsr()
+    keep = 1.0 - config.restart
+    b = np.zeros(m)
+    b[viewer] = 1.0
+    for _ in range(config.max_iterations):
+        nxt = keep * (step @ b)
+        nxt[viewer] = 1.0
+        if np.abs(nxt - b).sum() < config.tolerance:
+            return nxt
+        b = nxt
+    return b
 
 
 def _bridge_factor(step_t: sp.csr_matrix, mass: np.ndarray, viewer: int, config: TrustConfig):
