@@ -76,3 +76,35 @@ def test_an_equivocator_loses_its_weight(make_ledger):
     assert b.me in me.store.equivocators()
     after = engine.trust(c.me, "delivery", NOW)
     assert after.evidence == 1 and not after.known
+
+
+def _same_tables(x, y) -> None:
+    import numpy as np
+    assert x.members == y.members and x.facets == y.facets
+    for name in ("author", "subject", "facet", "positive", "dealt", "contested", "occurred", "expires",
+                 "record", "pair_dealt", "key", "deal_a", "deal_b", "deal_time", "equivocators"):
+        assert np.array_equal(getattr(x, name), getattr(y, name)), name
+
+
+def test_new_evidence_is_read_incrementally_and_matches_a_full_read(make_ledger):
+    from trustmesh.node.trustview import read_evidence
+    me, b, c, rating = web(make_ledger)
+    engine = TrustEngine.for_ledger(me)
+    engine.trust(c.me, "delivery", NOW)
+    assert (engine.loads, engine.full_loads) == (1, 1)
+    d = make_ledger(4)
+    deal_cd = d.countersign(c.propose_deal(d.me, "PO-3", "client"))
+    c.ingest([deal_cd.raw])
+    more = [deal_cd.raw, c.attest(d.me, "payment", False, deal=deal_cd.id).raw,
+            b.attest(d.me, "quality", True).raw, b.set_profile("Bob").raw]
+    me.ingest(more)
+    engine.trust(d.me, "payment", NOW)
+    assert (engine.loads, engine.full_loads) == (2, 1)              # only the new rows were read
+    _same_tables(engine.load(NOW).evidence, read_evidence(me.store))
+    c.ingest([rating.raw])
+    me.ingest([c.reply(rating.id, "contest", "no").raw])           # changes a row already read
+    engine.trust(c.me, "delivery", NOW)
+    assert (engine.loads, engine.full_loads) == (3, 2)
+    table = engine.load(NOW).evidence
+    _same_tables(table, read_evidence(me.store))
+    assert table.contested.sum() == 1

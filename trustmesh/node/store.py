@@ -497,7 +497,19 @@ class Store:
             forks = self._conn.execute("SELECT COUNT(*) FROM forks").fetchone()[0]
         return rid, forks
 
-    def evidence_rows(self) -> dict[str, tuple]:
+    def evidence_changes_after(self, rid: int) -> bool:
+        """True when records stored after ``rid`` change rows read before (not just add rows).
+
+        That is: a retraction or a reply, or a deal that an attestation held
+        before names (its ``dealt`` flag flips). Anything else only adds rows.
+        """
+        with self._lock:
+            return self._conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM records WHERE rid > ? AND type IN (3, 4))"
+                " OR EXISTS (SELECT 1 FROM records d JOIN records a ON a.target = d.id"
+                " WHERE d.rid > ? AND d.type = 2 AND a.rid <= ?)", (rid, rid, rid)).fetchone()[0] == 1
+
+    def evidence_rows(self, after: int = 0) -> dict[str, tuple]:
         """The columns trust reads, straight from SQL, without decoding any record.
 
         ``attestations``: columns (rid, author, subject, facet, positive,
@@ -507,6 +519,8 @@ class Store:
         and subject that is held here. ``deals``: columns (author,
         counterparty, issued) of unretracted deals. ``equivocators``: authors
         caught forking. Retraction and reply rules are those of ``records``.
+        ``after``: only attestations and deals stored after that row id (an
+        incremental read; see ``evidence_changes_after`` for when it is enough).
         """
         retracted = ("SELECT r.rid FROM records x JOIN records r ON r.id = x.target WHERE x.type = 3"
                      " AND (x.author = r.author OR (r.type = 2 AND x.author = r.subject))")
@@ -519,15 +533,15 @@ class Store:
               EXISTS (SELECT 1 FROM records x WHERE x.type = 4 AND x.target = a.id
                 AND x.author = a.subject AND x.positive = 0),
               a.occurred, COALESCE(a.expires, -1)
-            FROM records a WHERE a.type = 1 AND a.rid NOT IN retracted ORDER BY a.rid"""
+            FROM records a WHERE a.type = 1 AND a.rid > ? AND a.rid NOT IN retracted ORDER BY a.rid"""
         deals = ("SELECT author, subject, issued FROM records WHERE type = 2"
-                 " AND rid NOT IN retracted")
+                 " AND rid > ? AND rid NOT IN retracted")
         with self._lock:
             self._conn.execute("DROP TABLE IF EXISTS temp.retracted")
             self._conn.execute(f"CREATE TEMP TABLE retracted AS {retracted}")
             try:
-                att = self._conn.execute(attestations).fetchall()
-                dl = self._conn.execute(deals).fetchall()
+                att = self._conn.execute(attestations, (after,)).fetchall()
+                dl = self._conn.execute(deals, (after,)).fetchall()
             finally:
                 self._conn.execute("DROP TABLE IF EXISTS temp.retracted")
             cheats = [r[0] for r in self._conn.execute("SELECT DISTINCT author FROM forks")]

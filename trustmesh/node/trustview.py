@@ -28,7 +28,9 @@ class TrustEngine:
         self.config = config
         self._counter: tuple[int, int] | None = None
         self._model: TrustModel | None = None
+        self._evidence: EvidenceColumns | None = None
         self.loads = 0
+        self.full_loads = 0
 
     @classmethod
     def for_ledger(cls, ledger, config: TrustConfig = DEFAULT) -> "TrustEngine":
@@ -36,10 +38,23 @@ class TrustEngine:
         return cls(ledger.store, ledger.me, config)
 
     def load(self, now_ms: int) -> TrustModel:
-        """The model over the store as it is now (reloaded only if the store changed)."""
+        """The model over the store as it is now (re-read only if the store changed).
+
+        Incremental: when the new records only add evidence (attestations,
+        deals, profiles), only rows after the last one read come from SQL;
+        a retraction, a reply, a deal named by older evidence or a new fork
+        proof changes rows already read, and then everything is read again.
+        """
         counter = self.store.change_counter()
         if self._model is None or counter != self._counter:
-            self._model = TrustModel(read_evidence(self.store), self.viewer, self.config,
+            old = self._counter
+            if (self._evidence is None or old is None or counter[1] != old[1]
+                    or self.store.evidence_changes_after(old[0])):
+                self._evidence = EvidenceColumns.read(self.store)
+                self.full_loads += 1
+            else:
+                self._evidence.extend(self.store, old[0])
+            self._model = TrustModel(self._evidence.table(), self.viewer, self.config,
                                      record_names=self._names)
             self._counter = counter
             self.loads += 1
@@ -68,22 +83,57 @@ class TrustEngine:
 
 def read_evidence(store: Store):
     """The store's evidence as an ``EvidenceTable`` (members numbered as first met)."""
-    rows = store.evidence_rows()
-    rid, author, subject, facet, positive, dealt, contested, occurred, expires = rows["attestations"]
-    deal_author, deal_party, deal_time = rows["deals"]
-    index: dict[bytes, int] = {}
-    number = index.setdefault
-    a = [number(k, len(index)) for k in author]
-    s = [number(k, len(index)) for k in subject]
-    da = [number(k, len(index)) for k in deal_author]
-    db = [number(k, len(index)) for k in deal_party]
-    cheats = [number(k, len(index)) for k in rows["equivocators"]]
-    facets: dict[str, int] = {}
-    f = [facets.setdefault(x, len(facets)) for x in facet]
-    return build_table(
-        list(index), list(facets), author=a, subject=s, facet=np.array(f, np.int16),
-        positive=np.array(positive, bool), dealt=np.array(dealt, bool),
-        contested=np.array(contested, bool), occurred=np.array(occurred, np.int64),
-        expires=np.array(expires, np.int64), record=np.array(rid, np.int64),
-        deal_a=da, deal_b=db, deal_time=np.array(deal_time, np.int64), equivocators=cheats)
+    return EvidenceColumns.read(store).table()
 
+
+class EvidenceColumns:
+    """The store's evidence as growing numpy columns, members numbered as first met."""
+
+    def __init__(self) -> None:
+        self.index: dict[bytes, int] = {}
+        self.facets: dict[str, int] = {}
+        self.att = {name: np.zeros(0, dtype) for name, dtype in _ATT_COLUMNS}
+        self.deals = {name: np.zeros(0, dtype) for name, dtype in _DEAL_COLUMNS}
+        self.cheats: list[int] = []
+
+    @classmethod
+    def read(cls, store: Store) -> "EvidenceColumns":
+        """Everything, from scratch."""
+        found = cls()
+        found.extend(store, 0)
+        return found
+
+    def extend(self, store: Store, after: int) -> None:
+        """Add the attestations and deals stored after row ``after`` (and the fork list)."""
+        rows = store.evidence_rows(after)
+        rid, author, subject, facet, positive, dealt, contested, occurred, expires = rows["attestations"]
+        deal_author, deal_party, deal_time = rows["deals"]
+        number = self.index.setdefault
+        new_att = {"author": [number(k, len(self.index)) for k in author],
+                   "subject": [number(k, len(self.index)) for k in subject],
+                   "facet": [self.facets.setdefault(x, len(self.facets)) for x in facet],
+                   "positive": positive, "dealt": dealt, "contested": contested,
+                   "occurred": occurred, "expires": expires, "record": rid}
+        new_deals = {"a": [number(k, len(self.index)) for k in deal_author],
+                     "b": [number(k, len(self.index)) for k in deal_party], "time": deal_time}
+        for name, dtype in _ATT_COLUMNS:
+            self.att[name] = np.concatenate([self.att[name], np.asarray(new_att[name], dtype)])
+        for name, dtype in _DEAL_COLUMNS:
+            self.deals[name] = np.concatenate([self.deals[name], np.asarray(new_deals[name], dtype)])
+        self.cheats = [number(k, len(self.index)) for k in rows["equivocators"]]
+
+    def table(self):
+        """The ``EvidenceTable`` the trust model reads."""
+        a = self.att
+        return build_table(
+            list(self.index), list(self.facets), author=a["author"], subject=a["subject"],
+            facet=a["facet"], positive=a["positive"], dealt=a["dealt"], contested=a["contested"],
+            occurred=a["occurred"], expires=a["expires"], record=a["record"],
+            deal_a=self.deals["a"], deal_b=self.deals["b"], deal_time=self.deals["time"],
+            equivocators=self.cheats)
+
+
+_ATT_COLUMNS = (("author", np.int32), ("subject", np.int32), ("facet", np.int16), ("positive", bool),
+                ("dealt", bool), ("contested", bool), ("occurred", np.int64), ("expires", np.int64),
+                ("record", np.int64))
+_DEAL_COLUMNS = (("a", np.int32), ("b", np.int32), ("time", np.int64))
