@@ -627,24 +627,20 @@ class Store:
 
     def linked_to(self, ids: Sequence[bytes]) -> list[bytes]:
         """The bytes of the retractions and replies held that target any of ``ids``."""
-        out: list[bytes] = []
-        with self._lock:
-            for start in range(0, len(ids), 500):
-                chunk = list(ids[start:start + 500])
-                marks = ",".join("?" * len(chunk))
-                out.extend(r[0] for r in self._conn.execute(
-                    f"SELECT raw FROM records WHERE target IN ({marks}) ORDER BY rid", chunk))
-        return out
+        return self._raws_where("target", ids)
 
     def raws_for(self, ids: Sequence[bytes]) -> list[bytes]:
         """The bytes of the records among ``ids`` that are held (order not kept)."""
+        return self._raws_where("id", ids)
+
+    def _raws_where(self, column: str, ids: Sequence[bytes]) -> list[bytes]:
         out: list[bytes] = []
         with self._lock:
             for start in range(0, len(ids), 500):
                 chunk = list(ids[start:start + 500])
                 marks = ",".join("?" * len(chunk))
                 out.extend(r[0] for r in self._conn.execute(
-                    f"SELECT raw FROM records WHERE id IN ({marks})", chunk))
+                    f"SELECT raw FROM records WHERE {column} IN ({marks}) ORDER BY rid", chunk))
         return out
 
 

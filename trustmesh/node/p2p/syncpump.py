@@ -235,18 +235,7 @@ async def query(service, peer: ID, request: dict) -> list[bytes]:
             log.debug("query to %s: %s", peer, event.reason)
 
     stream = await service.host.new_stream(peer, [QUERY_PROTOCOL])
-    reset = False
-    try:
-        with trio.fail_after(service.config.query_timeout_s):
-            client.start()
-            await _pump(stream, client, on_event, service.config.query_timeout_s)
-    except RemoteProtocolError as exc:
-        service.offence(peer, "hard", f"query: {exc}")
-        reset = True
-    except (trio.TooSlowError, _Silent, _Lost) as exc:
-        log.debug("query to %s ended early: %s", peer, exc or "timeout")
-    finally:
-        await _close(stream, reset)
+    await _query_session(service, stream, peer, client, on_event)
     return got
 
 
@@ -267,15 +256,20 @@ async def answer_query(service, stream) -> None:
             raws += await node.worker.run(node.store.linked_to, [s.id for s in found])
             server.provide(raws, done=True)
 
+    await _query_session(service, stream, peer, server, on_event)
+
+
+async def _query_session(service, stream, peer: ID, session, on_event) -> None:
+    """Run one query session (either side) to its end; a broken protocol is an offence."""
     reset = False
     try:
         with trio.fail_after(service.config.query_timeout_s):
-            server.start()
-            await _pump(stream, server, on_event, service.config.query_timeout_s)
+            session.start()
+            await _pump(stream, session, on_event, service.config.query_timeout_s)
     except RemoteProtocolError as exc:
         service.offence(peer, "hard", f"query: {exc}")
         reset = True
-    except Exception as exc:
-        log.debug("query from %s failed: %s", peer, exc)
+    except Exception as exc:      # a timeout, a dropped link, a peer gone: not an offence
+        log.debug("query with %s ended early: %s", peer, exc or type(exc).__name__)
     finally:
         await _close(stream, reset)
