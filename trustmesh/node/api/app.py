@@ -117,8 +117,7 @@ class Api:
         return endpoint
 
     def _authorized(self, request: Request) -> bool:
-        if request.scope.get("server") is None:      # the Unix socket: the file mode is the gate
-            return True
+        """TCP only (the Unix socket's app has no token: its file mode is the gate)."""
         given = request.headers.get("authorization", "")
         if given.startswith("Bearer ") and hmac.compare_digest(given[7:].encode(), self.token.encode()):
             return True
@@ -238,8 +237,7 @@ class Api:
         b = await self._body(request, ("counterparty", "ref", "role"), ("due",))
         outcome = await self.node.propose_deal(_text(b, "counterparty"), _text(b, "ref"), _text(b, "role"))
         return {"status": outcome.status, "reason": outcome.reason,
-                "deal": self._record_json(outcome.deal) if getattr(outcome.deal, "record", None) else
-                (outcome.deal.id.hex() if outcome.deal else None)}
+                "deal": self._record_json(outcome.deal) if outcome.deal else None}
 
     async def pending(self, request: Request) -> list:
         return [record_view(deal, pid) for pid, deal in self.node.pending_deals.items()]
