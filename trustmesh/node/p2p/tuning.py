@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import os
 import time
+import weakref
 from collections import OrderedDict
 
 import libp2p.pubsub.gossipsub as _gossipsub_mod
@@ -61,7 +62,7 @@ ENVELOPE_RECHECK_S = 1.0         # how stale our own envelope may be
 _original_consume = _utils_mod.maybe_consume_signed_record
 _original_env = _peerstore_mod.env_to_send_in_RPC
 _accepted: OrderedDict[bytes, bytes] = OrderedDict()   # peer id bytes -> envelope bytes
-_sent: dict[int, tuple[float, bytes]] = {}    # id(host) -> (when built, envelope bytes)
+_sent: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()   # host -> (when built, envelope)
 
 
 def consume_signed_record(msg, host, peer_id) -> bool:
@@ -88,11 +89,11 @@ def env_to_send(host) -> tuple[bytes, bool]:
     notice a change of listen addresses; once a second is soon enough.
     """
     now = time.monotonic()
-    cached = _sent.get(id(host))
+    cached = _sent.get(host)
     if cached is not None and now - cached[0] < ENVELOPE_RECHECK_S:
         return cached[1], False
     data, fresh = _original_env(host)
-    _sent[id(host)] = (now, data)
+    _sent[host] = (now, data)
     return data, fresh
 
 
