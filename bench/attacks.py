@@ -7,11 +7,13 @@ from several honest viewers, and measures:
 - sybil share: the part of the viewer's walk mass (viewer excluded) held by
   sybils, and the AUC of honest vs sybil mass (1.0: every honest member
   ranks above every sybil);
-- bad deals accepted: a viewer repeatedly picks the best of 5 random
-  suppliers by ``lower`` on ``delivery``; the share of those deals that go
-  bad, with attackers and in the same world without them;
+- bad deals accepted: a viewer repeatedly (2,000 times) picks the best of
+  5 random members (sybils are not on offer) by ``lower`` on ``delivery``;
+  the share of those deals that go bad, with attackers and in the same
+  world without them;
 - slander: how much honest members' ``delivery`` scores move when 10% of
-  members post negatives about honest members they never dealt with;
+  members post negatives about honest members they never dealt with (a
+  negative about a real partner is an ordinary review, weighed as such);
 - oscillators: how many bad deals a long-good supplier gets, after it turns
   bad, before its ``lower`` falls under the acceptance level (0.5).
 
@@ -192,6 +194,17 @@ def collude(world: World, model: str, praises: int = 20) -> None:
                 world.deal(int(a), int(b), NOW - int(rng.integers(1, 365)) * DAY, good=True)
 
 
+def vouch_by_sybils(world: World, count: int, praises: int = 20) -> None:
+    """A sybil region behind 100 attack edges whose members praise the collective (no deals)."""
+    rng = world.rng
+    collective = np.flatnonzero(world.kind == MALICIOUS)
+    add_sybils(world, count, 100)
+    for s in np.flatnonzero(world.kind == SYBIL):
+        for c in rng.choice(collective, min(praises, len(collective)), replace=False):
+            for facet in (0, 1):
+                world.att.append((int(s), int(c), facet, True, False, NOW - DAY))
+
+
 # ---- metrics ---------------------------------------------------------------
 
 def auc(good: np.ndarray, bad: np.ndarray) -> float:
@@ -229,13 +242,14 @@ def lower_bounds(table, viewer: int, config: TrustConfig, facet: str = "delivery
     return opinion(r_all, s_all, config.quantile)
 
 
-def bad_deal_rate(world: World, table, views: list[int], config: TrustConfig, trials: int = 400) -> float:
+def bad_deal_rate(world: World, table, views: list[int], config: TrustConfig, trials: int = 2000) -> float:
     """Share of bad deals when each viewer picks the best of 5 random suppliers by ``lower``."""
     rng = np.random.default_rng(7)
     bad = 0
     for v in views:
         lower = lower_bounds(table, v, config)[2] + rng.random(table.size) * 1e-9  # random tie-break
-        others = np.delete(np.arange(world.n), v)
+        others = np.flatnonzero(world.kind != SYBIL)     # sybils vouch, they are not on offer
+        others = others[others != v]
         for _ in range(trials):
             cand = rng.choice(others, 5, replace=False)
             pick = cand[np.argmax(lower[cand])]
@@ -258,24 +272,37 @@ def sybil_scenario(honest: int, sybils: int, g: int, seed: int = 1, views: int =
 
 
 def threat_scenario(n: int, model: str, share: float = 0.2, f: float = 0.5, seed: int = 2,
-                    views: int = 5, config: TrustConfig = DEFAULT) -> dict:
-    """Bad deals accepted with a malicious share, against the same world without attackers."""
-    out = {}
-    for attacked in (False, True):
-        rng = np.random.default_rng(seed)
-        world, edges = honest_world(n, rng)
-        if attacked:
-            make_malicious(world, share, model, f)
-        else:
-            rng.choice(world.n, int(share * world.n), replace=False)  # same random stream
-        trade(world, edges, liar=liar_of(world, model))
-        if attacked:
-            collude(world, model)
-        table = world.table()
-        out[attacked] = bad_deal_rate(world, table, viewers(world, views), config)
+                    views: int = 5, config: TrustConfig = DEFAULT, worlds: int = 1,
+                    sybils: int = 0) -> dict:
+    """Bad deals accepted with a malicious share, against the same world without attackers.
+
+    With ``worlds`` > 1 the figures are averaged over that many worlds (seeds
+    ``seed``, ``seed + 10``, ...), ``views`` viewers each: one world's figure
+    depends on where its few viewers happen to stand. With ``sybils`` the
+    collective also gets a sybil region (joined by 100 attack edges) whose
+    members each praise 20 collective members, without deals.
+    """
+    out = {False: [], True: []}
+    for k in range(worlds):
+        for attacked in (False, True):
+            rng = np.random.default_rng(seed + 10 * k)
+            world, edges = honest_world(n, rng)
+            if attacked:
+                make_malicious(world, share, model, f)
+            else:
+                rng.choice(world.n, int(share * world.n), replace=False)  # same random stream
+            trade(world, edges, liar=liar_of(world, model))
+            if attacked:
+                collude(world, model)
+                if sybils:
+                    vouch_by_sybils(world, sybils)
+            table = world.table()
+            out[attacked].append(bad_deal_rate(world, table, viewers(world, views), config))
+    clean, attacked = float(np.mean(out[False])), float(np.mean(out[True]))
     label = f"{model} f={f:.0%}" if model == "camouflaged" else model
-    return {"scenario": f"threat {label} {share:.0%} of {n}", "bad_deals_clean": out[False],
-            "bad_deals_attacked": out[True], "rise": out[True] - out[False]}
+    worlds_label = (f" + {sybils} sybils" if sybils else "") + (f", {worlds} worlds" if worlds > 1 else "")
+    return {"scenario": f"threat {label} {share:.0%} of {n}{worlds_label}", "bad_deals_clean": clean,
+            "bad_deals_attacked": attacked, "rise": attacked - clean}
 
 
 def slander_scenario(n: int, share: float = 0.1, targets: int = 10, seed: int = 3, views: int = 5,
@@ -288,8 +315,13 @@ def slander_scenario(n: int, share: float = 0.1, targets: int = 10, seed: int = 
     slanderers = rng.choice(n, int(share * n), replace=False)
     world.kind[slanderers] = SLANDERER
     honest = np.flatnonzero(world.kind == HONEST)
+    partners: dict[int, set[int]] = {}
+    for a, b, _ in world.deals:
+        partners.setdefault(a, set()).add(b)
+        partners.setdefault(b, set()).add(a)
     for a in slanderers:
-        for b in rng.choice(honest, targets, replace=False):
+        strangers = np.setdiff1d(honest, list(partners.get(int(a), ())))
+        for b in rng.choice(strangers, targets, replace=False):
             world.att.append((int(a), int(b), 0, False, False, NOW - DAY))
     dirty = world.table()
     moves = []
@@ -349,6 +381,7 @@ def run_all(quick: bool = False) -> list[dict]:
             sybil_scenario(1000, 200, 10, views=3), sybil_scenario(1000, 1000, 10, views=3),
             sybil_scenario(1000, 1000, 10, views=3, graph="small_world"),
             threat_scenario(600, "collective", views=3), threat_scenario(600, "camouflaged", views=3),
+            threat_scenario(600, "spies", views=3),
             slander_scenario(600, views=3), oscillator_scenario(600, views=2),
             whitewash_scenario(300)]
     return [
@@ -356,6 +389,8 @@ def run_all(quick: bool = False) -> list[dict]:
         sybil_scenario(10_000, 10_000, 100, graph="small_world"),
         threat_scenario(3000, "liars"), threat_scenario(3000, "collective"),
         threat_scenario(3000, "camouflaged"), threat_scenario(3000, "spies"),
+        threat_scenario(3000, "camouflaged", worlds=4), threat_scenario(3000, "spies", worlds=4),
+        threat_scenario(3000, "camouflaged", sybils=3000), threat_scenario(3000, "spies", sybils=3000),
         slander_scenario(3000), oscillator_scenario(3000), whitewash_scenario(3000)]
 
 

@@ -24,7 +24,7 @@ def test_liars_and_collectives_do_not_raise_bad_deals():
 
 def test_slanderers_barely_move_honest_scores():
     row = attacks.slander_scenario(600, views=3)
-    assert row["score_move_mean"] <= 0.05 and row["score_move_p99"] <= 0.1
+    assert row["score_move_max"] <= 0.05, row
 
 
 def test_oscillator_and_newcomer():
@@ -33,6 +33,9 @@ def test_oscillator_and_newcomer():
     assert fresh["newcomer_uncertainty"] == 1.0 and fresh["newcomer_lower"] < fresh["honest_lower_median"]
 
 
-def test_a_camouflaged_collective_gains_little():
-    # measured 0.025 on this small graph (0.0275 at full size); 0.29 before the walk back
-    assert attacks.threat_scenario(600, "camouflaged", views=3)["rise"] <= 0.05
+def test_camouflaged_collectives_and_spies_gain_little():
+    # measured on this small graph: camouflaged 0.011, spies 0.0003 (0.29 and 0.14 at full
+    # size before the walk back and the camps)
+    for model in ("camouflaged", "spies"):
+        row = attacks.threat_scenario(600, model, views=3)
+        assert row["rise"] <= 0.02, row

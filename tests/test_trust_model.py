@@ -182,3 +182,47 @@ def test_a_group_that_only_vouches_for_itself_barely_weighs():
     w = m.weights(NOW)
     assert w.mass[4:8].min() > 0                                         # reachable...
     assert w.weight[4:8].max() < 0.05 < w.weight[1:3].min()              # ...but their word barely counts
+
+
+def _two_camps(spy: bool = True):
+    """Honest 0-9 (viewer 0) trade in a ring; a collective 10-14 praises itself and blames
+    its honest partners, who blame it back; a spy 15 trades well with honest 1 and 2 and
+    praises the collective it signed fake deals with."""
+    atts = []
+    for a in range(10):
+        for b in ((a + 1) % 10, (a + 2) % 10):
+            atts += [(a, b, "delivery", True, True), (b, a, "payment", True, True)]
+    for c in range(10, 15):
+        atts += [(c, d, "delivery", True, True) for d in range(10, 15) if d != c]
+        for h in (3 + c % 5, 5 + c % 5):
+            atts += [(c, h, "payment", False, True), (h, c, "delivery", False, True)]
+    if spy:
+        for h in (1, 2):
+            atts += [(h, 15, "delivery", True, True), (15, h, "payment", True, True)]
+        for c in range(10, 15):
+            atts += [(15, c, "delivery", True, True), (c, 15, "payment", True, True)]
+    return atts
+
+
+def test_a_spy_and_its_collective_lose_their_word_honest_raters_keep_theirs():
+    m = model(16, _two_camps())
+    w = m.weights(NOW)
+    assert w.mass[15] > 0.01 and w.mass[10:15].min() > 0            # the spy is well reached...
+    assert w.credibility[15] < 0.05 and w.credibility[10:15].max() < 0.05   # ...its word is not
+    assert w.credibility[1:10].min() > 0.9
+    # the spy's praise does not lift a collective member above an honest one
+    assert m.trust(key(12), "delivery", NOW).lower < m.trust(key(4), "delivery", NOW).lower
+
+
+def test_camps_change_nothing_where_everyone_agrees_or_only_strangers_blame():
+    atts = [a for a in _two_camps(spy=False) if a[0] < 10 and a[1] < 10]
+    atts += [(9, s, "delivery", False, False) for s in range(1, 8)]     # slander: no deal with them
+    w = model(10, atts).weights(NOW)
+    assert np.allclose(w.credibility, 1.0)
+
+
+def test_the_camp_penalty_scales_with_how_clearly_the_viewer_leans_to_one_camp():
+    from dataclasses import replace
+    undecided = replace(DEFAULT, camp_margin=1e9)          # no vote can reach that margin
+    w = model(16, _two_camps(), config=undecided).weights(NOW)
+    assert w.credibility[15] > 0.9      # only the camps gave the spy away (its partners praise it)

@@ -30,7 +30,7 @@ class TrustConfig:
     """An attestation not backed by a deal both parties signed counts this much."""
     negative_weight: float = 1.5
     """A negative counts more than a positive: trust is slow to build and quick to lose."""
-    slander_weight: float = 0.1
+    slander_weight: float = 0.04
     """A negative from someone with no deal at all with the subject counts this much."""
     author_cap: float = 3.0
     """One author's evidence about one subject and facet saturates at this many units."""
@@ -53,15 +53,23 @@ class TrustConfig:
     """A member whose trust arrives for more than this share through one other member..."""
     bridge_penalty: float = 0.5
     """...loses up to this share of it (MeritRank's connectivity decay)."""
-    weight_core: float = 0.9
+    weight_core: float = 0.95
     """Members in the core holding this share of the walk mass weigh 1; others less."""
-    reach_core: float = 0.8
+    reach_core: float = 0.9
     """The same scaling for the walk back: members whose own relations lead back to the
     viewer as much as those of the core holding this share weigh 1 (see weights.py)."""
     rater_base: float = 0.75
     """A rater nobody nearer has judged is presumed honest: expected value 0.75, credibility 1."""
     rater_prior: float = 4.0
     """How much evidence it takes to move a rater's credibility (prior weight)."""
+    camp_agreement: float = 0.5
+    """A rater keeps its full weight while its ratings agree with the viewer's camp at
+    least this much (-1..1; 0.5: three in four of its rating mass agree), none at 0."""
+    camp_rounds: int = 40
+    """Rounds of the camp computation (power iteration; settled after about 30)."""
+    camp_margin: float = 0.25
+    """The camp penalty applies fully once the viewer's walk leans this much to one camp
+    (0.25: 62.5% against 37.5%), proportionally below (see camps.py)."""
     tolerance: float = 1e-9
     max_iterations: int = 200
 

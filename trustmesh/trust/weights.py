@@ -41,7 +41,8 @@ honest network around the viewer, do; a sink's members barely do. The
 author's weight is the smaller of the two, each scaled against its core
 (``weight_core``, ``reach_core``); members the viewer has a relation with
 directly are exempt from the walk back (the viewer vouched for them). That weight is then multiplied by the
-author's credibility as a rater (see credibility.py).
+author's credibility as a rater: what nearer members say about it (credibility.py) and whether its
+ratings side with the viewer's camp or against it (camps.py).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from trustmesh.trust.camps import camp_credibility
 from trustmesh.trust.config import TrustConfig
 from trustmesh.trust.credibility import credibility, hop_layers
 from trustmesh.trust.evidence import EvidenceTable
@@ -66,7 +68,7 @@ class AuthorWeights:
     weight: np.ndarray      # author weight in [0, 1]; the viewer's is 1
     inflow: sp.csr_matrix   # row v: walk mass arriving at v from each member
     iterations: int
-    credibility: np.ndarray  # the share of its weight each rater keeps (see credibility.py)
+    credibility: np.ndarray  # the share of its weight each rater keeps (credibility.py, camps.py)
 
     def chain(self, member: int, max_length: int = 8) -> list[int] | None:
         """The strongest chain of relations viewer -> ... -> ``member``, or None.
@@ -149,6 +151,8 @@ def author_weights(evidence: EvidenceTable, viewer: int, now_ms: int,
     leads_back[rel.indices[rel.indptr[viewer]:rel.indptr[viewer + 1]]] = 1.0   # whom I vouch for myself
     weight = np.minimum(weight, leads_back)
     cred = credibility(evidence, weight, hop_layers(rel, viewer), now_ms, config)
+    cred *= camp_credibility(evidence, mass, weight, now_ms, config)
+    cred[viewer] = 1.0
     return AuthorWeights(viewer, mass, weight * cred, inflow, n1, cred)
 
 
