@@ -212,6 +212,10 @@ def test_a_spy_and_its_collective_lose_their_word_honest_raters_keep_theirs():
     assert w.credibility[1:10].min() > 0.9
     # the spy's praise does not lift a collective member above an honest one
     assert m.trust(key(12), "delivery", NOW).lower < m.trust(key(4), "delivery", NOW).lower
+    from trustmesh.trust import member_name
+    items = {i.author: i for i in m.explain(key(12), "delivery", NOW).explanation}
+    spy = items[member_name(key(15))]
+    assert spy.chain and spy.rater_credibility < 0.05 and spy.weight < 1e-3     # reached, says why
 
 
 def test_camps_change_nothing_where_everyone_agrees_or_only_strangers_blame():

@@ -58,6 +58,9 @@ def trust(ctx: click.Context, subject: str, facet: str | None, explain: bool, as
                        f"  ({flags})  by {item.author}")
             if item.chain:
                 click.echo("      via " + " -> ".join(_short(m) for m in item.chain))
+                if item.rater_credibility < 0.995:
+                    click.echo(f"      word discounted to {item.rater_credibility:.0%}: what it says of others"
+                               " clashes with what the people nearer to me report")
             else:
                 click.echo("      no path from me to this author: it does not count")
 

@@ -244,7 +244,8 @@ class TrustModel:
                 contested=bool(ev.contested[row]), occurred=int(ev.occurred[row]),
                 author_weight=float(weight[author]), weight=float(units[order[k]]),
                 first_hand=author == self._viewer,
-                chain=tuple(member_name(ev.members[i]) for i in chain) if chain else ()))
+                chain=tuple(member_name(ev.members[i]) for i in chain) if chain else (),
+                rater_credibility=float(found.credibility[author]) if found is not None else 0.0))
         return tuple(items)
 
 

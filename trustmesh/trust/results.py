@@ -11,7 +11,10 @@ class EvidenceItem:
 
     ``chain`` runs from the viewer to the author (both included) along the
     relations that carry most trust; it is empty when the viewer has no path
-    to the author, whose word then counts for nothing.
+    to the author, whose word then counts for nothing. ``rater_credibility``
+    below 1 says the author is reached but its word is discounted: nearer
+    members report its dealings as bad, or its ratings contradict what the
+    others who dealt with the same people report (a spy, a collective).
     """
 
     record: str             # the attestation's id (hex)
@@ -24,6 +27,7 @@ class EvidenceItem:
     weight: float           # evidence units this record adds after every discount
     first_hand: bool        # written by the viewer
     chain: tuple[str, ...]
+    rater_credibility: float = 1.0  # share of its weight the author keeps as a rater, in [0, 1]
 
     def to_dict(self) -> dict:
         """A JSON-ready dict (the chain as a list)."""

@@ -36,7 +36,8 @@ async function showMember(member) {
     const list = el("ul", { class: "evidence" });
     for (const item of s.explanation) {
       const verdict = el("span", item.positive ? {} : { class: "neg" }, item.positive ? "+" : "−");
-      const chain = el("div", { class: "chain" }, item.first_hand ? "first-hand" : item.chain.length > 1 ? `me → ${item.chain.slice(1).map(short).join(" → ")}` : "no chain from me");
+      const discounted = item.rater_credibility < 0.995 ? ` (word discounted to ${Math.round(item.rater_credibility * 100)}%)` : "";
+      const chain = el("div", { class: "chain" }, item.first_hand ? "first-hand" : item.chain.length > 1 ? `me → ${item.chain.slice(1).map(short).join(" → ")}${discounted}` : "no chain from me");
       list.append(el("li", { class: "attestation" }, verdict, ` by ${short(item.author)}${item.deal ? " (deal)" : ""}${item.first_hand ? " (mine)" : ""}, weight ${item.weight.toFixed(2)}`, chain));
     }
     box.append(list);
