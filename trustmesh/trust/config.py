@@ -65,6 +65,8 @@ class TrustConfig:
     camp_agreement: float = 0.5
     """A rater keeps its full weight while its ratings agree with the viewer's camp at
     least this much (-1..1; 0.5: three in four of its rating mass agree), none at 0."""
+    camp_prior: float = 4.0
+    """Every rater starts with this many (average-sized) ratings' worth of agreement."""
     camp_rounds: int = 40
     """Rounds of the camp computation (power iteration; settled after about 30)."""
     camp_margin: float = 0.25
