@@ -240,3 +240,42 @@ def test_a_rater_with_a_couple_of_bad_experiences_is_not_silenced():
     kept = model(10, atts).weights(NOW).credibility[9]
     strict = model(10, atts, config=replace(DEFAULT, camp_prior=0.0)).weights(NOW).credibility[9]
     assert strict < 0.05 < 0.5 < kept
+
+
+def test_a_small_collective_that_holds_my_walk_cannot_turn_the_camps_against_honest_raters():
+    from dataclasses import replace
+    atts = [a for a in _two_camps(spy=False) if a[0] != 0 and a[1] != 0]   # I know one honest member
+    atts += [(0, 1, "delivery", True, True), (1, 0, "payment", True, True),
+             (0, 10, "delivery", True, True), (10, 0, "payment", True, True)]  # and had a lucky deal
+    with_camps = model(15, atts).weights(NOW)
+    without = model(15, atts, config=replace(DEFAULT, camp_margin=1e9)).weights(NOW)
+    assert with_camps.mass[10:15].sum() > 0.3          # the collective holds much of my walk...
+    assert np.allclose(with_camps.credibility, without.credibility)   # ...the camps stand aside
+
+
+def _ring_and_collective(honest: int, collective: range, lucky: tuple[int, ...]):
+    """Honest 0..honest-1 (viewer 0) in a ring, each dealing with the next three; a collective."""
+    atts = []
+    for a in range(honest):
+        for step in (1, 2, 3):
+            b = (a + step) % honest
+            atts += [(a, b, "delivery", True, True), (b, a, "payment", True, True)]
+    for c in collective:
+        atts += [(c, d, "delivery", True, True) for d in collective if d != c]
+        for h in (3 + c % 7, 9 + c % 11):
+            atts += [(c, h, "payment", False, True), (h, c, "delivery", False, True)]
+    for c in lucky:
+        atts += [(0, c, "delivery", True, True), (c, 0, "payment", True, True)]
+    return atts
+
+
+def test_members_the_camps_reject_do_not_set_the_scale_of_honest_weights():
+    from dataclasses import replace
+    atts = [a for a in _ring_and_collective(30, range(40, 48), lucky=(40,))
+            if 0 not in a[:2] or {a[0], a[1]} & {1, 2, 40}]       # I deal with 1, 2 and, luckily, 40
+    with_camps = model(48, atts).weights(NOW)
+    without = model(48, atts, config=replace(DEFAULT, camp_margin=1e9)).weights(NOW)
+    assert with_camps.mass[40:48].sum() > 0.2                      # the collective holds my walk
+    assert with_camps.weight[40:48].max() < 0.05
+    # measured 0.50 against 0.46: the level is set among the members whose word counts
+    assert with_camps.weight[1:30].mean() > 1.05 * without.weight[1:30].mean()

@@ -46,7 +46,14 @@ measured). The credibility then goes from 1 (agreement ``camp_agreement`` or
 more) down to 0 (agreement 0 or less: as much contradiction as agreement).
 When the viewer's walk is split almost evenly between camps, there is no
 clear side to take: the penalty is scaled by the margin of the vote, fully
-applied from ``camp_margin`` on.
+applied from ``camp_margin`` on. And the vote must agree with a head count
+(members whose word counts at least 1%, one voice each): a small dense
+collective that the viewer happened to deal well with can hold most of its
+walk and win the weighted vote, and would then silence the honest raters
+for that viewer. When the two disagree the camps are left out: attackers
+who game the head count can at most switch this protection off, never turn
+it against honest raters (sybils behind few attack edges have far less than
+1% each).
 
 In a network without opposing camps (everyone agrees with everyone, apart
 from the odd bad deal) the leading vector has one sign and agreement is
@@ -63,6 +70,7 @@ from trustmesh.trust.evidence import EvidenceTable
 from trustmesh.trust.opinion import decay
 
 _TOLERANCE = 1e-4       # change of the unit camp vector between rounds
+_HEAD_WEIGHT = 0.01     # members whose word counts at least this much have a say in the head count
 
 
 def signed_ratings(evidence: EvidenceTable, now_ms: int, config: TrustConfig) -> sp.csr_matrix:
@@ -114,6 +122,9 @@ def camp_credibility(evidence: EvidenceTable, mass: np.ndarray, weight: np.ndarr
     if total <= 0:
         return cred
     vote = (voters @ side) / total
+    heads = side[weight >= _HEAD_WEIGHT].sum()
+    if heads * vote <= 0:       # the walk's camp is not the one most of my network is in
+        return cred
     polarity = (norm_t @ x) * _inv_sqrt(subject_deg) * np.sign(vote)
     agree = ratings @ polarity
     spread = abs(ratings) @ np.abs(polarity)
