@@ -92,38 +92,22 @@ def signed_ratings(evidence: EvidenceTable, now_ms: int, config: TrustConfig) ->
 def camp_credibility(evidence: EvidenceTable, mass: np.ndarray, weight: np.ndarray, now_ms: int,
                      config: TrustConfig) -> np.ndarray:
     """Per member, the share of its weight its ratings keep for siding against the viewer's camp."""
-    ratings = signed_ratings(evidence, now_ms, config)
     cred = np.ones(evidence.size)
-    if ratings.nnz == 0:
-        return cred
+    ratings = signed_ratings(evidence, now_ms, config)
     scaled = (sp.diags(weight) @ ratings).tocsr()
     scaled.eliminate_zeros()
     rater_deg = np.asarray(abs(scaled).sum(axis=1)).ravel()
     subject_deg = np.asarray(abs(scaled).sum(axis=0)).ravel()
     norm = (sp.diags(_inv_sqrt(rater_deg)) @ scaled @ sp.diags(_inv_sqrt(subject_deg))).tocsr()
     norm_t = norm.T.tocsr()
-    x = mass * weight * (rater_deg > 0)
-    if not x.any():
+    x = _camp_vector(norm, norm_t, mass * weight * (rater_deg > 0), config.camp_rounds)
+    if x is None:
         return cred
-    x /= np.linalg.norm(x)
-    for _ in range(config.camp_rounds):     # power iteration, from the viewer's side
-        nxt = norm @ (norm_t @ x)
-        size = np.linalg.norm(nxt)
-        if size == 0:
-            return cred
-        nxt /= size
-        done = np.linalg.norm(nxt - x) < _TOLERANCE
-        x = nxt
-        if done:
-            break
     side = np.sign(x)
     voters = mass * weight
-    total = voters @ np.abs(side)
-    if total <= 0:
-        return cred
-    vote = (voters @ side) / total
+    vote = (voters @ side) / max(voters @ np.abs(side), 1e-300)
     heads = side[weight >= _HEAD_WEIGHT].sum()
-    if heads * vote <= 0:       # the walk's camp is not the one most of my network is in
+    if heads * vote <= 0:       # no side, or the walk's camp is not the one most of my network is in
         return cred
     polarity = (norm_t @ x) * _inv_sqrt(subject_deg) * np.sign(vote)
     agree = ratings @ polarity
@@ -132,7 +116,26 @@ def camp_credibility(evidence: EvidenceTable, mass: np.ndarray, weight: np.ndarr
     benefit = config.camp_prior * np.divide(spread, count, out=np.zeros_like(spread), where=count > 0)
     agreement = np.divide(agree + benefit, spread + benefit, out=np.ones_like(agree), where=spread > 0)
     strength = min(1.0, abs(vote) / config.camp_margin)
-    return 1.0 - strength * (1.0 - np.clip(agreement / config.camp_agreement, 0.0, 1.0))
+    return cred - strength * (1.0 - np.clip(agreement / config.camp_agreement, 0.0, 1.0))
+
+
+def _camp_vector(norm: sp.csr_matrix, norm_t: sp.csr_matrix, start: np.ndarray, rounds: int):
+    """The leading left singular vector of ``norm`` by power iteration from ``start`` (None: none)."""
+    size = np.linalg.norm(start)
+    if size == 0:
+        return None
+    x = start / size
+    for _ in range(rounds):
+        nxt = norm @ (norm_t @ x)
+        size = np.linalg.norm(nxt)
+        if size == 0:
+            return None
+        nxt /= size
+        done = np.linalg.norm(nxt - x) < _TOLERANCE
+        x = nxt
+        if done:
+            break
+    return x
 
 
 def _inv_sqrt(values: np.ndarray) -> np.ndarray:
