@@ -5,7 +5,7 @@ import json
 from tests.conftest import NOW
 from trustmesh.crypto.ids import peer_id
 from trustmesh.node.trustview import TrustEngine
-from trustmesh.protocol.records import Attestation, encode, sign
+from trustmesh.protocol.records import Attestation, encode, record_id, sign
 
 DAY = 86_400_000
 
@@ -108,3 +108,31 @@ def test_new_evidence_is_read_incrementally_and_matches_a_full_read(make_ledger)
     table = engine.load(NOW).evidence
     _same_tables(table, read_evidence(me.store))
     assert table.contested.sum() == 1
+
+
+def test_a_full_read_and_a_read_row_by_row_agree_on_deals_retractions_and_replies(make_ledger):
+    """The full read joins against temp tables; later reads look each row up: same answers."""
+    me, b, c, rating = web(make_ledger)
+    d = make_ledger(4)
+    gone = d.countersign(c.propose_deal(d.me, "PO-4", "client"))       # a deal c then retracts
+    kept = d.countersign(c.propose_deal(d.me, "PO-5", "supplier"))
+    c.ingest([gone.raw, kept.raw])
+    on_gone = c.attest(d.me, "delivery", True, deal=gone.id)
+    on_kept = c.attest(d.me, "quality", False, deal=kept.id)
+    e = make_ledger(5)                  # names a deal it is not in (accepted before the deal came)
+    elsewhere = encode(sign(Attestation(e.me, 1, None, NOW, d.me, "delivery", True, None, kept.id, NOW,
+                                        None, None), e.identity))
+    assert me.ingest([elsewhere])[0].status == "accepted"
+    withdrawn = b.attest(c.me, "quality", True)
+    d.ingest([on_kept.raw])
+    raws = [gone.raw, kept.raw, on_gone.raw, on_kept.raw, withdrawn.raw,
+            c.retract(gone.id).raw, b.retract(withdrawn.id).raw,
+            d.reply(on_kept.id, "contest", "not so").raw, c.reply(rating.id, "acknowledge").raw]
+    me.ingest(raws)
+    full, by_row = me.store.evidence_rows(0), me.store.evidence_rows(-1)
+    assert full == by_row
+    rids, dealt, contested = full["attestations"][0], full["attestations"][5], full["attestations"][6]
+    flags = dict(zip(me.store.record_ids(list(rids)), zip(dealt, contested)))
+    assert flags[on_gone.id] == (0, 0) and flags[on_kept.id] == (1, 1) and flags[record_id(elsewhere)] == (0, 0)
+    assert flags[rating.id] == (1, 0) and withdrawn.id not in flags
+    assert len(full["deals"][0]) == 3                                   # me-b, b-c and the kept one

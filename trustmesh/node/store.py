@@ -524,26 +524,47 @@ class Store:
         """
         retracted = ("SELECT r.rid FROM records x JOIN records r ON r.id = x.target WHERE x.type = 3"
                      " AND (x.author = r.author OR (r.type = 2 AND x.author = r.subject))")
+        parties = "((d.a = a.author AND d.b = a.subject) OR (d.a = a.subject AND d.b = a.author))"
+        if after == 0:
+            # A full read: one index lookup per attestation into all 1.25M records was most of
+            # the time (8.6 s at 1M); into temp tables of the live deals and the contesting
+            # replies it is 3.3 s, building them included.
+            prepare = [
+                "CREATE TEMP TABLE live_deals (id BLOB PRIMARY KEY, a BLOB, b BLOB) WITHOUT ROWID",
+                "INSERT INTO live_deals SELECT id, author, subject FROM records"
+                " WHERE type = 2 AND rid NOT IN retracted",
+                "CREATE TEMP TABLE contests (target BLOB, author BLOB, PRIMARY KEY (target, author))"
+                " WITHOUT ROWID",
+                "INSERT OR IGNORE INTO contests SELECT target, author FROM records"
+                " WHERE type = 4 AND positive = 0"]
+            dealt = f"EXISTS (SELECT 1 FROM live_deals d WHERE d.id = a.target AND {parties})"
+            contested = "EXISTS (SELECT 1 FROM contests x WHERE x.target = a.id AND x.author = a.subject)"
+        else:
+            prepare = []
+            dealt = ("EXISTS (SELECT 1 FROM records d WHERE d.id = a.target AND d.type = 2 AND"
+                     " ((d.author = a.author AND d.subject = a.subject)"
+                     " OR (d.author = a.subject AND d.subject = a.author)) AND d.rid NOT IN retracted)")
+            contested = ("EXISTS (SELECT 1 FROM records x WHERE x.type = 4 AND x.target = a.id"
+                         " AND x.author = a.subject AND x.positive = 0)")
         attestations = f"""
             SELECT a.rid, a.author, a.subject, a.facet, a.positive,
-              a.target IS NOT NULL AND EXISTS (SELECT 1 FROM records d WHERE d.id = a.target
-                AND d.type = 2 AND ((d.author = a.author AND d.subject = a.subject)
-                  OR (d.author = a.subject AND d.subject = a.author))
-                AND d.rid NOT IN retracted),
-              EXISTS (SELECT 1 FROM records x WHERE x.type = 4 AND x.target = a.id
-                AND x.author = a.subject AND x.positive = 0),
-              a.occurred, COALESCE(a.expires, -1)
+              a.target IS NOT NULL AND {dealt}, {contested}, a.occurred, COALESCE(a.expires, -1)
             FROM records a WHERE a.type = 1 AND a.rid > ? AND a.rid NOT IN retracted ORDER BY a.rid"""
         deals = ("SELECT author, subject, issued FROM records WHERE type = 2"
                  " AND rid > ? AND rid NOT IN retracted")
+        temps = ("retracted", "live_deals", "contests")
         with self._lock:
-            self._conn.execute("DROP TABLE IF EXISTS temp.retracted")
-            self._conn.execute(f"CREATE TEMP TABLE retracted AS {retracted}")
+            for name in temps:
+                self._conn.execute(f"DROP TABLE IF EXISTS temp.{name}")
             try:
+                self._conn.execute(f"CREATE TEMP TABLE retracted AS {retracted}")
+                for sql in prepare:
+                    self._conn.execute(sql)
                 att = self._conn.execute(attestations, (after,)).fetchall()
                 dl = self._conn.execute(deals, (after,)).fetchall()
             finally:
-                self._conn.execute("DROP TABLE IF EXISTS temp.retracted")
+                for name in temps:
+                    self._conn.execute(f"DROP TABLE IF EXISTS temp.{name}")
             cheats = [r[0] for r in self._conn.execute("SELECT DISTINCT author FROM forks")]
         return {"attestations": tuple(zip(*att)) or ((),) * 9, "deals": tuple(zip(*dl)) or ((),) * 3,
                 "equivocators": tuple(cheats)}
