@@ -528,7 +528,7 @@ class Store:
         if after == 0:
             # A full read: one index lookup per attestation into all 1.25M records was most of
             # the time (8.6 s at 1M); into temp tables of the live deals and the contesting
-            # replies it is 3.3 s, building them included.
+            # replies it is 4.7 s, building them included.
             prepare = [
                 "CREATE TEMP TABLE live_deals (id BLOB PRIMARY KEY, a BLOB, b BLOB) WITHOUT ROWID",
                 "INSERT INTO live_deals SELECT id, author, subject FROM records"
