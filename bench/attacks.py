@@ -300,8 +300,9 @@ def threat_scenario(n: int, model: str, share: float = 0.2, f: float = 0.5, seed
             out[attacked].append(bad_deal_rate(world, table, viewers(world, views), config))
     clean, attacked = float(np.mean(out[False])), float(np.mean(out[True]))
     label = f"{model} f={f:.0%}" if model == "camouflaged" else model
-    worlds_label = (f" + {sybils} sybils" if sybils else "") + (f", {worlds} worlds" if worlds > 1 else "")
-    return {"scenario": f"threat {label} {share:.0%} of {n}{worlds_label}", "bad_deals_clean": clean,
+    label += (f" {share:.0%} of {n}" + (f" + {sybils} sybils" if sybils else "")
+              + (f", {worlds} worlds" if worlds > 1 else ""))
+    return {"scenario": f"threat {label}", "bad_deals_clean": clean,
             "bad_deals_attacked": attacked, "rise": attacked - clean}
 
 

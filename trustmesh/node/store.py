@@ -524,13 +524,14 @@ class Store:
         """
         retracted = ("SELECT r.rid FROM records x JOIN records r ON r.id = x.target WHERE x.type = 3"
                      " AND (x.author = r.author OR (r.type = 2 AND x.author = r.subject))")
-        parties = "((d.a = a.author AND d.b = a.subject) OR (d.a = a.subject AND d.b = a.author))"
+        parties = ("((d.author = a.author AND d.subject = a.subject)"
+                   " OR (d.author = a.subject AND d.subject = a.author))")
         if after == 0:
             # A full read: one index lookup per attestation into all 1.25M records was most of
             # the time (8.6 s at 1M); into temp tables of the live deals and the contesting
             # replies it is 4.7 s, building them included.
             prepare = [
-                "CREATE TEMP TABLE live_deals (id BLOB PRIMARY KEY, a BLOB, b BLOB) WITHOUT ROWID",
+                "CREATE TEMP TABLE live_deals (id BLOB PRIMARY KEY, author BLOB, subject BLOB) WITHOUT ROWID",
                 "INSERT INTO live_deals SELECT id, author, subject FROM records"
                 " WHERE type = 2 AND rid NOT IN retracted",
                 "CREATE TEMP TABLE contests (target BLOB, author BLOB, PRIMARY KEY (target, author))"
@@ -541,9 +542,8 @@ class Store:
             contested = "EXISTS (SELECT 1 FROM contests x WHERE x.target = a.id AND x.author = a.subject)"
         else:
             prepare = []
-            dealt = ("EXISTS (SELECT 1 FROM records d WHERE d.id = a.target AND d.type = 2 AND"
-                     " ((d.author = a.author AND d.subject = a.subject)"
-                     " OR (d.author = a.subject AND d.subject = a.author)) AND d.rid NOT IN retracted)")
+            dealt = (f"EXISTS (SELECT 1 FROM records d WHERE d.id = a.target AND d.type = 2 AND {parties}"
+                     " AND d.rid NOT IN retracted)")
             contested = ("EXISTS (SELECT 1 FROM records x WHERE x.type = 4 AND x.target = a.id"
                          " AND x.author = a.subject AND x.positive = 0)")
         attestations = f"""
