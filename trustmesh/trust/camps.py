@@ -35,7 +35,7 @@ A rater is given the benefit of the doubt worth ``camp_prior`` ratings
 (of its own average size) that agree: someone whose only two deals went
 badly with members everyone else found good is not silenced for it
 (measured on the 1M-record bench store, an honest random world: 1,425
-raters lost their word without it, 60 with it), while a spy's twenty
+raters lost their word without it, 63 with it), while a spy's twenty
 contradicting praises still outweigh it.
 
 Which camp is the viewer's: the one holding more of the viewer's walk,
