@@ -31,8 +31,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from trustmesh.crypto.keys import Identity  # noqa: E402
-from trustmesh.node.cluster import NodeProcess  # noqa: E402
-from trustmesh.node.ledger import Ledger, now_ms  # noqa: E402
+from trustmesh.testing.cluster import NodeProcess  # noqa: E402
+from trustmesh.core.ledger import Ledger, now_ms  # noqa: E402
 from trustmesh.protocol.records import Attestation, encode, record_id, sign  # noqa: E402
 
 

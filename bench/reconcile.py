@@ -20,9 +20,9 @@ import tracemalloc
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from trustmesh.protocol.memsync import Link, MemoryPeer, handle_sync_event, pump, record_id  # noqa: E402
-from trustmesh.protocol.sync import SyncSession, WantRecords  # noqa: E402
-from trustmesh.protocol.syncindex import SyncIndex  # noqa: E402
+from trustmesh.testing.memsync import Link, MemoryPeer, handle_sync_event, pump, record_id  # noqa: E402
+from trustmesh.protocol.sync.session import SyncSession, WantRecords  # noqa: E402
+from trustmesh.protocol.sync.index import SyncIndex  # noqa: E402
 
 
 def rss_mb() -> float:

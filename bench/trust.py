@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from attacks import scale_free  # noqa: E402
-from trustmesh.node.store import Store  # noqa: E402
+from trustmesh.store.store import Store  # noqa: E402
 from trustmesh.protocol.records import (  # noqa: E402
     Attestation, Deal, encode, record_id, signing_input,
 )
@@ -130,7 +130,7 @@ def main() -> None:
                 src.rename(str(path) + suffix)
     else:
         print(f"reusing {path}")
-    from trustmesh.node.trustview import TrustEngine
+    from trustmesh.core.trustview import TrustEngine
     store = Store.open(path)
     print(f"store: {store.counts()}")
     viewer = keypair(12_345)[0]
@@ -143,7 +143,7 @@ def main() -> None:
     t = time.perf_counter(); engine.trust(subject, "delivery", now); again = time.perf_counter() - t
     t = time.perf_counter(); engine.explain(subject, "delivery", now); explain = time.perf_counter() - t
     # the incremental path: everything but the last 1,000 rows read before, then those rows added
-    from trustmesh.node.trustview import EvidenceColumns
+    from trustmesh.core.trustview import EvidenceColumns
     last = store.change_counter()[0]
     columns = EvidenceColumns()
     rows_before = last - 1000

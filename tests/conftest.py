@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from trustmesh.crypto.keys import Identity
-from trustmesh.node.ledger import Ledger
+from trustmesh.core.ledger import Ledger
 
 NOW = 1_790_000_000_000  # a fixed "now" (2026-09-21) for the pure layers
 

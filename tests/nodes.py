@@ -11,7 +11,7 @@ SIGKILL), so a failing test never leaves processes behind.
 
 from __future__ import annotations
 
-from trustmesh.node.cluster import Cluster, NodeProcess
+from trustmesh.testing.cluster import Cluster, NodeProcess
 
 __all__ = ["nodes", "Cluster", "NodeProcess"]
 
@@ -33,8 +33,8 @@ def hostile(target: str, mode: str, count: int = 500, timeout: float = 60.0) -> 
     import subprocess
     import sys
 
-    from trustmesh.node.cluster import _env
-    out = subprocess.run([sys.executable, "-m", "trustmesh.node.p2p.hostile", "--target", target,
+    from trustmesh.testing.cluster import _env
+    out = subprocess.run([sys.executable, "-m", "trustmesh.testing.hostile", "--target", target,
                           "--mode", mode, "--count", str(count)],
                          capture_output=True, timeout=timeout, env=_env())
     if out.returncode != 0:

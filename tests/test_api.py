@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from trustmesh.node.cluster import _env
+from trustmesh.testing.cluster import _env
 
 
 class Daemon:
@@ -113,7 +113,7 @@ def test_records_trust_metrics_and_schema(daemon):
     metrics = daemon.get("/metrics").text
     assert 'trustmesh_records{type="attestation"} 1.0' in metrics and "trustmesh_peers 0.0" in metrics
     schema = daemon.get("/openapi.json").json()
-    from trustmesh.node.api.app import ROUTES
+    from trustmesh.api.app import ROUTES
     assert all(method.lower() in schema["paths"][path] for method, path, _, _ in ROUTES)
 
 
@@ -221,7 +221,7 @@ def test_the_web_view_renders_in_a_real_browser(tmp_path):
 
 
 def test_import_goes_through_the_running_node_and_is_gossiped(tmp_path):
-    from trustmesh.node.ledger import Ledger
+    from trustmesh.core.ledger import Ledger
     maker = Ledger.create(tmp_path / "maker")
     for facet in ("payment", "quality", "delivery"):
         maker.attest(BOB, facet, True)
@@ -254,7 +254,7 @@ def test_the_remaining_endpoints(daemon):
     # an attestation about me, made elsewhere, that I can answer
     from trustmesh.crypto.keys import Identity
     from trustmesh.crypto.ids import parse_id
-    from trustmesh.node.ledger import now_ms
+    from trustmesh.core.ledger import now_ms
     from trustmesh.protocol.records import Attestation, encode, sign
     other, t = Identity.generate(), now_ms() - 1000
     raw = encode(sign(Attestation(other.public_key, 1, None, t, parse_id(me["id"]), "delivery", False,

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import member
-from trustmesh.node.ledger import Ledger
-from trustmesh.node.store import Store
+from trustmesh.core.ledger import Ledger
+from trustmesh.store.store import Store
 from trustmesh.protocol.bundle import BUNDLE_MAGIC, bundle_chunks
 from trustmesh.protocol.records import Attestation, encode, record_id, sign
 

@@ -5,7 +5,7 @@ import pytest
 
 from trustmesh.crypto import Identity, did_key, parse_id, peer_id, verify
 from trustmesh.errors import DamagedKeyFile, KeyExists, UsageError, WrongPassphrase
-from trustmesh.node.keyfile import create_key, load_key
+from trustmesh.core.keyfile import create_key, load_key
 
 
 def test_id_is_the_libp2p_peer_id_of_the_same_key():

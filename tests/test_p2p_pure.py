@@ -6,12 +6,12 @@ import pytest
 
 from tests.conftest import NOW, member
 from trustmesh.errors import DecodeError
-from trustmesh.node.p2p.backoff import Backoff
-from trustmesh.node.p2p.config import DefenceConfig
-from trustmesh.node.p2p.defence import HARD, SOFT, Defence, Quota, TokenBucket, judge
-from trustmesh.node.p2p.pacing import BATCH_MARK, PublishQueue, pack_message, unpack_message
-from trustmesh.node.reach import reachable
-from trustmesh.node.store import IngestResult
+from trustmesh.net.peers.backoff import Backoff
+from trustmesh.net.config import DefenceConfig
+from trustmesh.net.defence import HARD, SOFT, Defence, Quota, TokenBucket, judge
+from trustmesh.net.gossip.pacing import BATCH_MARK, PublishQueue, pack_message, unpack_message
+from trustmesh.core.reach import reachable
+from trustmesh.store.store import IngestResult
 from trustmesh.protocol.records import Profile, encode, sign
 
 

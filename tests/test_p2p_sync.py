@@ -43,7 +43,7 @@ def test_a_node_killed_with_sigkill_restarts_and_catches_up(tmp_path):
 def _fork_pair():
     """Two records by one outside author at the same chain position: a fork."""
     from trustmesh.crypto.keys import Identity
-    from trustmesh.node.ledger import now_ms
+    from trustmesh.core.ledger import now_ms
     from trustmesh.protocol.records import Attestation, encode, sign
     cheat, t = Identity.generate(), now_ms() - 1000
     one, two = (encode(sign(Attestation(cheat.public_key, 1, None, t, Identity.generate().public_key,
@@ -53,7 +53,7 @@ def _fork_pair():
 
 
 def _seed(home, raws):
-    from trustmesh.node.ledger import Ledger, now_ms
+    from trustmesh.core.ledger import Ledger, now_ms
     ledger = Ledger.create(home)
     assert all(r.status == "accepted" for r in ledger.store.ingest(raws, now_ms()))
     ledger.close()

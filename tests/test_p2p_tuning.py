@@ -9,8 +9,8 @@ import libp2p.pubsub.pubsub as pubsub_mod
 from libp2p.pubsub.gossipsub import GossipSub
 
 from trustmesh.crypto.keys import Identity
-from trustmesh.node.p2p import tuning
-from trustmesh.node.p2p.host import build_host
+from trustmesh.net import tuning
+from trustmesh.net.host import build_host
 
 
 class _Msg(SimpleNamespace):

@@ -8,8 +8,8 @@ import pytest
 
 from trustmesh.errors import LocalProtocolError, RemoteProtocolError, UsageError
 from trustmesh.protocol.messages import ABORT, Finished, MessageReader, RecordsReceived, encode
-from trustmesh.protocol.memsync import pump
-from trustmesh.protocol.query import (
+from trustmesh.testing.memsync import pump
+from trustmesh.protocol.query.session import (
     END, QUERY, RESULTS, QueryAsked, QueryClient, QueryFailed, QueryLimits, QueryRequest, QueryServer,
 )
 

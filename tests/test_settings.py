@@ -11,9 +11,9 @@ import sys
 import pytest
 
 from trustmesh.errors import ConfigError
-from trustmesh.node import settings
-from trustmesh.node.cluster import _env
-from trustmesh.node.logs import configure
+from trustmesh.daemon import settings
+from trustmesh.testing.cluster import _env
+from trustmesh.daemon.logs import configure
 
 
 def write(home, text):
@@ -83,7 +83,7 @@ def test_logs_are_json_lines_off_a_terminal_and_never_show_a_token():
 
 
 def test_backup_copies_the_store_consistently_and_restores(tmp_path):
-    from trustmesh.node.ledger import Ledger
+    from trustmesh.core.ledger import Ledger
     ledger = Ledger.create(tmp_path / "home")
     ledger.set_profile("Alice")
     ledger.close()
@@ -98,6 +98,6 @@ def test_backup_copies_the_store_consistently_and_restores(tmp_path):
     restored = Ledger.create(tmp_path / "restored")
     restored.close()
     (tmp_path / "copy.sqlite").replace(tmp_path / "restored" / "store.sqlite")
-    from trustmesh.node.store import Store
+    from trustmesh.store.store import Store
     with Store.open(tmp_path / "restored" / "store.sqlite") as store:
         assert store.integrity_check() == "ok" and sum(store.counts().values()) == 1

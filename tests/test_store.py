@@ -10,8 +10,8 @@ import pytest
 
 from tests.conftest import NOW, member
 from trustmesh.errors import StoreError
-from trustmesh.node import store as store_module
-from trustmesh.node.store import ACCEPTED, DUPLICATE, REJECTED, Store
+from trustmesh.store import store as store_module
+from trustmesh.store.store import ACCEPTED, DUPLICATE, REJECTED, Store
 from trustmesh.protocol.records import (
     Attestation, Deal, Reply, Retraction, countersign, encode, record_id, sign,
 )
@@ -229,7 +229,7 @@ def test_forks_are_found_at_positions_of_every_integer_width(store, seq):
 CRASH_WRITER = r"""
 import sys
 from tests.test_store import chain, A, C, NOW
-from trustmesh.node.store import Store
+from trustmesh.store.store import Store
 raws = chain(A, 2000) + chain(C, 2000)
 store = Store.open(sys.argv[1])
 for n, result in enumerate(store.ingest_stream(raws, NOW, batch=200)):

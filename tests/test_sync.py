@@ -11,12 +11,12 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from trustmesh.errors import LocalProtocolError, RemoteProtocolError
 from trustmesh.protocol.messages import ABORT, Finished, MessageReader, encode
-from trustmesh.protocol.memsync import Link, MemoryPeer, finished, handle_sync_event, pump, record_id
-from trustmesh.protocol.sync import (
+from trustmesh.testing.memsync import Link, MemoryPeer, finished, handle_sync_event, pump, record_id
+from trustmesh.protocol.sync.session import (
     FINGERPRINT, IDLIST, NEED, RECONCILE, RECORDS, SKIP, SyncFailed, SyncLimits, SyncSession,
     WantRecords, shortest_bound,
 )
-from trustmesh.protocol.syncindex import SyncIndex
+from trustmesh.protocol.sync.index import SyncIndex
 
 
 def fake_raws(n: int, seed: int) -> list[bytes]:
@@ -170,7 +170,7 @@ def test_tiny_frames_with_fanout_2_finish():
 # ---- the index -------------------------------------------------------------
 
 def test_index_fingerprints_match_a_slow_recount():
-    from trustmesh.protocol.syncindex import fingerprint_ids
+    from trustmesh.protocol.sync.index import fingerprint_ids
     ids = [record_id(r) for r in COMMON]
     index = SyncIndex(ids[:2000])
     index.add(ids[1500:] + ids[:10])  # overlaps and repeats

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from trustmesh.crypto.ids import peer_id
-from trustmesh.node.ledger import Ledger
+from trustmesh.core.ledger import Ledger
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -4,7 +4,7 @@ import json
 
 from tests.conftest import NOW
 from trustmesh.crypto.ids import peer_id
-from trustmesh.node.trustview import TrustEngine
+from trustmesh.core.trustview import TrustEngine
 from trustmesh.protocol.records import Attestation, encode, record_id, sign
 
 DAY = 86_400_000
@@ -87,7 +87,7 @@ def _same_tables(x, y) -> None:
 
 
 def test_new_evidence_is_read_incrementally_and_matches_a_full_read(make_ledger):
-    from trustmesh.node.trustview import read_evidence
+    from trustmesh.core.trustview import read_evidence
     me, b, c, rating = web(make_ledger)
     engine = TrustEngine.for_ledger(me)
     engine.trust(c.me, "delivery", NOW)

@@ -14,8 +14,8 @@ from trustmesh.crypto.ids import did_key, parse_id, peer_id
 from trustmesh.crypto.keys import Identity
 from trustmesh.errors import *  # noqa: F403  (the whole hierarchy is public)
 from trustmesh.errors import __all__ as _error_names
-from trustmesh.node.ledger import Ledger
-from trustmesh.node.store import IngestResult, Store, StoredRecord
+from trustmesh.core.ledger import Ledger
+from trustmesh.store.store import IngestResult, Store, StoredRecord
 from trustmesh.protocol.facets import CORE_FACETS, is_facet
 from trustmesh.protocol.records import (
     Attestation, Deal, Profile, Record, Reply, Retraction, decode, encode, record_id,
@@ -34,6 +34,6 @@ __all__ = [
 ]
 
 # The networked node (libp2p itself is imported only when a node starts).
-from trustmesh.node.node import Node, NodeEvent, DealOutcome, open_node  # noqa: E402
+from trustmesh.core.node import Node, NodeEvent, DealOutcome, open_node  # noqa: E402
 
 __all__ += ["Node", "NodeEvent", "DealOutcome", "open_node"]

@@ -99,8 +99,8 @@ def _counted(chunks, advance):
 
 def _import(store, chunks, report) -> int:
     """Ingest a bundle's records in batches into ``store`` (closed at the end); new fork proofs."""
-    from trustmesh.node.ledger import now_ms
-    from trustmesh.node.store import REJECTED
+    from trustmesh.core.ledger import now_ms
+    from trustmesh.store.store import REJECTED
     from trustmesh.protocol.bundle import read_bundle
     report.damage = None
     try:
@@ -135,7 +135,7 @@ def verify(bundle_file: str, as_json: bool) -> None:
     damaged. Needs no home directory.
     """
     from trustmesh.crypto.ids import peer_id
-    from trustmesh.node.ledger import now_ms
+    from trustmesh.core.ledger import now_ms
     from trustmesh.protocol.bundle import read_bundle
     from trustmesh.protocol.jsonview import record_view
     from trustmesh.protocol.verify import BundleVerifier

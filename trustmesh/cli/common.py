@@ -26,12 +26,12 @@ class CliState:
     def passphrase(self) -> bytes | None:
         if not self.passphrase_file:
             return None
-        from trustmesh.node.keyfile import read_passphrase_file
+        from trustmesh.core.keyfile import read_passphrase_file
         return read_passphrase_file(self.passphrase_file)
 
     def ledger(self):
         """The member's ledger; the caller closes it."""
-        from trustmesh.node.ledger import Ledger
+        from trustmesh.core.ledger import Ledger
         return Ledger.open(self.home, self.passphrase())
 
 
@@ -130,8 +130,8 @@ def open_store(ctx: click.Context):
     instead of a new empty store somewhere.
     """
     from trustmesh.errors import KeyFileError
-    from trustmesh.node.paths import resolve_home
-    from trustmesh.node.store import Store
+    from trustmesh.core.home import resolve_home
+    from trustmesh.store.store import Store
     home = resolve_home(ctx.obj.home)
     if not home.key.exists():
         raise KeyFileError(f"no identity at {home.key}: run 'trustmesh init' first")
@@ -261,16 +261,16 @@ def running_node(ctx: click.Context):
     Why: while a node runs, it is the only writer of its store; commands that
     write go through it, so gossip goes out at once and nothing races.
     """
-    from trustmesh.node.api.client import ApiClient, running_info
-    from trustmesh.node.paths import resolve_home
+    from trustmesh.api.client import ApiClient, running_info
+    from trustmesh.core.home import resolve_home
     home = resolve_home(ctx.obj.home).root
     return ApiClient(home) if running_info(home) is not None else None
 
 
 def node_client(ctx: click.Context):
     """The running node's API client; NodeNotRunning (one line, exit 1) if none runs."""
-    from trustmesh.node.api.client import ApiClient
-    from trustmesh.node.paths import resolve_home
+    from trustmesh.api.client import ApiClient
+    from trustmesh.core.home import resolve_home
     return ApiClient(resolve_home(ctx.obj.home).root)
 
 

@@ -24,8 +24,8 @@ def config() -> None:
 @click.pass_context
 def show(ctx: click.Context, as_json: bool) -> None:
     """Every effective setting, its value and where it came from."""
-    from trustmesh.node import settings
-    from trustmesh.node.paths import resolve_home
+    from trustmesh.daemon import settings
+    from trustmesh.core.home import resolve_home
     found = settings.effective(resolve_home(ctx.obj.home).root)
     if as_json:
         emit_json({name: {"value": s.value, "source": s.source} for name, s in sorted(found.items())})

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from trustmesh.node.p2p.config import DEFAULT_LISTEN
+from trustmesh.net.config import DEFAULT_LISTEN
 
 
 def register(cli: click.Group) -> None:
@@ -46,15 +46,15 @@ def run(ctx: click.Context, listen: tuple[str, ...], bootstrap: tuple[str, ...],
     """
     import trio
 
-    from trustmesh.node import daemon, settings
-    from trustmesh.node.paths import resolve_home
+    from trustmesh.daemon import run as daemon, settings
+    from trustmesh.core.home import resolve_home
     home = resolve_home(ctx.obj.home)
     found = settings.effective(home.root, flags={
         "listen": list(listen), "bootstrap": list(bootstrap), "mdns": mdns,
         "deals.auto_accept": auto_accept, "api_tcp": api_tcp})
     api = found["api_tcp"].value or None
     if api:
-        from trustmesh.node.api.server import check_tcp
+        from trustmesh.api.server import check_tcp
         check_tcp(api)                        # refuse a non-loopback address before starting
     daemon.setup_logging(verbose, found["log.level"].value, found["log.format"].value,
                          found["log.levels"].value)
@@ -69,5 +69,5 @@ def run(ctx: click.Context, listen: tuple[str, ...], bootstrap: tuple[str, ...],
 @click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for convergence.")
 def demo(nodes: int, timeout: float) -> None:
     """Start N nodes on loopback, make deals and attestations, show each node's view."""
-    from trustmesh.node import demo as demo_mod
+    from trustmesh.cli import demo as demo_mod
     demo_mod.run_demo(nodes, timeout, click.echo)

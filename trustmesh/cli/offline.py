@@ -36,8 +36,8 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON."
 @click.pass_context
 def init(ctx: click.Context, passphrase_file: str | None) -> None:
     """Create this node's identity (once; an existing key is never replaced)."""
-    from trustmesh.node.keyfile import read_passphrase_file
-    from trustmesh.node.ledger import Ledger
+    from trustmesh.core.keyfile import read_passphrase_file
+    from trustmesh.core.ledger import Ledger
     path = passphrase_file or ctx.obj.passphrase_file
     passphrase = read_passphrase_file(path) if path else None
     with Ledger.create(ctx.obj.home, passphrase) as ledger:
@@ -50,8 +50,8 @@ def init(ctx: click.Context, passphrase_file: str | None) -> None:
 @click.pass_context
 def id_(ctx: click.Context, as_json: bool) -> None:
     """Print this node's identity id (a libp2p PeerID) and its did:key."""
-    from trustmesh.node.keyfile import load_key
-    from trustmesh.node.paths import resolve_home
+    from trustmesh.core.keyfile import load_key
+    from trustmesh.core.home import resolve_home
     home = resolve_home(ctx.obj.home)
     identity = load_key(home.key, ctx.obj.passphrase())
     info = {"id": identity.id, "did": identity.did, "public_key": identity.public_key.hex(),
@@ -90,7 +90,7 @@ def profile_set(ctx: click.Context, name: str, org: str | None, url: str | None,
 @click.pass_context
 def profile_show(ctx: click.Context, member_id: str | None, as_json: bool) -> None:
     """Show a member's newest profile (mine when no id is given)."""
-    from trustmesh.node.ledger import now_ms
+    from trustmesh.core.ledger import now_ms
     from trustmesh.protocol.jsonview import record_view
 
     def run(store):
@@ -289,7 +289,7 @@ def records(ctx: click.Context, author: str | None, subject: str | None, facet: 
             kind: str | None, include_all: bool, as_json: bool) -> None:
     """List the records held here, oldest first (in force only, unless --all)."""
     from trustmesh.cli.view import Names, print_table, stored_view
-    from trustmesh.node.ledger import now_ms
+    from trustmesh.core.ledger import now_ms
     from trustmesh.protocol.facets import check_facet
     author_key = member(author, "--author") if author else None
     subject_key = member(subject, "--subject") if subject else None
@@ -317,7 +317,7 @@ def records(ctx: click.Context, author: str | None, subject: str | None, facet: 
 def show(ctx: click.Context, record_id: str, as_json: bool) -> None:
     """Show one record: every field, its status, and the replies to it."""
     from trustmesh.cli.view import Names, print_record, stored_view
-    from trustmesh.node.ledger import now_ms
+    from trustmesh.core.ledger import now_ms
     from trustmesh.protocol.jsonview import record_view
     from trustmesh.protocol.records import Attestation
     now = now_ms()
@@ -340,8 +340,8 @@ def show(ctx: click.Context, record_id: str, as_json: bool) -> None:
 
 def _my_key(ctx: click.Context) -> bytes | None:
     """My public key if the key file opens without help (None when it is encrypted)."""
-    from trustmesh.node.keyfile import load_key
-    from trustmesh.node.paths import resolve_home
+    from trustmesh.core.keyfile import load_key
+    from trustmesh.core.home import resolve_home
     try:
         return load_key(resolve_home(ctx.obj.home).key, ctx.obj.passphrase()).public_key
     except TrustmeshError:

@@ -32,7 +32,7 @@ def trust(ctx: click.Context, subject: str, facet: str | None, explain: bool, as
         check_facet(facet)
 
     def action(ledger):
-        from trustmesh.node.trustview import TrustEngine
+        from trustmesh.core.trustview import TrustEngine
         engine = TrustEngine.for_ledger(ledger)
         now = ledger.clock()
         if explain:
@@ -76,7 +76,7 @@ def rank(ctx: click.Context, facet: str, limit: int, as_json: bool) -> None:
     check_facet(facet)
 
     def action(ledger):
-        from trustmesh.node.trustview import TrustEngine
+        from trustmesh.core.trustview import TrustEngine
         return TrustEngine.for_ledger(ledger).rank(facet, limit, ledger.clock())
 
     from trustmesh.cli.common import working

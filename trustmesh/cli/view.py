@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from trustmesh.crypto.ids import peer_id, short_id
-from trustmesh.node.store import Store, StoredRecord
+from trustmesh.store.store import Store, StoredRecord
 from trustmesh.protocol.jsonview import iso, record_view
 from trustmesh.protocol.records import Attestation, Deal, Profile, Record, Reply, Retraction
 

@@ -1,7 +1,7 @@
 """The trust model: pure (no I/O, no clock), personalized, per facet, with explanations.
 
 ``TrustModel`` answers from one viewer's point of view over an
-``EvidenceTable``; ``trustmesh.node.trustview.TrustEngine`` feeds it from
+``EvidenceTable``; ``trustmesh.core.trustview.TrustEngine`` feeds it from
 the store. See ``docs/trust.md`` for the model in plain words.
 """
 

@@ -1,0 +1,110 @@
+"""Serving the control API from the daemon: hypercorn on the node's own trio loop.
+
+Why a Unix socket by default: only the owner can open a 0600 socket in the
+owner's 0700 home, with no token to leak; the optional TCP listener is for
+tools that cannot speak to a socket, refuses non-loopback addresses, and
+requires the bearer token of ``<home>/api.token``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+from functools import partial
+from pathlib import Path
+
+import trio
+
+from trustmesh.errors import UsageError
+from trustmesh.api import API_FILE, SOCKET_FILE, TOKEN_FILE
+from trustmesh.api.app import Api
+
+log = logging.getLogger("trustmesh.api")
+
+
+def token_of(home: Path) -> str:
+    """The API token of this home, created (0600, once) on first use."""
+    path = home / TOKEN_FILE
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as out:
+        out.write(secrets.token_urlsafe(32) + "\n")
+    return path.read_text().strip()
+
+
+def check_tcp(address: str) -> tuple[str, int]:
+    """``HOST:PORT`` on a loopback address; UsageError otherwise."""
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]")
+    if host not in ("127.0.0.1", "::1", "localhost") or not port.isdigit():
+        raise UsageError(f"--api-tcp takes a loopback HOST:PORT (127.0.0.1:5001), not {address!r}")
+    return host, int(port)
+
+
+def _unix_listener(path: Path):
+    import socket
+    path.unlink(missing_ok=True)              # a stale socket from a killed daemon
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old = os.umask(0o177)                     # born 0600: no moment where others could connect
+    try:
+        sock.bind(str(path))
+    finally:
+        os.umask(old)
+    os.chmod(path, 0o600)
+    sock.listen(64)
+    return sock
+
+
+def _tcp_listener(host: str, port: int):
+    import socket
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(64)
+    return sock
+
+
+async def serve(node, home: Path, *, tcp: str | None = None, task_status=trio.TASK_STATUS_IGNORED) -> None:
+    """Serve until cancelled; ``<home>/api`` exists exactly while the API answers."""
+    from hypercorn.config import Config, Sockets
+    from hypercorn.trio.run import worker_serve
+    from hypercorn.utils import wrap_app
+
+    sock_path = home / SOCKET_FILE
+    listeners = [(Api(node).app(), _unix_listener(sock_path))]
+    info = {"pid": os.getpid(), "socket": str(sock_path)}
+    if tcp:
+        host, port = check_tcp(tcp)
+        tcp_sock = _tcp_listener(host, port)
+        listeners.append((Api(node, token=token_of(home)).app(), tcp_sock))
+        info["tcp"] = f"{host}:{tcp_sock.getsockname()[1]}"
+    config = Config()
+    config.accesslog = None
+    config.errorlog = logging.getLogger("trustmesh.api.server")
+    config.graceful_timeout = 1.0
+    try:
+        async with trio.open_nursery() as nursery:
+            for app, sock in listeners:
+                sockets = Sockets(secure_sockets=[], insecure_sockets=[sock], quic_sockets=[])
+                await nursery.start(partial(worker_serve, wrap_app(app, config.wsgi_max_body_size, None),
+                                            config, sockets=sockets, shutdown_trigger=trio.sleep_forever))
+            _write_info(home, info)
+            log.info("control API on %s", ", ".join(str(v) for k, v in info.items() if k != "pid"))
+            task_status.started(info)
+            await trio.sleep_forever()
+    finally:
+        (home / API_FILE).unlink(missing_ok=True)
+        sock_path.unlink(missing_ok=True)
+        for _, sock in listeners:
+            sock.close()
+
+
+def _write_info(home: Path, info: dict) -> None:
+    path = home / API_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(info) + "\n")
+    os.replace(tmp, path)

@@ -1,0 +1,172 @@
+"""A member's ledger: their identity and their store, and the records they make.
+
+Local records take the same path as received ones (``Store.ingest``), so
+there is one validation path, not two. Making a chained record reads the
+chain head and appends to it; an exclusive lock on the home directory keeps
+two processes from both appending at the same position, which would make us
+look like an equivocator to everyone.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+
+from trustmesh.crypto.ids import member_key
+from trustmesh.crypto.keys import Identity
+from trustmesh.errors import DecodeError, InvalidRecord, NotFound, UsageError
+from trustmesh.core.keyfile import create_key, load_key
+from trustmesh.core.home import Home, resolve_home
+from trustmesh.store.store import ACCEPTED, DUPLICATE, IngestResult, Store, StoredRecord
+from trustmesh.protocol.facets import check_facet
+from trustmesh.protocol.records import (
+    Attestation, Deal, Profile, Record, Reply, Retraction, countersign, decode, encode,
+    reference_hash, sign,
+)
+
+
+def now_ms() -> int:
+    """The wall clock in milliseconds since the epoch: the node's only clock."""
+    return time.time_ns() // 1_000_000
+
+
+class Ledger:
+    """One member's identity and record store, for making and reading records."""
+
+    def __init__(self, home: Home, identity: Identity, store: Store,
+                 clock: Callable[[], int] = now_ms) -> None:
+        self.home = home
+        self.identity = identity
+        self.store = store
+        self.clock = clock
+
+    @classmethod
+    def create(cls, home: str | os.PathLike | Home | None = None, passphrase: bytes | None = None,
+               identity: Identity | None = None) -> "Ledger":
+        """Make a new home with a new identity; KeyExists if one is there."""
+        home = home if isinstance(home, Home) else resolve_home(home)
+        home.create()
+        identity = identity or Identity.generate()
+        create_key(home.key, identity, passphrase)
+        return cls(home, identity, Store.open(home.store))
+
+    @classmethod
+    def open(cls, home: str | os.PathLike | Home | None = None, passphrase: bytes | None = None,
+             **store_options) -> "Ledger":
+        """Open an existing home; KeyFileError if it has no identity."""
+        home = home if isinstance(home, Home) else resolve_home(home)
+        identity = load_key(home.key, passphrase)
+        return cls(home, identity, Store.open(home.store, **store_options))
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> "Ledger":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def me(self) -> bytes:
+        return self.identity.public_key
+
+    # ---- making records --------------------------------------------------
+
+    def attest(self, subject: bytes | str, facet: str, positive: bool, *, ref: str | None = None,
+               deal: bytes | None = None, occurred: int | None = None,
+               expires: int | None = None, note: str | None = None) -> StoredRecord:
+        """Sign and store an attestation about ``subject``."""
+        subject = member_key(subject)
+        check_facet(facet)
+        ref_hash = reference_hash(ref, self.me, subject) if ref else None
+        if deal is not None:
+            held = self.store.get(deal).record
+            if not isinstance(held, Deal):
+                raise UsageError("--deal must name a deal")
+            ref_hash = ref_hash or held.ref
+        now = self.clock()
+        return self._append(lambda seq, prev: Attestation(
+            self.me, seq, prev, now, subject, facet, bool(positive), ref_hash, deal,
+            now if occurred is None else occurred, expires, note or None))
+
+    def retract(self, target: bytes, reason: str | None = None) -> StoredRecord:
+        """Withdraw one of my records."""
+        now = self.clock()
+        return self._append(lambda seq, prev: Retraction(self.me, seq, prev, now, target, reason or None))
+
+    def reply(self, target: bytes, stance: str, note: str | None = None) -> StoredRecord:
+        """Answer an attestation about me: "contest" or "acknowledge"."""
+        now = self.clock()
+        return self._append(lambda seq, prev: Reply(self.me, seq, prev, now, target, stance, note or None))
+
+    def set_profile(self, name: str, org: str | None = None, url: str | None = None) -> StoredRecord:
+        """Publish a new self-description; it replaces the previous one."""
+        now = self.clock()
+        return self._append(lambda seq, prev: Profile(self.me, seq, prev, now, name, org or None, url or None))
+
+    def propose_deal(self, counterparty: bytes | str, ref: str, role: str,
+                     due: int | None = None) -> Deal:
+        """A deal signed by me, to be countersigned by ``counterparty`` (not stored yet)."""
+        counterparty = member_key(counterparty)
+        if role not in ("client", "supplier"):
+            raise UsageError("role is 'client' or 'supplier'")
+        deal = Deal(self.me, counterparty, role, reference_hash(ref, self.me, counterparty),
+                    due, self.clock())
+        signed = sign(deal, self.identity)
+        _check_fields(signed)
+        return signed  # type: ignore[return-value]
+
+    def countersign(self, proposal: Deal) -> StoredRecord:
+        """Countersign a proposal addressed to me and store the complete deal."""
+        deal = countersign(proposal, self.identity)
+        return self._store_own(encode(deal))
+
+    # ---- receiving -------------------------------------------------------
+
+    def ingest(self, raws: Iterable[bytes]) -> list[IngestResult]:
+        """Verify and store records from elsewhere; a result per record."""
+        return self.store.ingest(raws, self.clock())
+
+    def export(self) -> Iterator[bytes]:
+        """Every record held, encoded, for a bundle."""
+        return self.store.iter_raw()
+
+    # ---- internals -------------------------------------------------------
+
+    @contextmanager
+    def _writer_lock(self):
+        fd = os.open(self.home.lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def _append(self, make: Callable[[int, bytes | None], Record]) -> StoredRecord:
+        with self._writer_lock():
+            seq, prev = self.store.head(self.me)
+            record = sign(make(seq + 1, prev), self.identity)
+            _check_fields(record)
+            return self._store_own(encode(record))
+
+    def _store_own(self, raw: bytes) -> StoredRecord:
+        (result,) = self.store.ingest([raw], self.clock())
+        if result.status not in (ACCEPTED, DUPLICATE):
+            raise InvalidRecord(result.reason or "record refused")
+        return self.store.get(result.id)
+
+
+
+def _check_fields(record: Record) -> None:
+    """Catch a field the wire format would refuse, as a usage error."""
+    try:
+        decode(encode(record), allow_proposal=True)
+    except DecodeError as exc:
+        raise UsageError(str(exc)) from None
+
+
+__all__ = ["Ledger", "now_ms", "NotFound"]

@@ -1,0 +1,1 @@
+"""The daemon: ``trustmesh node run``, its settings and logs."""

@@ -1,0 +1,1 @@
+"""deals: one protocol of the network side."""

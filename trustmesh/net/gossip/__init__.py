@@ -1,0 +1,1 @@
+"""gossip: one protocol of the network side."""

@@ -1,0 +1,132 @@
+"""Gossipsub for records: one topic, content-addressed ids, a validating intake.
+
+- Message id = SHA-256 of the message data, so a single-record message's id
+  *is* the record id and the same record never travels twice.
+- The topic validator decodes and verifies every record (through the node's
+  intake, i.e. ``Store.ingest``) before gossipsub relays it. Valid records
+  are stored right there: that is the one path in. A message is relayed
+  only if everything in it was valid and stored; duplicates are harmless
+  (True). Invalid data is reported to ``defence`` (our own record, since
+  gossipsub scores reset on reconnect) and refused (False).
+- Our own publishes also pass the validator; they are already stored, so it
+  says yes at once.
+- Publishing is paced through a PublishQueue (see pacing.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable
+
+import trio
+from libp2p.abc import IHost
+from libp2p.peer.id import ID
+from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, PROTOCOL_ID_V12
+
+from trustmesh.errors import DecodeError
+from trustmesh.net.config import TOPIC, GossipConfig
+from trustmesh.net.defence import IntakeReport
+from trustmesh.net.gossip.pacing import PublishQueue, unpack_message
+from trustmesh.net.tuning import LeanGossipSub, SafePubsub
+
+log = logging.getLogger("trustmesh.p2p.gossip")
+
+# (records, forwarder peer id) -> report; the node's single intake
+Intake = Callable[[list[bytes], ID, str], Awaitable[IntakeReport]]
+# (forwarder, kind, reason) -> None
+Offence = Callable[[ID, str, str], None]
+
+
+def message_id(msg) -> bytes:
+    """Content address of a gossip message (= the record id for one record)."""
+    return hashlib.sha256(msg.data).digest()
+
+
+class Gossip:
+    """The records topic of one host."""
+
+    def __init__(self, host: IHost, config: GossipConfig, intake: Intake, offence: Offence,
+                 allowed: Callable[[ID, int], bool]) -> None:
+        self.host = host
+        self.config = config
+        self._intake = intake
+        self._offence = offence
+        self._allowed = allowed
+        self.router = LeanGossipSub(
+            [PROTOCOL_ID_V12, PROTOCOL_ID_V11, PROTOCOL_ID],
+            config.degree, config.degree_low, config.degree_high,
+            heartbeat_interval=config.heartbeat_s,
+            heartbeat_initial_delay=0.1,
+            spam_protection_enabled=True,
+            max_messages_per_topic_per_second=config.max_messages_per_s,
+            eclipse_protection_enabled=False,   # all peers share one IP on loopback / a LAN
+            adaptive_gossip_enabled=False,      # see tuning.LeanGossipSub
+        )
+        self.pubsub = SafePubsub(
+            host, self.router, msg_id_constructor=message_id,
+            max_inbound_rpc_size=config.max_rpc_bytes,
+            max_concurrent_validator_count=config.validation_concurrency,
+            validation_cache_size=10_000,
+            validation_timeout=60.0,   # intake waits behind sync batches; a timeout would drop the message
+        )
+        self.queue = PublishQueue(config.batch_records, config.batch_bytes)
+        self._wake = trio.Event()
+        self.published_messages = 0
+        self.published_records = 0
+
+    async def start(self) -> None:
+        """Subscribe and install the validator (pubsub and router already running)."""
+        await self.pubsub.wait_until_ready()
+        self.pubsub.set_topic_validator(TOPIC, self._validate, is_async_validator=True)
+        self._subscription = await self.pubsub.subscribe(TOPIC)
+
+    def announce(self, raws: list[bytes]) -> None:
+        """Queue records (already stored here) for gossip."""
+        if raws:
+            self.queue.push(raws)
+            self._wake.set()
+
+    async def run_publisher(self) -> None:
+        """Publish queued records for ever, one paced message at a time."""
+        while True:
+            item = self.queue.next_message()
+            if item is None:
+                self._wake = trio.Event()
+                await self._wake.wait()
+                continue
+            data, count = item
+            try:
+                await self.pubsub.publish(TOPIC, data)
+                self.published_messages += 1
+                self.published_records += count
+            except Exception as exc:   # a dying peer stream must not stop publishing
+                log.debug("publish failed: %s", exc)
+            await trio.sleep(self.config.publish_interval_s)
+
+    async def run_drain(self) -> None:
+        """Empty the subscription: records were taken in by the validator already."""
+        while True:
+            await self._subscription.get()
+
+    async def _validate(self, forwarder: ID, msg) -> bool:
+        if forwarder == self.host.get_id():
+            return True
+        try:
+            raws = unpack_message(msg.data, 4 * self.config.batch_records)
+        except DecodeError as exc:
+            self._offence(forwarder, "hard", f"gossip: {exc}")
+            return False
+        if not self._allowed(forwarder, len(raws)):
+            self._offence(forwarder, "hard", "gossip: over the rate limit")
+            return False
+        try:
+            report = await self._intake(raws, forwarder, "gossip")
+        except Exception as exc:      # the node never crashes on what a peer sends
+            log.warning("intake failed: %s", exc)
+            return False
+        if report.hard:
+            self._offence(forwarder, "hard", f"gossip: {report.hard}")
+        elif report.soft:
+            self._offence(forwarder, "soft", f"gossip: {report.soft}")
+        return report.clean

@@ -1,0 +1,1 @@
+"""peers: one protocol of the network side."""

@@ -1,0 +1,1 @@
+"""query: one protocol of the network side."""

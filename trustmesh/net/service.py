@@ -1,0 +1,310 @@
+"""One running host with every trustmesh protocol on it.
+
+``NetService.run()`` is an async context manager: it starts the host on
+its listen addresses, gossip, the stream handlers (sync, query, deal, peer
+exchange), discovery and the periodic jobs, yields the running service,
+and on the way out stops them and *always* closes the host (without
+``host.close()`` py-libp2p leaves TCP connections open and a restarted
+node with the same id receives nothing).
+
+The node is reached through a few hooks (``intake``, ``decide_deal``,
+``sync_session``…), so this module knows libp2p and the node knows neither.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import asynccontextmanager
+
+import trio
+from libp2p.peer.id import ID
+from libp2p.tools.anyio_service import background_trio_service
+
+from trustmesh.crypto.keys import Identity
+from trustmesh.errors import NetworkError, UsageError
+from trustmesh.net.deals import handler as deal_proto
+from trustmesh.net.sync import pump as syncpump
+from trustmesh.net.config import (
+    DEAL_PROTOCOL, PEERS_PROTOCOL, QUERY_PROTOCOL, SYNC_PROTOCOL, NetConfig,
+)
+from trustmesh.net.defence import HARD, Defence
+from trustmesh.net.peers.discovery import Discovery, peer_addrs
+from trustmesh.net.gossip.topic import Gossip
+from trustmesh.net.host import ConnectionEvents, build_host, full_addrs, id_of, key_of, parse_multiaddr
+from trustmesh.net.peers.known import KnownPeers
+
+log = logging.getLogger("trustmesh.p2p")
+
+
+class NetService:
+    """The network side of one node."""
+
+    def __init__(self, identity: Identity, config: NetConfig, node, known: KnownPeers) -> None:
+        self.identity = identity
+        self.config = config
+        self.node = node
+        self.known = known
+        self.defence = Defence(config.defence)
+        self.defence.restore(known.conduct, time.monotonic(), time.time())
+        self.host = None
+        self.gossip: Gossip | None = None
+        self.discovery: Discovery | None = None
+        self._nursery: trio.Nursery | None = None
+        self._syncing: set[str] = set()
+        self.sync_stats: dict[str, dict] = {}
+        self.sync_totals = {"sessions": 0, "rounds": 0, "bytes_in": 0, "bytes_out": 0}
+        self._conn_send, self._conn_recv = trio.open_memory_channel(10_000)
+
+    # ---- lifecycle -------------------------------------------------------
+
+    @asynccontextmanager
+    async def run(self):
+        """Run the host and every protocol; yields ``self`` while running."""
+        listen = [parse_multiaddr(a) for a in self.config.listen]
+        self.host = host = build_host(self.identity)
+        self.gossip = Gossip(host, self.config.gossip, self._intake, self.offence, self._allow)
+        self.discovery = Discovery(host, self.config.discovery, self.known,
+                                   lambda pid: self.defence.is_banned(pid, trio.current_time()))
+        try:
+            async with host.run(listen_addrs=listen):
+                try:
+                    async with background_trio_service(self.gossip.pubsub), \
+                            background_trio_service(self.gossip.router):
+                        await self.gossip.start()
+                        host.set_stream_handler(DEAL_PROTOCOL, deal_proto.handler(
+                            self.node.decide_deal, self.offence, self.identity.public_key,
+                            self.config.deals.timeout_s))
+                        host.set_stream_handler(PEERS_PROTOCOL, self.discovery.exchange_handler())
+                        host.set_stream_handler(SYNC_PROTOCOL, self._sync_handler)
+                        host.set_stream_handler(QUERY_PROTOCOL, self._query_handler)
+                        host.get_network().register_notifee(ConnectionEvents(
+                            lambda p: self._conn_event("up", p), lambda p: self._conn_event("down", p)))
+                        async with trio.open_nursery() as nursery:
+                            self._nursery = nursery
+                            nursery.start_soon(self.gossip.run_publisher)
+                            nursery.start_soon(self.gossip.run_drain)
+                            nursery.start_soon(self.discovery.run)
+                            nursery.start_soon(self._connection_events)
+                            nursery.start_soon(self._periodic)
+                            try:
+                                yield self
+                            finally:
+                                self._nursery = None
+                                nursery.cancel_scope.cancel()
+                finally:
+                    with trio.CancelScope(shield=True), trio.move_on_after(5):
+                        await host.close()
+        finally:
+            self.save()
+
+    def save(self) -> None:
+        """Write known peers and bans to the home directory."""
+        self.known.conduct = self.defence.export(trio.current_time() if _in_trio() else 0.0, time.time())
+        self.known.save()
+
+    # ---- what the node asks ---------------------------------------------
+
+    def addrs(self) -> list[str]:
+        """Our dialable addresses, each ending in /p2p/<our id>."""
+        return full_addrs(self.host) if self.host else []
+
+    def announce(self, raws: list[bytes]) -> None:
+        """Gossip records already stored here."""
+        if self.gossip:
+            self.gossip.announce(raws)
+
+    async def connect(self, addr: str) -> str:
+        """Connect to a peer address now; its peer id. NetworkError if it cannot be reached."""
+        try:
+            with trio.fail_after(15):
+                peer = await self.discovery.dial(addr)
+        except UsageError:
+            raise
+        except Exception as exc:
+            raise NetworkError(f"cannot connect to {addr}: {exc}") from None
+        return peer.to_base58()
+
+    async def disconnect(self, pid: str) -> None:
+        """Close every connection to peer ``pid`` (it may come back: this is not a ban)."""
+        peer = ID.from_base58(pid)
+        if peer not in self.host.get_connected_peers():
+            raise NetworkError(f"not connected to {pid}")
+        await self._disconnect(peer)
+
+    def add_bootstrap(self, addr: str) -> None:
+        """Keep ``addr`` as a bootstrap peer (redialled whenever it is lost)."""
+        self.discovery.add_bootstrap(addr)
+
+    def peers(self) -> list[dict]:
+        """Connected peers: id, member key, addresses, and our record of their conduct."""
+        out = []
+        now = trio.current_time()
+        for peer in self.host.get_connected_peers():
+            pid = peer.to_base58()
+            conduct = self.defence.conduct.get(pid)
+            out.append({"id": pid, "addrs": peer_addrs(self.host, peer),
+                        "banned": self.defence.is_banned(pid, now),
+                        "offences": (conduct.hard + conduct.soft) if conduct else 0})
+        return out
+
+    async def propose_deal(self, counterparty: bytes, proposal) -> tuple[str, bytes | str]:
+        """Send a deal proposal to the counterparty's node; its answer."""
+        return await deal_proto.propose(self.host, id_of(counterparty), proposal,
+                                        self.config.deals.timeout_s)
+
+    async def sync_with(self, peer: ID) -> dict | None:
+        """Reconcile with ``peer`` now (once at a time per peer); the session's stats."""
+        pid = peer.to_base58()
+        if pid in self._syncing:
+            return None
+        self._syncing.add(pid)
+        try:
+            stats = await syncpump.initiate(self, peer)
+            self.sync_stats[pid] = stats
+            return stats
+        finally:
+            self._syncing.discard(pid)
+
+    async def sync_all(self) -> list[dict]:
+        """Reconcile with every connected peer; the sessions' stats."""
+        results = []
+        for peer in list(self.host.get_connected_peers()):
+            stats = await self.sync_with(peer)
+            if stats:
+                results.append(stats)
+        return results
+
+    async def query(self, request: dict) -> list[bytes]:
+        """Ask every connected peer; the records they answered with (unverified)."""
+        out: list[bytes] = []
+
+        async def ask(peer):
+            try:
+                out.extend(await syncpump.query(self, peer, request))
+            except Exception as exc:
+                log.debug("query to %s failed: %s", peer, exc)
+
+        async with trio.open_nursery() as nursery:
+            for peer in list(self.host.get_connected_peers()):
+                nursery.start_soon(ask, peer)
+        return out
+
+    # ---- defence ---------------------------------------------------------
+
+    def _allow(self, peer: ID, n: int) -> bool:
+        return self.defence.allow_records(peer.to_base58(), n, trio.current_time())
+
+    def offence(self, peer: ID, kind: str, reason: str) -> None:
+        """Record misbehaviour by ``peer``; ban and disconnect it when it has earned it."""
+        pid = peer.to_base58()
+        now = trio.current_time()
+        was = self.defence.is_banned(pid, now)
+        banned = self.defence.offence(pid, kind, reason, now)
+        log.warning("offence by %s (%s): %s", pid, kind, reason)
+        self.node.notify("offence", peer=pid, severity=kind, reason=reason)
+        if banned and not was:
+            log.warning("banning %s: %s", pid, reason)
+            self.node.notify("ban", peer=pid, reason=reason)
+            self._ban(peer)
+
+    def _ban(self, peer: ID) -> None:
+        try:
+            self.gossip.pubsub.add_to_blacklist(peer)
+        except Exception:
+            pass
+        if self._nursery is not None:
+            self._nursery.start_soon(self._disconnect, peer)
+
+    async def _disconnect(self, peer: ID) -> None:
+        try:
+            with trio.move_on_after(5):
+                await self.host.disconnect(peer)
+        except Exception as exc:
+            log.debug("disconnect %s: %s", peer, exc)
+
+    async def _intake(self, raws: list[bytes], peer: ID, source: str):
+        return await self.node.intake(raws, key_of(peer), source)
+
+    # ---- connection events and periodic jobs ------------------------------
+
+    def _conn_event(self, kind: str, peer: ID) -> None:
+        try:
+            self._conn_send.send_nowait((kind, peer))
+        except trio.WouldBlock:
+            pass
+
+    async def _connection_events(self) -> None:
+        async with trio.open_nursery() as nursery:
+            async for kind, peer in self._conn_recv:
+                pid = peer.to_base58()
+                if kind == "down":
+                    if not self.host.get_network().get_connections(peer):
+                        self.defence.forget_peer_budget(pid)
+                        self.node.notify("peer-down", peer=pid)
+                    continue
+                if self.defence.is_banned(pid, trio.current_time()):
+                    nursery.start_soon(self._disconnect, peer)
+                    continue
+                self.node.notify("peer-up", peer=pid)
+                nursery.start_soon(self._welcome, peer)
+
+    async def _welcome(self, peer: ID) -> None:
+        await trio.sleep(0.3)     # let identify fill in the peer's listen addresses
+        self.discovery.connected(peer)
+        if self.config.sync.on_connect and self._initiates(peer):
+            await self.sync_with(peer)
+        await self.discovery.exchange(peer)
+
+    def _initiates(self, peer: ID) -> bool:
+        """One side of a pair starts the sync: the one with the smaller peer id."""
+        return self.host.get_id().to_bytes() < peer.to_bytes()
+
+    async def _periodic(self) -> None:
+        last_sync = last_save = trio.current_time()
+        while True:
+            await trio.sleep(1.0)
+            now = trio.current_time()
+            for peer in list(self.gossip.pubsub.blacklisted_peers):
+                if not self.defence.is_banned(peer.to_base58(), now):
+                    self.gossip.pubsub.remove_from_blacklist(peer)
+            if now - last_sync >= self.config.sync.interval_s:
+                last_sync = now
+                for peer in list(self.host.get_connected_peers()):
+                    if self._initiates(peer):
+                        self._nursery.start_soon(self.sync_with, peer)
+            if now - last_save >= self.config.discovery.save_interval_s:
+                last_save = now
+                self.save()
+
+    # ---- stream handlers -------------------------------------------------
+
+    async def _sync_handler(self, stream) -> None:
+        peer = stream.muxed_conn.peer_id
+        if self.defence.is_banned(peer.to_base58(), trio.current_time()):
+            await _reset(stream)
+            return
+        stats = await syncpump.respond(self, stream)
+        self.sync_stats[peer.to_base58()] = stats
+
+    async def _query_handler(self, stream) -> None:
+        peer = stream.muxed_conn.peer_id
+        if self.defence.is_banned(peer.to_base58(), trio.current_time()):
+            await _reset(stream)
+            return
+        await syncpump.answer_query(self, stream)
+
+
+async def _reset(stream) -> None:
+    try:
+        await stream.reset()
+    except Exception:
+        pass
+
+
+def _in_trio() -> bool:
+    try:
+        trio.current_time()
+        return True
+    except RuntimeError:
+        return False

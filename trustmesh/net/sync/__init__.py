@@ -1,0 +1,1 @@
+"""sync: one protocol of the network side."""

@@ -1,0 +1,144 @@
+"""A deliberately misbehaving peer, for the defence tests (never used by a node).
+
+    python -m trustmesh.testing.hostile --target /ip4/127.0.0.1/tcp/N/p2p/ID --mode forged
+
+Modes: ``forged`` (a record whose signature does not verify), ``malformed``
+(bytes that are not a record), ``oversized`` (a stream frame announcing
+10 MB), ``flood`` (many valid records from throwaway identities, as fast as
+possible), ``sybil`` (valid records from throwaway identities, at a polite
+pace: exercises the quota, not the rate limit), ``sync-garbage`` (a sync
+stream carrying bytes that are not protocol messages), ``sync-forged``
+(a well-behaved sync session that pushes a forged record). Prints one JSON
+line: what it sent and whether the target still let it in afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import trio
+from libp2p.tools.anyio_service import background_trio_service
+from multiaddr import Multiaddr
+
+from trustmesh.crypto.keys import Identity
+from trustmesh.core.ledger import now_ms
+from trustmesh.net.config import DEAL_PROTOCOL, SYNC_PROTOCOL, TOPIC
+from trustmesh.net.host import build_host, peer_info
+from trustmesh.net.gossip.pacing import pack_message
+from trustmesh.protocol.framing import encode_varint
+from trustmesh.protocol.records import Profile, encode, sign
+
+
+def forged_record(me: Identity) -> bytes:
+    """A profile by ``me`` whose signature's last byte is flipped."""
+    raw = encode(sign(Profile(me.public_key, 1, None, now_ms(), "liar", None, None), me))
+    return raw[:-1] + bytes([raw[-1] ^ 1])
+
+
+async def push_by_sync(host, peer, raw: bytes) -> None:
+    """Run an honest-looking sync session whose only record is ``raw``."""
+    import hashlib
+
+    from trustmesh.net.sync.pump import _pump
+    from trustmesh.protocol.sync.session import SyncSession, WantRecords
+    from trustmesh.protocol.sync.index import SyncIndex
+    session = SyncSession(SyncIndex([hashlib.sha256(raw).digest()]), initiator=True)
+
+    async def on_event(event) -> None:
+        if isinstance(event, WantRecords):
+            session.provide([raw])
+
+    stream = await host.new_stream(peer, [SYNC_PROTOCOL])
+    session.start()
+    with trio.move_on_after(10):
+        try:
+            await _pump(stream, session, on_event, 5.0)
+        except Exception:
+            pass
+
+
+def sybil_records(n: int) -> list[bytes]:
+    """``n`` valid profiles, each by a fresh identity."""
+    now = now_ms()
+    out = []
+    for i in range(n):
+        ident = Identity.generate()
+        out.append(encode(sign(Profile(ident.public_key, 1, None, now, f"sybil {i}", None, None), ident)))
+    return out
+
+
+async def main(target: str, mode: str, count: int) -> dict:
+    from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11, PROTOCOL_ID_V12, GossipSub
+    from libp2p.pubsub.pubsub import Pubsub
+
+    me = Identity.generate()
+    host = build_host(me)
+    router = GossipSub([PROTOCOL_ID_V12, PROTOCOL_ID_V11], 6, 4, 12, heartbeat_interval=1,
+                       spam_protection_enabled=False, eclipse_protection_enabled=False)
+    pubsub = Pubsub(host, router, max_inbound_rpc_size=4 << 20)
+    info = peer_info(target)
+    sent = 0
+    async with host.run(listen_addrs=[Multiaddr("/ip4/127.0.0.1/tcp/0")]):
+        try:
+            async with background_trio_service(pubsub), background_trio_service(router):
+                await pubsub.wait_until_ready()
+                await pubsub.subscribe(TOPIC)
+                await host.connect(info)
+                await trio.sleep(1.2)            # let the mesh form (heartbeat 1 s)
+                if mode == "forged":
+                    await pubsub.publish(TOPIC, forged_record(me))
+                    sent = 1
+                elif mode == "sync-forged":
+                    await push_by_sync(host, info.peer_id, forged_record(me))
+                    sent = 1
+                elif mode == "sync-garbage":
+                    stream = await host.new_stream(info.peer_id, [SYNC_PROTOCOL])
+                    await stream.write(encode_varint(12) + b"\xc1" * 12)
+                    sent = 1
+                elif mode == "malformed":
+                    await pubsub.publish(TOPIC, b"\x93\x01\x05not a record")
+                    sent = 1
+                elif mode == "oversized":
+                    stream = await host.new_stream(info.peer_id, [DEAL_PROTOCOL])
+                    await stream.write(encode_varint(10_000_000) + b"x" * 1000)
+                    sent = 1
+                elif mode in ("flood", "sybil"):
+                    raws = sybil_records(count)
+                    step = 50 if mode == "flood" else 10
+                    for start in range(0, len(raws), step):
+                        await pubsub.publish(TOPIC, pack_message(raws[start:start + step]))
+                        sent += len(raws[start:start + step])
+                        await trio.sleep(0.001 if mode == "flood" else 0.05)
+                await trio.sleep(2.0)
+                still = info.peer_id in host.get_connected_peers()
+                readmitted = False
+                if not still:                    # a banned peer is turned away on reconnect
+                    host.get_network().unblock_peer(info.peer_id)
+                    try:
+                        with trio.fail_after(5):
+                            await host.connect(info)
+                        await trio.sleep(1.5)
+                        readmitted = info.peer_id in host.get_connected_peers()
+                    except Exception:
+                        readmitted = False
+                return {"id": me.id, "mode": mode, "sent": sent, "connected_after": still,
+                        "readmitted": readmitted}
+        finally:
+            with trio.CancelScope(shield=True), trio.move_on_after(3):
+                await host.close()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--target", required=True)
+    parser.add_argument("--mode", required=True,
+                        choices=["forged", "malformed", "oversized", "flood", "sybil",
+                                 "sync-garbage", "sync-forged"])
+    parser.add_argument("--count", type=int, default=500)
+    args = parser.parse_args()
+    import logging
+    logging.disable(logging.CRITICAL)
+    print(json.dumps(trio.run(main, args.target, args.mode, args.count)))
+    sys.stdout.flush()
