@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from trustmesh.crypto.keys import Identity  # noqa: E402
 from trustmesh.crypto.sign import verify  # noqa: E402
-from trustmesh.store.store import ACCEPTED, Store  # noqa: E402
+from trustmesh.store import ACCEPTED, Store  # noqa: E402
 from trustmesh.protocol.facets import CORE_FACETS  # noqa: E402
 from trustmesh.protocol.records import (  # noqa: E402
     Attestation, decode, encode, record_id, reference_hash, sign, signing_input,

@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from trustmesh.crypto.keys import Identity  # noqa: E402
 from trustmesh.testing.cluster import NodeProcess  # noqa: E402
+from trustmesh.testing.records import fill_store  # noqa: E402
 from trustmesh.core.ledger import Ledger, now_ms  # noqa: E402
 from trustmesh.protocol.records import Attestation, encode, record_id, sign  # noqa: E402
 
@@ -78,39 +79,6 @@ def propagation(root: Path, n_nodes=10, n_records=1000, rate=50.0) -> None:
     finally:
         for n in nodes:
             n.stop()
-
-
-def fill_store(home: Path, n_records: int, authors: int = 1000) -> int:
-    """Make a node home holding ``n_records`` valid attestations; their total size."""
-    ledger = Ledger.create(home)
-    ids = [Identity.generate() for _ in range(authors)]
-    subjects = [i.public_key for i in ids]
-    per = -(-n_records // authors)
-    total = made = 0
-    now = now_ms() - 60_000
-    batch = []
-    for ident in ids:
-        prev = None
-        for seq in range(1, per + 1):
-            if made >= n_records:
-                break
-            subject = random.choice(subjects)
-            if subject == ident.public_key:
-                subject = ledger.identity.public_key
-            rec = sign(Attestation(ident.public_key, seq, prev, now, subject, "payment", True,
-                                   None, None, now, None, None), ident)
-            raw = encode(rec)
-            prev = record_id(raw)
-            batch.append(raw)
-            total += len(raw)
-            made += 1
-            if len(batch) >= 20_000:
-                ledger.store.ingest(batch, now_ms())
-                batch = []
-    if batch:
-        ledger.store.ingest(batch, now_ms())
-    ledger.close()
-    return total
 
 
 def catch_up(root: Path, n_records=100_000) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from trustmesh.testing.cluster import _env
+from trustmesh.testing import environment as _env
 
 
 class Daemon:
@@ -262,8 +262,9 @@ def test_the_remaining_endpoints(daemon):
     from trustmesh.protocol.bundle import bundle_chunks
     body = b"".join(bundle_chunks([raw]))
     imported = daemon.http.post("/v1/import", content=body).json()
-    assert [r["status"] for r in imported["records"]] == ["accepted"]
-    target = imported["records"][0]["id"]
+    assert (imported["accepted"], imported["rejected"], imported["refused"]) == (1, 0, [])
+    from trustmesh.protocol.records import record_id
+    target = record_id(raw).hex()
     reply = daemon.post("/v1/replies", {"target": target, "stance": "contest", "note": "it was on time"})
     assert reply.status_code == 200 and reply.json()["type"] == "reply"
     assert daemon.get(f"/v1/records/{target}").json()["contested"] is True

@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import member
 from trustmesh.core.ledger import Ledger
-from trustmesh.store.store import Store
+from trustmesh.store import Store
 from trustmesh.protocol.bundle import BUNDLE_MAGIC, bundle_chunks
 from trustmesh.protocol.records import Attestation, encode, record_id, sign
 
@@ -128,9 +128,8 @@ def test_two_members_attest_deal_export_import_reply_retract(tmp_path):
     assert deal["role"] == "client" and deal["due"] == "2026-12-31T00:00:00Z"
     assert signed.read_bytes().startswith(BUNDLE_MAGIC)
     imported = js(alice, "import", signed)
-    assert imported["accepted"] == 1 and imported["records"][0]["id"] == deal["id"]
-    assert imported["records"][0] == {"position": 1, "id": deal["id"], "type": "deal", "status": "accepted",
-                                      "reason": None}
+    assert (imported["accepted"], imported["total"], imported["refused"], imported["damaged"]) == (1, 1, [], None)
+    assert js(alice, "show", deal["id"])["type"] == "deal"
 
     # an attestation backed by the deal, named by a short prefix
     backed = json.loads(tm(alice, "attest", b_id, "delivery", "--negative", "--deal", deal["id"][:10],
@@ -279,8 +278,9 @@ def test_a_forged_record_among_good_ones_is_listed_and_the_rest_stored(tmp_path)
     assert done.returncode == 1 and "1 record rejected" in done.stderr
     report = json.loads(done.stdout)
     assert (report["accepted"], report["duplicate"], report["rejected"], report["total"]) == (4, 0, 1, 5)
-    (bad,) = [r for r in report["records"] if r["status"] == "rejected"]
+    (bad,) = report["refused"]
     assert bad["position"] == 3 and bad["id"] == record_id(raws[2]).hex() and "signature" in bad["reason"]
+    assert bad["fault"] == "signature"
     assert held(alice) == 4
     human = tm(alice, "import", bundle, ok=False)
     assert human.returncode == 1 and "rejected  #3" in human.stdout and "4 duplicate, 1 rejected" in human.stdout

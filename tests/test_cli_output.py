@@ -7,7 +7,7 @@ import pty
 import subprocess
 import sys
 
-from trustmesh.testing.cluster import _env
+from trustmesh.testing import environment as _env
 
 BOB = "12D3KooWEN94n2GW3NVygr9HGNfkMGc6dPC5ZkgaACv1TXL9cR2R"
 

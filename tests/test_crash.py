@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from trustmesh.store.store import Store
+from trustmesh.store import Store
 from trustmesh.protocol.records import record_id
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,7 +20,7 @@ CHILD = r"""
 import sys
 from trustmesh.crypto.keys import Identity
 from trustmesh.core.ledger import now_ms
-from trustmesh.store.store import ACCEPTED, Store
+from trustmesh.store import ACCEPTED, Store
 from trustmesh.protocol.records import Attestation, encode, record_id, sign
 
 path, round_no = sys.argv[1], int(sys.argv[2])

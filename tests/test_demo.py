@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from trustmesh.testing.cluster import _env
+from trustmesh.testing import environment as _env
 
 
 def test_demo_converges_and_prints_each_members_view_of_trust():

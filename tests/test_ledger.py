@@ -3,7 +3,7 @@
 import pytest
 
 from trustmesh.errors import InvalidRecord, UsageError
-from trustmesh.store.store import ACCEPTED, DUPLICATE, REJECTED
+from trustmesh.store import ACCEPTED, DUPLICATE, REJECTED
 
 
 def test_chain_links_each_record_to_the_previous(make_ledger):

@@ -4,40 +4,40 @@ from __future__ import annotations
 
 import time
 
-from tests.nodes import nodes
+from trustmesh.testing import Cluster, NodeError
 
 
 def test_a_deal_is_countersigned_across_nodes_and_gossiped(tmp_path):
-    with nodes(3, tmp_path, args=["--auto-accept", "always"]) as net:
-        outcome = net[0].call("deal", peer=net[1].id, ref="INV-7", role="client")
+    with Cluster(3, root=tmp_path, args=["--auto-accept", "always"]) as net:
+        outcome = net[0].deal(net[1].id, ref="INV-7", role="client")
         assert outcome["status"] == "accepted", outcome
-        deal_id = outcome["id"]
+        deal_id = outcome["deal"]["id"]
         assert net.wait_for([deal_id], timeout=15)       # both parties and the bystander
-        rid = net[0].call("attest", subject=net[1].id, facet="payment", positive=True, ref="INV-7")
+        rid = net[0].attest(net[1].id, "payment", True, ref="INV-7")
         assert net.wait_for([rid], timeout=15)
         # the deal gives the counterparty weight from the proposer's point of view
         deadline = time.monotonic() + 15
-        while net[0].call("weight", member=net[1].id) == 0 and time.monotonic() < deadline:
+        while net[0].weight(net[1].id) == 0 and time.monotonic() < deadline:
             time.sleep(0.5)
-        assert net[0].call("weight", member=net[1].id) > 0
+        assert net[0].weight(net[1].id) > 0
 
 
 def test_a_pending_proposal_is_accepted_later(tmp_path):
-    with nodes(2, tmp_path) as net:                         # default policy: ask the user
-        outcome = net[0].call("deal", peer=net[1].id, ref="PO-1", role="supplier")
+    with Cluster(2, root=tmp_path) as net:                         # default policy: ask the user
+        outcome = net[0].deal(net[1].id, ref="PO-1", role="supplier")
         assert outcome["status"] == "pending"
-        (pending,) = net[1].call("pending-deals")
-        deal_id = net[1].call("accept-deal", id=pending)
+        (pending,) = [d["id"] for d in net[1].api("GET", "/v1/deals/pending")]
+        deal_id = net[1].api("POST", f"/v1/deals/{pending}/accept")["id"]
         assert net.wait_for([deal_id], timeout=15)
 
 
 def test_a_proposal_to_an_unreachable_member_fails_cleanly(tmp_path):
-    with nodes(1, tmp_path) as net:
+    with Cluster(1, root=tmp_path) as net:
         stranger = "12D3KooWEwr3ysfpW4BmMAFZ5t5smhaTaAPhNRSNrCc61PNVH7HK"
         try:
-            net[0].call("deal", peer=stranger, ref="X", role="client", timeout=60)
-        except RuntimeError as exc:
+            net[0].deal(stranger, ref="X", role="client")
+        except NodeError as exc:
             assert "deal" in str(exc) or "connect" in str(exc) or "stream" in str(exc)
         else:
             raise AssertionError("a proposal to nobody succeeded")
-        assert net[0].call("status")["records"] == 0
+        assert net[0].status()["records"] == 0

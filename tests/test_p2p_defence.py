@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tests.nodes import hostile, nodes
+from trustmesh.testing import Cluster, hostile
 
 LIMITS = {"TRUSTMESH_NET_DEFENCE_RECORDS_PER_S": "100", "TRUSTMESH_NET_DEFENCE_RECORDS_BURST": "300",
           "TRUSTMESH_NET_DEFENCE_UNWEIGHTED_QUOTA": "150", "TRUSTMESH_NET_DEFENCE_BAN_S": "600",
@@ -15,12 +15,12 @@ LIMITS = {"TRUSTMESH_NET_DEFENCE_RECORDS_PER_S": "100", "TRUSTMESH_NET_DEFENCE_R
 
 def _pair(tmp_path_factory):
     """Two honest members who have done a deal together (so each weighs for the other)."""
-    with nodes(2, tmp_path_factory.mktemp("defence"), env=LIMITS,
+    with Cluster(2, root=tmp_path_factory.mktemp("defence"), env=LIMITS,
                args=["--auto-accept", "always"]) as cluster:
-        assert cluster[0].call("deal", peer=cluster[1].id, ref="D-1", role="client")["status"] == "accepted"
+        assert cluster[0].deal(cluster[1].id, ref="D-1", role="client")["status"] == "accepted"
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and not all(
-                n.call("weight", member=m.id) for n, m in ((cluster[0], cluster[1]), (cluster[1], cluster[0]))):
+                n.weight(m.id) for n, m in ((cluster[0], cluster[1]), (cluster[1], cluster[0]))):
             time.sleep(0.2)
         yield cluster
 
@@ -37,14 +37,14 @@ def fresh_net(tmp_path_factory):
 
 
 def _honest_gossip_still_works(net, timeout: float = 15) -> None:
-    rid = net[1].call("attest", subject=net[0].id, facet="quality", positive=True)
+    rid = net[1].attest(net[0].id, "quality", True)
     assert net.wait_for([rid], timeout=timeout), \
         "honest gossip stopped\n" + net[0].log_tail(30) + "\n-----\n" + net[1].log_tail(30)
 
 
 @pytest.mark.parametrize("mode", ["forged", "malformed", "oversized", "sync-garbage", "sync-forged"])
 def test_invalid_data_gets_the_sender_banned_and_nothing_stored(net, mode):
-    before = net[0].call("status")["records"]
+    before = net[0].status()["records"]
     seen = hostile(net[0].addr, mode)
     assert seen["sent"] == 1
     assert not seen["connected_after"] and not seen["readmitted"]
@@ -54,8 +54,8 @@ def test_invalid_data_gets_the_sender_banned_and_nothing_stored(net, mode):
         assert bans[0]["reason"].startswith("sync:"), bans
     if mode == "sync-forged":
         assert "signature" in bans[0]["reason"], bans
-    assert net[0].call("status")["records"] == before         # nothing invalid stored
-    assert net[1].call("status")["records"] == net[0].call("status")["records"]  # nor relayed
+    assert net[0].status()["records"] == before         # nothing invalid stored
+    assert net[1].status()["records"] == net[0].status()["records"]  # nor relayed
     _honest_gossip_still_works(net)
 
 
@@ -74,8 +74,8 @@ def test_a_flooding_peer_is_cut_off(fresh_net):
 def test_strangers_records_stop_at_the_quota(fresh_net):
     net = fresh_net
     seen = hostile(net[0].addr, "sybil", count=250)
-    status = net[0].call("status")["sync"]
+    status = net[0].status()["sync"]
     assert status["quota_held"] <= status["quota_limit"] == 150
     assert status["intake"]["over_quota"] > 0
-    assert net[0].call("status")["records"] <= 150 + 10     # the quota, plus the honest members' records
+    assert net[0].status()["records"] <= 150 + 10     # the quota, plus the honest members' records
     _honest_gossip_still_works(net)

@@ -1,4 +1,4 @@
-"""The pure pieces of the network side: pacing, backoff, defence, quota, reach."""
+"""The pure pieces of the network side: pacing, backoff, defence, the quota."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from tests.conftest import NOW, member
 from trustmesh.errors import DecodeError
 from trustmesh.net.peers.backoff import Backoff
 from trustmesh.net.config import DefenceConfig
-from trustmesh.net.defence import HARD, SOFT, Defence, Quota, TokenBucket, judge
-from trustmesh.net.gossip.pacing import BATCH_MARK, PublishQueue, pack_message, unpack_message
-from trustmesh.core.reach import reachable
-from trustmesh.store.store import IngestResult
+from trustmesh.core.intake import Quota
+from trustmesh.net.defence import HARD, SOFT, Defence, TokenBucket, judge
+from trustmesh.net.gossip.pacing import PublishQueue
+from trustmesh.protocol.gossip import BATCH_MARK, pack_message, unpack_message
+from trustmesh.store import IngestResult
 from trustmesh.protocol.records import Profile, encode, sign
 
 
@@ -110,28 +111,30 @@ def test_flooding_exhausts_the_rate_budget():
     assert d.allow_records("q", 1, 0)      # budgets are per peer
 
 
-def test_quota_admits_up_to_its_limit_and_takes_back_unused():
+def test_quota_admits_up_to_its_limit():
     q = Quota(limit=10, held=7)
-    assert q.admit(5) == 3 and q.room() == 0
-    q.release(2)
-    assert q.admit(5) == 2
+    assert q.admit(3) and q.room() == 0
+    assert not q.admit(1) and q.held == 10
 
 
-def test_judge_sorts_offences():
+def _report(*results):
+    from trustmesh.core.intake import report_of
+    return report_of(list(results))
+
+
+def test_judge_blames_a_forwarder_only_for_what_it_could_check():
     ok = IngestResult(b"1", "accepted")
     dup = IngestResult(b"2", "duplicate")
-    forged = IngestResult(b"3", "rejected", "profile: signature does not verify", object())
-    garbage = IngestResult(None, "rejected", "malformed msgpack")
-    future = IngestResult(b"4", "rejected", "issued in the future", object())
-    assert judge([ok, dup]).clean
-    assert judge([ok, forged]).hard
-    assert judge([garbage]).hard
-    r = judge([future])
-    assert r.soft and not r.hard and not r.clean
-    assert not judge([ok], over_quota=1).clean
-
-
-def test_reach_follows_deals_and_positive_attestations():
-    a, b, c, d = b"a" * 32, b"b" * 32, b"c" * 32, b"d" * 32
-    assert reachable(a, [(a, b), (b, c)]) == {a, b, c}
-    assert reachable(a, [(b, a), (c, d)]) == {a}
+    forged = IngestResult(b"3", "rejected", "profile: signature does not verify", object(), fault="signature")
+    garbage = IngestResult(None, "rejected", "malformed msgpack", fault="malformed")
+    own_rule = IngestResult(b"4", "rejected", "an attestation about oneself", object(), fault="rule")
+    future = IngestResult(b"5", "rejected", "issued in the future", object(), fault="clock")
+    link = IngestResult(b"6", "rejected", "only the subject may reply", object(), fault="link")
+    quota = IngestResult(b"7", "rejected", "over the quota", object(), fault="quota")
+    assert _report(ok, dup).clean and judge(_report(ok, dup)) is None
+    assert judge(_report(ok, forged)) == (HARD, forged.reason)
+    assert judge(_report(garbage)) == (HARD, garbage.reason)
+    assert judge(_report(own_rule)) == (SOFT, own_rule.reason)
+    for innocent in (future, link, quota):          # our clock, our records, our quota: not theirs
+        report = _report(ok, innocent)
+        assert judge(report) is None and not report.clean

@@ -6,7 +6,7 @@ import trio
 
 import trustmesh
 from tests.conftest import member
-from tests.nodes import NodeProcess
+from trustmesh.testing import NodeProcess
 
 NO_SYNC = {"TRUSTMESH_NET_SYNC_ON_CONNECT": "false", "TRUSTMESH_NET_SYNC_INTERVAL_S": "3600"}
 
@@ -21,11 +21,11 @@ def test_ask_fetches_what_peers_hold_about_a_subject(tmp_path):
     try:
         b = NodeProcess(tmp_path / "b", bootstrap=[a.addr], env=NO_SYNC).start()
         for _ in range(100):
-            if b.call("peers"):
+            if b.peers():
                 break
             trio.run(trio.sleep, 0.1)
-        assert b.call("status")["records"] == 0            # no sync: b knows nothing yet
-        found = b.call("ask", subject=prospect)
+        assert b.status()["records"] == 0            # no sync: b knows nothing yet
+        found = b.ask(prospect)
         assert sorted(found) == sorted(about)
         assert other not in b.ids()
     finally:

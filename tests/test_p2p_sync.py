@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import time
 
-from tests.nodes import NodeProcess, nodes
+from trustmesh.testing import Cluster, NodeError, NodeProcess
 
 
 def test_a_late_joiner_catches_up_by_sync(tmp_path):
-    with nodes(2, tmp_path) as net:
-        ids = net[0].call("attest-many", subjects=[net[1].id] * 50, timeout=60)
-        ids.append(net[1].call("profile", name="bob"))
+    with Cluster(2, root=tmp_path) as net:
+        ids = net[0].attest_many([net[1].id] * 50)
+        ids.append(net[1].profile("bob"))
         assert net.wait_for(ids, timeout=20)
         late = net.add("late", bootstrap=[net[1].addr])
         assert net.wait_for(ids, nodes=[late], timeout=30), late.log_tail()
@@ -18,26 +18,26 @@ def test_a_late_joiner_catches_up_by_sync(tmp_path):
 
 
 def test_a_partition_heals(tmp_path):
-    with nodes(2, tmp_path) as net:
+    with Cluster(2, root=tmp_path) as net:
         a, b = net[0], net[1]
         b.stop()                                           # the partition
-        made_by_a = a.call("attest-many", subjects=[b.id] * 20, timeout=60)
+        made_by_a = a.attest_many([b.id] * 20)
         b.restart()                                        # it keeps its own home and known peers
-        made_by_b = b.call("profile", name="while apart")  # made right after it is back
+        made_by_b = b.profile("while apart")  # made right after it is back
         assert net.wait_for(made_by_a + [made_by_b], timeout=30), b.log_tail()
 
 
 def test_a_node_killed_with_sigkill_restarts_and_catches_up(tmp_path):
-    with nodes(3, tmp_path) as net:
+    with Cluster(3, root=tmp_path) as net:
         victim = net[2]
-        before = net[0].call("profile", name="first")
+        before = net[0].profile("first")
         assert net.wait_for([before], timeout=15)
         victim.kill()                                      # kill -9: no clean shutdown
-        missed = net[0].call("attest-many", subjects=[net[1].id] * 30, timeout=60)
+        missed = net[0].attest_many([net[1].id] * 30)
         victim.restart()
         assert net.wait_for(missed, nodes=[victim], timeout=30), victim.log_tail()
         assert before in victim.ids()
-        assert victim.call("status")["records"] == net[0].call("status")["records"]
+        assert victim.status()["records"] == net[0].status()["records"]
 
 
 def _fork_pair():
@@ -69,7 +69,7 @@ def test_a_fork_found_by_sync_is_announced_to_the_rest_of_the_network(tmp_path):
     try:
         b = NodeProcess(tmp_path / "b", bootstrap=[a.addr], env=lonely).start()
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and b.call("status")["records"] < 1:
+        while time.monotonic() < deadline and b.status()["records"] < 1:
             time.sleep(0.2)
         c = NodeProcess(tmp_path / "c", bootstrap=[b.addr], env=lonely).start()
         deadline = time.monotonic() + 30
@@ -77,8 +77,8 @@ def test_a_fork_found_by_sync_is_announced_to_the_rest_of_the_network(tmp_path):
             time.sleep(0.2)
         assert any(e["author"] == cheat for e in b.events_of("fork")), b.log_tail()
         assert any(e["author"] == cheat for e in a.events_of("fork")), a.log_tail()
-        assert c.id not in {p["id"] for p in a.call("peers")}       # a learnt it through b's gossip
-        assert a.call("status")["records"] == 2
+        assert c.id not in {p["id"] for p in a.peers()}       # a learnt it through b's gossip
+        assert a.status()["records"] == 2
     finally:
         for n in (c, b, a):
             if n is not None:
@@ -93,7 +93,7 @@ def _free_port() -> int:
 
 
 def test_an_interrupted_catch_up_resumes_without_resending(tmp_path):
-    from bench.network import fill_store
+    from trustmesh.testing.records import fill_store
     total = 30_000
     fill_store(tmp_path / "full", total, authors=100)
     # a fixed port, so the restarted node is where the fresh one keeps redialling it
@@ -101,17 +101,17 @@ def test_an_interrupted_catch_up_resumes_without_resending(tmp_path):
     fresh = NodeProcess(tmp_path / "fresh", bootstrap=[full.addr]).start()
     try:
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and fresh.call("status")["records"] < total // 4:
+        while time.monotonic() < deadline and fresh.status()["records"] < total // 4:
             time.sleep(0.05)
         full.kill()                                  # the connection drops mid-sync
-        held = fresh.call("status")["records"]
+        held = fresh.status()["records"]
         assert 0 < held < total, "the sync was not interrupted; raise total"
         full.restart(60)
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and fresh.call("status")["records"] < total:
+        while time.monotonic() < deadline and fresh.status()["records"] < total:
             time.sleep(0.2)
-        assert fresh.call("status")["records"] == total, fresh.log_tail()
-        resumed = fresh.call("status")["sync"]["peers"][full.id]
+        assert fresh.status()["records"] == total, fresh.log_tail()
+        resumed = fresh.status()["sync"]["peers"][full.id]
         assert resumed["result"] == "done", resumed
         assert not fresh.events_of("ban")                # a dropped link is no offence
         # only what was missing crossed the second time (some slack for the

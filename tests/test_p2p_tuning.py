@@ -1,4 +1,4 @@
-"""The py-libp2p adjustments of node/p2p/tuning.py: still hooked in, and still safe."""
+"""The py-libp2p adjustments of net/tuning.py: still hooked in, still safe, still pinned."""
 
 from __future__ import annotations
 
@@ -75,3 +75,19 @@ def test_own_messages_are_flood_published_and_relays_follow_the_mesh():
     router.mesh = {"t": {mesh_peer, forwarder}}
     assert set(router._get_peers_to_send(["t"], me, me)) == {mesh_peer, other, forwarder}
     assert set(router._get_peers_to_send(["t"], forwarder, other)) == {mesh_peer}
+
+
+def test_every_patched_upstream_function_is_the_one_we_read():
+    """An upgrade of py-libp2p that changes a function tuning.py relies on fails here, by name."""
+    import hashlib
+    import importlib
+    import inspect
+    changed = []
+    for name, pinned in tuning.UPSTREAM.items():
+        module, attr = name.split(":")
+        obj = importlib.import_module(module)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+        if hashlib.sha256(inspect.getsource(obj).encode()).hexdigest()[:16] != pinned:
+            changed.append(name)
+    assert not changed, f"re-read these upstream functions before re-pinning them in tuning.UPSTREAM: {changed}"

@@ -12,7 +12,7 @@ import pytest
 
 from trustmesh.errors import ConfigError
 from trustmesh.daemon import settings
-from trustmesh.testing.cluster import _env
+from trustmesh.testing import environment as _env
 from trustmesh.daemon.logs import configure
 
 
@@ -98,6 +98,6 @@ def test_backup_copies_the_store_consistently_and_restores(tmp_path):
     restored = Ledger.create(tmp_path / "restored")
     restored.close()
     (tmp_path / "copy.sqlite").replace(tmp_path / "restored" / "store.sqlite")
-    from trustmesh.store.store import Store
+    from trustmesh.store import Store
     with Store.open(tmp_path / "restored" / "store.sqlite") as store:
         assert store.integrity_check() == "ok" and sum(store.counts().values()) == 1

@@ -10,8 +10,8 @@ import pytest
 
 from tests.conftest import NOW, member
 from trustmesh.errors import StoreError
-from trustmesh.store import store as store_module
-from trustmesh.store.store import ACCEPTED, DUPLICATE, REJECTED, Store
+from trustmesh.store import schema as store_schema
+from trustmesh.store import ACCEPTED, DUPLICATE, REJECTED, Store
 from trustmesh.protocol.records import (
     Attestation, Deal, Reply, Retraction, countersign, encode, record_id, sign,
 )
@@ -163,11 +163,11 @@ def test_schema_is_versioned_migrated_on_open_and_a_newer_one_refused(tmp_path, 
     path = tmp_path / "store.sqlite"
     with Store.open(path) as s:
         s.ingest(chain(A, 2), NOW)
-    version = len(store_module._MIGRATIONS)
+    version = len(store_schema.MIGRATIONS)
     assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == version
     # a later trustmesh adds a migration: it runs once on open and keeps the data
-    monkeypatch.setattr(store_module, "_MIGRATIONS",
-                        [*store_module._MIGRATIONS, "CREATE TABLE later_feature (x INTEGER);"])
+    monkeypatch.setattr(store_schema, "MIGRATIONS",
+                        [*store_schema.MIGRATIONS, "CREATE TABLE later_feature (x INTEGER);"])
     with Store.open(path) as s:
         assert s.counts()["attestation"] == 2
     conn = sqlite3.connect(path)
@@ -229,7 +229,7 @@ def test_forks_are_found_at_positions_of_every_integer_width(store, seq):
 CRASH_WRITER = r"""
 import sys
 from tests.test_store import chain, A, C, NOW
-from trustmesh.store.store import Store
+from trustmesh.store import Store
 raws = chain(A, 2000) + chain(C, 2000)
 store = Store.open(sys.argv[1])
 for n, result in enumerate(store.ingest_stream(raws, NOW, batch=200)):

@@ -17,7 +17,7 @@ import pytest
 from trustmesh import errors
 from trustmesh.crypto.ids import did_key, parse_id, peer_id
 from trustmesh.crypto.keys import Identity
-from trustmesh.store.store import ACCEPTED, REJECTED, Store
+from trustmesh.store import ACCEPTED, REJECTED, Store
 from trustmesh.protocol.bundle import read_bundle, read_proposal
 from trustmesh.protocol.codec import pack
 from trustmesh.protocol.framing import FrameDecoder, encode_varint

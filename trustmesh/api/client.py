@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from trustmesh.errors import NetworkError, NodeNotRunning, NotFound, TrustmeshError, UsageError
+from trustmesh.errors import NodeNotRunning, by_name
 from trustmesh.api import API_FILE
 
 
@@ -34,15 +34,20 @@ def running_info(home: Path) -> dict | None:
 
 
 class ApiClient:
-    """Synchronous calls to the node of ``home`` over its Unix socket."""
+    """Synchronous calls to the node of ``home`` over its Unix socket.
 
-    def __init__(self, home: Path, timeout: float = 60.0) -> None:
-        info = running_info(home)
-        if info is None:
-            raise NodeNotRunning(f"no node is running for home {home} (start one: trustmesh node run)")
+    ``transport`` replaces the socket (an ``httpx.BaseTransport``): tests
+    and apps can point the client at a node they run themselves.
+    """
+
+    def __init__(self, home: Path, timeout: float = 60.0, transport=None) -> None:
         import httpx
-        self._http = httpx.Client(transport=httpx.HTTPTransport(uds=info["socket"]),
-                                  base_url="http://trustmesh", timeout=timeout)
+        if transport is None:
+            info = running_info(home)
+            if info is None:
+                raise NodeNotRunning(f"no node is running for home {home} (start one: trustmesh node run)")
+            transport = httpx.HTTPTransport(uds=info["socket"])
+        self._http = httpx.Client(transport=transport, base_url="http://trustmesh", timeout=timeout)
 
     def __enter__(self) -> "ApiClient":
         return self
@@ -62,7 +67,8 @@ class ApiClient:
         if reply.status_code == 200:
             return reply.json()
         try:
-            message = reply.json().get("error", reply.text)
-        except ValueError:
-            message = reply.text
-        raise {400: UsageError, 404: NotFound, 503: NetworkError}.get(reply.status_code, TrustmeshError)(message)
+            found = reply.json()
+            message, kind = found.get("error", reply.text), found.get("type", "")
+        except (ValueError, AttributeError):
+            message, kind = reply.text, ""
+        raise by_name(kind)(message)

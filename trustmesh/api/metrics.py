@@ -10,8 +10,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 class _Snapshot:
     """A one-shot collector over numbers gathered just before the scrape."""
 
-    def __init__(self, node, counts: dict[str, int], trust_refresh_s: float) -> None:
-        self.node, self.counts, self.trust_refresh_s = node, counts, trust_refresh_s
+    def __init__(self, node, counts: dict[str, int]) -> None:
+        self.node, self.counts = node, counts
 
     def collect(self):
         node = self.node
@@ -21,9 +21,10 @@ class _Snapshot:
         yield records
         yield GaugeMetricFamily("trustmesh_peers", "Connected peers", value=len(node.peers()))
         intake = CounterMetricFamily("trustmesh_intake_records",
-                                     "Records offered by peers, by way in (gossip, sync, query) and outcome",
+                                     "Records taken in, by way in (gossip, sync, query, deal, local, import) and outcome"
+                                     " (accepted, duplicate, or the fault of a refused one)",
                                      labels=["source", "outcome"])
-        for (source, outcome), n in sorted(node.intake_by_source.items()):
+        for (source, outcome), n in sorted(node.intake.by_source.items()):
             intake.add_metric([source, outcome], n)
         yield intake
         net = node.net
@@ -42,11 +43,13 @@ class _Snapshot:
         yield GaugeMetricFamily("trustmesh_quota_held", "Records held by authors without weight",
                                 value=node.quota.held)
         yield GaugeMetricFamily("trustmesh_trust_refresh_seconds", "Last trust weights refresh",
-                                value=self.trust_refresh_s)
+                                value=node.weights.last_seconds)
+        yield CounterMetricFamily("trustmesh_trust_refreshes", "Trust weights refreshes",
+                                  value=node.weights.refreshes)
 
 
-def render(node, counts: dict[str, int], trust_refresh_s: float) -> tuple[bytes, str]:
+def render(node, counts: dict[str, int]) -> tuple[bytes, str]:
     """The exposition text and its content type."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Snapshot(node, counts, trust_refresh_s))
+    registry.register(_Snapshot(node, counts))
     return generate_latest(registry), CONTENT_TYPE_LATEST

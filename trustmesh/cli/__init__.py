@@ -13,7 +13,7 @@ import sys
 
 import click
 
-from trustmesh import __version__
+from trustmesh.version import __version__
 from trustmesh.cli.common import CliState, run_guarded
 
 
@@ -30,15 +30,14 @@ def cli(ctx: click.Context, home: str | None, passphrase_file: str | None) -> No
 
 
 def _register() -> None:
-    from trustmesh.cli import offline
-    offline.register(cli)
-    for name in ("trust_cmds", "node_cmds", "remote", "config_cmds"):
-        try:
-            module = __import__(f"trustmesh.cli.{name}", fromlist=["register"])
-        except ModuleNotFoundError as exc:
-            if exc.name != f"trustmesh.cli.{name}":
-                raise
-            continue
+    from trustmesh.cli import (
+        bundles, config_cmds, deal_cmds, network_cmds, node_cmds, records_cmds, trust_cmds,
+    )
+    records_cmds.register(cli)
+    deal_cmds.register(cli)
+    for command in (bundles.export, bundles.import_, bundles.verify):
+        cli.add_command(command)
+    for module in (trust_cmds, node_cmds, network_cmds, config_cmds):
         module.register(cli)
 
 

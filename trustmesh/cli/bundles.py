@@ -2,9 +2,10 @@
 
 Why streaming everywhere: a bundle may hold millions of records. Export
 writes records as the store yields them; import reads the file in 64 KiB
-pieces and ingests in batches of ``BATCH``, so memory stays bounded whatever
+pieces and ingests in batches (``core/imports.py``), so memory stays bounded whatever
 the size, and a bundle cut in the middle still delivers every record before
-the damage (each batch is committed before the next is read).
+the damage (each batch is committed before the next is read). Import goes
+through the one writer (``writer.py``): the running node, or the ledger.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import click
 from trustmesh.cli.common import emit_json, open_store, read_chunks, write_output
 from trustmesh.errors import DecodeError, TrustmeshError, UsageError
 
-BATCH = 2000
 _JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 
@@ -63,66 +63,41 @@ def import_(ctx: click.Context, bundle_file: str, as_json: bool) -> None:
     Exit 0 when every record was accepted or already held; 1 when any was
     rejected or the bundle is damaged (the good records are stored anyway).
     """
-    from trustmesh.cli.common import progress_bar, running_node
+    from trustmesh.cli.common import progress_bar
+    from trustmesh.cli.writer import writer_for
     chunks = _bundle_chunks(bundle_file)       # a wrong file is one error line, before anything else
-    client = running_node(ctx)
-    if client is not None:                     # the node is the one writer: it stores and gossips
-        with client:
-            found = client.call("POST", "/v1/import", content=b"".join(chunks))
-        report = _Report(as_json, ("accepted", "duplicate", "rejected"))
-        for item in found["records"]:
-            report.add(bytes.fromhex(item["id"]) if item["id"] else None, item["type"], item["status"],
-                       item["reason"])
-        forks = found["forks"]
-        report.finish(found["damaged"], {"forks": forks})
-        if not as_json:
-            click.echo(f"imported {bundle_file} through the running node: {report.line()}"
-                       + (f"; {forks} new fork proofs" if forks else ""))
-        report.exit_status("rejected")
-        return
-    report = _Report(as_json, ("accepted", "duplicate", "rejected"))
     size = os.path.getsize(bundle_file) if bundle_file != "-" else None
-    store = open_store(ctx)
-    with progress_bar("importing", size) as advance:
-        forks = _import(store, _counted(chunks, advance), report)
-    report.finish(report.damage, {"forks": forks})
-    if not as_json:
-        click.echo(f"imported {bundle_file}: {report.line()}" + (f"; {forks} new fork proofs" if forks else ""))
-    report.exit_status("rejected")
+    writer = writer_for(ctx.obj)
+    try:
+        with progress_bar("importing", size) as advance:
+            found = writer.import_bundle(_counted(chunks, advance))
+    finally:
+        writer.close()
+    if as_json:
+        emit_json(found)
+    else:
+        for item in found["refused"]:
+            short = item["id"][:12] if item["id"] else "-"
+            click.echo(f"rejected  #{item['position']}  {short}  {item['reason']}")
+        if found["damaged"]:
+            click.echo(f"damaged: the bundle stops after record {found['total']}: {found['damaged']}")
+        via = " through the running node" if writer.via == "node" else ""
+        click.echo(f"imported {bundle_file}{via}: {found['accepted']} accepted, {found['duplicate']} duplicate,"
+                   f" {found['rejected']} rejected (of {found['total']} records)"
+                   + (f"; {found['forks']} new fork proofs" if found["forks"] else ""))
+    problems = []
+    if found["rejected"]:
+        problems.append(f"{found['rejected']} record{'s' if found['rejected'] > 1 else ''} rejected")
+    if found["damaged"]:
+        problems.append(f"damaged bundle after record {found['total']}")
+    if problems:
+        raise TrustmeshError(", ".join(problems))
 
 
 def _counted(chunks, advance):
     for chunk in chunks:
         advance(len(chunk))
         yield chunk
-
-
-def _import(store, chunks, report) -> int:
-    """Ingest a bundle's records in batches into ``store`` (closed at the end); new fork proofs."""
-    from trustmesh.core.ledger import now_ms
-    from trustmesh.store.store import REJECTED
-    from trustmesh.protocol.bundle import read_bundle
-    report.damage = None
-    try:
-        forks_before = len(store.forks())
-        pending: list[bytes] = []
-
-        def flush() -> None:
-            for result in store.ingest(pending, now_ms()):
-                kind = result.record.NAME if result.record is not None else None
-                report.add(result.id, kind, result.status, result.reason if result.status == REJECTED else None)
-            pending.clear()
-        try:
-            for raw in read_bundle(chunks):
-                pending.append(raw)
-                if len(pending) >= BATCH:
-                    flush()
-        except DecodeError as exc:
-            report.damage = str(exc)
-        flush()
-        return len(store.forks()) - forks_before
-    finally:
-        store.close()
 
 
 @click.command()

@@ -54,12 +54,9 @@ def run_guarded(command: click.Command, argv: list[str] | None) -> int:
     except click.ClickException as exc:
         click.echo(f"trustmesh: {exc.format_message()}", err=True)
         return exc.exit_code
-    except UsageError as exc:
-        click.echo(f"trustmesh: {exc}", err=True)
-        return 2
     except TrustmeshError as exc:
         click.echo(f"trustmesh: {exc}", err=True)
-        return 1
+        return exc.exit_code
     except KeyboardInterrupt:
         click.echo("trustmesh: interrupted", err=True)
         return 130
@@ -131,7 +128,7 @@ def open_store(ctx: click.Context):
     """
     from trustmesh.errors import KeyFileError
     from trustmesh.core.home import resolve_home
-    from trustmesh.store.store import Store
+    from trustmesh.store import Store
     home = resolve_home(ctx.obj.home)
     if not home.key.exists():
         raise KeyFileError(f"no identity at {home.key}: run 'trustmesh init' first")
@@ -255,23 +252,11 @@ def _take(chunks: Iterator[bytes], limit: int) -> Iterator[bytes]:
             return
 
 
-def running_node(ctx: click.Context):
-    """The running node's API client when a daemon serves this home, else None.
-
-    Why: while a node runs, it is the only writer of its store; commands that
-    write go through it, so gossip goes out at once and nothing races.
-    """
-    from trustmesh.api.client import ApiClient, running_info
-    from trustmesh.core.home import resolve_home
-    home = resolve_home(ctx.obj.home).root
-    return ApiClient(home) if running_info(home) is not None else None
-
-
-def node_client(ctx: click.Context):
-    """The running node's API client; NodeNotRunning (one line, exit 1) if none runs."""
-    from trustmesh.api.client import ApiClient
-    from trustmesh.core.home import resolve_home
-    return ApiClient(resolve_home(ctx.obj.home).root)
+def api_call(ctx: click.Context, method: str, path: str, body: dict | None = None, **params):
+    """One call to the running node's API; NodeNotRunning (one line, exit 1) if none runs."""
+    from trustmesh.cli.writer import api_client
+    with api_client(ctx.obj) as client:
+        return client.call(method, path, body, **params)
 
 
 def print_columns(header: Sequence[str], rows: Iterable[Sequence[str]]) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 from trustmesh.errors import NetworkError
-from trustmesh.testing.cluster import Cluster
+from trustmesh.testing.cluster import Cluster, NodeError
 
 NAMES = ["Alice Ltd", "Bob & Co", "Carol SA", "Dan GmbH", "Eve BV", "Frank Inc", "Grace SARL",
          "Heidi AB", "Ivan OOO", "Judy Pty"]
@@ -21,7 +21,7 @@ def run_demo(n: int, timeout: float, echo=print) -> None:
     """Run the demo with ``n`` nodes; ``echo`` prints a line."""
     try:
         _run(n, timeout, echo)
-    except RuntimeError as exc:     # a node failed: one line, not a traceback
+    except NodeError as exc:        # a node failed: one line, not a traceback
         raise NetworkError(f"demo failed: {exc}") from None
 
 
@@ -34,15 +34,14 @@ def _run(n: int, timeout: float, echo) -> None:
         for node in net:
             echo(f"  {names[node.id]:10} {node.id}  {node.addr}")
         for node in net:
-            node.call("profile", name=names[node.id])
+            node.profile(names[node.id])
         for i, node in enumerate(net):
             partner = net[(i + 1) % n]
-            outcome = node.call("deal", peer=partner.id, ref=f"INV-{100 + i}", role="client")
+            outcome = node.deal(partner.id, ref=f"INV-{100 + i}", role="client")
             echo(f"deal {names[node.id]} -> {names[partner.id]}: {outcome['status']}")
-            node.call("attest", subject=partner.id, facet="payment" if i % 2 else "delivery",
-                      positive=i != n - 1, ref=f"INV-{100 + i}",
-                      note=None if i != n - 1 else "late, twice")
-            partner.call("attest", subject=node.id, facet="payment", positive=True, ref=f"INV-{100 + i}")
+            node.attest(partner.id, "payment" if i % 2 else "delivery", i != n - 1, ref=f"INV-{100 + i}",
+                        note=None if i != n - 1 else "late, twice")
+            partner.attest(node.id, "payment", True, ref=f"INV-{100 + i}")
         deadline = time.monotonic() + timeout
         while True:
             views = [node.ids() for node in net]
@@ -55,8 +54,8 @@ def _run(n: int, timeout: float, echo) -> None:
         echo(f"converged: every node holds the same {len(views[0])} records "
              f"({time.monotonic() - started:.1f} s after start)")
         for node in net:
-            status = node.call("status")
-            echo(f"{names[node.id]:10} records={status['records']:3} peers={status['peers']}; "
+            status = node.status()
+            echo(f"{names[node.id]:10} records={status['records']:3} peers={len(status['peers'])}; "
                  "its view of trust (score, lower bound, attestations):")
             for line in _views(node, [m for m in net if m is not node], names):
                 echo("    " + line)
@@ -64,17 +63,10 @@ def _run(n: int, timeout: float, echo) -> None:
 
 
 def _views(node, others, names: dict[str, str]) -> list[str]:
-    """How ``node``'s member sees the others, read from its store (a second, read-only user)."""
-    from trustmesh.crypto.ids import parse_id
-    from trustmesh.core.ledger import now_ms
-    from trustmesh.store.store import Store
-    from trustmesh.core.trustview import TrustEngine
+    """How ``node``'s member sees the others: its own trust, asked through its API."""
     lines = []
-    with Store.open(node.home / "store.sqlite") as store:
-        engine = TrustEngine(store, parse_id(node.id))
-        now = now_ms()
-        for other in others:
-            scores = [s for s in engine.trust(other.id, None, now) if s.evidence]
-            facets = ", ".join(f"{s.facet} {s.score:.2f} (>= {s.lower:.2f}, {s.evidence})" for s in scores)
-            lines.append(f"{names[other.id]:10} {facets or 'unknown'}")
+    for other in others:
+        scores = [s for s in node.api("GET", f"/v1/trust/{other.id}") if s["evidence"]]
+        facets = ", ".join(f"{s['facet']} {s['score']:.2f} (>= {s['lower']:.2f}, {s['evidence']})" for s in scores)
+        lines.append(f"{names[other.id]:10} {facets or 'unknown'}")
     return lines

@@ -30,14 +30,12 @@ def node() -> None:
 @click.option("--auto-accept", type=click.Choice(["ask", "accept", "always", "never"]), default=None,
               help="Answer to deal proposals: keep them pending (ask, the default), accept those "
                    "from members with weight (accept), accept all, or decline all.")
-@click.option("--driven", is_flag=True, hidden=True,
-              help="Read JSON commands on stdin and write JSON events on stdout (tests, demo).")
 @click.option("--api-tcp", metavar="HOST:PORT", default=None,
               help="Also serve the control API on loopback TCP (bearer token in <home>/api.token).")
 @click.option("-v", "--verbose", is_flag=True, help="Also log libp2p's own messages.")
 @click.pass_context
 def run(ctx: click.Context, listen: tuple[str, ...], bootstrap: tuple[str, ...], mdns: bool,
-        auto_accept: str | None, driven: bool, api_tcp: str | None, verbose: bool) -> None:
+        auto_accept: str | None, api_tcp: str | None, verbose: bool) -> None:
     """Run the node in the foreground until Ctrl-C or SIGTERM.
 
     Creates this member's identity on first run. Prints the id and the
@@ -59,7 +57,7 @@ def run(ctx: click.Context, listen: tuple[str, ...], bootstrap: tuple[str, ...],
     daemon.setup_logging(verbose, found["log.level"].value, found["log.format"].value,
                          found["log.levels"].value)
     config = settings.net_config(found)
-    trio.run(lambda: daemon.run(home, config=config, passphrase=ctx.obj.passphrase(), driven=driven,
+    trio.run(lambda: daemon.run(home, config=config, passphrase=ctx.obj.passphrase(),
                                 api_tcp=api, out=click.echo))
 
 

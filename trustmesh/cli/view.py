@@ -8,12 +8,11 @@ same status marks).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import click
 
 from trustmesh.crypto.ids import peer_id, short_id
-from trustmesh.store.store import Store, StoredRecord
+from trustmesh.store import Store, StoredRecord
 from trustmesh.protocol.jsonview import iso, record_view
 from trustmesh.protocol.records import Attestation, Deal, Profile, Record, Reply, Retraction
 
@@ -65,12 +64,6 @@ def marks(item: StoredRecord, now_ms: int) -> list[str]:
 def is_expired(record: Record, now_ms: int) -> bool:
     expires = getattr(record, "expires", None)
     return expires is not None and expires <= now_ms
-
-
-def stored_view(item: StoredRecord, now_ms: int, **extra: Any) -> dict[str, Any]:
-    """The JSON shape of a held record: ``record_view`` plus its status flags."""
-    return record_view(item.record, item.id, retracted=item.retracted, contested=item.contested,
-                       expired=is_expired(item.record, now_ms), received=iso(item.received), **extra)
 
 
 def summary(record: Record, names: Names) -> tuple[str, str]:

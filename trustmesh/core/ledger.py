@@ -1,10 +1,14 @@
 """A member's ledger: their identity and their store, and the records they make.
 
-Local records take the same path as received ones (``Store.ingest``), so
-there is one validation path, not two. Making a chained record reads the
-chain head and appends to it; an exclusive lock on the home directory keeps
-two processes from both appending at the same position, which would make us
-look like an equivocator to everyone.
+Local records take the same path as received ones: the ledger signs, and
+hands the bytes to its ``ingest`` (``Store.ingest`` offline; the node's one
+intake when a node owns the ledger), so there is one validation path.
+Making a chained record reads the chain head and appends to it; an
+exclusive lock on the home directory keeps two processes from both
+appending at the same position, which would make us look like an
+equivocator to everyone. While a node runs for the home, it is the only
+writer: a ledger opened beside it refuses to write (HomeLocked), because
+what it wrote would be neither gossiped nor offered to sync by the node.
 """
 
 from __future__ import annotations
@@ -17,11 +21,12 @@ from contextlib import contextmanager
 
 from trustmesh.crypto.ids import member_key
 from trustmesh.crypto.keys import Identity
-from trustmesh.errors import DecodeError, InvalidRecord, NotFound, UsageError
+from trustmesh.core.home import Home, node_running, resolve_home
 from trustmesh.core.keyfile import create_key, load_key
-from trustmesh.core.home import Home, resolve_home
-from trustmesh.store.store import ACCEPTED, DUPLICATE, IngestResult, Store, StoredRecord
+from trustmesh.errors import BadLink, DecodeError, HomeLocked, InvalidRecord, NotFound, TrustmeshError, UsageError
+from trustmesh.store import ACCEPTED, DUPLICATE, IngestResult, Store, StoredRecord
 from trustmesh.protocol.facets import check_facet
+from trustmesh.protocol.validate import check_record
 from trustmesh.protocol.records import (
     Attestation, Deal, Profile, Record, Reply, Retraction, countersign, decode, encode,
     reference_hash, sign,
@@ -42,6 +47,8 @@ class Ledger:
         self.identity = identity
         self.store = store
         self.clock = clock
+        # where made records go; the node replaces it with its intake (and owns the home)
+        self.ingest_own: Callable[[list[bytes]], list[IngestResult]] | None = None
 
     @classmethod
     def create(cls, home: str | os.PathLike | Home | None = None, passphrase: bytes | None = None,
@@ -77,13 +84,14 @@ class Ledger:
     # ---- making records --------------------------------------------------
 
     def attest(self, subject: bytes | str, facet: str, positive: bool, *, ref: str | None = None,
-               deal: bytes | None = None, occurred: int | None = None,
+               deal: bytes | str | None = None, occurred: int | None = None,
                expires: int | None = None, note: str | None = None) -> StoredRecord:
         """Sign and store an attestation about ``subject``."""
         subject = member_key(subject)
         check_facet(facet)
         ref_hash = reference_hash(ref, self.me, subject) if ref else None
         if deal is not None:
+            deal = self._record_id(deal)
             held = self.store.get(deal).record
             if not isinstance(held, Deal):
                 raise UsageError("--deal must name a deal")
@@ -93,13 +101,25 @@ class Ledger:
             self.me, seq, prev, now, subject, facet, bool(positive), ref_hash, deal,
             now if occurred is None else occurred, expires, note or None))
 
-    def retract(self, target: bytes, reason: str | None = None) -> StoredRecord:
-        """Withdraw one of my records."""
+    def retract(self, target: bytes | str, reason: str | None = None) -> StoredRecord:
+        """Withdraw one of my records (for a deal: either party may).
+
+        Refused here, before signing, when the record is not held, not mine,
+        or already retracted: a retraction the rules would ignore is noise.
+        """
+        from trustmesh.protocol.validate import parties
+        held = self.store.get(self._record_id(target))
+        target = held.id
+        if self.me not in parties(held.record):
+            raise BadLink("only the author may retract a record")
+        if held.retracted:
+            raise TrustmeshError(f"record {target.hex()[:12]} is already retracted")
         now = self.clock()
         return self._append(lambda seq, prev: Retraction(self.me, seq, prev, now, target, reason or None))
 
-    def reply(self, target: bytes, stance: str, note: str | None = None) -> StoredRecord:
+    def reply(self, target: bytes | str, stance: str, note: str | None = None) -> StoredRecord:
         """Answer an attestation about me: "contest" or "acknowledge"."""
+        target = self._record_id(target)
         now = self.clock()
         return self._append(lambda seq, prev: Reply(self.me, seq, prev, now, target, stance, note or None))
 
@@ -114,10 +134,15 @@ class Ledger:
         counterparty = member_key(counterparty)
         if role not in ("client", "supplier"):
             raise UsageError("role is 'client' or 'supplier'")
-        deal = Deal(self.me, counterparty, role, reference_hash(ref, self.me, counterparty),
-                    due, self.clock())
+        if counterparty == self.me:
+            raise UsageError("a deal needs two different members")
+        if due is not None and type(due) is not int:
+            raise UsageError("due is a time in milliseconds since the epoch")
+        now = self.clock()
+        deal = Deal(self.me, counterparty, role, reference_hash(ref, self.me, counterparty), due, now)
         signed = sign(deal, self.identity)
         _check_fields(signed)
+        check_record(signed, now, verify=False)   # refuse here what the other side would
         return signed  # type: ignore[return-value]
 
     def countersign(self, proposal: Deal) -> StoredRecord:
@@ -128,7 +153,11 @@ class Ledger:
     # ---- receiving -------------------------------------------------------
 
     def ingest(self, raws: Iterable[bytes]) -> list[IngestResult]:
-        """Verify and store records from elsewhere; a result per record."""
+        """Verify and store records from elsewhere; a result per record (offline only)."""
+        if self.ingest_own is not None:
+            return self.ingest_own(list(raws))
+        if node_running(self.home):
+            raise HomeLocked(f"a node is running for {self.home.root}: import through it")
         return self.store.ingest(raws, self.clock())
 
     def export(self) -> Iterator[bytes]:
@@ -136,6 +165,14 @@ class Ledger:
         return self.store.iter_raw()
 
     # ---- internals -------------------------------------------------------
+
+    def _record_id(self, ref: bytes | str) -> bytes:
+        """A record id given as bytes, or as hex text / a unique prefix of 8+ digits."""
+        if isinstance(ref, str):
+            return self.store.resolve(ref)
+        if not isinstance(ref, bytes) or len(ref) != 32:
+            raise UsageError("a record id is 32 bytes, or its hex text")
+        return ref
 
     @contextmanager
     def _writer_lock(self):
@@ -154,7 +191,13 @@ class Ledger:
             return self._store_own(encode(record))
 
     def _store_own(self, raw: bytes) -> StoredRecord:
-        (result,) = self.store.ingest([raw], self.clock())
+        if self.ingest_own is None:
+            if node_running(self.home):
+                raise HomeLocked(f"a node is running for {self.home.root}: write through it "
+                                 "(the trustmesh command does; apps use Node)")
+            (result,) = self.store.ingest([raw], self.clock())
+        else:
+            (result,) = self.ingest_own([raw])
         if result.status not in (ACCEPTED, DUPLICATE):
             raise InvalidRecord(result.reason or "record refused")
         return self.store.get(result.id)

@@ -1,10 +1,9 @@
 """The networked node: a member's ledger, put on the network.
 
-``Node`` owns the one intake every record from elsewhere goes through
-(gossip, sync, query answers, countersigned deals): a quota check for
-authors without weight, then ``Store.ingest`` in the worker thread, then
-announcement (sync index, event subscribers). Records made here are made
-by the Ledger (which also ingests them) and then gossiped.
+``Node`` is the library's facade over the core: the ledger (records I
+make), the one intake (``intake.py``: every record from anywhere), events,
+deals, trust, and the network service it starts. It owns its home while it
+runs (``home.NodeLock``): the one writer of the store.
 
 ``open_node`` is the library entry point::
 
@@ -18,248 +17,152 @@ from __future__ import annotations
 
 import logging
 import os
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import replace
+from functools import partial
 
 import trio
 
+from trustmesh.core.deals import (
+    ACCEPTED, DECLINED, PENDING, DealCallback, DealDesk, DealOutcome, countersigned_answer,
+)
+from trustmesh.core.events import EventHub
+from trustmesh.core.home import Home, NodeLock, resolve_home
+from trustmesh.core.intake import OWNER_SOURCES, Fresh, Intake, Quota, changes_weights, describe
+from trustmesh.core.ledger import Ledger, now_ms
+from trustmesh.core.trustview import TrustEngine, Weights
+from trustmesh.core.worker import StoreWorker
 from trustmesh.crypto.ids import member_key, peer_id
 from trustmesh.errors import KeyFileError, NetworkError, UsageError
-from trustmesh.core.ledger import Ledger, now_ms
 from trustmesh.net.config import NetConfig
-from trustmesh.net.defence import IntakeReport, Quota, judge
-from trustmesh.core.home import Home, resolve_home
 from trustmesh.net.peers.known import KnownPeers
-from trustmesh.core.reach import reachable
-from trustmesh.store.store import ACCEPTED, FORK, StoredRecord
-from trustmesh.core.worker import StoreWorker
-from trustmesh.protocol.records import Attestation, Deal, decode, encode, record_id
+from trustmesh.protocol.records import Deal, record_id
+from trustmesh.protocol.sync.index import SyncIndex
+from trustmesh.store import IngestResult, StoredRecord
+from trustmesh.trust import DEFAULT, TrustConfig
 
 log = logging.getLogger("trustmesh.node")
 
-RECENT_IDS = 500_000
-SMALL_INGEST = 8         # records ingested on the event loop (see StoreWorker.run_small)
-
-
-@dataclass(frozen=True)
-class NodeEvent:
-    """Something that happened on the node: ``kind`` is "record", "peer-up",
-    "peer-down", "offence", "ban", "deal-proposal", "sync"…; ``data`` the details.
-
-    A "record" event's data has ``id``, ``record``, ``raw`` and ``source``
-    ("local", "gossip", "sync", "query", "deal", "cli").
-    """
-
-    kind: str
-    data: dict = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class DealOutcome:
-    """The counterparty's answer to a proposal: "accepted" (with the stored deal),
-    "declined" (with a reason) or "pending" (their user will decide)."""
-
-    status: str
-    deal: StoredRecord | None = None
-    reason: str | None = None
-
-
-# (proposal, proposer key) -> True to countersign, False to decline, None to keep pending
-DealCallback = Callable[[Deal, bytes], Awaitable[bool | None]]
-
 
 class Node:
-    """A member's node: ledger + store worker + network service."""
+    """A member's node: ledger + intake + events + deals + trust + network service."""
 
     def __init__(self, ledger: Ledger, config: NetConfig | None = None, *,
-                 weight_of: Callable[[bytes], float] | None = None,
-                 on_deal: DealCallback | None = None) -> None:
+                 on_deal: DealCallback | None = None, trust_config: TrustConfig = DEFAULT) -> None:
         self.ledger = ledger
         self.store = ledger.store
         self.identity = ledger.identity
         self.config = config or NetConfig()
         self.worker = StoreWorker()
-        self.on_deal = on_deal
-        self._weight_hook = weight_of
-        self._reach: set[bytes] = {self.identity.public_key}
-        self._reach_dirty = True
+        self.events = EventHub()
+        self.trust_engine = TrustEngine(self.store, self.identity.public_key, trust_config)
+        self.weights = Weights(self.trust_engine)
         self.quota = Quota(self.config.defence.unweighted_quota)
-        self._recent: OrderedDict[bytes, None] = OrderedDict()
-        self._last_rowid = 0
-        self._subscribers: list[tuple[trio.MemorySendChannel, frozenset[str] | None]] = []
-        self.pending_deals: OrderedDict[bytes, Deal] = OrderedDict()
-        self.sync_index = None
+        self.intake = Intake(self.store, ledger.clock, self.weights.of, self.quota)
+        self.intake.on_fresh.append(self._announced)
+        ledger.ingest_own = partial(self.intake.store_records, source="local")
+        self.deals = DealDesk(self.config.deals.auto_accept, self.config.deals.max_pending, on_deal)
+        self.sync_index: SyncIndex | None = None
         self.net = None
-        self.counters = {"accepted": 0, "duplicate": 0, "rejected": 0, "over_quota": 0}
-        self.intake_by_source: dict[tuple[str, str], int] = {}   # (gossip|sync|query, outcome) -> records
+        self._forked: set[bytes] = set()
+        self._wake = trio.Event()
 
-    # ---- identity and weights ----------------------------------------------
+    # ---- identity, events, weights ------------------------------------------
 
     @property
     def id(self) -> str:
         """This member's id (= the libp2p peer id of the node)."""
         return self.identity.id
 
-    def weight_of(self, author: bytes) -> float:
-        """How much ``author`` counts from my point of view (> 0: not a stranger).
+    def notify(self, kind: str, /, **data) -> None:
+        """Tell every subscriber (see ``events.EventHub``)."""
+        self.events.notify(kind, **data)
 
-        The hook given to the node, else: 1.0 if deals and positive
-        attestations lead from me to them, else 0.0.
-        """
-        if self._weight_hook is not None:
-            return self._weight_hook(author)
-        return 1.0 if author in self._reach else 0.0
+    def subscribe(self, kinds: Iterable[str] | None = None, buffer: int = 10_000):
+        """A receive channel of NodeEvents while the block runs (``async with``)."""
+        return self.events.subscribe(kinds, buffer)
 
-    @property
-    def reach_stale(self) -> bool:
-        """True when records that change who is reachable arrived since the last refresh."""
-        return self._reach_dirty
+    def weight_of(self, member: bytes) -> float:
+        """How much ``member`` counts from my point of view, 0..1 (0: a stranger)."""
+        return self.weights.of(member)
 
-    async def refresh_reach(self) -> None:
-        """Recompute who is reachable and how many held records count against the quota."""
-        edges = await self.worker.run(self.store.trust_edges)
-        self._reach = reachable(self.identity.public_key, edges)
-        counts = await self.worker.run(self.store.author_counts)
+    async def refresh_weights(self) -> None:
+        """Recompute author weights now, and how many held records are strangers'."""
+        await self.worker.read(self.weights.refresh, now_ms())
+        counts = await self.worker.read(self.store.author_counts)
         self.quota.held = sum(n for author, n in counts.items() if self.weight_of(author) <= 0)
-        self._reach_dirty = False
 
-    # ---- the single intake -------------------------------------------------
+    # ---- after the intake committed records ------------------------------------
 
-    async def intake(self, raws: list[bytes], peer: bytes | None, source: str) -> IntakeReport:
-        """Store records received from ``peer``; what became of them.
+    def _announced(self, fresh: list[Fresh]) -> None:
+        """Announce what the intake committed: index, listeners, gossip, trust, deals."""
+        if self.sync_index is not None:
+            self.sync_index.add([f.id for f in fresh])
+        mine = [f.raw for f in fresh if f.source in OWNER_SOURCES or f.source == "deal"]
+        if mine and self.net is not None:
+            self.net.announce(mine)
+        for f in fresh:
+            if changes_weights(f.record):
+                self.weights.stale = True
+            if isinstance(f.record, Deal):
+                self.deals.settle(f.record)
+            if f.fork:
+                self._forked.add(f.record.author)
+                self._wake.set()
+            self.notify("record", **describe(f))
 
-        Records by authors without weight are admitted only while the quota
-        has room; the rest are dropped before ingest (never stored).
-        """
-        kept, unweighted = [], 0
-        over = 0
-        strangers: list[bool] = []
-        for raw in raws:
-            author = _author(raw)
-            stranger = author is not None and self.weight_of(author) <= 0
-            if stranger:
-                if self.quota.admit(1) == 0:
-                    over += 1
-                    continue
-                unweighted += 1
-            kept.append(raw)
-            strangers.append(stranger)
-        if not kept:
-            results = []
-        elif len(kept) <= SMALL_INGEST:
-            results = await self.worker.run_small(self.store.ingest, kept, now_ms())
-        else:
-            results = await self.worker.run(self.store.ingest, kept, now_ms())
-        unused = sum(1 for res, s in zip(results, strangers) if s and res.status != ACCEPTED)
-        self.quota.release(unused)
-        fresh = [(res.id, res.record, raw) for res, raw in zip(results, kept) if res.status == ACCEPTED]
-        self._stored(fresh, source, peer)
-        forked = [res.record.author for res in results if res.status == ACCEPTED and res.reason == FORK]
-        if forked:
-            await self._announce_forks(set(forked))
-        report = judge(results, over)
-        self.counters["accepted"] += report.accepted
-        self.counters["duplicate"] += report.duplicate
-        self.counters["rejected"] += len(results) - report.accepted - report.duplicate
-        self.counters["over_quota"] += over
-        for outcome, n in (("accepted", report.accepted), ("duplicate", report.duplicate),
-                           ("rejected", len(results) - report.accepted - report.duplicate),
-                           ("over_quota", over)):
-            if n:
-                key = (source, outcome)
-                self.intake_by_source[key] = self.intake_by_source.get(key, 0) + n
-        return report
-
-    async def _announce_forks(self, authors: set[bytes]) -> None:
+    async def _announce_forks(self) -> None:
         """Tell the user and every peer: both records of each fork proof are gossiped.
 
         Why both: a peer holding neither, or only one, of the two records
         would otherwise never see the proof, and would keep trusting the author.
         """
+        authors, self._forked = self._forked, set()
         for author in authors:
-            proofs = await self.worker.run(self.store.forks, author)
+            proofs = await self.worker.read(self.store.forks, author)
             for proof in proofs:
                 self.notify("fork", author=peer_id(author), seq=proof.seq,
                             records=f"{proof.id_a.hex()} {proof.id_b.hex()}")
-            raws = await self.worker.run(self.store.raws_for,
-                                         [i for p in proofs for i in (p.id_a, p.id_b)])
+            raws = await self.worker.read(self.store.raws_for, [i for p in proofs for i in (p.id_a, p.id_b)])
             if self.net is not None and raws:
                 self.net.announce(raws)
 
-    def _stored(self, fresh: list[tuple[bytes, Any, bytes]], source: str, peer: bytes | None) -> None:
-        """Bookkeeping after records were committed: index, reach, subscribers."""
-        if not fresh:
-            return
-        for rid, record, _ in fresh:
-            self._recent[rid] = None
-            if isinstance(record, Deal) or (isinstance(record, Attestation) and record.positive):
-                self._reach_dirty = True
-        while len(self._recent) > RECENT_IDS:
-            self._recent.popitem(last=False)
-        if self.sync_index is not None:
-            self.sync_index.add([rid for rid, _, _ in fresh])
-        for rid, record, raw in fresh:
-            self.notify("record", id=rid, record=record, raw=raw, source=source,
-                        peer=peer_id(peer) if peer else None)
-
-    def notify(self, kind: str, /, **data: Any) -> None:
-        """Hand an event to every subscriber that wants it (a full subscriber misses it)."""
-        if kind != "record":
-            log.info("%s %s", kind, " ".join(f"{k}={v}" for k, v in data.items()))
-        event = NodeEvent(kind, data)
-        for send, kinds in list(self._subscribers):
-            if kinds is None or kind in kinds:
-                try:
-                    send.send_nowait(event)
-                except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
-                    pass
-
-    @asynccontextmanager
-    async def subscribe(self, kinds: Iterable[str] | None = None, buffer: int = 10_000):
-        """A receive channel of NodeEvents (of ``kinds``, or all) while the block runs.
-
-        Bounded: a subscriber that falls ``buffer`` events behind misses events
-        (the store still has every record).
-        """
-        send, recv = trio.open_memory_channel(buffer)
-        entry = (send, frozenset(kinds) if kinds is not None else None)
-        self._subscribers.append(entry)
-        try:
-            async with recv:
-                yield recv
-        finally:
-            self._subscribers.remove(entry)
-            send.close()
-
     # ---- making records ------------------------------------------------------
 
-    async def _local(self, method, *args, **kwargs) -> StoredRecord:
+    async def _make(self, method, *args, **kwargs) -> StoredRecord:
         stored = await self.worker.run(method, *args, **kwargs)
-        self._stored([(stored.id, stored.record, stored.raw)], "local", None)
-        if self.net is not None:
-            self.net.announce([stored.raw])
+        self.intake.announce()
         return stored
 
     async def attest(self, subject: bytes | str, facet: str, positive: bool, **options) -> StoredRecord:
         """Sign, store and gossip an attestation (options as ``Ledger.attest``)."""
-        return await self._local(self.ledger.attest, subject, facet, positive, **options)
+        return await self._make(self.ledger.attest, subject, facet, positive, **options)
 
     async def retract(self, target: bytes, reason: str | None = None) -> StoredRecord:
         """Sign, store and gossip a retraction of one of my records."""
-        return await self._local(self.ledger.retract, target, reason)
+        return await self._make(self.ledger.retract, target, reason)
 
     async def reply(self, target: bytes, stance: str, note: str | None = None) -> StoredRecord:
         """Sign, store and gossip a reply to an attestation about me."""
-        return await self._local(self.ledger.reply, target, stance, note)
+        return await self._make(self.ledger.reply, target, stance, note)
 
     async def set_profile(self, name: str, org: str | None = None, url: str | None = None) -> StoredRecord:
         """Sign, store and gossip my profile."""
-        return await self._local(self.ledger.set_profile, name, org, url)
+        return await self._make(self.ledger.set_profile, name, org, url)
+
+    async def import_records(self, raws: list[bytes]) -> list[IngestResult]:
+        """Verify and store records the owner brings (a bundle), gossip the new ones; the results."""
+        results = await self.worker.run(self.intake.store_records, raws, "import")
+        self.intake.announce()
+        return results
 
     # ---- deals ------------------------------------------------------------------
+
+    @property
+    def pending_deals(self):
+        """Proposals received and waiting for my answer, by id."""
+        return self.deals.pending
 
     async def propose_deal(self, counterparty: bytes | str, ref: str, role: str,
                            due: int | None = None) -> DealOutcome:
@@ -268,73 +171,110 @@ class Node:
         "accepted": the countersigned deal is stored here and gossiped.
         NetworkError if the counterparty's node cannot be reached.
         """
-        if self.net is None:
-            raise NetworkError("the node is not running")
+        net = self._net()
         party = member_key(counterparty)
         proposal = await self.worker.run(self.ledger.propose_deal, party, ref, role, due)
-        status, payload = await self.net.propose_deal(party, proposal)
-        if status != "accepted":
+        status, payload = await net.propose_deal(party, proposal)
+        if status != ACCEPTED:
+            self.deals.record_sent(proposal, status, payload if isinstance(payload, str) else None)
             return DealOutcome(status, None, payload if isinstance(payload, str) else None)
-        try:
-            signed = decode(payload)
-        except Exception:
-            signed = None
-        if not isinstance(signed, Deal) or replace(signed, counter_sig=None) != proposal:
-            return DealOutcome("declined", None, "the counterparty sent back another deal")
-        report = await self.intake([payload], party, "deal")
-        if report.hard or report.soft:
-            return DealOutcome("declined", None, report.hard or report.soft)
-        self.net.announce([payload])
-        return DealOutcome("accepted", await self.worker.run(self.store.get, record_id(payload)))
+        if countersigned_answer(payload, proposal) is None:
+            self.deals.record_sent(proposal, DECLINED, "the counterparty sent back another deal")
+            return DealOutcome(DECLINED, None, "the counterparty sent back another deal")
+        report = await self.intake.take(self.worker, [payload], "deal", party)
+        if not report.clean:
+            reason = next(iter(report.rejected.values()))[1]
+            self.deals.record_sent(proposal, DECLINED, reason)
+            return DealOutcome(DECLINED, None, reason)
+        self.deals.record_sent(proposal, ACCEPTED)
+        return DealOutcome(ACCEPTED, await self.worker.read(self.store.get, record_id(payload)))
 
     async def decide_deal(self, proposal: Deal, proposer: bytes) -> tuple[str, bytes | str]:
         """Answer a proposal that arrived from the network (the deal protocol's hook)."""
-        verdict: bool | None
-        if self.on_deal is not None:
-            try:
-                verdict = await self.on_deal(proposal, proposer)
-            except Exception as exc:
-                log.warning("deal callback failed: %s", exc)
-                verdict = None
-        else:
-            policy = self.config.deals.auto_accept
-            verdict = {"always": True, "never": False}.get(policy)
-            if policy == "accept":
-                verdict = True if self.weight_of(proposer) > 0 else None
+        verdict = await self.deals.verdict(proposal, proposer, self.weight_of(proposer))
         if verdict is False:
-            return "declined", "the counterparty declined"
+            return DECLINED, "the counterparty declined"
         if verdict is None:
-            pid = record_id(encode(proposal))
-            if pid not in self.pending_deals and len(self.pending_deals) >= self.config.deals.max_pending:
-                return "declined", "too many proposals waiting"
-            self.pending_deals[pid] = proposal
+            pid = self.deals.keep(proposal)
+            if pid is None:
+                return DECLINED, "too many proposals waiting"
             self.notify("deal-proposal", id=pid.hex(), proposer=peer_id(proposer))
-            return "pending", ""
-        stored = await self._countersign(proposal)
-        return "accepted", stored.raw
+            return PENDING, ""
+        stored = await self._make(self.ledger.countersign, proposal)
+        return ACCEPTED, stored.raw
 
     async def accept_deal(self, proposal_id: bytes | str) -> StoredRecord:
-        """Countersign a pending proposal (by its id); the deal is stored and gossiped."""
-        proposal = self._pending(proposal_id, pop=True)
-        return await self._countersign(proposal)
-
-    def decline_deal(self, proposal_id: bytes | str) -> None:
-        """Forget a pending proposal."""
-        self._pending(proposal_id, pop=True)
-
-    def _pending(self, proposal_id: bytes | str, pop: bool) -> Deal:
-        key = bytes.fromhex(proposal_id) if isinstance(proposal_id, str) else proposal_id
-        found = self.pending_deals.pop(key, None) if pop else self.pending_deals.get(key)
-        if found is None:
-            raise UsageError("no pending deal proposal with that id")
-        return found
-
-    async def _countersign(self, proposal: Deal) -> StoredRecord:
-        stored = await self.worker.run(self.ledger.countersign, proposal)
-        self._stored([(stored.id, stored.record, stored.raw)], "local", None)
-        if self.net is not None:
-            self.net.announce([stored.raw])
+        """Countersign a pending proposal (by its id or a unique prefix); stored and gossiped."""
+        key = self.deals.find(proposal_id)
+        stored = await self._make(self.ledger.countersign, self.deals.pending[key])
+        self.deals.pending.pop(key, None)
         return stored
+
+    def decline_deal(self, proposal_id: bytes | str) -> bytes:
+        """Forget a pending proposal; its full id."""
+        key = self.deals.find(proposal_id)
+        self.deals.pending.pop(key)
+        return key
+
+    async def import_bundle(self, chunks):
+        """Store a bundle streamed in as byte chunks (an async iterable); see ``imports.py``."""
+        from trustmesh.core.imports import import_bundle
+        return await import_bundle(self, chunks)
+
+    # ---- reading ------------------------------------------------------------------
+
+    def clock(self) -> int:
+        """The node's clock: milliseconds since the epoch."""
+        return self.ledger.clock()
+
+    async def records(self, **filters) -> list[StoredRecord]:
+        """Records held, as ``Store.records`` filters them (in force at this moment)."""
+        return await self.worker.read(partial(self.store.records, now_ms=self.clock(), **filters))
+
+    async def record(self, record_id: bytes | str) -> StoredRecord:
+        """One record held, by id or unique hex prefix."""
+        key = await self.worker.read(self.store.resolve, record_id) if isinstance(record_id, str) else record_id
+        return await self.worker.read(self.store.get, key)
+
+    async def record_ids(self) -> list[bytes]:
+        """Every record id held, sorted."""
+        return await self.worker.read(self.store.all_ids)
+
+    async def counts(self) -> dict[str, int]:
+        """How many records of each type are held."""
+        return await self.worker.read(self.store.counts)
+
+    async def status(self) -> dict:
+        """Id, addresses, peers, records, last sync, intake counters, version."""
+        from trustmesh.version import __version__
+        counts = await self.counts()
+        sync = self.sync_status()
+        last = max((s.get("finished", 0) for s in sync["peers"].values() if s), default=None)
+        return {"id": self.id, "version": __version__, "addrs": self.addrs(),
+                "peers": [p["id"] for p in self.peers()], "records": counts,
+                "total_records": sum(counts.values()), "last_sync": last, "intake": sync["intake"]}
+
+    # ---- trust ------------------------------------------------------------------
+
+    async def trust(self, subject: bytes | str, facet: str | None = None, *, explain: bool = False):
+        """My trust in ``subject`` (a TrustScore, or a list over facets when ``facet`` is None)."""
+        ask = self.trust_engine.explain if explain else self.trust_engine.trust
+        return await self.worker.read(ask, member_key(subject), facet, now_ms())
+
+    async def rank(self, facet: str, limit: int = 20):
+        """The best-known members on ``facet``, surest first (RankEntry list)."""
+        return await self.worker.read(self.trust_engine.rank, facet, limit, now_ms())
+
+    async def members(self) -> list[dict]:
+        """Members my network knows, with my trust per facet (``views.members``)."""
+        from trustmesh.core.views import members
+        return await self.worker.read(members, self.store, self.trust_engine, self.clock())
+
+    async def neighbourhood(self) -> dict:
+        """Members within two relations of me, and the relations (``views.neighbourhood``)."""
+        from trustmesh.core.views import neighbourhood
+        return await self.worker.read(neighbourhood, self.store, self.trust_engine,
+                                      self.identity.public_key, self.clock())
 
     # ---- asking the network ------------------------------------------------------
 
@@ -343,15 +283,19 @@ class Node:
         verified, stored, and returned with what was already held."""
         if (subject is None) == (author is None):
             raise UsageError("ask about a subject or about an author")
-        if self.net is None:
-            raise NetworkError("the node is not running")
+        net = self._net()
         key = member_key(subject if subject is not None else author)
-        await self.net.query({"subject": key} if subject is not None else {"author": key})
+        await net.query({"subject": key} if subject is not None else {"author": key})
         if subject is not None:
-            return await self.worker.run(self.store.records, subject=key, now_ms=now_ms())
-        return await self.worker.run(self.store.records, author=key, now_ms=now_ms())
+            return await self.worker.read(self.store.records, subject=key, now_ms=now_ms())
+        return await self.worker.read(self.store.records, author=key, now_ms=now_ms())
 
     # ---- network ---------------------------------------------------------------
+
+    def _net(self):
+        if self.net is None:
+            raise NetworkError("the node is not running")
+        return self.net
 
     def peers(self) -> list[dict]:
         """Connected peers (id, addresses, conduct)."""
@@ -359,15 +303,11 @@ class Node:
 
     async def connect(self, addr: str) -> str:
         """Connect to a peer address now; the peer's id."""
-        if self.net is None:
-            raise NetworkError("the node is not running")
-        return await self.net.connect(addr)
+        return await self._net().connect(addr)
 
     async def disconnect(self, peer: str) -> None:
         """Close the connections to ``peer`` (a PeerID); NetworkError if not connected."""
-        if self.net is None:
-            raise NetworkError("the node is not running")
-        await self.net.disconnect(peer)
+        await self._net().disconnect(peer)
 
     def addrs(self) -> list[str]:
         """Addresses other nodes can dial, each ending in /p2p/<id>."""
@@ -375,47 +315,31 @@ class Node:
 
     async def sync_now(self) -> list[dict]:
         """Reconcile with every connected peer now; one stats dict per session."""
-        if self.net is None:
-            raise NetworkError("the node is not running")
-        return await self.net.sync_all()
+        return await self._net().sync_all()
 
     def sync_status(self) -> dict:
         """The last sync with each peer, and the intake counters."""
-        return {"peers": dict(self.net.sync_stats) if self.net else {},
-                "intake": dict(self.counters), "quota_held": self.quota.held,
-                "quota_limit": self.quota.limit}
-
-    async def import_records(self, raws: list[bytes]) -> list:
-        """Verify and store records the owner brings (a bundle), gossip the new ones; the results.
-
-        The owner's own import: no strangers' quota, no peer to blame.
-        """
-        results = await self.worker.run(self.store.ingest, raws, now_ms())
-        fresh = [(res.id, res.record, raw) for res, raw in zip(results, raws) if res.status == ACCEPTED]
-        self._stored(fresh, "import", None)
-        if self.net is not None and fresh:
-            self.net.announce([raw for _, _, raw in fresh])
-        forked = {res.record.author for res in results if res.status == ACCEPTED and res.reason == FORK}
-        if forked:
-            await self._announce_forks(forked)
-        return results
+        intake = dict(self.intake.counters)
+        intake["over_quota"] = sum(n for (_, outcome), n in self.intake.by_source.items() if outcome == "quota")
+        return {"peers": dict(self.net.sync_stats) if self.net else {}, "intake": intake,
+                "quota_held": self.quota.held, "quota_limit": self.quota.limit}
 
     async def count(self) -> int:
         """How many records the store holds."""
-        return sum((await self.worker.run(self.store.counts)).values())
+        return sum((await self.worker.read(self.store.counts)).values())
 
     # ---- running ---------------------------------------------------------------
 
     @asynccontextmanager
     async def running(self):
         """Start the network side; stop it (cleanly) when the block ends."""
+        from trustmesh.core.netport import NetPort
         from trustmesh.net.service import NetService  # libp2p is imported here
 
-        await self.refresh_reach()
-        self._last_rowid = await self.worker.run(self.store.last_rowid)
-        await self._build_sync_index()
+        await self.worker.read(self.weights.warm_up)
+        self.sync_index = SyncIndex(await self.worker.read(self.store.all_ids))
         known = KnownPeers.load(self.ledger.home.root / "peers.json")
-        service = NetService(self.identity, self.config, self, known)
+        service = NetService(self.identity, self.config, NetPort(self), known)
         async with service.run():
             self.net = service
             try:
@@ -428,40 +352,22 @@ class Node:
             finally:
                 self.net = None
 
-    async def _build_sync_index(self) -> None:
-        try:
-            from trustmesh.net.sync import pump as syncpump
-        except ImportError:
-            return
-        self.sync_index = await self.worker.run(syncpump.build_index, self.store)
-
     async def _housekeeping(self) -> None:
-        """Pick up records other processes wrote into our store; refresh weights."""
-        last_reach = trio.current_time()
+        """Fork proofs out as they are found; weights refreshed when records changed them."""
+        last = None
         while True:
-            await trio.sleep(0.5)
-            rows = await self.worker.run(self.store.arrived_after, self._last_rowid)
-            outside = []
-            for rowid, rid, raw in rows:
-                self._last_rowid = rowid
-                if rid not in self._recent:
-                    outside.append((rid, decode(raw), raw))
-            if outside:
-                self._stored(outside, "cli", None)
-                if self.net is not None:
-                    self.net.announce([raw for _, _, raw in outside])
+            with trio.move_on_after(1.0):
+                await self._wake.wait()
+            self._wake = trio.Event()
+            if self._forked:
+                await self._announce_forks()
             now = trio.current_time()
-            if self._reach_dirty and now - last_reach >= self.config.defence.reach_refresh_s:
-                last_reach = now
-                await self.refresh_reach()
-
-
-def _author(raw: bytes) -> bytes | None:
-    try:
-        return decode(raw).author
-    except Exception:
-        return None
-
+            if self.weights.stale and (last is None or now - last >= self.config.defence.reach_refresh_s):
+                last = now
+                try:
+                    await self.refresh_weights()
+                except Exception as exc:     # a refresh that fails must not stop the node
+                    log.warning("weights refresh failed: %s", exc)
 
 
 def net_config(listen: Iterable[str] | None = None, bootstrap: Iterable[str] | None = None,
@@ -478,14 +384,14 @@ def net_config(listen: Iterable[str] | None = None, bootstrap: Iterable[str] | N
 async def open_node(home: str | os.PathLike | Home | None = None, *,
                     listen: Iterable[str] | None = None, bootstrap: Iterable[str] | None = None,
                     mdns: bool = False, passphrase: bytes | None = None,
-                    config: NetConfig | None = None,
-                    weight_of: Callable[[bytes], float] | None = None,
-                    on_deal: DealCallback | None = None, create: bool = True):
+                    config: NetConfig | None = None, on_deal: DealCallback | None = None,
+                    trust_config: TrustConfig = DEFAULT, create: bool = True):
     """Open the member's home and run its node on the network while the block runs.
 
-    Creates the identity on first use when ``create`` is true. On leaving
-    the block the network is stopped, the host closed, known peers saved
-    and the store closed; records already reported stored are on disk.
+    Creates the identity on first use when ``create`` is true; HomeLocked if
+    another node runs for this home. On leaving the block the network is
+    stopped, the host closed, known peers saved and the store closed;
+    records already reported stored are on disk.
     """
     home = home if isinstance(home, Home) else resolve_home(home)
     try:
@@ -494,10 +400,11 @@ async def open_node(home: str | os.PathLike | Home | None = None, *,
         if not create or home.key.exists():
             raise
         ledger = Ledger.create(home, passphrase)
-    node = Node(ledger, net_config(listen, bootstrap, mdns, config),
-                weight_of=weight_of, on_deal=on_deal)
     try:
-        async with node.running():
-            yield node
+        with NodeLock(home):
+            node = Node(ledger, net_config(listen, bootstrap, mdns, config), on_deal=on_deal,
+                        trust_config=trust_config)
+            async with node.running():
+                yield node
     finally:
         ledger.close()

@@ -6,16 +6,25 @@ until the store changes: every query first compares the store's change
 counter (the last row id and the number of fork proofs: two index reads)
 with the one it loaded, so weights are recomputed when the graph changed,
 never per query.
+
+``Weights`` is the node's one answer to "does this member count from my
+point of view?" (the strangers' quota, deal auto-acceptance): the trust
+engine's author weights. Until they are first computed (a cold start on
+a large store takes seconds) a cheap stand-in answers: the members I have
+a record with myself (my deals' counterparties, the subjects of my
+positive attestations) weigh 1, everyone else 0.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Sequence
 
 import numpy as np
 
 from trustmesh.crypto.ids import member_key
-from trustmesh.store.store import Store
+from trustmesh.store import Store
 from trustmesh.trust import DEFAULT, RankEntry, TrustConfig, TrustModel, TrustScore, build_table
 
 
@@ -31,6 +40,7 @@ class TrustEngine:
         self._evidence: EvidenceColumns | None = None
         self.loads = 0
         self.full_loads = 0
+        self._lock = threading.RLock()     # one load at a time; readers may call from several threads
 
     @classmethod
     def for_ledger(cls, ledger, config: TrustConfig = DEFAULT) -> "TrustEngine":
@@ -45,6 +55,10 @@ class TrustEngine:
         a retraction, a reply, a deal named by older evidence or a new fork
         proof changes rows already read, and then everything is read again.
         """
+        with self._lock:
+            return self._load()
+
+    def _load(self) -> TrustModel:
         counter = self.store.change_counter()
         if self._model is None or counter != self._counter:
             old = self._counter
@@ -60,25 +74,76 @@ class TrustEngine:
             self.loads += 1
         return self._model
 
+    def author_weights(self, now_ms: int):
+        """The current model and the viewer's author weights over it (None: no relation yet)."""
+        with self._lock:
+            model = self._load()
+            return model, model.weights(now_ms)
+
     def refresh(self, now_ms: int) -> None:
         """Bring the viewer's weights up to date now (queries do it on demand anyway)."""
-        self.load(now_ms).weights(now_ms)
+        with self._lock:
+            self._load().weights(now_ms)
 
     def trust(self, subject: bytes | str, facet: str | None, now_ms: int) -> TrustScore | list[TrustScore]:
         """The viewer's opinion of ``subject`` on ``facet`` (a list over facets if None)."""
-        return self.load(now_ms).trust(member_key(subject), facet, now_ms)
+        with self._lock:
+            return self._load().trust(member_key(subject), facet, now_ms)
 
     def explain(self, subject: bytes | str, facet: str | None, now_ms: int,
                 limit: int = 20) -> TrustScore | list[TrustScore]:
         """``trust`` with the attestations and chains of people behind it."""
-        return self.load(now_ms).explain(member_key(subject), facet, now_ms, limit)
+        with self._lock:
+            return self._load().explain(member_key(subject), facet, now_ms, limit)
 
     def rank(self, facet: str, limit: int, now_ms: int) -> list[RankEntry]:
         """The best-known subjects on ``facet``, best ``lower`` first."""
-        return self.load(now_ms).rank(facet, limit, now_ms)
+        with self._lock:
+            return self._load().rank(facet, limit, now_ms)
 
     def _names(self, rids: Sequence[int]) -> list[str]:
         return [rid.hex() for rid in self.store.record_ids(list(rids))]
+
+
+class Weights:
+    """How much each member counts for the viewer; refreshed off the event loop."""
+
+    def __init__(self, engine: "TrustEngine") -> None:
+        self.engine = engine
+        self._model: TrustModel | None = None
+        self._weights = None
+        self._direct: frozenset[bytes] = frozenset((engine.viewer,))
+        self.stale = True
+        self.refreshes = 0
+        self.last_seconds = 0.0
+        self._lock = threading.Lock()
+
+    def of(self, member: bytes) -> float:
+        """The weight of ``member`` in [0, 1] (the viewer's is 1; 0 for a stranger)."""
+        model, weights = self._model, self._weights
+        if model is None:
+            return 1.0 if member in self._direct else 0.0
+        if member == self.engine.viewer:
+            return 1.0
+        index = model.evidence.index.get(member)
+        if weights is None or index is None:
+            return 0.0
+        return float(weights.weight[index])
+
+    def warm_up(self) -> None:
+        """The stand-in: my own direct relations (blocking; one small query)."""
+        me = self.engine.viewer
+        self._direct = frozenset({me} | {b for a, b in self.engine.store.relations(me)})
+
+    def refresh(self, now_ms: int) -> None:
+        """Recompute from the store (blocking: run it in a thread)."""
+        started = time.perf_counter()
+        with self._lock:
+            self.stale = False
+            model, weights = self.engine.author_weights(now_ms)
+            self._model, self._weights = model, weights
+            self.refreshes += 1
+            self.last_seconds = time.perf_counter() - started
 
 
 def read_evidence(store: Store):

@@ -1,10 +1,12 @@
 """Store calls from trio without blocking the event loop.
 
 SQLite calls and signature checks take milliseconds to seconds; run on the
-trio thread they would stall every connection of the node. Each call runs
-in a worker thread, one at a time (a CapacityLimiter of 1): the Store is
-thread-safe through its own lock, and one writer at a time is what SQLite
-wants anyway.
+trio thread they would stall every connection of the node. Writes run in a
+worker thread one at a time, in call order (``run``: one writer is what
+SQLite wants, and a chain append must not interleave with another). Reads
+(listing records, sync and query answers, trust) run beside them
+(``read``): the store reads from its own reader connections, so a long
+trust computation never holds up gossip.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ T = TypeVar("T")
 
 
 class StoreWorker:
-    """Runs blocking store/ledger calls in a thread, one at a time, in call order."""
+    """Runs blocking store/ledger calls in threads: writes one at a time, reads beside them."""
 
-    def __init__(self) -> None:
+    def __init__(self, readers: int = 4) -> None:
         self._limiter = trio.CapacityLimiter(1)
+        self._readers = trio.CapacityLimiter(readers)
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """``fn(*args, **kwargs)`` in the worker thread; its result or its exception.
@@ -33,6 +36,11 @@ class StoreWorker:
         call = functools.partial(fn, *args, **kwargs) if kwargs else (
             functools.partial(fn, *args) if args else fn)
         return await trio.to_thread.run_sync(call, limiter=self._limiter, abandon_on_cancel=False)
+
+    async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``fn(*args, **kwargs)`` in a reader thread (several may run at once, beside writes)."""
+        call = functools.partial(fn, *args, **kwargs)
+        return await trio.to_thread.run_sync(call, limiter=self._readers, abandon_on_cancel=False)
 
     async def run_small(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Like ``run``, but a call known to be short runs right here when the worker is idle.

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from trustmesh.protocol.query.wire import PROTOCOL_ID as QUERY_PROTOCOL
+from trustmesh.protocol.sync.wire import PROTOCOL_ID as SYNC_PROTOCOL
+
 TOPIC = "trustmesh/records/1"
-SYNC_PROTOCOL = "/trustmesh/sync/1.0.0"
-QUERY_PROTOCOL = "/trustmesh/query/1.0.0"
 DEAL_PROTOCOL = "/trustmesh/deal/1.0.0"
 PEERS_PROTOCOL = "/trustmesh/peers/1.0.0"
 

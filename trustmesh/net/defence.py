@@ -1,4 +1,4 @@
-"""What one peer may cost us: rate limits, a misbehaviour record, bans, a quota (pure).
+"""What one peer may cost us: rate limits, a misbehaviour record, bans (pure).
 
 Why our own record: gossipsub scores are wiped when a peer disconnects, so
 a bad peer would reset itself by reconnecting. Here a peer's offences and
@@ -7,8 +7,10 @@ known peers), and each new ban lasts four times longer than the last.
 
 Two kinds of offence: *hard* ones no honest node can commit (a forged
 signature, bytes that are not a record, a frame over the limit, flooding
-past the rate limit) ban at once by default; *soft* ones (a rule an honest
-peer with a wrong clock might break) ban only when they pile up.
+past the rate limit) ban at once by default; *soft* ones (a record that
+breaks a rule of its own, which a node of another version might let
+through) ban only when they pile up. What a relay cannot know (our clock,
+records it does not hold) is no offence at all (``judge``).
 
 Times are seconds on a monotonic clock, passed in.
 """
@@ -18,6 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from trustmesh.net.config import DefenceConfig
+from trustmesh.net.ports import IntakeReport
+from trustmesh.protocol.validate import MALFORMED, RULE, SIGNATURE
 
 HARD, SOFT = "hard", "soft"
 
@@ -114,65 +118,18 @@ class Defence:
             self.conduct[peer] = rec
 
 
-class Quota:
-    """How many records by authors without weight we hold, against a limit.
+def judge(report: IntakeReport, relayed: bool = True) -> tuple[str, str] | None:
+    """The offence, if any, that a peer committed by sending what ``report`` describes.
 
-    Why: anyone can mint identities and sign records; without a limit a
-    sybil flood of valid records would fill the disk. Records by authors
-    I trust (weight > 0) are never limited.
+    A forwarder is judged only on what it could have checked itself:
+    bytes that are not a record and forged signatures are hard offences
+    (an honest node checks both before relaying); a record breaking a rule
+    of its own is a soft one (an honest node of another version might
+    differ). A record issued "in the future" by our clock (theirs may run
+    a little ahead), a link rule that needs a record the sender may not
+    hold, and our own quota are never the sender's fault.
     """
-
-    def __init__(self, limit: int, held: int = 0) -> None:
-        self.limit = limit
-        self.held = held
-
-    def room(self) -> int:
-        """How many more unweighted records may be stored."""
-        return max(0, self.limit - self.held)
-
-    def admit(self, n: int) -> int:
-        """How many of ``n`` unweighted records may be stored now (reserves them)."""
-        ok = min(n, self.room())
-        self.held += ok
-        return ok
-
-    def release(self, n: int) -> None:
-        """Give back reservations that were not stored (duplicates, rejects)."""
-        self.held = max(0, self.held - n)
-
-
-@dataclass
-class IntakeReport:
-    """What became of records a peer sent: the node's answer to the network side."""
-
-    accepted: int = 0
-    duplicate: int = 0
-    over_quota: int = 0
-    hard: str | None = None     # first unforgivable problem, if any
-    soft: str | None = None     # first forgivable problem, if any
-
-    @property
-    def clean(self) -> bool:
-        """True when nothing sent was invalid or dropped (safe to relay)."""
-        return self.hard is None and self.soft is None and self.over_quota == 0
-
-
-def judge(results, over_quota: int = 0) -> IntakeReport:
-    """Sort ingest results into an IntakeReport.
-
-    Bytes that do not decode and forged signatures are hard offences: an
-    honest node checks both before relaying, so it never sends them.
-    """
-    report = IntakeReport(over_quota=over_quota)
-    for res in results:
-        if res.status == "accepted":
-            report.accepted += 1
-        elif res.status == "duplicate":
-            report.duplicate += 1
-        else:
-            reason = res.reason or "rejected"
-            if res.record is None or "signature" in reason:
-                report.hard = report.hard or reason
-            else:
-                report.soft = report.soft or reason
-    return report
+    for fault, kind in ((MALFORMED, HARD), (SIGNATURE, HARD), (RULE, SOFT)):
+        if report.count(fault):
+            return kind, report.rejected[fault][1]
+    return None

@@ -7,8 +7,9 @@ and on the way out stops them and *always* closes the host (without
 ``host.close()`` py-libp2p leaves TCP connections open and a restarted
 node with the same id receives nothing).
 
-The node is reached through a few hooks (``intake``, ``decide_deal``,
-``sync_session``…), so this module knows libp2p and the node knows neither.
+The node is reached only through its ``NodePort`` (``ports.py``: the
+intake, the sync index, a member's weight, records out, deal decisions,
+events), so this package knows libp2p and the node knows neither.
 """
 
 from __future__ import annotations
@@ -24,15 +25,17 @@ from libp2p.tools.anyio_service import background_trio_service
 from trustmesh.crypto.keys import Identity
 from trustmesh.errors import NetworkError, UsageError
 from trustmesh.net.deals import handler as deal_proto
-from trustmesh.net.sync import pump as syncpump
 from trustmesh.net.config import (
     DEAL_PROTOCOL, PEERS_PROTOCOL, QUERY_PROTOCOL, SYNC_PROTOCOL, NetConfig,
 )
-from trustmesh.net.defence import HARD, Defence
+from trustmesh.net.defence import Defence
 from trustmesh.net.peers.discovery import Discovery, peer_addrs
 from trustmesh.net.gossip.topic import Gossip
 from trustmesh.net.host import ConnectionEvents, build_host, full_addrs, id_of, key_of, parse_multiaddr
 from trustmesh.net.peers.known import KnownPeers
+from trustmesh.net.ports import NodePort
+from trustmesh.net.query.handler import QueryProtocol
+from trustmesh.net.sync.handler import SyncProtocol
 
 log = logging.getLogger("trustmesh.p2p")
 
@@ -40,10 +43,10 @@ log = logging.getLogger("trustmesh.p2p")
 class NetService:
     """The network side of one node."""
 
-    def __init__(self, identity: Identity, config: NetConfig, node, known: KnownPeers) -> None:
+    def __init__(self, identity: Identity, config: NetConfig, port: NodePort, known: KnownPeers) -> None:
         self.identity = identity
         self.config = config
-        self.node = node
+        self.port = port
         self.known = known
         self.defence = Defence(config.defence)
         self.defence.restore(known.conduct, time.monotonic(), time.time())
@@ -51,9 +54,8 @@ class NetService:
         self.gossip: Gossip | None = None
         self.discovery: Discovery | None = None
         self._nursery: trio.Nursery | None = None
-        self._syncing: set[str] = set()
-        self.sync_stats: dict[str, dict] = {}
-        self.sync_totals = {"sessions": 0, "rounds": 0, "bytes_in": 0, "bytes_out": 0}
+        self.sync: SyncProtocol | None = None
+        self.query_protocol: QueryProtocol | None = None
         self._conn_send, self._conn_recv = trio.open_memory_channel(10_000)
 
     # ---- lifecycle -------------------------------------------------------
@@ -66,6 +68,8 @@ class NetService:
         self.gossip = Gossip(host, self.config.gossip, self._intake, self.offence, self._allow)
         self.discovery = Discovery(host, self.config.discovery, self.known,
                                    lambda pid: self.defence.is_banned(pid, trio.current_time()))
+        self.sync = SyncProtocol(host, self.config.sync, self.port, self.offence)
+        self.query_protocol = QueryProtocol(host, self.config.query_timeout_s, self.port, self.offence)
         try:
             async with host.run(listen_addrs=listen):
                 try:
@@ -73,7 +77,7 @@ class NetService:
                             background_trio_service(self.gossip.router):
                         await self.gossip.start()
                         host.set_stream_handler(DEAL_PROTOCOL, deal_proto.handler(
-                            self.node.decide_deal, self.offence, self.identity.public_key,
+                            self.port.decide_deal, self.offence, self.identity.public_key,
                             self.config.deals.timeout_s))
                         host.set_stream_handler(PEERS_PROTOCOL, self.discovery.exchange_handler())
                         host.set_stream_handler(SYNC_PROTOCOL, self._sync_handler)
@@ -153,18 +157,18 @@ class NetService:
         return await deal_proto.propose(self.host, id_of(counterparty), proposal,
                                         self.config.deals.timeout_s)
 
+    @property
+    def sync_stats(self) -> dict[str, dict]:
+        """The last sync session with each peer."""
+        return self.sync.stats if self.sync else {}
+
+    @property
+    def sync_totals(self) -> dict[str, int]:
+        return self.sync.totals if self.sync else {}
+
     async def sync_with(self, peer: ID) -> dict | None:
         """Reconcile with ``peer`` now (once at a time per peer); the session's stats."""
-        pid = peer.to_base58()
-        if pid in self._syncing:
-            return None
-        self._syncing.add(pid)
-        try:
-            stats = await syncpump.initiate(self, peer)
-            self.sync_stats[pid] = stats
-            return stats
-        finally:
-            self._syncing.discard(pid)
+        return await self.sync.initiate(peer)
 
     async def sync_all(self) -> list[dict]:
         """Reconcile with every connected peer; the sessions' stats."""
@@ -176,19 +180,8 @@ class NetService:
         return results
 
     async def query(self, request: dict) -> list[bytes]:
-        """Ask every connected peer; the records they answered with (unverified)."""
-        out: list[bytes] = []
-
-        async def ask(peer):
-            try:
-                out.extend(await syncpump.query(self, peer, request))
-            except Exception as exc:
-                log.debug("query to %s failed: %s", peer, exc)
-
-        async with trio.open_nursery() as nursery:
-            for peer in list(self.host.get_connected_peers()):
-                nursery.start_soon(ask, peer)
-        return out
+        """Ask every connected peer; the records they answered with."""
+        return await self.query_protocol.ask_all(request)
 
     # ---- defence ---------------------------------------------------------
 
@@ -202,10 +195,10 @@ class NetService:
         was = self.defence.is_banned(pid, now)
         banned = self.defence.offence(pid, kind, reason, now)
         log.warning("offence by %s (%s): %s", pid, kind, reason)
-        self.node.notify("offence", peer=pid, severity=kind, reason=reason)
+        self.port.notify("offence", peer=pid, severity=kind, reason=reason)
         if banned and not was:
             log.warning("banning %s: %s", pid, reason)
-            self.node.notify("ban", peer=pid, reason=reason)
+            self.port.notify("ban", peer=pid, reason=reason)
             self._ban(peer)
 
     def _ban(self, peer: ID) -> None:
@@ -224,7 +217,7 @@ class NetService:
             log.debug("disconnect %s: %s", peer, exc)
 
     async def _intake(self, raws: list[bytes], peer: ID, source: str):
-        return await self.node.intake(raws, key_of(peer), source)
+        return await self.port.intake(raws, key_of(peer), source)
 
     # ---- connection events and periodic jobs ------------------------------
 
@@ -241,12 +234,12 @@ class NetService:
                 if kind == "down":
                     if not self.host.get_network().get_connections(peer):
                         self.defence.forget_peer_budget(pid)
-                        self.node.notify("peer-down", peer=pid)
+                        self.port.notify("peer-down", peer=pid)
                     continue
                 if self.defence.is_banned(pid, trio.current_time()):
                     nursery.start_soon(self._disconnect, peer)
                     continue
-                self.node.notify("peer-up", peer=pid)
+                self.port.notify("peer-up", peer=pid)
                 nursery.start_soon(self._welcome, peer)
 
     async def _welcome(self, peer: ID) -> None:
@@ -280,19 +273,21 @@ class NetService:
     # ---- stream handlers -------------------------------------------------
 
     async def _sync_handler(self, stream) -> None:
-        peer = stream.muxed_conn.peer_id
-        if self.defence.is_banned(peer.to_base58(), trio.current_time()):
-            await _reset(stream)
+        if await self._refused(stream):
             return
-        stats = await syncpump.respond(self, stream)
-        self.sync_stats[peer.to_base58()] = stats
+        await self.sync.handle(stream)
 
     async def _query_handler(self, stream) -> None:
-        peer = stream.muxed_conn.peer_id
-        if self.defence.is_banned(peer.to_base58(), trio.current_time()):
-            await _reset(stream)
+        if await self._refused(stream):
             return
-        await syncpump.answer_query(self, stream)
+        await self.query_protocol.handle(stream)
+
+    async def _refused(self, stream) -> bool:
+        """True (and the stream reset) when the peer is banned."""
+        if self.defence.is_banned(stream.muxed_conn.peer_id.to_base58(), trio.current_time()):
+            await _reset(stream)
+            return True
+        return False
 
 
 async def _reset(stream) -> None:

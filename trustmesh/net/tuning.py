@@ -37,8 +37,11 @@ showed, per small message and per peer:
    half the window is consumed. ``PY_YAMUX_RELEASE_ON_READ=0`` (read by
    py-libp2p at call time) gives go's behaviour.
 
-Everything here is pinned to libp2p==0.8.1 (pyproject.toml) and checked by
-tests/test_p2p_tuning.py, so an upgrade that moves these names fails loudly.
+Everything here is pinned to libp2p==0.8.1 (pyproject.toml). ``UPSTREAM``
+holds a hash of the source of every upstream function we replace, override
+or depend on; tests/test_p2p_tuning.py recomputes them, so an upgrade that
+changes one fails by name, and whoever upgrades re-reads that function
+before re-pinning it.
 """
 
 from __future__ import annotations
@@ -54,6 +57,18 @@ from libp2p.peer import peerstore as _peerstore_mod
 from libp2p.pubsub import utils as _utils_mod
 from libp2p.pubsub.gossipsub import GossipSub
 from libp2p.pubsub.pubsub import Pubsub
+
+# "module:qualified name" -> the first 16 hex digits of SHA-256 of its source (inspect.getsource)
+UPSTREAM = {
+    "libp2p.pubsub.utils:maybe_consume_signed_record": "11b2181c27d75df4",
+    "libp2p.peer.peerstore:env_to_send_in_RPC": "9fea9d702c187d22",
+    "libp2p.pubsub.gossipsub:GossipSub.__init__": "aa2c7451de9a63fa",
+    "libp2p.pubsub.gossipsub:GossipSub._get_peers_to_send": "1d2d334126ca87ec",
+    "libp2p.pubsub.gossipsub:GossipSub.publish": "b978282af46297f7",
+    "libp2p.pubsub.gossipsub:GossipSub._emit_idontwant_for_message": "54753ff6cf35dec6",
+    "libp2p.pubsub.pubsub:Pubsub._teardown_if_connected": "49d82691142d33f1",
+    "libp2p.stream_muxer.yamux.yamux:_yamux_release_on_read": "2727aa9962fb8209",
+}
 
 IDONTWANT_THRESHOLD = 1024      # bytes of message data, as go-libp2p
 _KNOWN_ENVELOPES = 4096          # peers whose last envelope we remember

@@ -26,6 +26,51 @@ def bundle_chunks(raws: Iterable[bytes]) -> Iterator[bytes]:
         yield frame(raw)
 
 
+class BundleReader:
+    """A bundle read push-wise: ``feed`` bytes as they arrive, get the records they complete.
+
+    Holds at most the magic line and one unfinished frame, whatever the
+    bundle's size. DecodeError on a wrong magic or a frame over the record
+    size (the bundle cannot be read further); ``finish`` raises it when the
+    bundle ends inside a record.
+    """
+
+    def __init__(self) -> None:
+        self._decoder = FrameDecoder(MAX_RECORD_SIZE)
+        self._head = b""
+        self._damage: DecodeError | None = None
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        """The encoded records (undecoded) completed by ``chunk``.
+
+        When the damage starts inside ``chunk``, the records before it are
+        returned and the DecodeError comes from the next call.
+        """
+        if self._damage is not None:
+            raise self._damage
+        if len(self._head) < len(BUNDLE_MAGIC):
+            need = len(BUNDLE_MAGIC) - len(self._head)
+            self._head += chunk[:need]
+            chunk = chunk[need:]
+            if not BUNDLE_MAGIC.startswith(self._head):
+                raise DecodeError("not a trustmesh bundle")
+        self._decoder.feed(chunk)
+        out: list[bytes] = []
+        try:
+            out.extend(self._decoder.frames())
+        except DecodeError as exc:
+            self._damage = exc
+        return out
+
+    def finish(self) -> None:
+        """The bundle ended: DecodeError if it was not a bundle or was cut mid-record."""
+        if self._damage is not None:
+            raise self._damage
+        if self._head != BUNDLE_MAGIC:
+            raise DecodeError("not a trustmesh bundle")
+        self._decoder.close()
+
+
 def read_bundle(chunks: Iterable[bytes]) -> Iterator[bytes]:
     """The encoded records of a bundle (undecoded), from its bytes in any chunking.
 
@@ -33,20 +78,10 @@ def read_bundle(chunks: Iterable[bytes]) -> Iterator[bytes]:
     the records before the damage have been yielded already, which is what an
     import wants (keep the good ones, report the rest).
     """
-    decoder = FrameDecoder(MAX_RECORD_SIZE)
-    head = b""
+    reader = BundleReader()
     for chunk in chunks:
-        if len(head) < len(BUNDLE_MAGIC):
-            need = len(BUNDLE_MAGIC) - len(head)
-            head += chunk[:need]
-            chunk = chunk[need:]
-            if len(head) == len(BUNDLE_MAGIC) and head != BUNDLE_MAGIC:
-                raise DecodeError("not a trustmesh bundle")
-        decoder.feed(chunk)
-        yield from decoder.frames()
-    if head != BUNDLE_MAGIC:
-        raise DecodeError("not a trustmesh bundle")
-    decoder.close()
+        yield from reader.feed(chunk)
+    reader.finish()
 
 
 def proposal_bytes(deal: Deal) -> bytes:

@@ -36,3 +36,10 @@ def record_view(record: Record, record_id: bytes | None = None, **extra: Any) ->
         out[name] = value
     out.update(extra)
     return out
+
+
+def stored_view(item: Any, now_ms: int, **extra: Any) -> dict[str, Any]:
+    """The JSON shape of a held record (a ``StoredRecord``): ``record_view`` plus its status flags."""
+    expires = getattr(item.record, "expires", None)
+    return record_view(item.record, item.id, retracted=item.retracted, contested=item.contested,
+                       expired=expires is not None and expires <= now_ms, received=iso(item.received), **extra)

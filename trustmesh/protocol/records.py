@@ -35,6 +35,7 @@ VERSION = 1
 MAX_NOTE = 280          # characters, for notes and reasons
 MAX_NAME = 100          # characters, for profile names and organisations
 MAX_URL = 200
+MAX_TIME = 253_402_300_799_999   # ms: the last millisecond of year 9999 UTC, the latest time a record may name
 STANCES = ("contest", "acknowledge")
 ROLES = ("client", "supplier")
 

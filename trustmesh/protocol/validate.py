@@ -10,12 +10,34 @@ wrongly.
 
 from __future__ import annotations
 
-from trustmesh.errors import BadSignature, InvalidRecord
+from trustmesh.errors import BadLink, BadSignature, FutureRecord, InvalidRecord
 from trustmesh.protocol.records import (
     CHAINED, Attestation, Deal, Record, Reply, Retraction, signatures_valid,
 )
 
 MAX_CLOCK_SKEW_MS = 5 * 60 * 1000
+
+# Why a record was refused, as a receiving node's defence reads it (``fault_of``):
+MALFORMED = "malformed"     # not a canonical record: no honest node sends it
+SIGNATURE = "signature"     # a signature does not verify: no honest node sends it
+RULE = "rule"               # breaks a rule of its own, checkable by anyone who decodes it
+CLOCK = "clock"             # issued after the receiver's clock allows: the sender's clock may differ
+LINK = "link"               # breaks a rule about a record the receiver holds: the sender may not hold it
+QUOTA = "quota"             # valid, but the receiver keeps no more records by strangers
+FAULTS = (MALFORMED, SIGNATURE, RULE, CLOCK, LINK, QUOTA)
+
+
+def fault_of(exc: Exception) -> str:
+    """The fault class of a decode or validation error."""
+    if isinstance(exc, BadSignature):
+        return SIGNATURE
+    if isinstance(exc, FutureRecord):
+        return CLOCK
+    if isinstance(exc, BadLink):
+        return LINK
+    if isinstance(exc, InvalidRecord):
+        return RULE
+    return MALFORMED
 
 
 def check_record(record: Record, now_ms: int, *, verify: bool = True,
@@ -27,7 +49,7 @@ def check_record(record: Record, now_ms: int, *, verify: bool = True,
         if (record.seq == 1) != (record.prev is None):
             raise InvalidRecord("prev is nil exactly when seq is 1")
     if record.issued > now_ms + max_skew_ms:
-        raise InvalidRecord("issued in the future")
+        raise FutureRecord("issued in the future")
     if isinstance(record, Attestation):
         if record.subject == record.author:
             raise InvalidRecord("an attestation about oneself is not evidence")
@@ -55,19 +77,19 @@ def check_link(record: Record, target: Record) -> None:
     """Raise InvalidRecord if ``record`` may not point at ``target``."""
     if isinstance(record, Retraction):
         if isinstance(target, Retraction):
-            raise InvalidRecord("a retraction cannot be retracted")
+            raise BadLink("a retraction cannot be retracted")
         if record.author not in parties(target):
-            raise InvalidRecord("only the author may retract a record")
+            raise BadLink("only the author may retract a record")
     elif isinstance(record, Reply):
         if not isinstance(target, Attestation):
-            raise InvalidRecord("a reply answers an attestation")
+            raise BadLink("a reply answers an attestation")
         if target.subject != record.author:
-            raise InvalidRecord("only the subject of an attestation may reply to it")
+            raise BadLink("only the subject of an attestation may reply to it")
     elif isinstance(record, Attestation) and record.deal is not None:
         if not isinstance(target, Deal):
-            raise InvalidRecord("an attestation's deal must be a deal")
+            raise BadLink("an attestation's deal must be a deal")
         if parties(target) != {record.author, record.subject}:
-            raise InvalidRecord("the deal is not between the author and the subject")
+            raise BadLink("the deal is not between the author and the subject")
 
 
 def link_target(record: Record) -> bytes | None:

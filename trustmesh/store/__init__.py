@@ -1,7 +1,12 @@
-"""The record store: one SQLite file in WAL mode, written only through ``ingest``."""
+"""The record store: one SQLite file in WAL mode, written only through ``ingest``.
 
-from trustmesh.store.store import (
-    ACCEPTED, DUPLICATE, FORK, REJECTED, Fork, IngestResult, Store, StoredRecord,
-)
+``schema`` tables and migrations, ``db`` connections and the locking rule,
+``checks`` what a pool job verifies, ``ingest`` writing, ``queries`` reading,
+``evidence`` what trust reads, ``backup`` copies; ``store.Store`` joins them.
+"""
+
+from trustmesh.store.ingest import ACCEPTED, DUPLICATE, FORK, REJECTED, IngestResult
+from trustmesh.store.queries import Fork, StoredRecord
+from trustmesh.store.store import Store
 
 __all__ = ["Store", "StoredRecord", "IngestResult", "Fork", "ACCEPTED", "DUPLICATE", "REJECTED", "FORK"]

@@ -1,42 +1,262 @@
-"""The parts of ``Store.ingest`` that run outside the class: pool jobs and bulk SQL.
+"""Writing: every record, made here or received, enters the store through ``ingest``.
 
-Why a pipeline at all: Ed25519 verification is most of an ingest's CPU, and
-libsodium releases the GIL, so it spreads over every core, but only if the
-Python work around it does not hold the GIL while the verifiers wait to
-retake it after each signature. So a pool job does its Python in one stretch
-(decode, rules, row) and then the signatures; the writer inserts whole jobs
-in multi-row statements; and the fork check is one SQL query per batch.
+Decode, check and verify in a thread pool (``checks.check_job``; libsodium
+releases the GIL), then link and chain checks and one transaction on the
+writer connection. A record reported ``accepted`` is committed with
+``synchronous=FULL`` before the call returns, so it survives the process
+being killed a moment later (and a power cut).
+
+Rules that depend on other records (who may retract, who may reply, whether
+a deal backs an attestation) are checked here when the target is known,
+and applied again when records are read, so a link whose target arrives
+later never takes effect wrongly.
 """
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import sqlite3
-from concurrent.futures import Future
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from nacl.bindings import crypto_sign_open
+from trustmesh.errors import StoreError, UsageError
+from trustmesh.protocol.records import Attestation, Record, Reply, Retraction, decode
+from trustmesh.protocol.validate import link_target
+from trustmesh.protocol.validate import LINK, MALFORMED, QUOTA
+from trustmesh.store.checks import HELD, JOB, check_job, link_problem
+from trustmesh.store.db import Database
+from trustmesh.store.schema import COLUMNS
 
-from trustmesh.errors import DecodeError, InvalidRecord
-from trustmesh.protocol.codec import MAX_RECORD_SIZE
-from trustmesh.protocol.records import (
-    CHAINED, Attestation, Deal, Record, Reply, Retraction, decode, signing_input_from_raw,
-)
-from trustmesh.protocol.validate import check_link, check_record, link_target
+ACCEPTED, DUPLICATE, REJECTED = "accepted", "duplicate", "rejected"
+FORK = "fork"   # the reason of an accepted record that proves its author forked
 
-try:    # PyNaCl's own cffi module: the same libsodium, without the per-call allocations
-    from nacl._sodium import ffi as _ffi, lib as _sodium
-except ImportError:     # pragma: no cover - another PyNaCl layout: use its public binding
-    _ffi = _sodium = None
-
-_JOB = 256      # records per pool job: small enough to start early, large enough to amortize
-_INSERT = ("INSERT INTO records (id, type, author, seq, subject, facet, positive,"
-           " target, issued, occurred, expires, received, raw) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
-           " ON CONFLICT(id) DO NOTHING")
+_LINKED = frozenset((Attestation.TYPE, Retraction.TYPE, Reply.TYPE))   # types that may point at a record
 _BULK = 256     # rows per INSERT statement: one GIL release per statement, not per row
+_ROW = "(" + ",".join("?" * len(COLUMNS)) + ")"
+_INSERT = f"INSERT INTO records ({', '.join(COLUMNS)}) VALUES {{rows}} ON CONFLICT(id) DO NOTHING"
+_END = object()     # marks the end of an ingest stream
+
+# Decides, per valid new record, whether it may be stored (the strangers' quota); None: all may.
+Admit = Callable[[Record], bool]
 
 
-def _insert_sql(n: int) -> str:
-    return _INSERT.replace("(?,?,?,?,?,?,?,?,?,?,?,?,?)", ",".join(["(?,?,?,?,?,?,?,?,?,?,?,?,?)"] * n), 1)
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """What happened to one record offered to ``ingest``."""
+
+    id: bytes | None        # None when the input was not even bytes
+    status: str             # "accepted", "duplicate" or "rejected"
+    reason: str | None = None   # why rejected; FORK on an accepted record completing a fork
+    record: Record | None = None
+    fault: str | None = None    # the kind of problem of a rejected record (validate.FAULTS)
+
+
+@dataclass(slots=True)
+class _Prepared:
+    """A batch hashed and handed to the pool, job by job."""
+
+    raws: list
+    ids: list                       # record id per input (None: not bytes)
+    results: list                   # IngestResult already known (not bytes), else None
+    jobs: list[tuple[list[int], "Future[list[tuple]]"]]   # input indexes, and their check_job output
+
+
+class Ingest(Database):
+    """The writing half of the store."""
+
+    _pool: ThreadPoolExecutor | None
+
+    def ingest(self, raws: Iterable[bytes], now_ms: int, admit: Admit | None = None) -> list[IngestResult]:
+        """Verify and store a batch; one result per input, in order.
+
+        Idempotent: a record already held is reported ``duplicate``. Nothing
+        that fails a check is written, and the good records of a batch are
+        stored even when others in it are bad. ``admit`` is asked about each
+        valid new record; one it refuses is rejected with the fault QUOTA.
+        Every record reported ``accepted`` is committed before this returns.
+        """
+        return self._commit(self._prepare(list(raws), now_ms), now_ms, admit)
+
+    def ingest_stream(self, raws: Iterable[bytes], now_ms: int, *, batch: int = 4096,
+                      admit: Admit | None = None) -> Iterator[IngestResult]:
+        """``ingest`` over a long stream, one result per input, in order.
+
+        The stream is cut into transactions of ``batch`` records, each
+        committed as ``ingest`` would. Three stages overlap: this thread
+        hashes the next batch and hands it to the pool, the pool decodes and
+        verifies the batches in flight (at most three), and a writer thread
+        inserts and commits the oldest (its fsync waits for the disk, not the
+        CPU). A result is yielded only once its batch is committed. Larger
+        batches write far fewer index pages per record: each commit rewrites
+        every index page it touched, and ids, authors and subjects land at
+        random places in their indexes.
+        """
+        if batch < 1:
+            raise UsageError("batch size must be at least 1")
+        in_flight: deque[Future[list[IngestResult]]] = deque()
+        with ThreadPoolExecutor(1, thread_name_prefix="store-writer") as writer:
+            try:
+                chunk: list[bytes] = []
+                for raw in itertools.chain(raws, [_END]):
+                    if raw is not _END:
+                        chunk.append(raw)
+                        if len(chunk) < batch:
+                            continue
+                    if chunk:
+                        in_flight.append(writer.submit(self._commit, self._prepare(chunk, now_ms), now_ms, admit))
+                        chunk = []
+                    while in_flight and (in_flight[0].done() or len(in_flight) > 2 or raw is _END):
+                        yield from in_flight.popleft().result()
+            finally:
+                for fut in in_flight:
+                    fut.cancel()
+
+    def _prepare(self, raws: list, now_ms: int) -> _Prepared:
+        """Start checking ``raws``: hash them, skip those held, hand the rest to the pool.
+
+        Records already held are not verified again (the commit checks
+        again, under the write lock).
+        """
+        n = len(raws)
+        prep = _Prepared(raws, [None] * n, [None] * n, [])
+        waiting: list[int] = []
+        for i, raw in enumerate(raws):
+            if type(raw) is not bytes:
+                prep.results[i] = IngestResult(None, REJECTED, "a record is bytes", fault=MALFORMED)
+                continue
+            prep.ids[i] = hashlib.sha256(raw).digest()
+            waiting.append(i)
+            if len(waiting) >= JOB:
+                self._submit(prep, waiting, now_ms)
+                waiting = []
+        if waiting:
+            self._submit(prep, waiting, now_ms)
+        return prep
+
+    def _submit(self, prep: _Prepared, indexes: list[int], now_ms: int) -> None:
+        ids = [prep.ids[i] for i in indexes]
+        held = set(row[0] for row in self._in_chunks("SELECT id FROM records WHERE id IN ({marks})", ids))
+        raws = [prep.raws[i] for i in indexes]
+        if self._pool is None or len(indexes) < 16:   # a thread hop costs more than a few checks
+            done: Future[list[tuple]] = Future()
+            done.set_result(check_job(raws, ids, held, now_ms))
+            prep.jobs.append((indexes, done))
+        else:
+            prep.jobs.append((indexes, self._pool.submit(check_job, raws, ids, held, now_ms)))
+
+    def _commit(self, prep: _Prepared, now_ms: int, admit: Admit | None) -> list[IngestResult]:
+        """Write the records of ``prep`` that passed, in one transaction; the results, in order.
+
+        Jobs are written as they come back from the pool, so the inserts of
+        one overlap the verification of the next. Duplicates are found by the
+        insert itself (ON CONFLICT), so a batch of new records costs no
+        lookup; link targets are looked up once per job that has links.
+        """
+        results, ids = prep.results, prep.ids
+        with self._writing() as conn:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    first_rid = conn.execute("SELECT coalesce(max(rid), 0) + 1 FROM records").fetchone()[0]
+                    chained: dict[bytes, Record] = {}
+                    seen: set[bytes] = set()
+                    for indexes, job in prep.jobs:
+                        checked = job.result()
+                        targets = self._link_targets(conn, checked)
+                        rows, written = [], []
+                        for i, (record, fault, reason, row) in zip(indexes, checked):
+                            rid = ids[i]
+                            if reason is HELD or (reason is None and rid in seen):
+                                results[i] = IngestResult(rid, DUPLICATE, None, record)
+                                continue
+                            if reason is None and record.TYPE in _LINKED:
+                                reason = link_problem(record, targets)
+                                fault = LINK if reason else None
+                            if reason is None and admit is not None and not admit(record):
+                                reason, fault = "over the quota for records by strangers", QUOTA
+                            if reason is not None:
+                                results[i] = IngestResult(rid, REJECTED, reason, record, fault)
+                                continue
+                            seen.add(rid)
+                            rows.append(row)
+                            written.append(i)
+                            results[i] = IngestResult(rid, ACCEPTED, None, record)
+                            if row[3] is not None:
+                                chained[rid] = record
+                        if rows and _insert_rows(conn, rows) < len(rows):
+                            self._held_before(conn, first_rid, rows, written, results, chained)
+                    forks = self._chain_conflicts(conn, chained, first_rid, now_ms)
+                    if forks:
+                        conn.executemany("INSERT OR IGNORE INTO forks VALUES (?,?,?,?,?)", forks)
+                        _mark_forks(results, forks)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(f"store write failed, nothing of this batch was stored: {exc}") from None
+        return results  # type: ignore[return-value]
+
+    @staticmethod
+    def _held_before(conn, first_rid: int, rows: list, written: list[int], results: list, chained: dict) -> None:
+        """Some rows were stored since _prepare looked (by another ingest, or the previous
+        batch of a stream): they were held before this transaction began."""
+        marks = ",".join("?" * len(rows))
+        for (rid,) in conn.execute(f"SELECT id FROM records WHERE rid < ? AND id IN ({marks})",
+                                   [first_rid, *(row[0] for row in rows)]):
+            chained.pop(rid, None)
+            for i in written:
+                if results[i].id == rid:
+                    results[i] = IngestResult(rid, DUPLICATE, None, results[i].record)
+
+    def _link_targets(self, conn, checked: list[tuple]) -> dict[bytes, Record]:
+        """The known targets of the links in one job: in the job, or held (this transaction included).
+
+        A target later in the same batch counts as not known yet: the link
+        is stored, and the rule is applied when the records are read.
+        """
+        wanted = {link_target(rec) for rec, _, reason, _ in checked if reason is None and rec.TYPE in _LINKED}
+        wanted.discard(None)
+        if not wanted:
+            return {}
+        found = {row[0]: rec for rec, _, reason, row in checked if reason is None and row[0] in wanted}
+        missing = list(wanted - found.keys())
+        for rid, raw in self._in_chunks("SELECT id, raw FROM records WHERE id IN ({marks})", missing, conn):
+            found[rid] = decode(raw)
+        return found
+
+    @staticmethod
+    def _chain_conflicts(conn, chained: dict[bytes, Record], first_rid: int, now: int) -> list[tuple]:
+        """Fork proofs completed by the ``chained`` records just written (rowids from ``first_rid``).
+
+        A fork is two different records at one (author, seq), or a record
+        whose prev is not the id of the record held at seq - 1. One query
+        joins every new row to its held neighbours at seq - 1, seq and
+        seq + 1 (the new rows included, so a fork inside one batch is caught
+        too), skipping the neighbours that link up, so a healthy chain
+        returns no row at all.
+        """
+        if not chained:
+            return []
+        found = set()
+        for new_id, seq, other, other_prev in conn.execute(
+                "SELECT n.id, o.seq, o.id, o.prev"
+                " FROM records n JOIN records o ON o.author = n.author"
+                " AND o.seq BETWEEN n.seq - 1 AND n.seq + 1"
+                " WHERE n.rid >= ? AND n.seq IS NOT NULL AND o.id != n.id"
+                " AND NOT (o.seq = n.seq - 1 AND o.id = n.prev)"
+                " AND NOT (o.seq = n.seq + 1 AND o.prev = n.id)", (first_rid,)):
+            rec = chained[new_id]
+            if seq == rec.seq:                              # two records at one position
+                found.add((rec.author, seq, *sorted((new_id, other)), now))
+            elif seq < rec.seq:                             # the held predecessor is not our prev
+                found.add((rec.author, seq, *sorted((other, new_id)), now))
+            else:                                           # a held successor does not point at us
+                found.add((rec.author, rec.seq, *sorted((new_id, other)), now))
+        return sorted(found)
 
 
 def _insert_rows(conn: sqlite3.Connection, rows: list[tuple]) -> int:
@@ -50,124 +270,13 @@ def _insert_rows(conn: sqlite3.Connection, rows: list[tuple]) -> int:
     before = conn.total_changes
     for start in range(0, len(rows), _BULK):
         part = rows[start:start + _BULK]
-        conn.execute(_insert_sql(len(part)), [v for row in part for v in row])
+        conn.execute(_INSERT.format(rows=",".join([_ROW] * len(part))), [v for row in part for v in row])
     return conn.total_changes - before
 
 
-@dataclass(slots=True)
-class _Prepared:
-    """A batch hashed and handed to the pool, job by job."""
-
-    raws: list
-    ids: list                       # record id per input (None: not bytes)
-    results: list                   # IngestResult already known (not bytes, held), else None
-    jobs: list[tuple[list[int], "Future[list[tuple]]"]]   # input indexes, and per index (record, reason, row)
-
-
-def _check_job(raws: list[bytes], ids: list[bytes], held: set[bytes], now_ms: int) -> list[tuple]:
-    """Decode, check and verify one job's records (runs in a pool thread).
-
-    Per record: (record or None, why it is refused or None, its row); a
-    record in ``held`` is only decoded, with ``_HELD`` as its reason. The
-    Python work comes first and the signatures last, so this thread holds
-    the GIL in one stretch and then mostly releases it.
-    """
-    out: list[tuple] = []
-    for raw, rid in zip(raws, ids):
-        if rid in held:
-            try:
-                out.append((decode(raw, allow_proposal=True), _HELD, None))
-            except DecodeError:     # held bytes decoded once; a stricter reader may refuse them now
-                out.append((None, _HELD, None))
-            continue
-        try:
-            record = decode(raw)
-            check_record(record, now_ms, verify=False)
-        except (DecodeError, InvalidRecord) as exc:
-            out.append((None, str(exc), None))
-            continue
-        out.append((record, None, _row(rid, record, raw, now_ms)))
-    messages = [signing_input_from_raw(raw, rec) if why is None else None
-                for raw, (rec, why, _) in zip(raws, out)]
-    opened = _Opener()
-    for k, message in enumerate(messages):
-        if message is None:
-            continue
-        record = out[k][0]
-        if not (opened(record.author, record.sig, message)
-                and (record.TYPE != Deal.TYPE or opened(record.counterparty, record.counter_sig, message))):
-            out[k] = (record, f"{record.NAME}: signature does not verify", None)
-    return out
-
-
-class _Opener:
-    """libsodium's crypto_sign_open with one output buffer per job.
-
-    PyNaCl's wrapper allocates two buffers and copies the message out on
-    every call, all under the GIL; between two signatures each verifier
-    must retake the GIL, so every microsecond held there is taken from the
-    other threads. Keys and signatures have the sizes the decoder checked.
-    """
-
-    __slots__ = ("_buf", "_len")
-
-    def __init__(self) -> None:
-        if _sodium is not None:
-            self._buf = _ffi.new("unsigned char[]", MAX_RECORD_SIZE + 128)
-            self._len = _ffi.new("unsigned long long *")
-
-    def __call__(self, key: bytes, sig: bytes, message: bytes) -> bool:
-        signed = sig + message
-        if _sodium is None or len(signed) > MAX_RECORD_SIZE + 128 or len(key) != 32:
-            try:
-                crypto_sign_open(signed, key)
-            except Exception:   # BadSignatureError, or a malformed key
-                return False
-            return True
-        return _sodium.crypto_sign_open(self._buf, self._len, signed, len(signed), key) == 0
-
-
-_HELD = "already held"       # the reason a job gives for a record it did not check again
-_LINKED = frozenset((Attestation.TYPE, Retraction.TYPE, Reply.TYPE))   # types that may point at a record
-
-
-def _prev_sql(row: str) -> str:
-    """SQL for the prev field of a chained record, cut out of its canonical bytes.
-
-    Lets the fork query skip the (usual) neighbours that link up, so that it
-    returns no row at all for a healthy chain. The layout is fixed by the
-    canonical encoding: fixarray, version, type, bin8 author (34 bytes), seq
-    as the shortest msgpack uint, then prev as bin8 (2 + 32 bytes). Rows it
-    returns are checked again on decoded records.
-    """
-    width = (f"CASE WHEN {row}.seq < 128 THEN 1 WHEN {row}.seq < 256 THEN 2"
-             f" WHEN {row}.seq < 65536 THEN 3 WHEN {row}.seq < 4294967296 THEN 5 ELSE 9 END")
-    return f"substr({row}.raw, 40 + {width}, 32)"
-
-
-def _link_problem(record: Record, targets: dict[bytes, Record]) -> str | None:
-    """Why ``record`` may not point where it points, or None (also when the target is unknown)."""
-    target_id = link_target(record)
-    target = targets.get(target_id) if target_id is not None else None
-    if target is None:
-        return None     # not here yet: the rule is applied when reading
-    try:
-        check_link(record, target)
-    except InvalidRecord as exc:
-        return str(exc)
-    return None
-
-
-def _row(rid: bytes, record: Record, raw: bytes, now: int) -> tuple:
-    seq = getattr(record, "seq", None) if isinstance(record, CHAINED) else None
-    subject = facet = positive = occurred = expires = None
-    if isinstance(record, Attestation):
-        subject, facet, positive = record.subject, record.facet, int(record.positive)
-        occurred, expires = record.occurred, record.expires
-    elif isinstance(record, Deal):
-        subject = record.counterparty
-    elif isinstance(record, Reply):
-        positive = int(record.stance == "acknowledge")
-    target = link_target(record)
-    return (rid, record.TYPE, record.author, seq, subject, facet, positive, target,
-            record.issued, occurred, expires, now, raw)
+def _mark_forks(results: list, forks: list[tuple]) -> None:
+    """Say FORK on the accepted results that completed a fork proof (the caller announces it)."""
+    in_fork = {fork[2] for fork in forks} | {fork[3] for fork in forks}
+    for i, res in enumerate(results):
+        if res is not None and res.status == ACCEPTED and res.id in in_fork:
+            results[i] = IngestResult(res.id, ACCEPTED, FORK, res.record)

@@ -1,1 +1,37 @@
-"""trustmesh.testing: real nodes on loopback, a hostile peer, in-memory session pairs."""
+"""trustmesh.testing: the test kit the project's tests use, and apps embedding trustmesh can use.
+
+As ``trio.testing`` ships trio's own doubles, this ships ours, all real parts:
+
+- ``Cluster`` / ``NodeProcess``: N real node processes on 127.0.0.1, driven
+  through their control API, watched through their event stream;
+  ``run_cli`` runs the ``trustmesh`` command as a user would;
+- ``hostile``: a deliberately misbehaving libp2p peer (forged, malformed,
+  oversized, flooding…) run against a node;
+- ``MemoryPeer`` / ``pump``: two sync or query sessions joined in memory,
+  for protocol tests with no sockets (h11's tests/helpers.py);
+- ``worlds``: synthetic reputation worlds and attacks for the trust model.
+"""
+
+from trustmesh.testing.cluster import Cluster, NodeError, NodeProcess, environment, run_cli
+from trustmesh.testing.memsync import Link, MemoryPeer, finished, handle_sync_event, pump
+
+
+def hostile(target: str, mode: str, count: int = 500, timeout: float = 60.0) -> dict:
+    """Run the misbehaving peer (``testing/hostile.py``) against ``target``; what it saw.
+
+    A separate process, so its libp2p host and the node under attack never
+    share an event loop.
+    """
+    import json
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-m", "trustmesh.testing.hostile", "--target", target,
+                          "--mode", mode, "--count", str(count)],
+                         capture_output=True, timeout=timeout, env=environment())
+    if out.returncode != 0:
+        raise NodeError(f"hostile peer failed ({out.returncode}): {out.stderr.decode()[-2000:]}")
+    return json.loads(out.stdout.decode().strip().splitlines()[-1])
+
+
+__all__ = ["Cluster", "NodeProcess", "NodeError", "environment", "run_cli", "hostile",
+           "MemoryPeer", "Link", "pump", "finished", "handle_sync_event"]

@@ -1,17 +1,21 @@
-"""Real node processes on this machine, driven over their stdin/stdout.
+"""Real node processes on this machine, driven through their control API.
 
-Used by the tests, ``trustmesh demo`` and ``bench/network.py``: each node
-is a separate ``trustmesh node run --driven`` process (one core per host,
-the way members run them), commanded with JSON lines. Blocking API with
-threads reading each process's output, so callers need no event loop.
+For tests, ``trustmesh demo`` and the benchmarks: each node is a separate
+``trustmesh node run`` process (one core per host, the way members run
+them), commanded over its Unix socket exactly as the CLI is. A thread per
+node follows its event stream (``/v1/events``), so a test can wait until
+a node holds a record and a benchmark can time when it arrived.
+Blocking API, so callers need no event loop::
+
+    with Cluster(3) as net:
+        rid = net[0].attest(net[2].id)
+        assert net.wait_for([rid])
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
-import queue
 import signal
 import subprocess
 import sys
@@ -19,10 +23,32 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
+
+import httpx
+
+
+def environment(extra: dict | None = None) -> dict:
+    """The environment for a ``python -m trustmesh`` child: this checkout first on the path."""
+    root = str(Path(__file__).resolve().parents[2])
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": root + (os.pathsep + path if path else ""), **(extra or {})}
+
+
+def run_cli(home: str | os.PathLike | None, *args: str, timeout: float = 60.0, env: dict | None = None,
+            stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    """``trustmesh [--home HOME] ARGS`` as a user runs it; its completed process (text output)."""
+    cmd = [sys.executable, "-m", "trustmesh"] + (["--home", str(home)] if home is not None else [])
+    return subprocess.run(cmd + [str(a) for a in args], capture_output=True, timeout=timeout,
+                          env=environment(env), input=stdin.decode() if stdin is not None else None, text=True)
+
+
+class NodeError(RuntimeError):
+    """A node process failed to start, or its API refused a call."""
 
 
 class NodeProcess:
-    """One node process: start, command, watch its records, stop or kill."""
+    """One node process: start, call its API, watch its records, stop or kill."""
 
     def __init__(self, home: str | os.PathLike, *, listen: str = "/ip4/127.0.0.1/tcp/0",
                  bootstrap: list[str] | None = None, args: list[str] | None = None,
@@ -35,12 +61,11 @@ class NodeProcess:
         self.proc: subprocess.Popen | None = None
         self.id: str | None = None
         self.addrs: list[str] = []
-        self.records: dict[str, float] = {}     # record id (hex) -> when this node got it
+        self.records: dict[str, float] = {}     # record id (hex) -> when this node had it (held at start: then)
         self.events: list[dict] = []
-        self._ready = threading.Event()
-        self._replies: dict[str, queue.Queue] = {}
-        self._tags = itertools.count()
+        self._http: httpx.Client | None = None
         self._lock = threading.Lock()
+        self._watching = threading.Event()
 
     @property
     def addr(self) -> str:
@@ -48,61 +73,122 @@ class NodeProcess:
         return self.addrs[0]
 
     def start(self, timeout: float = 30.0) -> "NodeProcess":
-        """Start the process and wait until it listens; RuntimeError if it does not."""
+        """Start the process and wait until its API answers; NodeError if it does not."""
         self.home.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "trustmesh", "--home", str(self.home), "node", "run",
-               "--driven", "--listen", self.listen]
+        (self.home / "api").unlink(missing_ok=True)
+        cmd = [sys.executable, "-m", "trustmesh", "--home", str(self.home), "node", "run", "--listen", self.listen]
         for addr in self.bootstrap:
             cmd += ["--bootstrap", addr]
         cmd += self.args
-        self._ready.clear()
-        log = open(self.home / "node.log", "ab")
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=log, env={**_env(), **(self.env or {})})
-        log.close()
-        threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
-        if not self._ready.wait(timeout):
-            self.kill()
-            raise RuntimeError(f"node in {self.home} did not start: {self.log_tail()}")
+        with open(self.home / "node.log", "ab") as log:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                         env=environment(self.env))
+        deadline = time.monotonic() + timeout
+        while not (self.home / "api").exists():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.kill()
+                raise NodeError(f"node in {self.home} did not start: {self.log_tail()}")
+            time.sleep(0.05)
+        info = json.loads((self.home / "api").read_text())
+        self._http = httpx.Client(transport=httpx.HTTPTransport(uds=info["socket"]),
+                                  base_url="http://node", timeout=60)
+        me = self.api("GET", "/v1/identity")
+        self.id, self.addrs = me["id"], me["addrs"]
+        self._watching.clear()
+        threading.Thread(target=self._watch, args=(self._http,), daemon=True).start()
+        if not self._watching.wait(timeout):
+            raise NodeError(f"node {self.id}: no event stream")
+        held = self.api("GET", "/v1/records/ids")      # what arrived before the stream was followed
+        now = time.time()
+        with self._lock:
+            for rid in held:
+                self.records.setdefault(rid, now)
         return self
 
-    def _read(self, proc: subprocess.Popen) -> None:
-        for line in proc.stdout:
-            try:
-                msg = json.loads(line)
-            except ValueError:
-                continue
-            event = msg.get("event")
-            if event == "record":
-                with self._lock:
-                    self.records.setdefault(msg["id"], msg["t"])
-            elif event == "ready":
-                self.id, self.addrs = msg["id"], msg["addrs"]
-                self._ready.set()
-            elif event:
-                with self._lock:
-                    self.events.append(msg)
-            elif msg.get("tag") is not None:
-                self._replies.setdefault(msg["tag"], queue.Queue()).put(msg)
-
-    def send(self, op: str, **args) -> str:
-        """Start a command without waiting; its tag, for ``result``."""
-        tag = str(next(self._tags))
-        self._replies.setdefault(tag, queue.Queue())
-        self.proc.stdin.write((json.dumps({"op": op, "tag": tag, **args}) + "\n").encode())
-        self.proc.stdin.flush()
-        return tag
-
-    def result(self, tag: str, timeout: float = 30.0):
-        """The result of a command started with ``send``."""
+    def _watch(self, http: httpx.Client) -> None:
         try:
-            reply = self._replies[tag].get(timeout=timeout)
-        except queue.Empty:
-            raise RuntimeError(f"node {self.id}: no answer in {timeout} s") from None
-        self._replies.pop(tag, None)
-        if not reply["ok"]:
-            raise RuntimeError(f"node {self.id}: failed: {reply['error']}")
-        return reply["result"]
+            with http.stream("GET", "/v1/events", timeout=None) as lines:
+                for line in lines.iter_lines():
+                    event = json.loads(line)
+                    kind = event.get("event")
+                    if kind == "subscribed":
+                        self._watching.set()
+                    elif kind == "record":
+                        with self._lock:
+                            self.records.setdefault(event["id"], time.time())
+                    else:
+                        with self._lock:
+                            self.events.append(event)
+        except (httpx.HTTPError, ValueError, RuntimeError):
+            return          # the node stopped
+
+    # ---- the API ---------------------------------------------------------
+
+    def api(self, method: str, path: str, body: Any = None, **params) -> Any:
+        """One API call; its JSON answer. NodeError with the node's message on an error."""
+        if self._http is None:
+            raise NodeError(f"node in {self.home} is not running")
+        try:
+            reply = self._http.request(method, path, json=body, params=params or None)
+        except httpx.HTTPError as exc:
+            raise NodeError(f"node {self.id}: {method} {path}: {exc}") from None
+        if reply.status_code != 200:
+            raise NodeError(f"node {self.id}: {method} {path}: {reply.status_code} {reply.text[:500]}")
+        return reply.json()
+
+    def attest(self, subject: str, facet: str = "payment", positive: bool = True, **options) -> str:
+        """Make an attestation on this node; its id (hex)."""
+        return self.api("POST", "/v1/attestations", {"subject": subject, "facet": facet,
+                                                     "positive": positive, **options})["id"]
+
+    def attest_many(self, subjects: list[str], facet: str = "payment") -> list[str]:
+        """One positive attestation about each of ``subjects``, in order; their ids."""
+        return [self.attest(s, facet) for s in subjects]
+
+    def profile(self, name: str, org: str | None = None) -> str:
+        return self.api("PUT", "/v1/profile", {"name": name, "org": org})["id"]
+
+    def deal(self, peer: str, ref: str = "deal", role: str = "client") -> dict:
+        """Propose a deal live to ``peer``; the answer (status, reason, deal)."""
+        return self.api("POST", "/v1/deals", {"counterparty": peer, "ref": ref, "role": role})
+
+    def peers(self) -> list[dict]:
+        return self.api("GET", "/v1/peers")
+
+    def status(self) -> dict:
+        """The node's status, with ``records`` as the total held and ``sync`` its sync status."""
+        found = self.api("GET", "/v1/status")
+        found["records_by_type"], found["records"] = found["records"], found["total_records"]
+        found["sync"] = self.api("GET", "/v1/sync")
+        return found
+
+    def weight(self, member: str) -> float:
+        return self.api("GET", f"/v1/weights/{member}")["weight"]
+
+    def ids(self) -> set[str]:
+        """Every record id the node's store holds."""
+        return set(self.api("GET", "/v1/records/ids"))
+
+    def sync(self) -> list[dict]:
+        return self.api("POST", "/v1/sync")
+
+    def connect(self, addr: str) -> str:
+        return self.api("POST", "/v1/peers", {"addr": addr})["id"]
+
+    def ask(self, subject: str) -> list[str]:
+        return [r["id"] for r in self.api("POST", "/v1/ask", {"subject": subject})]
+
+    # ---- watching ----------------------------------------------------------
+
+    def events_of(self, kind: str) -> list[dict]:
+        """The events of ``kind`` the node has reported ("ban", "offence", "peer-up"…)."""
+        with self._lock:
+            return [e for e in self.events if e.get("event") == kind]
+
+    def has(self, record_ids) -> bool:
+        """True when this node holds every one of ``record_ids`` (held at its start, or announced since)."""
+        with self._lock:
+            return all(r in self.records for r in record_ids)
 
     def rss_mb(self) -> float:
         """The process's resident memory in MiB (Linux)."""
@@ -111,41 +197,21 @@ class NodeProcess:
                 return int(line.split()[1]) / 1024
         return 0.0
 
-    def call(self, op: str, timeout: float = 30.0, **args):
-        """Run a command in the node; its result. RuntimeError if it failed or timed out."""
-        tag = str(next(self._tags))
-        box = self._replies.setdefault(tag, queue.Queue())
-        try:
-            self.proc.stdin.write((json.dumps({"op": op, "tag": tag, **args}) + "\n").encode())
-            self.proc.stdin.flush()
-        except (BrokenPipeError, OSError, AttributeError):
-            raise RuntimeError(f"node {self.id} is not running") from None
-        try:
-            reply = box.get(timeout=timeout)
-        except queue.Empty:
-            raise RuntimeError(f"node {self.id}: {op} got no answer in {timeout} s") from None
-        finally:
-            self._replies.pop(tag, None)
-        if not reply["ok"]:
-            raise RuntimeError(f"node {self.id}: {op} failed: {reply['error']}")
-        return reply["result"]
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the process has used (Linux)."""
+        fields = open(f"/proc/{self.proc.pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    def events_of(self, kind: str) -> list[dict]:
-        """The events of ``kind`` the node has reported ("ban", "offence", "peer-up"…)."""
-        with self._lock:
-            return [e for e in self.events if e.get("event") == kind]
+    # ---- lifecycle -----------------------------------------------------------
 
-    def has(self, record_ids) -> bool:
-        """True when this node has reported every one of ``record_ids`` (since its start)."""
-        with self._lock:
-            return all(r in self.records for r in record_ids)
-
-    def ids(self) -> set[str]:
-        """Every record id the node's store holds."""
-        return set(self.call("ids"))
+    def _close_http(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
 
     def stop(self, timeout: float = 15.0) -> int | None:
         """SIGTERM, wait for a clean exit (kill after ``timeout``); the exit code."""
+        self._close_http()
         if self.proc is None or self.proc.poll() is not None:
             return self.proc.returncode if self.proc else None
         self.proc.send_signal(signal.SIGTERM)
@@ -157,13 +223,15 @@ class NodeProcess:
 
     def kill(self) -> None:
         """SIGKILL: no chance to clean up (as a crash or kill -9)."""
+        self._close_http()
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
 
     def restart(self, timeout: float = 30.0) -> "NodeProcess":
         """Start again on the same home (and the same listen address)."""
-        self.records.clear()
+        with self._lock:
+            self.records.clear()
         return self.start(timeout)
 
     def log_tail(self, n: int = 20) -> str:
@@ -174,16 +242,15 @@ class NodeProcess:
             return ""
 
 
-def _env() -> dict:
-    root = str(Path(__file__).resolve().parents[2])
-    path = os.environ.get("PYTHONPATH")
-    return {**os.environ, "PYTHONPATH": root + (os.pathsep + path if path else "")}
-
-
 class Cluster:
-    """N node processes in temporary homes; a context manager that stops them all."""
+    """N node processes in temporary homes; a context manager that stops them all.
 
-    def __init__(self, n: int, *, root: str | None = None, args: list[str] | None = None,
+    "chain": node i bootstraps from node i-1 (peer exchange then meshes
+    them); "star": every node bootstraps from node 0. ``env`` adds
+    variables, e.g. ``{"TRUSTMESH_NET_DEFENCE_RECORDS_PER_S": "50"}``.
+    """
+
+    def __init__(self, n: int, *, root: str | os.PathLike | None = None, args: list[str] | None = None,
                  topology: str = "chain", env: dict | None = None) -> None:
         self._tmp = None if root else tempfile.TemporaryDirectory(prefix="trustmesh-cluster-")
         self.root = Path(root or self._tmp.name)
@@ -195,28 +262,17 @@ class Cluster:
 
     def __enter__(self) -> "Cluster":
         try:
-            first = NodeProcess(self.root / "node0", args=self.args, env=self.env).start()
-            self.nodes.append(first)
-            threads, extra = [], [None] * (self.n - 1)
-
-            def boot(i: int) -> None:
-                extra[i - 1] = NodeProcess(self.root / f"node{i}", args=self.args, env=self.env,
-                                           bootstrap=self._bootstrap_for(i)).start()
-
-            for i in range(1, self.n):
-                if self.topology == "chain":
-                    boot(i)
-                    self.nodes.append(extra[i - 1])
-                else:
-                    threads.append(threading.Thread(target=boot, args=(i,)))
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            if self.topology != "chain":
-                if any(x is None for x in extra):
-                    raise RuntimeError("a node did not start")
-                self.nodes.extend(extra)
+            self.nodes.append(NodeProcess(self.root / "node0", args=self.args, env=self.env).start())
+            rest = [NodeProcess(self.root / f"node{i}", args=self.args, env=self.env) for i in range(1, self.n)]
+            if self.topology == "chain":
+                for i, node in enumerate(rest, start=1):
+                    node.bootstrap = [self.nodes[i - 1].addr]
+                    self.nodes.append(node.start())
+            else:
+                for node in rest:
+                    node.bootstrap = [self.nodes[0].addr]
+                self._start_all(rest)
+                self.nodes.extend(rest)
             if self.n > 1:
                 self.wait_connected()
         except BaseException:
@@ -224,15 +280,26 @@ class Cluster:
             raise
         return self
 
-    def _bootstrap_for(self, i: int) -> list[str]:
-        if self.topology == "chain":
-            return [self.nodes[i - 1].addr]
-        return [self.nodes[0].addr]
+    @staticmethod
+    def _start_all(nodes: list[NodeProcess]) -> None:
+        errors: list[BaseException] = []
+
+        def boot(node: NodeProcess) -> None:
+            try:
+                node.start()
+            except BaseException as exc:
+                errors.append(exc)
+        threads = [threading.Thread(target=boot, args=(node,)) for node in nodes]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise errors[0]
 
     def add(self, name: str, bootstrap: list[str] | None = None, args: list[str] | None = None) -> NodeProcess:
         """Start one more node in this cluster's directory."""
-        node = NodeProcess(self.root / name, bootstrap=bootstrap, args=args or self.args,
-                           env=self.env).start()
+        node = NodeProcess(self.root / name, bootstrap=bootstrap, args=args or self.args, env=self.env).start()
         self.nodes.append(node)
         return node
 
@@ -251,17 +318,20 @@ class Cluster:
     def __iter__(self):
         return iter(self.nodes)
 
+    def __len__(self) -> int:
+        return len(self.nodes)
+
     def wait_connected(self, min_peers: int = 1, timeout: float = 20.0) -> None:
-        """Wait until every node has ``min_peers`` connections; RuntimeError on timeout."""
+        """Wait until every node has ``min_peers`` connections; NodeError on timeout."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if all(len(n.call("peers")) >= min_peers for n in self.nodes):
+            if all(len(n.peers()) >= min_peers for n in self.nodes):
                 return
             time.sleep(0.1)
-        raise RuntimeError("the cluster's nodes did not connect")
+        raise NodeError("the cluster's nodes did not connect")
 
     def wait_for(self, record_ids, nodes=None, timeout: float = 20.0) -> bool:
-        """Wait until every node (or ``nodes``) reported all ``record_ids``; False on timeout."""
+        """Wait until every node (or ``nodes``) announced all ``record_ids``; False on timeout."""
         deadline = time.monotonic() + timeout
         nodes = nodes or self.nodes
         while time.monotonic() < deadline:

@@ -26,7 +26,7 @@ from trustmesh.crypto.keys import Identity
 from trustmesh.core.ledger import now_ms
 from trustmesh.net.config import DEAL_PROTOCOL, SYNC_PROTOCOL, TOPIC
 from trustmesh.net.host import build_host, peer_info
-from trustmesh.net.gossip.pacing import pack_message
+from trustmesh.protocol.gossip import pack_message
 from trustmesh.protocol.framing import encode_varint
 from trustmesh.protocol.records import Profile, encode, sign
 
@@ -41,7 +41,7 @@ async def push_by_sync(host, peer, raw: bytes) -> None:
     """Run an honest-looking sync session whose only record is ``raw``."""
     import hashlib
 
-    from trustmesh.net.sync.pump import _pump
+    from trustmesh.net.pump import pump as _pump
     from trustmesh.protocol.sync.session import SyncSession, WantRecords
     from trustmesh.protocol.sync.index import SyncIndex
     session = SyncSession(SyncIndex([hashlib.sha256(raw).digest()]), initiator=True)

@@ -3,7 +3,7 @@
 - Message id = SHA-256 of the message data, so a single-record message's id
   *is* the record id and the same record never travels twice.
 - The topic validator decodes and verifies every record (through the node's
-  intake, i.e. ``Store.ingest``) before gossipsub relays it. Valid records
+  one intake) before gossipsub relays it. Valid records
   are stored right there: that is the one path in. A message is relayed
   only if everything in it was valid and stored; duplicates are harmless
   (True). Invalid data is reported to ``defence`` (our own record, since
@@ -26,8 +26,10 @@ from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, PROTOCOL_ID_V1
 
 from trustmesh.errors import DecodeError
 from trustmesh.net.config import TOPIC, GossipConfig
-from trustmesh.net.defence import IntakeReport
-from trustmesh.net.gossip.pacing import PublishQueue, unpack_message
+from trustmesh.net.defence import judge
+from trustmesh.net.ports import IntakeReport
+from trustmesh.net.gossip.pacing import PublishQueue
+from trustmesh.protocol.gossip import unpack_message
 from trustmesh.net.tuning import LeanGossipSub, SafePubsub
 
 log = logging.getLogger("trustmesh.p2p.gossip")
@@ -125,8 +127,7 @@ class Gossip:
         except Exception as exc:      # the node never crashes on what a peer sends
             log.warning("intake failed: %s", exc)
             return False
-        if report.hard:
-            self._offence(forwarder, "hard", f"gossip: {report.hard}")
-        elif report.soft:
-            self._offence(forwarder, "soft", f"gossip: {report.soft}")
+        verdict = judge(report)
+        if verdict is not None:
+            self._offence(forwarder, verdict[0], f"gossip: {verdict[1]}")
         return report.clean

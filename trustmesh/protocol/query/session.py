@@ -14,70 +14,25 @@ The client caps what it accepts at the limit it asked for, so a server
 cannot flood it; each record is still verified and stored by the caller
 (``Store.ingest``), exactly like a gossiped one. The server caps the limit at
 ``QueryLimits.max_results`` so a query cannot make it read its whole store.
-``docs/protocol.md`` (section 13) is normative.
+The wire format is ``wire.py``; ``docs/protocol.md`` is normative. States
+(``protocol/session.py``): client idle -> waiting -> done; server idle ->
+waiting -> answering -> ending -> done; either may end failed or error.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Union
 
-from trustmesh.errors import LocalProtocolError, RemoteProtocolError, UsageError
-from trustmesh.protocol.facets import is_facet
+from trustmesh.errors import LocalProtocolError, RemoteProtocolError
 from trustmesh.protocol.messages import (
-    ABORT, MAX_FRAME, MAX_REASON, RECORDS_PER_FRAME, Finished, MessageReader, RecordsReceived,
-    Stats, abort_reason, check_records, encode, pack_records,
+    ABORT, MAX_FRAME, RECORDS_PER_FRAME, Finished, RecordsReceived, abort_reason, check_records, encode,
+    pack_records,
 )
-
-PROTOCOL_ID = "/trustmesh/query/1.0.0"
-
-QUERY, RESULTS, END = 1, 2, 3
-DEFAULT_LIMIT = 100
-
-
-@dataclass(frozen=True, slots=True)
-class QueryRequest:
-    """Records by ``subject`` and/or by ``author``, optionally one ``facet``, issued at or after ``since``."""
-
-    subject: bytes | None = None
-    author: bytes | None = None
-    facet: str | None = None
-    since: int | None = None
-    limit: int = DEFAULT_LIMIT
-
-    def __post_init__(self) -> None:
-        problem = _problem(self.subject, self.author, self.facet, self.since, self.limit)
-        if problem:
-            raise UsageError(f"query: {problem}")
-
-    def to_message(self) -> list[Any]:
-        """The QUERY message asking this."""
-        return [QUERY, self.subject, self.author, self.facet, self.since, self.limit]
-
-    @classmethod
-    def from_message(cls, message: list[Any]) -> "QueryRequest":
-        """The request a QUERY message carries, or RemoteProtocolError."""
-        if len(message) != 6:
-            raise RemoteProtocolError("QUERY is [1, subject, author, facet, since, limit]")
-        problem = _problem(*message[1:])
-        if problem:
-            raise RemoteProtocolError(f"bad query: {problem}")
-        return cls(*message[1:])
-
-
-def _problem(subject: Any, author: Any, facet: Any, since: Any, limit: Any) -> str | None:
-    for name, key in (("subject", subject), ("author", author)):
-        if key is not None and not (type(key) is bytes and len(key) == 32):
-            return f"{name} is a 32-byte public key"
-    if subject is None and author is None:
-        return "give a subject or an author"
-    if facet is not None and not is_facet(facet):
-        return f"unknown facet {facet!r}"
-    if since is not None and not (type(since) is int and 0 <= since < 2**63):
-        return "since is a time in milliseconds"
-    if not (type(limit) is int and 0 < limit < 2**32):
-        return "limit is a positive integer"
-    return None
+from trustmesh.protocol.query.wire import (  # noqa: F401  (the request is part of this module's API)
+    DEFAULT_LIMIT, END, PROTOCOL_ID, QUERY, RESULTS, QueryRequest,
+)
+from trustmesh.protocol.session import Session
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,69 +63,10 @@ class QueryFailed:
 QueryEvent = Union[QueryAsked, RecordsReceived, Finished, QueryFailed]
 
 
-class _Session:
-    def __init__(self, limits: QueryLimits) -> None:
-        self.limits = limits
-        self.stats = Stats()
-        self._reader = MessageReader(limits.max_frame)
-        self._out = bytearray()
-        self._state = "idle"
-
-    @property
-    def state(self) -> str:
-        """"idle", "waiting", "answering"/"ending" (server), "done", "failed" or "error"."""
-        return self._state
-
-    def receive_data(self, data: bytes) -> None:
-        """Bytes read from the stream; ``b""`` when the peer closed its side."""
-        if self._state == "idle":
-            raise LocalProtocolError("call start() first")
-        if self._state in ("error", "failed", "done"):
-            return
-        self._reader.feed(bytes(data))
-        self.stats.bytes_received = self._reader.bytes_received
-        if self._reader.buffered > self.limits.max_buffer:
-            self._error(f"peer sent over {self.limits.max_buffer} bytes ahead")
-
-    def data_to_send(self) -> bytes:
-        """Bytes to write to the stream now (possibly empty)."""
-        out = bytes(self._out)
-        self._out.clear()
-        self.stats.bytes_sent += len(out)
-        return out
-
-    def abort(self, reason: str) -> None:
-        """Give up (or, on the server, refuse): queues an ABORT for the peer."""
-        if self._state in ("done", "failed", "error"):
-            return
-        self._out += encode([ABORT, reason[:MAX_REASON]])
-        self._state = "failed"
-
-    def next_event(self) -> QueryEvent | None:
-        """The next thing to act on, or None: send data_to_send(), then read more."""
-        if self._state == "idle":
-            raise LocalProtocolError("call start() first")
-        if self._state == "error":
-            raise LocalProtocolError("the session ended with a protocol error")
-        if self._state in ("done", "failed"):
-            return None
-        try:
-            return self._next()
-        except RemoteProtocolError as exc:
-            self._error(str(exc))
-            raise  # pragma: no cover - _error raises
-
-    def _next(self) -> QueryEvent | None:
-        raise NotImplementedError
-
-    def _error(self, reason: str) -> None:
-        self._state = "error"
-        self._out += encode([ABORT, reason[:MAX_REASON]])
-        raise RemoteProtocolError(reason)
-
-
-class QueryClient(_Session):
+class QueryClient(Session):
     """The asking side: sends one request, yields the records that come back."""
+
+    TRANSITIONS = {"idle": frozenset({"waiting"}), "waiting": frozenset({"done"})}
 
     def __init__(self, request: QueryRequest, limits: QueryLimits = QueryLimits()) -> None:
         super().__init__(limits)
@@ -183,16 +79,15 @@ class QueryClient(_Session):
         self._out += encode(self.request.to_message())
         self.stats.messages_sent += 1
         self.stats.round_trips = 1
-        self._state = "waiting"
+        self._to("waiting")
 
     def _next(self) -> QueryEvent | None:
-        message = self._reader.next()
+        message = self._message()
         if message is None:
             if self._reader.eof:
-                self._state = "failed"
+                self._to("failed")
                 return QueryFailed("peer closed the stream before the end of the results")
             return None
-        self.stats.messages_received += 1
         kind = message[0]
         if kind == RESULTS and len(message) == 2:
             raws = check_records(message[1], self.limits.records_per_frame)
@@ -204,16 +99,19 @@ class QueryClient(_Session):
         if kind == END and len(message) == 2:
             if message[1] != self.stats.records_received or type(message[1]) is not int:
                 raise RemoteProtocolError("END counts records we did not receive")
-            self._state = "done"
+            self._to("done")
             return Finished(self.stats)
         if kind == ABORT:
-            self._state = "failed"
+            self._to("failed")
             return QueryFailed(f"peer refused: {abort_reason(message)}")
         raise RemoteProtocolError(f"unexpected query message type {kind!r}")
 
 
-class QueryServer(_Session):
+class QueryServer(Session):
     """The answering side: reads one request, streams the caller's records back."""
+
+    TRANSITIONS = {"idle": frozenset({"waiting"}), "waiting": frozenset({"answering"}),
+                   "answering": frozenset({"ending"}), "ending": frozenset({"done"})}
 
     def __init__(self, limits: QueryLimits = QueryLimits()) -> None:
         super().__init__(limits)
@@ -224,13 +122,10 @@ class QueryServer(_Session):
         """Begin waiting for the QUERY (optional: receive_data starts a server too)."""
         if self._state != "idle":
             raise LocalProtocolError("start() called twice")
-        self._state = "waiting"
+        self._to("waiting")
 
-    def receive_data(self, data: bytes) -> None:
-        """Bytes read from the stream; ``b""`` when the client closed its side."""
-        if self._state == "idle":
-            self._state = "waiting"
-        super().receive_data(data)
+    def _receive_while_idle(self) -> None:
+        self._to("waiting")
 
     def provide(self, raws: list[bytes], *, done: bool = True) -> None:
         """Send matching records; call again with more while ``done`` is False.
@@ -252,25 +147,24 @@ class QueryServer(_Session):
         if done:
             self._out += encode([END, self.stats.records_sent])
             self.stats.messages_sent += 1
-            self._state = "ending"
+            self._to("ending")
 
     def _next(self) -> QueryEvent | None:
         if self._state == "answering":
             return None
         if self._state == "ending":
-            self._state = "done"
+            self._to("done")
             return Finished(self.stats)
-        message = self._reader.next()
+        message = self._message()
         if message is None:
             if self._reader.eof:
-                self._state = "failed"
+                self._to("failed")
                 return QueryFailed("client closed the stream without asking")
             return None
-        self.stats.messages_received += 1
         if message[0] != QUERY:
             raise RemoteProtocolError(f"expected QUERY, got message type {message[0]!r}")
         self.request = QueryRequest.from_message(message)
         self._limit = min(self.request.limit, self.limits.max_results)
         self.stats.round_trips = 1
-        self._state = "answering"
+        self._to("answering")
         return QueryAsked(self.request, self._limit)

@@ -44,19 +44,15 @@ from typing import Any, Union
 
 from trustmesh.errors import LocalProtocolError, RemoteProtocolError, UsageError
 from trustmesh.protocol.messages import (
-    ABORT, MAX_FRAME, MAX_REASON, RECORDS_PER_FRAME, Finished, MessageReader, RecordsReceived,
-    Stats, abort_reason, check_records, encode, pack_records,
+    ABORT, MAX_FRAME, RECORDS_PER_FRAME, Finished, RecordsReceived, abort_reason, check_records,
+    encode, pack_records,
 )
-from trustmesh.protocol.sync.index import FINGERPRINT_SIZE, ID_SIZE, SyncIndex, pad_bound
-
-PROTOCOL_ID = "/trustmesh/sync/1.0.0"
-
-# message types (first element of every message)
-RECONCILE, NEED, RECORDS = 1, 2, 3
-# range modes
-SKIP, FINGERPRINT, IDLIST = 0, 1, 2
-
-_ZERO = b"\x00" * ID_SIZE
+from trustmesh.protocol.session import Session
+from trustmesh.protocol.sync.index import ID_SIZE, SyncIndex, pad_bound
+from trustmesh.protocol.sync.wire import (  # noqa: F401  (the wire names are part of this module's API)
+    FINGERPRINT, IDLIST, NEED, PROTOCOL_ID, RECONCILE, RECORDS, SKIP, ZERO, Ranges, parse_ranges,
+    shortest_bound, wire_bound, worst_range_cost,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +71,7 @@ class SyncLimits:
         # a range of idlist_max + 1 ids must split into >= 2 parts, or rounds never end
         if self.fanout < 2 or self.idlist_max < 1 or self.want_batch < 1 or self.max_rounds < 1:
             raise UsageError("sync limits: fanout >= 2, idlist_max >= 1, want_batch >= 1, max_rounds >= 1")
-        if self.max_frame < 4 * _worst_range_cost(self) + 64 or self.max_buffer < self.max_frame:
+        if self.max_frame < 4 * worst_range_cost(self) + 64 or self.max_buffer < self.max_frame:
             raise UsageError("sync limits: max_frame must hold an id list, max_buffer a frame")
 
 
@@ -96,51 +92,7 @@ class SyncFailed:
 Event = Union[WantRecords, RecordsReceived, Finished, SyncFailed]
 
 
-def shortest_bound(below: bytes, at: bytes) -> bytes:
-    """The shortest prefix of ``at`` that is above ``below`` (``below < at``)."""
-    n = 0
-    while below[n] == at[n]:
-        n += 1
-    return at[:n + 1]
-
-
-def _wire(point: bytes | None) -> bytes | None:
-    return None if point is None else point.rstrip(b"\x00")
-
-
-class _Ranges(list):
-    """The ranges of a RECONCILE being built, with an upper estimate of their encoded size."""
-
-    size = 0
-
-    def add(self, item: list[Any], idlist_max: int = 0) -> None:
-        """Add a range, merged into the range before it when that says the same.
-
-        Two SKIPs make one SKIP; two IDLISTs make one IDLIST when the ids still
-        fit (always for empty ones: a fresh node says "I hold nothing" once).
-        """
-        self.size += _cost(item)
-        if self and self[-1][1] == item[1] == SKIP:
-            self[-1][0] = item[0]
-        elif (self and self[-1][1] == item[1] == IDLIST
-              and len(self[-1][2]) + len(item[2]) <= idlist_max * ID_SIZE):
-            self[-1][0] = item[0]
-            self[-1][2] += item[2]
-        else:
-            self.append(item)
-
-
-def _cost(item: list[Any]) -> int:
-    # array header, bin header of the bound, mode, bin32 header of the payload: <= 12 bytes
-    return 12 + len(item[0] or b"") + (len(item[2]) if len(item) > 2 else 0)
-
-
-def _worst_range_cost(limits: "SyncLimits") -> int:
-    """The most one answered range can add to a RECONCILE (a split, or a full id list)."""
-    return max(limits.fanout * (12 + ID_SIZE + FINGERPRINT_SIZE), 12 + ID_SIZE + limits.idlist_max * ID_SIZE)
-
-
-class SyncSession:
+class SyncSession(Session):
     """One side of one sync conversation with one peer. Feed bytes, take events and bytes.
 
     Use: ``start()``; then loop: send ``data_to_send()``; ``ev = next_event()``;
@@ -151,14 +103,13 @@ class SyncSession:
     broke the protocol: send ``data_to_send()`` (an ABORT), then close.
     """
 
+    TRANSITIONS = {"idle": frozenset({"waiting"}), "waiting": frozenset({"sending", "done"}),
+                   "sending": frozenset({"waiting", "done"})}
+
     def __init__(self, index: SyncIndex, *, initiator: bool, limits: SyncLimits = SyncLimits()) -> None:
+        super().__init__(limits)
         self.index = index
         self.initiator = initiator
-        self.limits = limits
-        self.stats = Stats()
-        self._state = "idle"
-        self._reader = MessageReader(limits.max_frame)
-        self._out = bytearray()
         self._phase = RECORDS                    # where the peer is inside its turn
         self._rounds_in = 0
         self._rounds_out = 0
@@ -176,44 +127,25 @@ class SyncSession:
 
     # ---- the caller's side ------------------------------------------------
 
-    @property
-    def state(self) -> str:
-        """"idle", "waiting" (peer's turn), "sending" (ours), "done", "failed" or "error"."""
-        return self._state
-
     def start(self) -> None:
         """Begin: the initiator queues its first RECONCILE; the responder waits."""
         if self._state != "idle":
             raise LocalProtocolError("start() called twice")
-        self._state = "waiting"
+        self._to("waiting")
         if self.initiator:
-            ranges = _Ranges()
-            self._describe(_ZERO, None, ranges)
+            ranges = Ranges()
+            self._describe(ZERO, None, ranges)
             self._send_reconcile(ranges, [])
             self._out += b"".join(self._reply)  # the opening turn has nothing to push first
             self._reply = []
 
-    def receive_data(self, data: bytes) -> None:
-        """Bytes read from the stream; ``b""`` when the peer closed it."""
-        if self._state == "idle":
-            if self.initiator:
-                raise LocalProtocolError("the initiator must start() before receiving")
-            self._state = "waiting"
-        if self._state in ("error", "failed"):
-            return
-        if self._state == "done" and data:
-            self._error("peer sent data after the sync finished")
-        self._reader.feed(bytes(data))
-        self.stats.bytes_received = self._reader.bytes_received
-        if self._reader.buffered > self.limits.max_buffer:
-            self._error(f"peer sent over {self.limits.max_buffer} bytes without waiting its turn")
+    def _receive_while_idle(self) -> None:
+        if self.initiator:
+            raise LocalProtocolError("the initiator must start() before receiving")
+        self._to("waiting")
 
-    def data_to_send(self) -> bytes:
-        """Bytes to write to the stream now (possibly empty)."""
-        out = bytes(self._out)
-        self._out.clear()
-        self.stats.bytes_sent += len(out)
-        return out
+    def _data_after_done(self) -> bool:
+        return True
 
     def provide(self, raws: list[bytes]) -> None:
         """Answer the last WantRecords with the raw records held for its ids."""
@@ -229,30 +161,12 @@ class SyncSession:
             self.stats.records_sent += len(raws)
             self.stats.record_bytes_sent += sum(len(r) for r in raws)
 
-    def abort(self, reason: str) -> None:
-        """Give up (shutdown, local failure): queues an ABORT for the peer."""
-        if self._state in ("done", "failed", "error"):
-            return
-        self._out += encode([ABORT, reason[:MAX_REASON]])
-        self._state = "failed"
-
-    def next_event(self) -> Event | None:
-        """The next thing to act on, or None: send data_to_send(), then read more."""
-        if self._state == "idle":
-            raise LocalProtocolError("call start() first")
-        if self._state == "error":
-            raise LocalProtocolError("the session ended with a protocol error")
-        if self._state in ("done", "failed"):
-            return None
+    def _next(self) -> Event | None:
         if self._state == "sending":
             event = self._next_push()
             if event is not None:
                 return event
-        try:
-            return self._next_incoming()
-        except RemoteProtocolError as exc:
-            self._error(str(exc))
-            raise  # pragma: no cover - _error raises
+        return self._next_incoming()
 
     # ---- our turn -----------------------------------------------------------
 
@@ -267,9 +181,9 @@ class SyncSession:
             self._out += message
         self._reply = []
         if self._final:
-            self._state = "done"
+            self._to("done")
             return Finished(self.stats)
-        self._state = "waiting"
+        self._to("waiting")
         return None
 
     def _take_push_batch(self) -> list[bytes]:
@@ -294,7 +208,7 @@ class SyncSession:
         """Queue the end of our turn and remember what it entitles the peer to."""
         self._listed, self._expect_ids = set(), set(needs)
         self._expect_lo, self._expect_hi = [], []
-        lo: bytes = _ZERO
+        lo: bytes = ZERO
         for item in ranges:
             hi = None if item[0] is None else pad_bound(item[0])
             if item[1] == IDLIST:
@@ -314,31 +228,30 @@ class SyncSession:
         self.stats.messages_sent += len(frames)
         self._reply = frames
 
-    def _describe(self, lo: bytes, hi: bytes | None, out: "_Ranges") -> None:
+    def _describe(self, lo: bytes, hi: bytes | None, out: Ranges) -> None:
         """Our side of a range we disagree on: an IDLIST if small, else fanout FINGERPRINTs."""
         i, j = self.index.span(lo, hi)
         count = j - i
         if count <= self.limits.idlist_max:
-            out.add([_wire(hi), IDLIST, b"".join(self.index.ids_at(i, j))], self.limits.idlist_max)
+            out.add([wire_bound(hi), IDLIST, b"".join(self.index.ids_at(i, j))], self.limits.idlist_max)
             return
         parts = min(self.limits.fanout, count)
         cut = [i + (count * k) // parts for k in range(parts + 1)]
         for k in range(parts):
             a, b = cut[k], cut[k + 1]
-            bound = _wire(hi) if k == parts - 1 else shortest_bound(self.index.id_at(b - 1), self.index.id_at(b))
+            bound = wire_bound(hi) if k == parts - 1 else shortest_bound(self.index.id_at(b - 1), self.index.id_at(b))
             out.add([bound, FINGERPRINT, self.index.fingerprint_at(a, b)[1]])
 
     # ---- the peer's turn ------------------------------------------------------
 
     def _next_incoming(self) -> Event | None:
         while True:
-            message = self._reader.next()
+            message = self._message()
             if message is None:
                 if self._reader.eof:
-                    self._state = "failed"
+                    self._to("failed")
                     return SyncFailed("peer closed the stream before the sync finished")
                 return None
-            self.stats.messages_received += 1
             kind = message[0]
             if kind == RECORDS:
                 return self._on_records(message)
@@ -349,7 +262,7 @@ class SyncSession:
                 if event is not None:
                     return event
             elif kind == ABORT:
-                self._state = "failed"
+                self._to("failed")
                 return SyncFailed(f"peer aborted: {abort_reason(message)}")
             else:
                 raise RemoteProtocolError(f"unknown sync message type {kind!r}")
@@ -387,16 +300,16 @@ class SyncSession:
         self.stats.round_trips = max(self._rounds_in, self._rounds_out)
         if self._rounds_in > self.limits.max_rounds:
             raise RemoteProtocolError(f"peer still disagrees after {self.limits.max_rounds} rounds")
-        ranges = _parse_ranges(message, self.limits.max_frame)
+        ranges = parse_ranges(message, self.limits.max_frame)
         peer_needed = self._phase == NEED
         self._phase = RECORDS
         self._expect_ids, self._expect_lo, self._expect_hi = set(), [], []
         if not peer_needed and all(mode == SKIP for _, _, mode, _ in ranges):
-            self._state = "done"
+            self._to("done")
             return Finished(self.stats)
-        out = _Ranges()
+        out = Ranges()
         needs: list[bytes] = []
-        budget = self.limits.max_frame - 2 * _worst_range_cost(self.limits) - 64
+        budget = self.limits.max_frame - 2 * worst_range_cost(self.limits) - 64
         for lo, hi, mode, payload in ranges:
             if out.size > budget:
                 # our answer is full: fold the rest into one range for the next round
@@ -407,68 +320,17 @@ class SyncSession:
                     out.add([None, FINGERPRINT, self.index.fingerprint_at(i, j)[1]])
                 break
             if mode == SKIP:
-                out.add([_wire(hi), SKIP])
+                out.add([wire_bound(hi), SKIP])
             elif mode == FINGERPRINT:
                 if self.index.fingerprint(lo, hi)[1] == payload:
-                    out.add([_wire(hi), SKIP])
+                    out.add([wire_bound(hi), SKIP])
                 else:
                     self._describe(lo, hi, out)
             else:
                 theirs = [payload[k:k + ID_SIZE] for k in range(0, len(payload), ID_SIZE)]
                 needs.extend(rid for rid in theirs if rid not in self.index)
                 self._push_ranges.append((lo, hi, frozenset(theirs)))
-                out.add([_wire(hi), SKIP])
-        self._state = "sending"
+                out.add([wire_bound(hi), SKIP])
+        self._to("sending")
         self._send_reconcile(out, needs)
         return self._next_push()
-
-    # ---- errors ---------------------------------------------------------------
-
-    def _error(self, reason: str) -> None:
-        self._state = "error"
-        self._out += encode([ABORT, reason[:MAX_REASON]])
-        raise RemoteProtocolError(reason)
-
-
-def _parse_ranges(message: list[Any], max_frame: int) -> list[tuple[bytes, bytes | None, int, bytes]]:
-    """The ranges of a RECONCILE as (lo, hi, mode, payload), checked to tile [0, inf) in order."""
-    if len(message) != 2 or not isinstance(message[1], list) or not message[1]:
-        raise RemoteProtocolError("RECONCILE carries a non-empty list of ranges")
-    ranges = []
-    lo: bytes | None = _ZERO
-    for item in message[1]:
-        if lo is None:
-            raise RemoteProtocolError("a range follows the one ending at infinity")
-        if not isinstance(item, list) or len(item) not in (2, 3):
-            raise RemoteProtocolError("a range is [bound, mode] or [bound, mode, payload]")
-        bound, mode = item[0], item[1]
-        if bound is None:
-            hi = None
-        elif (not isinstance(bound, bytes) or not 0 < len(bound) <= ID_SIZE
-              or bound[-1] == 0):
-            raise RemoteProtocolError("a bound is 1 to 32 bytes without trailing zeros")
-        else:
-            hi = pad_bound(bound)
-            if hi <= lo:
-                raise RemoteProtocolError("range bounds must increase (lo < hi)")
-        payload = item[2] if len(item) == 3 else b""
-        if mode == SKIP and len(item) == 2:
-            pass
-        elif mode == FINGERPRINT and len(item) == 3 and isinstance(payload, bytes) \
-                and len(payload) == FINGERPRINT_SIZE:
-            pass
-        elif mode == IDLIST and len(item) == 3 and isinstance(payload, bytes) \
-                and len(payload) % ID_SIZE == 0:
-            prev = None
-            for k in range(0, len(payload), ID_SIZE):
-                rid = payload[k:k + ID_SIZE]
-                if rid < lo or (hi is not None and rid >= hi) or (prev is not None and rid <= prev):
-                    raise RemoteProtocolError("an IDLIST holds ascending ids inside its range")
-                prev = rid
-        else:
-            raise RemoteProtocolError(f"bad range mode {mode!r} or payload")
-        ranges.append((lo, hi, mode, payload))
-        lo = hi
-    if lo is not None:
-        raise RemoteProtocolError("the last range must end at infinity (nil bound)")
-    return ranges

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from trustmesh.cli.common import emit_json, node_client, print_columns
+from trustmesh.cli.common import api_call, emit_json, print_columns
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
@@ -17,15 +17,6 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON."
 def register(cli: click.Group) -> None:
     for command in (status, peers, connect, disconnect, ask, completion):
         cli.add_command(command)
-    deal = cli.commands.get("deal")
-    if isinstance(deal, click.Group):
-        for command in (deal_pending, deal_accept, deal_decline):
-            deal.add_command(command)
-
-
-def _call(ctx: click.Context, method: str, path: str, body: dict | None = None, **params):
-    with node_client(ctx) as client:
-        return client.call(method, path, body, **params)
 
 
 @click.command()
@@ -33,7 +24,7 @@ def _call(ctx: click.Context, method: str, path: str, body: dict | None = None, 
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
     """The running node: id, addresses, peers, records, last sync, version."""
-    found = _call(ctx, "GET", "/v1/status")
+    found = api_call(ctx, "GET", "/v1/status")
     if as_json:
         emit_json(found)
         return
@@ -52,7 +43,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def peers(ctx: click.Context, as_json: bool) -> None:
     """Peers the node is connected to."""
-    found = _call(ctx, "GET", "/v1/peers")
+    found = api_call(ctx, "GET", "/v1/peers")
     if as_json:
         emit_json(found)
         return
@@ -70,7 +61,7 @@ def peers(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def connect(ctx: click.Context, multiaddr: str, as_json: bool) -> None:
     """Connect the node to a peer now (/ip4/…/tcp/…/p2p/<id>)."""
-    found = _call(ctx, "POST", "/v1/peers", {"addr": multiaddr})
+    found = api_call(ctx, "POST", "/v1/peers", {"addr": multiaddr})
     emit_json(found) if as_json else click.echo(f"connected to {found['id']}")
 
 
@@ -80,7 +71,7 @@ def connect(ctx: click.Context, multiaddr: str, as_json: bool) -> None:
 @click.pass_context
 def disconnect(ctx: click.Context, peer: str, as_json: bool) -> None:
     """Close the node's connections to a peer."""
-    found = _call(ctx, "DELETE", f"/v1/peers/{peer}")
+    found = api_call(ctx, "DELETE", f"/v1/peers/{peer}")
     emit_json(found) if as_json else click.echo(f"disconnected {found['disconnected']}")
 
 
@@ -90,7 +81,7 @@ def disconnect(ctx: click.Context, peer: str, as_json: bool) -> None:
 @click.pass_context
 def ask(ctx: click.Context, subject: str, as_json: bool) -> None:
     """Ask my network now about a member (records are verified and kept)."""
-    found = _call(ctx, "POST", "/v1/ask", {"subject": subject})
+    found = api_call(ctx, "POST", "/v1/ask", {"subject": subject})
     if as_json:
         emit_json(found)
         return
@@ -100,58 +91,12 @@ def ask(ctx: click.Context, subject: str, as_json: bool) -> None:
         click.echo(f"  {rec['type']:11} {rec['id'][:12]}  by {rec['author']}  {what}".rstrip())
 
 
-@click.command("pending")
-@json_option
-@click.pass_context
-def deal_pending(ctx: click.Context, as_json: bool) -> None:
-    """Deal proposals received by the node and waiting for my answer."""
-    found = _call(ctx, "GET", "/v1/deals/pending")
-    if as_json:
-        emit_json(found)
-        return
-    if not found:
-        click.echo("no pending proposals")
-        return
-    print_columns(("PROPOSAL", "FROM", "CLIENT", "SUPPLIER", "ISSUED"),
-                  [(d["id"], d["author"], str(d.get("client", "")), str(d.get("supplier", "")),
-                    str(d.get("issued", ""))) for d in found])
-
-
-@click.command("accept")
-@click.argument("proposal_id")
-@json_option
-@click.pass_context
-def deal_accept(ctx: click.Context, proposal_id: str, as_json: bool) -> None:
-    """Countersign a pending proposal (the deal is stored and gossiped)."""
-    found = _call(ctx, "POST", f"/v1/deals/{proposal_id}/accept")
-    emit_json(found) if as_json else click.echo(f"deal {found['id']} countersigned")
-
-
-@click.command("decline")
-@click.argument("proposal_id")
-@json_option
-@click.pass_context
-def deal_decline(ctx: click.Context, proposal_id: str, as_json: bool) -> None:
-    """Decline a pending proposal."""
-    found = _call(ctx, "POST", f"/v1/deals/{proposal_id}/decline")
-    emit_json(found) if as_json else click.echo(f"declined {found['declined']}")
-
-
-def propose_live(ctx: click.Context, counterparty: str, ref: str, role: str, as_json: bool) -> None:
-    """``deal propose`` without a file: the running node sends it to the counterparty's node."""
-    found = _call(ctx, "POST", "/v1/deals", {"counterparty": counterparty, "ref": ref, "role": role})
-    if as_json:
-        emit_json(found)
-        return
-    click.echo(found["status"] + (f": {found['reason']}" if found.get("reason") else ""))
-
-
 @click.command()
 @click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
-def completion(shell: str) -> None:
+@click.pass_context
+def completion(ctx: click.Context, shell: str) -> None:
     """Print the shell completion script: eval "$(trustmesh completion bash)"."""
     from click.shell_completion import get_completion_class
-
-    from trustmesh.cli import cli
-    script = get_completion_class(shell)(cli, {}, "trustmesh", "_TRUSTMESH_COMPLETE").source()
+    root = ctx.find_root().command
+    script = get_completion_class(shell)(root, {}, "trustmesh", "_TRUSTMESH_COMPLETE").source()
     click.echo(script)

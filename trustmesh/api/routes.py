@@ -1,0 +1,248 @@
+"""The handlers of the control API: each checks its input, calls the node once, returns JSON.
+
+``api`` is the ``app.Api`` (its ``node`` and ``body()``); ``request`` is Starlette's.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from importlib.resources import files
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response, StreamingResponse
+
+from trustmesh.api import params
+from trustmesh.api.schemas import BadRequest
+from trustmesh.crypto.ids import did_key, peer_id
+from trustmesh.errors import NotFound
+from trustmesh.protocol.jsonview import record_view, stored_view
+from trustmesh.version import __version__
+
+UI_FILES = {"app.js": "text/javascript", "style.css": "text/css"}
+
+
+# ---- identity and status -------------------------------------------------------
+
+async def health(api, request: Request) -> dict:
+    return {"ok": True, "uptime_s": round(time.time() - api.started, 1)}
+
+
+async def version(api, request: Request) -> dict:
+    return {"version": __version__}
+
+
+async def identity(api, request: Request) -> dict:
+    node = api.node
+    return {"id": node.id, "did": did_key(node.identity.public_key), "addrs": node.addrs()}
+
+
+async def status(api, request: Request) -> dict:
+    return await api.node.status()
+
+
+# ---- records ---------------------------------------------------------------------
+
+async def records(api, request: Request) -> list:
+    q = params.query(request, ("subject", "author", "facet", "kind", "limit", "offset"))
+    found = await api.node.records(
+        subject=params.member(q.get("subject"), "subject"), author=params.member(q.get("author"), "author"),
+        facet=q.get("facet"), kind=q.get("kind"), limit=params.integer(q.get("limit"), "limit", 100, 1, 10_000),
+        offset=params.integer(q.get("offset"), "offset", 0, 0, 10**9))
+    return [stored_view(s, api.node.clock()) for s in found]
+
+
+async def record_ids(api, request: Request) -> list:
+    return [rid.hex() for rid in await api.node.record_ids()]
+
+
+async def record(api, request: Request) -> dict:
+    return stored_view(await api.node.record(request.path_params["rid"]), api.node.clock())
+
+
+async def _made(api, stored) -> dict:
+    return stored_view(stored, api.node.clock())
+
+
+async def attest(api, request: Request) -> dict:
+    b = await api.body(request, "attest")
+    return await _made(api, await api.node.attest(
+        b["subject"], b["facet"], b["positive"], ref=b["ref"], note=b["note"], deal=b["deal"],
+        occurred=b["occurred"], expires=b["expires"]))
+
+
+async def retract(api, request: Request) -> dict:
+    b = await api.body(request, "retract")
+    return await _made(api, await api.node.retract(b["target"], b["reason"]))
+
+
+async def reply(api, request: Request) -> dict:
+    b = await api.body(request, "reply")
+    return await _made(api, await api.node.reply(b["target"], b["stance"], b["note"]))
+
+
+async def profile(api, request: Request) -> dict:
+    b = await api.body(request, "profile")
+    return await _made(api, await api.node.set_profile(b["name"], b["org"], b["url"]))
+
+
+async def import_bundle(api, request: Request) -> dict:
+    try:
+        report = await api.node.import_bundle(request.stream())
+    except ClientDisconnect:        # the caller gave up (Ctrl-C): what was read is stored, nothing more
+        raise BadRequest("the upload was interrupted") from None
+    return report.to_dict()
+
+
+# ---- deals -----------------------------------------------------------------------
+
+async def propose(api, request: Request) -> dict:
+    b = await api.body(request, "propose")
+    outcome = await api.node.propose_deal(b["counterparty"], b["ref"], b["role"], b["due"])
+    return {"status": outcome.status, "reason": outcome.reason,
+            "deal": await _made(api, outcome.deal) if outcome.deal else None}
+
+
+async def pending(api, request: Request) -> list:
+    return [record_view(deal, pid) for pid, deal in api.node.pending_deals.items()]
+
+
+async def sent(api, request: Request) -> list:
+    return [record_view(item.proposal, item.id, status=item.status, reason=item.reason)
+            for item in reversed(api.node.deals.sent.values())]
+
+
+async def accept(api, request: Request) -> dict:
+    return await _made(api, await api.node.accept_deal(request.path_params["pid"]))
+
+
+async def decline(api, request: Request) -> dict:
+    return {"declined": api.node.decline_deal(request.path_params["pid"]).hex()}
+
+
+# ---- trust -------------------------------------------------------------------------
+
+async def trust(api, request: Request):
+    q = params.query(request, ("facet", "explain"))
+    subject = params.member(request.path_params["subject"], "subject")
+    found = await api.node.trust(subject, q.get("facet"), explain=params.flag(q.get("explain")))
+    return [s.to_dict() for s in found] if isinstance(found, list) else found.to_dict()
+
+
+async def rank(api, request: Request) -> list:
+    q = params.query(request, ("facet", "limit"))
+    if not q.get("facet"):
+        raise BadRequest("rank needs ?facet=")
+    found = await api.node.rank(q["facet"], params.integer(q.get("limit"), "limit", 20, 1, 1000))
+    return [e.to_dict() for e in found]
+
+
+async def weight(api, request: Request) -> dict:
+    key = params.member(request.path_params["member"], "member")
+    return {"member": peer_id(key), "weight": api.node.weight_of(key)}
+
+
+async def members(api, request: Request) -> list:
+    return await api.node.members()
+
+
+async def graph(api, request: Request) -> dict:
+    return await api.node.neighbourhood()
+
+
+# ---- network ----------------------------------------------------------------------
+
+async def ask(api, request: Request) -> list:
+    b = await api.body(request, "ask")
+    if (b["subject"] is None) == (b["author"] is None):
+        raise BadRequest("ask about a subject or an author")
+    found = await (api.node.ask(b["subject"]) if b["subject"] else api.node.ask(author=b["author"]))
+    return [stored_view(s, api.node.clock()) for s in found]
+
+
+async def peers(api, request: Request) -> list:
+    return api.node.peers()
+
+
+async def connect(api, request: Request) -> dict:
+    b = await api.body(request, "connect")
+    return {"id": await api.node.connect(b["addr"])}
+
+
+async def disconnect(api, request: Request) -> dict:
+    pid = peer_id(params.member(request.path_params["pid"], "peer"))
+    await api.node.disconnect(pid)
+    return {"disconnected": pid}
+
+
+async def sync_status(api, request: Request) -> dict:
+    return api.node.sync_status()
+
+
+async def sync_now(api, request: Request) -> list:
+    return await api.node.sync_now()
+
+
+async def events(api, request: Request) -> StreamingResponse:
+    q = params.query(request, ("kinds",))
+    kinds = [k for k in q.get("kinds", "").split(",") if k] or None
+    node = api.node
+
+    async def lines():
+        async with node.subscribe(kinds) as stream:
+            yield b'{"event":"subscribed"}\n'
+            async for event in stream:
+                yield (json.dumps({"event": event.kind, **_event_json(event.data)}) + "\n").encode()
+    return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+
+def _event_json(data: dict) -> dict:
+    out = {}
+    for key, value in data.items():
+        if key == "raw":
+            continue
+        if key == "record":
+            out[key] = record_view(value)
+        elif isinstance(value, bytes):
+            out[key] = value.hex()
+        elif isinstance(value, (str, int, float, bool)) or value is None:
+            out[key] = value
+        else:
+            out[key] = str(value)
+    return out
+
+
+# ---- the web view, metrics ------------------------------------------------------------
+
+async def ui(api, request: Request) -> Response:
+    from trustmesh.api.app import COOKIE
+    page = _ui_file("index.html")
+    response = Response(page, media_type="text/html; charset=utf-8",
+                        headers={"Content-Security-Policy": "default-src 'self'; style-src 'self'",
+                                 "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+    token = request.query_params.get("token")
+    if token and api.token is not None:
+        response.set_cookie(COOKIE, token, httponly=True, samesite="strict", path="/")
+    return response
+
+
+async def ui_file(api, request: Request) -> Response:
+    name = request.path_params["name"]
+    if name not in UI_FILES:
+        raise NotFound(f"no such file: {name}")
+    return Response(_ui_file(name), media_type=UI_FILES[name])
+
+
+async def metrics(api, request: Request) -> Response:
+    from trustmesh.api.metrics import render
+    text, content_type = render(api.node, await api.node.counts())
+    return Response(text, media_type=content_type)
+
+
+async def openapi(api, request: Request) -> dict:
+    from trustmesh.api.app import openapi_schema
+    return openapi_schema()
+
+
+def _ui_file(name: str) -> bytes:
+    return (files("trustmesh.api") / "ui" / name).read_bytes()

@@ -1,0 +1,137 @@
+"""The CLI's one writer interface: every command that writes says what, never how.
+
+Two implementations with the same methods and the same answers (the JSON
+view of the record made, or an import report):
+
+- ``NodeWriter``: through the running node's control API, when a node owns
+  the home (records are gossiped at once; the node stays the store's one
+  writer);
+- ``LedgerWriter``: on the ledger directly, when no node runs.
+
+``writer_for`` picks one. Every rule (a typo'd facet, a retraction of a
+record already retracted, a due date the other side would refuse) is
+checked by the core both ways, so a command behaves the same with or
+without a node (``tests/test_cli_writers.py`` runs each both ways).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Protocol
+
+from trustmesh.errors import NodeNotRunning
+
+
+class Writer(Protocol):
+    """What a writing command may ask for."""
+
+    via: str        # "node" or "ledger", for the human line "(through the running node)"
+
+    def attest(self, subject: str, facet: str, positive: bool, *, ref: str | None = None,
+               note: str | None = None, deal: str | None = None, occurred: int | None = None,
+               expires: int | None = None) -> dict: ...
+
+    def retract(self, target: str, reason: str | None = None) -> dict: ...
+
+    def reply(self, target: str, stance: str, note: str | None = None) -> dict: ...
+
+    def set_profile(self, name: str, org: str | None = None, url: str | None = None) -> dict: ...
+
+    def import_bundle(self, chunks: Iterable[bytes]) -> dict: ...
+
+    def close(self) -> None: ...
+
+
+class NodeWriter:
+    """Writes through the running node's API."""
+
+    via = "node"
+
+    def __init__(self, client) -> None:
+        self.client = client
+
+    def _post(self, method: str, path: str, body: dict) -> dict:
+        return self.client.call(method, path, body)
+
+    def attest(self, subject, facet, positive, *, ref=None, note=None, deal=None, occurred=None, expires=None):
+        return self._post("POST", "/v1/attestations", {
+            "subject": subject, "facet": facet, "positive": positive, "ref": ref, "note": note,
+            "deal": deal, "occurred": occurred, "expires": expires})
+
+    def retract(self, target, reason=None):
+        return self._post("POST", "/v1/retractions", {"target": target, "reason": reason})
+
+    def reply(self, target, stance, note=None):
+        return self._post("POST", "/v1/replies", {"target": target, "stance": stance, "note": note})
+
+    def set_profile(self, name, org=None, url=None):
+        return self._post("PUT", "/v1/profile", {"name": name, "org": org, "url": url})
+
+    def propose(self, counterparty: str, ref: str, role: str, due: int | None = None) -> dict:
+        return self._post("POST", "/v1/deals", {"counterparty": counterparty, "ref": ref, "role": role,
+                                                "due": due})
+
+    def import_bundle(self, chunks):
+        return self.client.call("POST", "/v1/import", content=iter(chunks))
+
+    def close(self) -> None:
+        self.client.__exit__(None, None, None)
+
+
+class LedgerWriter:
+    """Writes on the ledger when no node runs (a node started meanwhile makes it HomeLocked)."""
+
+    via = "ledger"
+
+    def __init__(self, ledger) -> None:
+        self.ledger = ledger
+
+    def _view(self, stored) -> dict:
+        from trustmesh.protocol.jsonview import stored_view
+        return stored_view(stored, self.ledger.clock())
+
+    def attest(self, subject, facet, positive, *, ref=None, note=None, deal=None, occurred=None, expires=None):
+        return self._view(self.ledger.attest(subject, facet, positive, ref=ref, note=note, deal=deal,
+                                             occurred=occurred, expires=expires))
+
+    def retract(self, target, reason=None):
+        return self._view(self.ledger.retract(target, reason))
+
+    def reply(self, target, stance, note=None):
+        return self._view(self.ledger.reply(target, stance, note))
+
+    def set_profile(self, name, org=None, url=None):
+        return self._view(self.ledger.set_profile(name, org, url))
+
+    def import_bundle(self, chunks):
+        from trustmesh.core.imports import import_into_ledger
+        return import_into_ledger(self.ledger, chunks).to_dict()
+
+    def close(self) -> None:
+        self.ledger.close()
+
+
+def writer_for(state, wait_s: float = 15.0) -> Writer:
+    """The node's writer when a node owns the home (waiting for its API if it is starting),
+    else the ledger's."""
+    from trustmesh.api.client import ApiClient, running_info
+    from trustmesh.core.home import node_running, resolve_home
+    home = resolve_home(state.home)
+    deadline = time.monotonic() + wait_s
+    while True:
+        if running_info(home.root) is not None:
+            return NodeWriter(ApiClient(home.root).__enter__())
+        if not node_running(home):
+            return LedgerWriter(state.ledger())
+        if time.monotonic() > deadline:
+            raise NodeNotRunning(f"a node holds {home.root} but its control API does not answer")
+        time.sleep(0.1)
+
+
+def api_client(state, home: Path | None = None) -> Any:
+    """The running node's API client; NodeNotRunning (one line, exit 1) if none runs."""
+    from trustmesh.api.client import ApiClient
+    from trustmesh.core.home import resolve_home
+    return ApiClient(home or resolve_home(state.home).root)

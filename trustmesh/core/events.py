@@ -1,0 +1,65 @@
+"""What happened on the node, for whoever listens: the CLI's event stream, the web view, apps.
+
+Bounded by design: each subscriber has its own buffer, and one that falls
+behind misses events rather than slowing the node (the store still has
+every record). Non-record events are also logged, one line each.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+log = logging.getLogger("trustmesh.node")
+
+KINDS = ("record", "peer-up", "peer-down", "offence", "ban", "deal-proposal", "deal-answer",
+         "fork", "sync", "import")
+
+
+@dataclass(frozen=True)
+class NodeEvent:
+    """Something that happened on the node: ``kind`` (one of ``KINDS``) and its details.
+
+    A "record" event's data has ``id``, ``record``, ``raw``, ``source``
+    ("local", "gossip", "sync", "query", "deal", "import") and ``peer``.
+    """
+
+    kind: str
+    data: dict = field(default_factory=dict)
+
+
+class EventHub:
+    """Fans events out to subscribers without ever blocking the sender."""
+
+    def __init__(self) -> None:
+        self._subscribers: list[tuple[trio.MemorySendChannel, frozenset[str] | None]] = []
+
+    def notify(self, kind: str, /, **data: Any) -> None:
+        """Hand an event to every subscriber that wants it (a full subscriber misses it)."""
+        if kind != "record":
+            log.info("%s %s", kind, " ".join(f"{k}={v}" for k, v in data.items()))
+        event = NodeEvent(kind, data)
+        for send, kinds in list(self._subscribers):
+            if kinds is None or kind in kinds:
+                try:
+                    send.send_nowait(event)
+                except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
+                    pass
+
+    @asynccontextmanager
+    async def subscribe(self, kinds: Iterable[str] | None = None, buffer: int = 10_000):
+        """A receive channel of NodeEvents (of ``kinds``, or all) while the block runs."""
+        send, recv = trio.open_memory_channel(buffer)
+        entry = (send, frozenset(kinds) if kinds is not None else None)
+        self._subscribers.append(entry)
+        try:
+            async with recv:
+                yield recv
+        finally:
+            self._subscribers.remove(entry)
+            send.close()

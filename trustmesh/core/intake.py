@@ -1,0 +1,159 @@
+"""THE intake: every record, made here or received, enters the node through ``Intake``.
+
+The path of a record (``docs/architecture.md``):
+
+    net/ handler ─┐                      ┌─> sync index (so sync never offers it again)
+    API, CLI ─────┼─> Intake.store() ────┼─> events ("record": the CLI, web view, apps)
+    Ledger ───────┘   decode+verify once ├─> gossip (records made or imported here; fork proofs)
+                      admission, commit  └─> trust (weights marked stale)
+
+``store()`` is the blocking half: it runs in the store worker (or right on
+the event loop for a few records) and calls ``Store.ingest`` once, which
+decodes and verifies each record once and asks ``admit`` about each new
+valid one. ``announce()`` is the async half: it hands what was committed to
+the index, the listeners and gossip, in commit order. ``take()`` does both.
+
+Admission: records by members without weight from my point of view
+(strangers) are stored while the strangers' quota has room, so a sybil
+flood of valid records cannot fill the disk; the owner's own records and
+imports are never limited.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from trustmesh.crypto.ids import peer_id
+from trustmesh.net.ports import IntakeReport
+from trustmesh.protocol.records import Attestation, Deal, Record
+from trustmesh.store import ACCEPTED, DUPLICATE, FORK, IngestResult, Store
+
+SMALL = 8               # records ingested right on the event loop when the worker is idle
+OWNER_SOURCES = ("local", "import")     # records the owner brings: no quota, gossiped by us
+
+
+class Quota:
+    """How many records by authors without weight we hold, against a limit.
+
+    Why: anyone can mint identities and sign records; without a limit a
+    sybil flood of valid records would fill the disk. Records by authors
+    I trust (weight > 0) are never limited.
+    """
+
+    def __init__(self, limit: int, held: int = 0) -> None:
+        self.limit = limit
+        self.held = held
+
+    def room(self) -> int:
+        """How many more unweighted records may be stored."""
+        return max(0, self.limit - self.held)
+
+    def admit(self, n: int = 1) -> bool:
+        """Take room for ``n`` more records if there is; False (and take none) otherwise."""
+        if self.held + n > self.limit:
+            return False
+        self.held += n
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class Fresh:
+    """A record just committed, waiting to be announced."""
+
+    id: bytes
+    record: Record
+    raw: bytes
+    source: str
+    peer: bytes | None
+    fork: bool
+
+
+class Intake:
+    """The one way in: store, then announce."""
+
+    def __init__(self, store: Store, clock: Callable[[], int], weight_of: Callable[[bytes], float],
+                 quota: Quota) -> None:
+        self.store = store
+        self.clock = clock
+        self.weight_of = weight_of
+        self.quota = quota
+        self._waiting: deque[Fresh] = deque()
+        self._lock = threading.Lock()
+        # set by the node: where announcements go
+        self.on_fresh: list[Callable[[list[Fresh]], None]] = []
+        self.counters = {"accepted": 0, "duplicate": 0, "rejected": 0}   # what peers sent
+
+        self.by_source: dict[tuple[str, str], int] = {}   # (source, outcome or fault) -> records
+
+    # ---- the blocking half -------------------------------------------------
+
+    def store_records(self, raws: list[bytes], source: str, peer: bytes | None = None) -> list[IngestResult]:
+        """Verify and commit ``raws`` (blocking); queue what was new for ``announce``."""
+        admit = None if source in OWNER_SOURCES else self._admit
+        results = self.store.ingest(raws, self.clock(), admit)
+        fresh = [Fresh(res.id, res.record, raw, source, peer, res.reason == FORK)
+                 for res, raw in zip(results, raws) if res.status == ACCEPTED]
+        with self._lock:
+            self._waiting.extend(fresh)
+            self._count(results, source)
+        return results
+
+    def _admit(self, record: Record) -> bool:
+        if self.weight_of(record.author) > 0:
+            return True
+        return self.quota.admit(1)
+
+    def _count(self, results: list[IngestResult], source: str) -> None:
+        from_peers = source not in OWNER_SOURCES
+        for res in results:
+            outcome = res.status if res.status != "rejected" else (res.fault or "rejected")
+            if from_peers:
+                self.counters[res.status] += 1
+            key = (source, outcome)
+            self.by_source[key] = self.by_source.get(key, 0) + 1
+
+    # ---- the async half ------------------------------------------------------
+
+    def announce(self) -> list[Fresh]:
+        """Hand every committed record not yet announced to the listeners, in commit order."""
+        with self._lock:
+            fresh = list(self._waiting)
+            self._waiting.clear()
+        if fresh:
+            for listener in self.on_fresh:
+                listener(fresh)
+        return fresh
+
+    async def take(self, worker, raws: list[bytes], source: str, peer: bytes | None = None) -> IntakeReport:
+        """``store_records`` in the worker, then ``announce``; what became of the records."""
+        run = worker.run_small if len(raws) <= SMALL else worker.run
+        results = await run(self.store_records, raws, source, peer)
+        self.announce()
+        return report_of(results)
+
+
+def report_of(results: list[IngestResult]) -> IntakeReport:
+    """The network side's summary of ingest results."""
+    report = IntakeReport()
+    for res in results:
+        if res.status == ACCEPTED:
+            report.accepted += 1
+        elif res.status == DUPLICATE:
+            report.duplicate += 1
+        else:
+            report.add_rejected(res.fault or "malformed", res.reason or "rejected")
+    return report
+
+
+def changes_weights(record: Record) -> bool:
+    """True for records that can change who counts from my point of view."""
+    return isinstance(record, (Deal, Attestation))
+
+
+def describe(fresh: Fresh) -> dict:
+    """The data of a "record" event."""
+    return {"id": fresh.id, "record": fresh.record, "raw": fresh.raw, "source": fresh.source,
+            "peer": peer_id(fresh.peer) if fresh.peer else None}

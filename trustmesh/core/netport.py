@@ -1,0 +1,51 @@
+"""The node as the network side sees it: ``net.ports.NodePort``, implemented over the core.
+
+Everything the network asks goes through here, so ``net/`` never holds the
+store, the ledger or the trust engine: records in go to the one intake,
+records out are read beside the writer.
+"""
+
+from __future__ import annotations
+
+from trustmesh.net.ports import IntakeReport
+from trustmesh.protocol.query.session import QueryRequest
+
+
+class NetPort:
+    """Adapter from ``NodePort`` calls to the node's parts."""
+
+    def __init__(self, node) -> None:
+        self._node = node
+
+    @property
+    def sync_index(self):
+        return self._node.sync_index
+
+    async def intake(self, raws: list[bytes], peer: bytes | None, source: str) -> IntakeReport:
+        node = self._node
+        return await node.intake.take(node.worker, raws, source, peer)
+
+    def weight_of(self, member: bytes) -> float:
+        return self._node.weight_of(member)
+
+    async def records_for(self, ids: list[bytes]) -> list[bytes]:
+        return await self._node.worker.read(self._node.store.raws_for, ids)
+
+    async def answer_query(self, request: QueryRequest, limit: int) -> list[bytes]:
+        return await self._node.worker.read(_answer, self._node.store, request, limit)
+
+    async def decide_deal(self, proposal, proposer: bytes) -> tuple[str, bytes | str]:
+        return await self._node.decide_deal(proposal, proposer)
+
+    def notify(self, kind: str, /, **data) -> None:
+        self._node.notify(kind, **data)
+
+
+def _answer(store, request: QueryRequest, limit: int) -> list[bytes]:
+    """What a query gets: the matching records (at most ``limit``), then what answers them
+    (retractions, replies), so the asker sees them as we do."""
+    found = store.records(subject=request.subject, author=request.author, facet=request.facet,
+                          since=request.since, include_retracted=True, include_expired=True, limit=limit)
+    raws = [s.raw for s in found]
+    raws += store.linked_to([s.id for s in found])
+    return list(dict.fromkeys(raws))

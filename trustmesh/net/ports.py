@@ -1,0 +1,66 @@
+"""What the network side needs from the node, and what the node tells it back (no libp2p).
+
+The network side never sees the store, the ledger or the trust engine: it
+holds a ``NodePort`` and calls these few methods. The core implements it
+(``core/netport.py``); tests can hand in their own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from trustmesh.protocol.query.session import QueryRequest
+from trustmesh.protocol.sync.index import SyncIndex
+
+
+@dataclass
+class IntakeReport:
+    """What became of records a peer sent.
+
+    ``rejected`` maps each fault class (``protocol.validate.FAULTS``) to
+    the number of records refused for it and the first reason given.
+    """
+
+    accepted: int = 0
+    duplicate: int = 0
+    rejected: dict[str, tuple[int, str]] = field(default_factory=dict)
+
+    def add_rejected(self, fault: str, reason: str) -> None:
+        count, first = self.rejected.get(fault, (0, reason))
+        self.rejected[fault] = (count + 1, first)
+
+    def count(self, fault: str) -> int:
+        """How many records were refused for ``fault``."""
+        return self.rejected.get(fault, (0, ""))[0]
+
+    @property
+    def clean(self) -> bool:
+        """True when every record was stored or already held (safe to relay)."""
+        return not self.rejected
+
+
+class NodePort(Protocol):
+    """The node as the network side sees it."""
+
+    @property
+    def sync_index(self) -> SyncIndex:
+        """The ids of every record held, kept current by the intake."""
+
+    async def intake(self, raws: list[bytes], peer: bytes | None, source: str) -> IntakeReport:
+        """Verify and store records that came from ``peer`` by ``source`` (gossip, sync, query, deal)."""
+
+    def weight_of(self, member: bytes) -> float:
+        """How much ``member`` counts from this node's point of view (0: a stranger)."""
+
+    async def records_for(self, ids: list[bytes]) -> list[bytes]:
+        """The raw records held among ``ids`` (for a sync peer that lacks them)."""
+
+    async def answer_query(self, request: QueryRequest, limit: int) -> list[bytes]:
+        """The raw records that answer a peer's query, at most ``limit`` (plus what answers them)."""
+
+    async def decide_deal(self, proposal, proposer: bytes) -> tuple[str, bytes | str]:
+        """Answer a deal proposal: ("accepted", countersigned raw), ("declined", reason), ("pending", "")."""
+
+    def notify(self, kind: str, /, **data) -> None:
+        """Report an event (peer-up, offence, ban, sync…) to the node's listeners."""

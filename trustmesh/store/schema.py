@@ -1,0 +1,130 @@
+"""The store's SQLite schema, its migrations, and the SQL every reader shares.
+
+One table holds every record: its bytes (``raw``) and the columns the
+queries need, written once at ingest from the decoded record (nothing is
+ever cut out of the raw bytes in SQL). Record types appear in SQL by the
+names below, which come from ``protocol.records``, so the two cannot drift.
+
+Connections: one writer, used under the store's write lock, and any
+number of readers borrowed from a pool (WAL lets them read committed data
+while the writer commits). Both are opened here with the same settings.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+from trustmesh.errors import StoreError
+from trustmesh.protocol.records import Attestation, Deal, Profile, Reply, Retraction, decode
+
+ATTESTATION, DEAL, RETRACTION, REPLY, PROFILE = (
+    Attestation.TYPE, Deal.TYPE, Retraction.TYPE, Reply.TYPE, Profile.TYPE)
+
+_V1 = """
+    CREATE TABLE records (
+        rid       INTEGER PRIMARY KEY,
+        id        BLOB NOT NULL UNIQUE,
+        type      INTEGER NOT NULL,
+        author    BLOB NOT NULL,
+        seq       INTEGER,
+        subject   BLOB,
+        facet     TEXT,
+        positive  INTEGER,
+        target    BLOB,
+        issued    INTEGER NOT NULL,
+        occurred  INTEGER,
+        expires   INTEGER,
+        received  INTEGER NOT NULL,
+        raw       BLOB NOT NULL
+    );
+    CREATE INDEX records_author ON records(author, seq);
+    CREATE INDEX records_subject ON records(subject, facet);
+    CREATE INDEX records_target ON records(target) WHERE target IS NOT NULL;
+    CREATE INDEX records_facet ON records(facet, issued) WHERE facet IS NOT NULL;
+    CREATE TABLE forks (
+        author  BLOB NOT NULL,
+        seq     INTEGER NOT NULL,
+        id_a    BLOB NOT NULL,
+        id_b    BLOB NOT NULL,
+        found   INTEGER NOT NULL,
+        PRIMARY KEY (author, seq, id_a, id_b)
+    );
+"""
+
+
+def _v2(conn: sqlite3.Connection) -> None:
+    """The chain's ``prev`` as a column, so the fork check reads it instead of parsing bytes."""
+    conn.execute("ALTER TABLE records ADD COLUMN prev BLOB")
+    rows = conn.execute("SELECT rid, raw FROM records WHERE seq IS NOT NULL").fetchall()
+    conn.executemany("UPDATE records SET prev = ? WHERE rid = ?",
+                     [(decode(raw).prev, rid) for rid, raw in rows])
+
+
+# Each step is SQL or a function of the connection; run in one transaction with its version.
+MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [_V1, _v2]
+
+# The columns ingest writes, in this order (see ingest.row).
+COLUMNS = ("id", "type", "author", "seq", "prev", "subject", "facet", "positive", "target",
+           "issued", "occurred", "expires", "received", "raw")
+
+# A record is retracted when a retraction by one of its parties targets it.
+RETRACTED = f"""EXISTS (SELECT 1 FROM records x WHERE x.type = {RETRACTION} AND x.target = r.id
+    AND (x.author = r.author OR (r.type = {DEAL} AND x.author = r.subject)))"""
+# An attestation is contested when its subject replied "contest" (positive = 0).
+CONTESTED = f"""(r.type = {ATTESTATION} AND EXISTS (SELECT 1 FROM records x WHERE x.type = {REPLY}
+    AND x.target = r.id AND x.author = r.subject AND x.positive = 0))"""
+
+
+def connect(path: Path, *, writer: bool) -> sqlite3.Connection:
+    """A connection to the store file with the store's settings (readers are query-only)."""
+    conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    conn.execute("PRAGMA busy_timeout=5000")
+    if writer:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        # Ingest writes B-tree pages at random (ids, authors, subjects): a page cache that
+        # holds the indexes and rarer checkpoints halve the kernel time of a bulk ingest.
+        conn.execute("PRAGMA cache_size=-32768")            # KiB, allocated as used
+        conn.execute("PRAGMA wal_autocheckpoint=8192")      # pages
+        conn.execute("PRAGMA journal_size_limit=67108864")  # bytes kept after a checkpoint
+    else:
+        conn.execute("PRAGMA query_only=1")
+    return conn
+
+
+def open_writer(path: Path) -> sqlite3.Connection:
+    """The writer connection of a store file, created private (0600) and migrated."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))  # private from the start
+        conn = connect(path, writer=True)
+        migrate(conn)
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"cannot open the store at {path}: {exc}") from None
+    return conn
+
+
+def migrate(conn: sqlite3.Connection, steps=None) -> None:
+    """Bring the schema to the newest version; StoreError for a store newer than this code."""
+    steps = MIGRATIONS if steps is None else steps
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > len(steps):
+        raise StoreError(f"the store has schema v{version}, newer than this trustmesh (v{len(steps)})")
+    for number, step in enumerate(steps[version:], start=version + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if callable(step):
+                step(conn)
+            else:
+                for statement in step.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
