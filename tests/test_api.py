@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from trustmesh.testing import environment as _env
+from trustmesh.testing import environment
 
 
 class Daemon:
@@ -25,7 +25,7 @@ class Daemon:
         log = open(home.parent / f"{home.name}.log", "wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "trustmesh", "--home", str(home), "node", "run",
-             "--listen", "/ip4/127.0.0.1/tcp/0", *args], stdout=log, stderr=subprocess.STDOUT, env=_env())
+             "--listen", "/ip4/127.0.0.1/tcp/0", *args], stdout=log, stderr=subprocess.STDOUT, env=environment())
         deadline = time.monotonic() + 30
         while not (home / "api").exists():
             assert self.proc.poll() is None and time.monotonic() < deadline, self.log()
@@ -45,7 +45,7 @@ class Daemon:
 
     def cli(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "trustmesh", "--home", str(self.home), *args],
-                              capture_output=True, text=True, timeout=60, env=_env())
+                              capture_output=True, text=True, timeout=60, env=environment())
 
     def stop(self) -> None:
         self.http.close()
@@ -140,7 +140,7 @@ def test_cli_goes_through_the_running_node(daemon):
 def test_without_a_node_network_commands_say_so_in_one_line(tmp_path):
     for args in (["status"], ["peers"], ["ask", BOB], ["deal", "pending"]):
         out = subprocess.run([sys.executable, "-m", "trustmesh", "--home", str(tmp_path / "none"), *args],
-                             capture_output=True, text=True, timeout=30, env=_env())
+                             capture_output=True, text=True, timeout=30, env=environment())
         assert out.returncode == 1 and out.stdout == ""
         assert out.stderr.startswith("trustmesh: no node is running for home") and out.stderr.count("\n") == 1
 
@@ -227,7 +227,7 @@ def test_import_goes_through_the_running_node_and_is_gossiped(tmp_path):
         maker.attest(BOB, facet, True)
     maker.close()
     export = subprocess.run([sys.executable, "-m", "trustmesh", "--home", str(tmp_path / "maker"), "export",
-                             "-o", str(tmp_path / "b.bundle")], capture_output=True, text=True, env=_env())
+                             "-o", str(tmp_path / "b.bundle")], capture_output=True, text=True, env=environment())
     assert export.returncode == 0, export.stderr
     alice, bob = Daemon(tmp_path / "alice"), Daemon(tmp_path / "bob")
     try:

@@ -7,21 +7,21 @@ import pty
 import subprocess
 import sys
 
-from trustmesh.testing import environment as _env
+from trustmesh.testing import environment
 
 BOB = "12D3KooWEN94n2GW3NVygr9HGNfkMGc6dPC5ZkgaACv1TXL9cR2R"
 
 
 def tm(home, *args, **env):
     return subprocess.run([sys.executable, "-m", "trustmesh", "--home", str(home), *args],
-                          capture_output=True, text=True, timeout=60, env={**_env(), **env})
+                          capture_output=True, text=True, timeout=60, env={**environment(), **env})
 
 
 def on_terminal(home, *args, **env) -> str:
     """Run with stdout on a pseudo-terminal; what it printed."""
     leader, follower = pty.openpty()
     proc = subprocess.Popen([sys.executable, "-m", "trustmesh", "--home", str(home), *args],
-                            stdout=follower, stderr=subprocess.PIPE, env={**_env(), "COLUMNS": "200", **env})
+                            stdout=follower, stderr=subprocess.PIPE, env={**environment(), "COLUMNS": "200", **env})
     os.close(follower)
     out = b""
     while True:
@@ -59,7 +59,7 @@ def test_completion_scripts_for_each_shell(tmp_path):
         out = tm(tmp_path, "completion", shell)
         assert out.returncode == 0 and marker in out.stdout and "_TRUSTMESH_COMPLETE" in out.stdout
     asked = subprocess.run([sys.executable, "-m", "trustmesh"], capture_output=True, text=True, timeout=30,
-                           env={**_env(), "_TRUSTMESH_COMPLETE": "bash_complete",
+                           env={**environment(), "_TRUSTMESH_COMPLETE": "bash_complete",
                                 "COMP_WORDS": "trustmesh sta", "COMP_CWORD": "1"})
     assert "plain,status" in asked.stdout.splitlines()
     assert tm(tmp_path, "completion", "tcsh").returncode == 2
@@ -67,5 +67,5 @@ def test_completion_scripts_for_each_shell(tmp_path):
 
 def test_the_cli_starts_without_the_heavy_libraries():
     loaded = subprocess.run([sys.executable, "-c", "import sys, trustmesh.cli; print(' '.join(sys.modules))"],
-                            capture_output=True, text=True, timeout=30, env=_env()).stdout.split()
+                            capture_output=True, text=True, timeout=30, env=environment()).stdout.split()
     assert not {"libp2p", "numpy", "scipy", "rich", "httpx", "starlette", "hypercorn"} & set(loaded)

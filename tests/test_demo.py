@@ -5,12 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from trustmesh.testing import environment as _env
+from trustmesh.testing import environment
 
 
 def test_demo_converges_and_prints_each_members_view_of_trust():
     out = subprocess.run([sys.executable, "-m", "trustmesh", "demo", "--nodes", "3"],
-                         capture_output=True, text=True, timeout=120, env=_env())
+                         capture_output=True, text=True, timeout=120, env=environment())
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert any(line.startswith("converged: every node holds the same") for line in lines), out.stdout

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from trustmesh.testing import Cluster, NodeError
+from trustmesh.testing import Cluster
 
 
 def test_a_record_reaches_every_node(tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from trustmesh.testing import Cluster, NodeError, NodeProcess
+from trustmesh.testing import Cluster, NodeProcess
 
 
 def test_a_late_joiner_catches_up_by_sync(tmp_path):

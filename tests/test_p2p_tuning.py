@@ -34,13 +34,13 @@ def test_an_accepted_envelope_is_not_rechecked_but_a_forged_one_is_refused():
     envelope, _ = tuning.env_to_send(alice)
     peer = alice.get_id()
     assert tuning.consume_signed_record(_Msg(senderRecord=envelope), mallory, peer)
-    assert tuning._accepted[peer.to_bytes()] == envelope
+    assert tuning.accepted_envelope(peer) == envelope
     forged = envelope[:-1] + bytes([envelope[-1] ^ 1])      # the signature's last byte
     assert not tuning.consume_signed_record(_Msg(senderRecord=forged), mallory, peer)
     # someone else's valid envelope presented for alice is refused too
     other, _ = tuning.env_to_send(mallory)
     assert not tuning.consume_signed_record(_Msg(senderRecord=other), alice, peer)
-    assert tuning._accepted[peer.to_bytes()] == envelope
+    assert tuning.accepted_envelope(peer) == envelope
     assert tuning.consume_signed_record(_Msg(senderRecord=None), mallory, peer)
 
 

@@ -357,5 +357,5 @@ def test_index_reads_see_pending_ids_without_merging():
     assert index.ids(ids[10], ids[400], limit=50) == [i for i in held if ids[10] <= i < ids[400]][:50]
     assert index.ids(ids[10][:3], None) == [i for i in held if i >= ids[10][:3].ljust(32, b"\0")]
     assert ids[1] in index and ids[1000] in index and ids[2001] not in index
-    assert index._pending  # still not merged
+    assert index.unmerged == 100  # still not merged
     assert len(index) == len(held) and index.ids() == held

@@ -60,7 +60,7 @@ __all__ = [
     "Attestation", "Deal", "Retraction", "Reply", "Profile", "Record",
     "encode", "decode", "record_id", "reference_hash", "CORE_FACETS", "is_facet",
     "Ledger", "Store", "StoredRecord", "IngestResult", "now_ms",
-    "TrustEngine", "TrustConfig", "TrustScore", "RankEntry",
-    "Node", "NodeEvent", "DealOutcome", "open_node", "NetConfig",
+    "TrustEngine", "TrustConfig", "TrustScore", "RankEntry",  # noqa: F405 (lazy, see _LAZY)
+    "Node", "NodeEvent", "DealOutcome", "open_node", "NetConfig",  # noqa: F405
     *_error_names,
 ]

@@ -19,7 +19,6 @@ import logging
 import os
 from collections.abc import Iterable
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from functools import partial
 
 import trio
@@ -35,7 +34,8 @@ from trustmesh.core.trustview import TrustEngine, Weights
 from trustmesh.core.worker import StoreWorker
 from trustmesh.crypto.ids import member_key, peer_id
 from trustmesh.errors import KeyFileError, NetworkError, UsageError
-from trustmesh.net.config import NetConfig
+from trustmesh.core.reading import Reading
+from trustmesh.net.config import NetConfig, with_peers
 from trustmesh.net.peers.known import KnownPeers
 from trustmesh.protocol.records import Deal, record_id
 from trustmesh.protocol.sync.index import SyncIndex
@@ -45,7 +45,7 @@ from trustmesh.trust import DEFAULT, TrustConfig
 log = logging.getLogger("trustmesh.node")
 
 
-class Node:
+class Node(Reading):
     """A member's node: ledger + intake + events + deals + trust + network service."""
 
     def __init__(self, ledger: Ledger, config: NetConfig | None = None, *,
@@ -221,39 +221,6 @@ class Node:
         from trustmesh.core.imports import import_bundle
         return await import_bundle(self, chunks)
 
-    # ---- reading ------------------------------------------------------------------
-
-    def clock(self) -> int:
-        """The node's clock: milliseconds since the epoch."""
-        return self.ledger.clock()
-
-    async def records(self, **filters) -> list[StoredRecord]:
-        """Records held, as ``Store.records`` filters them (in force at this moment)."""
-        return await self.worker.read(partial(self.store.records, now_ms=self.clock(), **filters))
-
-    async def record(self, record_id: bytes | str) -> StoredRecord:
-        """One record held, by id or unique hex prefix."""
-        key = await self.worker.read(self.store.resolve, record_id) if isinstance(record_id, str) else record_id
-        return await self.worker.read(self.store.get, key)
-
-    async def record_ids(self) -> list[bytes]:
-        """Every record id held, sorted."""
-        return await self.worker.read(self.store.all_ids)
-
-    async def counts(self) -> dict[str, int]:
-        """How many records of each type are held."""
-        return await self.worker.read(self.store.counts)
-
-    async def status(self) -> dict:
-        """Id, addresses, peers, records, last sync, intake counters, version."""
-        from trustmesh.version import __version__
-        counts = await self.counts()
-        sync = self.sync_status()
-        last = max((s.get("finished", 0) for s in sync["peers"].values() if s), default=None)
-        return {"id": self.id, "version": __version__, "addrs": self.addrs(),
-                "peers": [p["id"] for p in self.peers()], "records": counts,
-                "total_records": sum(counts.values()), "last_sync": last, "intake": sync["intake"]}
-
     # ---- trust ------------------------------------------------------------------
 
     async def trust(self, subject: bytes | str, facet: str | None = None, *, explain: bool = False):
@@ -264,17 +231,6 @@ class Node:
     async def rank(self, facet: str, limit: int = 20):
         """The best-known members on ``facet``, surest first (RankEntry list)."""
         return await self.worker.read(self.trust_engine.rank, facet, limit, now_ms())
-
-    async def members(self) -> list[dict]:
-        """Members my network knows, with my trust per facet (``views.members``)."""
-        from trustmesh.core.views import members
-        return await self.worker.read(members, self.store, self.trust_engine, self.clock())
-
-    async def neighbourhood(self) -> dict:
-        """Members within two relations of me, and the relations (``views.neighbourhood``)."""
-        from trustmesh.core.views import neighbourhood
-        return await self.worker.read(neighbourhood, self.store, self.trust_engine,
-                                      self.identity.public_key, self.clock())
 
     # ---- asking the network ------------------------------------------------------
 
@@ -370,16 +326,6 @@ class Node:
                     log.warning("weights refresh failed: %s", exc)
 
 
-def net_config(listen: Iterable[str] | None = None, bootstrap: Iterable[str] | None = None,
-               mdns: bool = False, base: NetConfig | None = None) -> NetConfig:
-    """A NetConfig with the listen addresses, bootstrap peers and mDNS flag applied."""
-    base = base or NetConfig()
-    listen = tuple(listen or ()) or base.listen
-    discovery = replace(base.discovery, bootstrap=tuple(bootstrap or ()) + base.discovery.bootstrap,
-                        mdns=mdns or base.discovery.mdns)
-    return replace(base, listen=listen, discovery=discovery)
-
-
 @asynccontextmanager
 async def open_node(home: str | os.PathLike | Home | None = None, *,
                     listen: Iterable[str] | None = None, bootstrap: Iterable[str] | None = None,
@@ -402,7 +348,7 @@ async def open_node(home: str | os.PathLike | Home | None = None, *,
         ledger = Ledger.create(home, passphrase)
     try:
         with NodeLock(home):
-            node = Node(ledger, net_config(listen, bootstrap, mdns, config), on_deal=on_deal,
+            node = Node(ledger, with_peers(config or NetConfig(), listen, bootstrap, mdns), on_deal=on_deal,
                         trust_config=trust_config)
             async with node.running():
                 yield node

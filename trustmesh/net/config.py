@@ -7,10 +7,11 @@ defaults.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 
-from trustmesh.protocol.query.wire import PROTOCOL_ID as QUERY_PROTOCOL
-from trustmesh.protocol.sync.wire import PROTOCOL_ID as SYNC_PROTOCOL
+from trustmesh.protocol.query.wire import PROTOCOL_ID as QUERY_PROTOCOL  # noqa: F401 (one source)
+from trustmesh.protocol.sync.wire import PROTOCOL_ID as SYNC_PROTOCOL  # noqa: F401 (one source)
 
 TOPIC = "trustmesh/records/1"
 DEAL_PROTOCOL = "/trustmesh/deal/1.0.0"
@@ -113,6 +114,15 @@ class NetConfig:
     discovery: DiscoveryConfig = field(default_factory=DiscoveryConfig)
     deals: DealConfig = field(default_factory=DealConfig)
     query_timeout_s: float = 10.0
+
+
+def with_peers(base: NetConfig, listen: Iterable[str] | None = None, bootstrap: Iterable[str] | None = None,
+               mdns: bool = False) -> NetConfig:
+    """``base`` with listen addresses, more bootstrap peers and mDNS applied (the library's arguments)."""
+    listen = tuple(listen or ()) or base.listen
+    discovery = replace(base.discovery, bootstrap=tuple(bootstrap or ()) + base.discovery.bootstrap,
+                        mdns=mdns or base.discovery.mdns)
+    return replace(base, listen=listen, discovery=discovery)
 
 
 ENV_PREFIX = "TRUSTMESH_NET_"

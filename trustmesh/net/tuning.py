@@ -97,6 +97,11 @@ def consume_signed_record(msg, host, peer_id) -> bool:
     return ok
 
 
+def accepted_envelope(peer_id) -> bytes | None:
+    """The last envelope accepted from ``peer_id`` (not checked again while it stays the same)."""
+    return _accepted.get(peer_id.to_bytes())
+
+
 def env_to_send(host) -> tuple[bytes, bool]:
     """``env_to_send_in_RPC`` that reuses the marshalled envelope for up to a second.
 

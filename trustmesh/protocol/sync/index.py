@@ -36,11 +36,10 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from trustmesh.protocol.sync.wire import FINGERPRINT_SIZE, ID_SIZE, pad_bound  # noqa: F401
 from trustmesh.errors import UsageError
 from trustmesh.protocol.framing import encode_varint
 
-ID_SIZE = 32
-FINGERPRINT_SIZE = 16
 _EMPTY_LANES = np.zeros((0, 4), dtype="<u8")
 _LAZY_READS = 4096  # pending ids that membership and id reads scan instead of merging
 
@@ -59,11 +58,6 @@ def fingerprint_ids(ids: Iterable[bytes]) -> bytes:
             sums[k] = (sums[k] + word) & 0xFFFFFFFFFFFFFFFF
         count += 1
     return fingerprint_of(tuple(sums), count)  # type: ignore[arg-type]
-
-
-def pad_bound(bound: bytes) -> bytes:
-    """A bound (an id prefix) as the 32-byte point it stands for: zero-padded."""
-    return bound + b"\x00" * (ID_SIZE - len(bound))
 
 
 def _lanes_of(blob: bytes) -> np.ndarray:
@@ -142,6 +136,11 @@ class SyncIndex:
             if any(type(r) is not bytes or len(r) != ID_SIZE for r in batch):
                 raise UsageError("a record id is 32 bytes")
         self._pending.extend(batch)
+
+    @property
+    def unmerged(self) -> int:
+        """How many added ids wait to be merged (reads see them all the same)."""
+        return len(self._pending)
 
     def _merge(self) -> None:
         if not self._pending:

@@ -9,7 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from trustmesh.errors import RemoteProtocolError
-from trustmesh.protocol.sync.index import FINGERPRINT_SIZE, ID_SIZE, pad_bound
+
+ID_SIZE = 32            # a record id: SHA-256 of the record
+FINGERPRINT_SIZE = 16   # bytes of a range fingerprint
+
+
+def pad_bound(bound: bytes) -> bytes:
+    """A bound (an id prefix) as the 32-byte point it stands for: zero-padded."""
+    return bound + b"\x00" * (ID_SIZE - len(bound))
 
 PROTOCOL_ID = "/trustmesh/sync/1.0.0"
 
