@@ -36,8 +36,9 @@ def fresh_net(tmp_path_factory):
     yield from _pair(tmp_path_factory)
 
 
-def _honest_gossip_still_works(net, timeout: float = 15) -> None:
-    rid = net[1].call("attest", subject=net[0].id, facet="quality", positive=True)
+def _honest_gossip_still_works(net, timeout: float = 15, reverse: bool = False) -> None:
+    maker, other = (net[0], net[1]) if reverse else (net[1], net[0])
+    rid = maker.call("attest", subject=other.id, facet="quality", positive=True)
     assert net.wait_for([rid], timeout=timeout), \
         "honest gossip stopped\n" + net[0].log_tail(30) + "\n-----\n" + net[1].log_tail(30)
 
@@ -79,3 +80,24 @@ def test_strangers_records_stop_at_the_quota(fresh_net):
     assert status["intake"]["over_quota"] > 0
     assert net[0].call("status")["records"] <= 150 + 10     # the quota, plus the honest members' records
     _honest_gossip_still_works(net)
+
+
+# what no honest node sends on a gossip stream: each costs its sender an offence
+_BAD_MESHSUB = ("short", "garbage", "huge-varint", "bad-varint", "oversized")
+
+
+def test_no_stream_on_any_protocol_kills_the_node(fresh_net):
+    net = fresh_net
+    seen = hostile(net[0].addr, "fuzz", timeout=180)
+    assert net[0].proc.poll() is None, "the node died:\n" + net[0].log_tail(40)
+    assert seen["sent"] >= 60 and len({c["protocol"] for c in seen["cases"]}) == 10
+    wanted = {c["id"] for c in seen["cases"]
+              if c["protocol"].startswith("/meshsub/") and c["case"] in _BAD_MESHSUB}
+    deadline = time.monotonic() + 15
+    while not wanted <= {e["peer"] for e in net[0].events_of("offence")}:
+        assert time.monotonic() < deadline, (
+            [c for c in seen["cases"] if c["id"] in wanted - {e["peer"] for e in net[0].events_of("offence")}])
+        time.sleep(0.2)
+    assert net[0].proc.poll() is None and net[1].proc.poll() is None
+    _honest_gossip_still_works(net)
+    _honest_gossip_still_works(net, reverse=True)

@@ -8,7 +8,9 @@ Modes: ``forged`` (a record whose signature does not verify), ``malformed``
 possible), ``sybil`` (valid records from throwaway identities, at a polite
 pace: exercises the quota, not the rate limit), ``sync-garbage`` (a sync
 stream carrying bytes that are not protocol messages), ``sync-forged``
-(a well-behaved sync session that pushes a forged record). Prints one JSON
+(a well-behaved sync session that pushes a forged record), ``fuzz`` (every
+protocol the node registers, ours and libp2p's, fed garbage, truncated
+frames and huge varints, one fresh identity per case). Prints one JSON
 line: what it sent and whether the target still let it in afterwards.
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 
 import trio
@@ -24,7 +27,7 @@ from multiaddr import Multiaddr
 
 from trustmesh.crypto.keys import Identity
 from trustmesh.node.ledger import now_ms
-from trustmesh.node.p2p.config import DEAL_PROTOCOL, SYNC_PROTOCOL, TOPIC
+from trustmesh.node.p2p.config import DEAL_PROTOCOL, PEERS_PROTOCOL, QUERY_PROTOCOL, SYNC_PROTOCOL, TOPIC
 from trustmesh.node.p2p.host import build_host, peer_info
 from trustmesh.node.p2p.pacing import pack_message
 from trustmesh.protocol.framing import encode_varint
@@ -69,10 +72,85 @@ def sybil_records(n: int) -> list[bytes]:
     return out
 
 
+MESHSUB = ("/meshsub/1.0.0", "/meshsub/1.1.0", "/meshsub/1.2.0")
+FUZZ_PROTOCOLS = ("/ipfs/id/1.0.0", "/ipfs/id/push/1.0.0", "/ipfs/ping/1.0.0", *MESHSUB,
+                  SYNC_PROTOCOL, QUERY_PROTOCOL, DEAL_PROTOCOL, PEERS_PROTOCOL)
+
+
+def _rpc(**fields) -> bytes:
+    from libp2p.pubsub.pb import rpc_pb2
+    body = rpc_pb2.RPC(**fields).SerializeToString()
+    return encode_varint(len(body)) + body
+
+
+def fuzz_cases(protocol: str) -> dict[str, bytes]:
+    """What the fuzzer writes on a stream of ``protocol``: name -> bytes."""
+    garbage = bytes(random.Random(protocol).randrange(256) for _ in range(300))
+    cases = {
+        "short": b"\x01\xff",                                # a 1-byte frame that is no message
+        "garbage": garbage,
+        "truncated": encode_varint(100) + garbage[:10],         # then the stream closes
+        "huge-varint": b"\xff" * 9 + b"\x01",                  # a length of 2^63 and more
+        "bad-varint": b"\xff" * 11,                            # no varint ends within 10 bytes
+        "oversized": encode_varint(1_500_000) + garbage * 100,  # 1.5 MB announced, 30 KB sent
+    }
+    if protocol in MESHSUB:
+        from libp2p.pubsub.pb import rpc_pb2
+        cases["rpc-bad-key"] = _rpc(publish=[rpc_pb2.Message(
+            from_id=b"\x00\x05bogus", data=b"\x93\x01\x02\x03", seqno=b"\x00" * 8, topicIDs=[TOPIC],
+            signature=b"\x01" * 64, key=b"\x08\x01\x12\x03abc")])
+        cases["rpc-bad-control"] = _rpc(control=rpc_pb2.ControlMessage(
+            graft=[rpc_pb2.ControlGraft(topicID=TOPIC)],
+            prune=[rpc_pb2.ControlPrune(topicID=TOPIC, peers=[rpc_pb2.PeerInfo(
+                peerID=b"\xff\x00", signedPeerRecord=garbage)], backoff=2**63)],
+            iwant=[rpc_pb2.ControlIWant(messageIDs=[garbage[:32]] * 50)],
+            ihave=[rpc_pb2.ControlIHave(topicID=TOPIC, messageIDs=[garbage[:32]] * 50)]))
+        cases["rpc-bad-record"] = _rpc(senderRecord=garbage, subscriptions=[
+            rpc_pb2.RPC.SubOpts(subscribe=True, topicid=TOPIC)])
+    return cases
+
+
+async def fuzz(target: str) -> dict:
+    """Feed every fuzz case of every protocol to ``target``, each from a fresh identity."""
+    info = peer_info(target)
+    results: list[dict] = []
+    limit = trio.Semaphore(6)
+
+    async def one(protocol: str, name: str, data: bytes) -> None:
+        async with limit:
+            host = build_host(Identity.generate())
+            out = {"protocol": protocol, "case": name, "id": host.get_id().to_base58(), "error": None}
+            async with host.run(listen_addrs=[Multiaddr("/ip4/127.0.0.1/tcp/0")]):
+                try:
+                    with trio.fail_after(10):
+                        await host.connect(info)
+                        stream = await host.new_stream(info.peer_id, [protocol])
+                        await stream.write(data)
+                        if name == "truncated":
+                            await stream.close()
+                        with trio.move_on_after(1.0):   # until the node answers, resets or closes
+                            while await stream.read(65536):
+                                pass
+                except Exception as exc:    # a reset stream or a refused connection: the node's call
+                    out["error"] = type(exc).__name__
+                finally:
+                    with trio.CancelScope(shield=True), trio.move_on_after(3):
+                        await host.close()
+            results.append(out)
+
+    async with trio.open_nursery() as nursery:
+        for protocol in FUZZ_PROTOCOLS:
+            for name, data in fuzz_cases(protocol).items():
+                nursery.start_soon(one, protocol, name, data)
+    return {"mode": "fuzz", "sent": len(results), "cases": results}
+
+
 async def main(target: str, mode: str, count: int) -> dict:
     from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11, PROTOCOL_ID_V12, GossipSub
     from libp2p.pubsub.pubsub import Pubsub
 
+    if mode == "fuzz":
+        return await fuzz(target)
     me = Identity.generate()
     host = build_host(me)
     router = GossipSub([PROTOCOL_ID_V12, PROTOCOL_ID_V11], 6, 4, 12, heartbeat_interval=1,
@@ -135,7 +213,7 @@ if __name__ == "__main__":
     parser.add_argument("--target", required=True)
     parser.add_argument("--mode", required=True,
                         choices=["forged", "malformed", "oversized", "flood", "sybil",
-                                 "sync-garbage", "sync-forged"])
+                                 "sync-garbage", "sync-forged", "fuzz"])
     parser.add_argument("--count", type=int, default=500)
     args = parser.parse_args()
     import logging

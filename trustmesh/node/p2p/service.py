@@ -24,11 +24,11 @@ from libp2p.tools.anyio_service import background_trio_service
 from trustmesh.crypto.keys import Identity
 from trustmesh.errors import NetworkError, UsageError
 from trustmesh.node.p2p import deals as deal_proto
-from trustmesh.node.p2p import syncpump
+from trustmesh.node.p2p import syncpump, tuning
 from trustmesh.node.p2p.config import (
     DEAL_PROTOCOL, PEERS_PROTOCOL, QUERY_PROTOCOL, SYNC_PROTOCOL, NetConfig,
 )
-from trustmesh.node.p2p.defence import HARD, Defence
+from trustmesh.node.p2p.defence import HARD, SOFT, Defence
 from trustmesh.node.p2p.discovery import Discovery, peer_addrs
 from trustmesh.node.p2p.gossip import Gossip
 from trustmesh.node.p2p.host import ConnectionEvents, build_host, full_addrs, id_of, key_of, parse_multiaddr
@@ -63,7 +63,9 @@ class NetService:
         """Run the host and every protocol; yields ``self`` while running."""
         listen = [parse_multiaddr(a) for a in self.config.listen]
         self.host = host = build_host(self.identity)
+        tuning.guard_streams(host, self._stream_failed)
         self.gossip = Gossip(host, self.config.gossip, self._intake, self.offence, self._allow)
+        self.gossip.pubsub.on_failure = self._stream_failed
         self.discovery = Discovery(host, self.config.discovery, self.known,
                                    lambda pid: self.defence.is_banned(pid, trio.current_time()))
         try:
@@ -207,6 +209,17 @@ class NetService:
             log.warning("banning %s: %s", pid, reason)
             self.node.notify("ban", peer=pid, reason=reason)
             self._ban(peer)
+
+    def _stream_failed(self, peer: ID, reason: str, malformed: bool) -> None:
+        """A stream handler (ours or libp2p's) raised on what ``peer`` sent.
+
+        Its stream is already reset; bytes no honest node sends are a hard
+        offence, any other failure a soft one (it may be a bug of ours).
+        """
+        if peer == self.host.get_id():
+            log.warning("own stream failed: %s", reason)
+            return
+        self.offence(peer, HARD if malformed else SOFT, reason)
 
     def _ban(self, peer: ID) -> None:
         try:
