@@ -11,7 +11,7 @@ from trustmesh.node.p2p.config import DefenceConfig
 from trustmesh.node.p2p.defence import HARD, SOFT, Defence, Quota, TokenBucket, judge
 from trustmesh.node.p2p.pacing import BATCH_MARK, PublishQueue, pack_message, unpack_message
 from trustmesh.node.reach import reachable
-from trustmesh.node.store import IngestResult
+from trustmesh.node.store import CLOCK, LINK, RULE, IngestResult
 from trustmesh.protocol.records import Profile, encode, sign
 
 
@@ -122,12 +122,17 @@ def test_judge_sorts_offences():
     dup = IngestResult(b"2", "duplicate")
     forged = IngestResult(b"3", "rejected", "profile: signature does not verify", object())
     garbage = IngestResult(None, "rejected", "malformed msgpack")
-    future = IngestResult(b"4", "rejected", "issued in the future", object())
+    future = IngestResult(b"4", "rejected", "issued in the future", object(), rule=CLOCK)
+    link = IngestResult(b"5", "rejected", "only the subject of an attestation may reply to it", object(),
+                        rule=LINK)
+    broken = IngestResult(b"6", "rejected", "seq starts at 1", rule=RULE)
     assert judge([ok, dup]).clean
     assert judge([ok, forged]).hard
     assert judge([garbage]).hard
-    r = judge([future])
-    assert r.soft and not r.hard and not r.clean
+    assert judge([broken]).hard                     # a relay checks a record's own rules
+    r = judge([future, link])                       # what a relay could not check: refused, excused
+    assert not r.soft and not r.hard and not r.clean and r.excused == 2
+    assert r.link_refused == [b"5"]
     assert not judge([ok], over_quota=1).clean
 
 

@@ -4,7 +4,8 @@
     ├── DecodeError                bytes that are not a well-formed record/frame
     │   └── FrameTooLarge          a length prefix over the agreed limit
     ├── InvalidRecord              well-formed, but breaks a rule
-    │   └── BadSignature           a signature does not verify
+    │   ├── BadSignature           a signature does not verify
+    │   └── IssuedInFuture         issued later than the receiver's clock allows
     ├── KeyFileError               the identity key file cannot be used
     │   ├── KeyExists              refusing to overwrite an identity
     │   ├── WrongPassphrase        the key file is encrypted with another one
@@ -45,6 +46,15 @@ class InvalidRecord(TrustmeshError):
 
 class BadSignature(InvalidRecord):
     """A signature that does not verify for the key it claims."""
+
+
+class IssuedInFuture(InvalidRecord):
+    """A record issued later than the receiver's clock (plus the allowed skew) permits.
+
+    Its own class because it depends on the receiver's clock: a relay whose
+    clock is a little ahead accepted it honestly, and the same record is
+    valid here a moment later.
+    """
 
 
 class KeyFileError(TrustmeshError):
@@ -105,6 +115,7 @@ __all__ = [
     "FrameTooLarge",
     "InvalidRecord",
     "BadSignature",
+    "IssuedInFuture",
     "KeyFileError",
     "KeyExists",
     "WrongPassphrase",

@@ -208,7 +208,7 @@ def build() -> dict:
                  "BadSignature", "sig and counter_sig in the wrong slots"),
         # --- rules (well-formed and correctly signed) ------------------------------
         negative("self-attestation", resigned(att1, subject=a), "InvalidRecord", "an attestation about oneself"),
-        negative("issued-in-the-future", resigned(att1, issued=NOW + MAX_CLOCK_SKEW_MS + 1), "InvalidRecord",
+        negative("issued-in-the-future", resigned(att1, issued=NOW + MAX_CLOCK_SKEW_MS + 1), "IssuedInFuture",
                  "issued more than 5 minutes after now"),
         negative("expires-before-issued", resigned(att1, expires=att1.issued), "InvalidRecord",
                  "expiry must be after issue"),

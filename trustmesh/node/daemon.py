@@ -174,6 +174,9 @@ async def _do(node: Node, cmd: dict, scope: trio.CancelScope):
         outcome = await node.propose_deal(cmd["peer"], cmd.get("ref", "deal"), cmd.get("role", "client"))
         return {"status": outcome.status, "reason": outcome.reason,
                 "id": outcome.deal.id.hex() if outcome.deal else None}
+    if op == "import":       # the owner's import, as POST /v1/import: stored, then gossiped
+        results = await node.import_records([bytes.fromhex(h) for h in cmd["raws"]])
+        return [{"status": r.status, "reason": r.reason} for r in results]
     if op == "pending-deals":
         return [pid.hex() for pid in node.pending_deals]
     if op == "accept-deal":

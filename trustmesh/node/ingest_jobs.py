@@ -13,10 +13,11 @@ from __future__ import annotations
 import sqlite3
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from nacl.bindings import crypto_sign_open
 
-from trustmesh.errors import DecodeError, InvalidRecord
+from trustmesh.errors import BadSignature, DecodeError, InvalidRecord, IssuedInFuture
 from trustmesh.protocol.codec import MAX_RECORD_SIZE
 from trustmesh.protocol.records import (
     CHAINED, Attestation, Deal, Record, Reply, Retraction, decode, signing_input_from_raw,
@@ -27,6 +28,28 @@ try:    # PyNaCl's own cffi module: the same libsodium, without the per-call all
     from nacl._sodium import ffi as _ffi, lib as _sodium
 except ImportError:     # pragma: no cover - another PyNaCl layout: use its public binding
     _ffi = _sodium = None
+
+# Which kind of rule a refused record broke (IngestResult.rule). A relay can
+# check the first three itself; "clock" depends on the receiver's clock and
+# "link" on whether the receiver holds the target (docs/protocol.md, section 7).
+DECODE, RULE, SIGNATURE, CLOCK, LINK = "decode", "rule", "signature", "clock", "link"
+
+
+class Refusal(NamedTuple):
+    """Why a record is refused: the kind of rule (above) and a one-line reason."""
+
+    rule: str
+    text: str
+
+
+def refusal(exc: Exception) -> Refusal:
+    """The Refusal for an error raised by decode or the record checks."""
+    if isinstance(exc, IssuedInFuture):
+        return Refusal(CLOCK, str(exc))
+    if isinstance(exc, BadSignature):
+        return Refusal(SIGNATURE, str(exc))
+    return Refusal(RULE if isinstance(exc, InvalidRecord) else DECODE, str(exc))
+
 
 _JOB = 256      # records per pool job: small enough to start early, large enough to amortize
 _INSERT = ("INSERT INTO records (id, type, author, seq, subject, facet, positive,"
@@ -67,8 +90,8 @@ class _Prepared:
 def _check_job(raws: list[bytes], ids: list[bytes], held: set[bytes], now_ms: int) -> list[tuple]:
     """Decode, check and verify one job's records (runs in a pool thread).
 
-    Per record: (record or None, why it is refused or None, its row); a
-    record in ``held`` is only decoded, with ``_HELD`` as its reason. The
+    Per record: (record or None, a Refusal or None, its row); a record in
+    ``held`` is only decoded, with ``_HELD`` as its reason. The
     Python work comes first and the signatures last, so this thread holds
     the GIL in one stretch and then mostly releases it.
     """
@@ -84,7 +107,7 @@ def _check_job(raws: list[bytes], ids: list[bytes], held: set[bytes], now_ms: in
             record = decode(raw)
             check_record(record, now_ms, verify=False)
         except (DecodeError, InvalidRecord) as exc:
-            out.append((None, str(exc), None))
+            out.append((None, refusal(exc), None))
             continue
         out.append((record, None, _row(rid, record, raw, now_ms)))
     messages = [signing_input_from_raw(raw, rec) if why is None else None
@@ -96,7 +119,7 @@ def _check_job(raws: list[bytes], ids: list[bytes], held: set[bytes], now_ms: in
         record = out[k][0]
         if not (opened(record.author, record.sig, message)
                 and (record.TYPE != Deal.TYPE or opened(record.counterparty, record.counter_sig, message))):
-            out[k] = (record, f"{record.NAME}: signature does not verify", None)
+            out[k] = (record, Refusal(SIGNATURE, f"{record.NAME}: signature does not verify"), None)
     return out
 
 
@@ -145,7 +168,7 @@ def _prev_sql(row: str) -> str:
     return f"substr({row}.raw, 40 + {width}, 32)"
 
 
-def _link_problem(record: Record, targets: dict[bytes, Record]) -> str | None:
+def _link_problem(record: Record, targets: dict[bytes, Record]) -> Refusal | None:
     """Why ``record`` may not point where it points, or None (also when the target is unknown)."""
     target_id = link_target(record)
     target = targets.get(target_id) if target_id is not None else None
@@ -154,7 +177,7 @@ def _link_problem(record: Record, targets: dict[bytes, Record]) -> str | None:
     try:
         check_link(record, target)
     except InvalidRecord as exc:
-        return str(exc)
+        return Refusal(LINK, str(exc))
     return None
 
 

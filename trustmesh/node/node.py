@@ -41,6 +41,11 @@ from trustmesh.protocol.records import Attestation, Deal, decode, encode, record
 log = logging.getLogger("trustmesh.node")
 
 RECENT_IDS = 500_000
+# Records refused here by a link rule that peers keep (they lacked the target)
+# go into our sync index, so that sync stops offering them every session.
+# Bounded: a flood of such records must not grow the index; past the bound
+# they are offered again (refused again, no offence).
+REFUSED_IN_INDEX = 20_000
 SMALL_INGEST = 8         # records ingested on the event loop (see StoreWorker.run_small)
 
 
@@ -93,6 +98,7 @@ class Node:
         self.pending_deals: OrderedDict[bytes, Deal] = OrderedDict()
         self.sync_index = None
         self.net = None
+        self._refused_indexed = 0
         self.counters = {"accepted": 0, "duplicate": 0, "rejected": 0, "over_quota": 0}
         self.intake_by_source: dict[tuple[str, str], int] = {}   # (gossip|sync|query, outcome) -> records
 
@@ -161,6 +167,7 @@ class Node:
         if forked:
             await self._announce_forks(set(forked))
         report = judge(results, over)
+        self._index_refused(report.link_refused)
         self.counters["accepted"] += report.accepted
         self.counters["duplicate"] += report.duplicate
         self.counters["rejected"] += len(results) - report.accepted - report.duplicate
@@ -172,6 +179,21 @@ class Node:
                 key = (source, outcome)
                 self.intake_by_source[key] = self.intake_by_source.get(key, 0) + n
         return report
+
+    def _index_refused(self, ids: list[bytes]) -> None:
+        """Count link-refused records as held for sync (never stored: see REFUSED_IN_INDEX).
+
+        A link rule's verdict never changes (the target is fixed by its id),
+        so a peer that holds such a record, having lacked the target, would
+        otherwise push it again in every sync. A peer that NEEDs it from us
+        gets nothing for that id (``provide`` omits what is not held).
+        """
+        room = REFUSED_IN_INDEX - self._refused_indexed
+        if self.sync_index is None or not ids or room <= 0:
+            return
+        fresh = [rid for rid in ids[:room] if rid not in self.sync_index]
+        self.sync_index.add(fresh)
+        self._refused_indexed += len(fresh)
 
     async def _announce_forks(self, authors: set[bytes]) -> None:
         """Tell the user and every peer: both records of each fork proof are gossiped.

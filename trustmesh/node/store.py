@@ -32,6 +32,7 @@ from trustmesh.errors import DecodeError, InvalidRecord, NotFound, StoreError, U
 from trustmesh.node.ingest_jobs import (
     _HELD, _INSERT, _JOB, _LINKED, _Prepared, _check_job, _insert_rows, _link_problem, _prev_sql, _row,
 )
+from trustmesh.node.ingest_jobs import CLOCK, DECODE, LINK, RULE, SIGNATURE  # noqa: F401 (IngestResult.rule)
 from trustmesh.protocol.records import (
     CHAINED, Attestation, Deal, Profile, Record, Reply, Retraction, TYPE_NAMES, decode,
     signing_input_from_raw,
@@ -91,6 +92,9 @@ class IngestResult:
     status: str             # "accepted", "duplicate" or "rejected"
     reason: str | None = None   # why rejected; FORK on an accepted record completing a fork
     record: Record | None = None
+    # the kind of rule a rejected record broke: DECODE, RULE, SIGNATURE, CLOCK or LINK
+    # (ingest_jobs.py), so the network side can tell a relay's fault from what it could not see
+    rule: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,7 +231,7 @@ class Store:
         waiting: list[int] = []
         for i, raw in enumerate(raws):
             if type(raw) is not bytes:
-                prep.results[i] = IngestResult(None, REJECTED, "a record is bytes")
+                prep.results[i] = IngestResult(None, REJECTED, "a record is bytes", rule=DECODE)
                 continue
             prep.ids[i] = _sha256(raw).digest()
             waiting.append(i)
@@ -283,7 +287,7 @@ class Store:
                             if reason is None and record.TYPE in _LINKED:
                                 reason = _link_problem(record, targets)
                             if reason is not None:
-                                results[i] = IngestResult(rid, REJECTED, reason, record)
+                                results[i] = IngestResult(rid, REJECTED, reason.text, record, reason.rule)
                                 continue
                             seen.add(rid)
                             rows.append(row)

@@ -10,7 +10,7 @@ wrongly.
 
 from __future__ import annotations
 
-from trustmesh.errors import BadSignature, InvalidRecord
+from trustmesh.errors import BadSignature, InvalidRecord, IssuedInFuture
 from trustmesh.protocol.records import (
     CHAINED, Attestation, Deal, Record, Reply, Retraction, signatures_valid,
 )
@@ -27,7 +27,7 @@ def check_record(record: Record, now_ms: int, *, verify: bool = True,
         if (record.seq == 1) != (record.prev is None):
             raise InvalidRecord("prev is nil exactly when seq is 1")
     if record.issued > now_ms + max_skew_ms:
-        raise InvalidRecord("issued in the future")
+        raise IssuedInFuture("issued in the future")
     if isinstance(record, Attestation):
         if record.subject == record.author:
             raise InvalidRecord("an attestation about oneself is not evidence")

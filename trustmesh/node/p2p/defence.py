@@ -6,17 +6,25 @@ bans are kept by peer id for as long as the node runs (and saved with the
 known peers), and each new ban lasts four times longer than the last.
 
 Two kinds of offence: *hard* ones no honest node can commit (a forged
-signature, bytes that are not a record, a frame over the limit, flooding
-past the rate limit) ban at once by default; *soft* ones (a rule an honest
-peer with a wrong clock might break) ban only when they pile up.
+signature, bytes that are not a record, a record breaking a rule of its
+own, a frame over the limit, flooding past the rate limit) ban at once by
+default; *soft* ones (a stream handler failing on something odd) ban only
+when they pile up.
+
+A peer is judged only on what it could have checked itself. A record
+refused here for "issued in the future" (our clock may be behind the
+relay's) or for a link rule (the relay may not hold the target: the rule
+is then applied on reading) is refused and not relayed, but it is no
+offence: otherwise an attacker could get one honest node banned by another.
 
 Times are seconds on a monotonic clock, passed in.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from trustmesh.node.ingest_jobs import CLOCK, LINK
 from trustmesh.node.p2p.config import DefenceConfig
 
 HARD, SOFT = "hard", "soft"
@@ -150,18 +158,23 @@ class IntakeReport:
     over_quota: int = 0
     hard: str | None = None     # first unforgivable problem, if any
     soft: str | None = None     # first forgivable problem, if any
+    # refused for what the sender could not check (our clock, a link target): no offence
+    excused: int = 0
+    link_refused: list[bytes] = field(default_factory=list)    # ids of those refused by a link rule
 
     @property
     def clean(self) -> bool:
         """True when nothing sent was invalid or dropped (safe to relay)."""
-        return self.hard is None and self.soft is None and self.over_quota == 0
+        return self.hard is None and self.soft is None and self.over_quota == 0 and not self.excused
 
 
 def judge(results, over_quota: int = 0) -> IntakeReport:
     """Sort ingest results into an IntakeReport.
 
-    Bytes that do not decode and forged signatures are hard offences: an
-    honest node checks both before relaying, so it never sends them.
+    Bytes that do not decode, forged signatures and records that break a
+    rule of their own are hard offences: an honest node checks all of them
+    before relaying, so it never sends them. Clock and link refusals are
+    excused (see the module's docstring).
     """
     report = IntakeReport(over_quota=over_quota)
     for res in results:
@@ -169,10 +182,10 @@ def judge(results, over_quota: int = 0) -> IntakeReport:
             report.accepted += 1
         elif res.status == "duplicate":
             report.duplicate += 1
+        elif res.rule in (CLOCK, LINK):
+            report.excused += 1
+            if res.rule == LINK and res.id is not None:
+                report.link_refused.append(res.id)
         else:
-            reason = res.reason or "rejected"
-            if res.record is None or "signature" in reason:
-                report.hard = report.hard or reason
-            else:
-                report.soft = report.soft or reason
+            report.hard = report.hard or res.reason or "rejected"
     return report
