@@ -32,6 +32,7 @@ from trustmesh.node.p2p.defence import HARD, SOFT, Defence
 from trustmesh.node.p2p.discovery import Discovery, peer_addrs
 from trustmesh.node.p2p.gossip import Gossip
 from trustmesh.node.p2p.host import ConnectionEvents, build_host, full_addrs, id_of, key_of, parse_multiaddr
+from trustmesh.node.p2p.keepalive import KeepAlive
 from trustmesh.node.peers import KnownPeers
 
 log = logging.getLogger("trustmesh.p2p")
@@ -68,6 +69,8 @@ class NetService:
         self.gossip.pubsub.on_failure = self._stream_failed
         self.discovery = Discovery(host, self.config.discovery, self.known,
                                    lambda pid: self.defence.is_banned(pid, trio.current_time()))
+        d = self.config.discovery
+        self.keepalive = KeepAlive(host, d.keepalive_interval_s, d.keepalive_timeout_s, d.replace_timeout_s)
         try:
             async with host.run(listen_addrs=listen):
                 try:
@@ -87,6 +90,7 @@ class NetService:
                             nursery.start_soon(self.gossip.run_publisher)
                             nursery.start_soon(self.gossip.run_drain)
                             nursery.start_soon(self.discovery.run)
+                            nursery.start_soon(self.keepalive.run)
                             nursery.start_soon(self._connection_events)
                             nursery.start_soon(self._periodic)
                             try:
@@ -146,6 +150,7 @@ class NetService:
             pid = peer.to_base58()
             conduct = self.defence.conduct.get(pid)
             out.append({"id": pid, "addrs": peer_addrs(self.host, peer),
+                        "connections": len(self.host.get_network().get_connections(peer)),
                         "banned": self.defence.is_banned(pid, now),
                         "offences": (conduct.hard + conduct.soft) if conduct else 0})
         return out
@@ -263,6 +268,11 @@ class NetService:
                 nursery.start_soon(self._welcome, peer)
 
     async def _welcome(self, peer: ID) -> None:
+        # A peer that comes back while we still hold a connection to it may have
+        # lost that one silently (it restarted after a power cut): find out now,
+        # before a sync or pubsub picks the dead one (see keepalive.py).
+        if await self.keepalive.replace_stale(peer):
+            return                # every connection to it is closed: its redial starts clean
         await trio.sleep(0.3)     # let identify fill in the peer's listen addresses
         self.discovery.connected(peer)
         if self.config.sync.on_connect and self._initiates(peer):
