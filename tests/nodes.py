@@ -27,15 +27,19 @@ def nodes(n: int, tmp_path, *, topology: str = "chain", args: list[str] | None =
     return Cluster(n, root=str(tmp_path), topology=topology, args=args, env=env)
 
 
-def hostile(target: str, mode: str, count: int = 500, timeout: float = 60.0) -> dict:
-    """Run the misbehaving peer against ``target``; what it saw (see p2p/hostile.py)."""
+def hostile(target: str, mode: str, count: int = 500, timeout: float = 60.0,
+            seed: bytes | None = None) -> dict:
+    """Run the misbehaving peer against ``target``; what it saw (see p2p/hostile.py).
+
+    ``seed`` fixes its identity, so that a later run is the same peer.
+    """
     import json
     import subprocess
     import sys
 
     from trustmesh.node.cluster import _env
     out = subprocess.run([sys.executable, "-m", "trustmesh.node.p2p.hostile", "--target", target,
-                          "--mode", mode, "--count", str(count)],
+                          "--mode", mode, "--count", str(count)] + (["--seed", seed.hex()] if seed else []),
                          capture_output=True, timeout=timeout, env=_env())
     if out.returncode != 0:
         raise AssertionError(f"hostile peer failed ({out.returncode}): {out.stderr.decode()[-2000:]}")

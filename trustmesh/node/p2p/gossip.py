@@ -47,12 +47,14 @@ class Gossip:
     """The records topic of one host."""
 
     def __init__(self, host: IHost, config: GossipConfig, intake: Intake, offence: Offence,
-                 allowed: Callable[[ID, int], bool]) -> None:
+                 allowed: Callable[[ID, int], bool],
+                 banned: Callable[[ID], bool] = lambda peer: False) -> None:
         self.host = host
         self.config = config
         self._intake = intake
         self._offence = offence
         self._allowed = allowed
+        self._banned = banned
         self.router = LeanGossipSub(
             [PROTOCOL_ID_V12, PROTOCOL_ID_V11, PROTOCOL_ID],
             config.degree, config.degree_low, config.degree_high,
@@ -112,6 +114,8 @@ class Gossip:
     async def _validate(self, forwarder: ID, msg) -> bool:
         if forwarder == self.host.get_id():
             return True
+        if self._banned(forwarder):        # before pubsub's blacklist or our disconnect caught up
+            return False
         try:
             raws = unpack_message(msg.data, 4 * self.config.batch_records)
         except DecodeError as exc:

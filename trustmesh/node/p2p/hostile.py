@@ -10,8 +10,10 @@ pace: exercises the quota, not the rate limit), ``sync-garbage`` (a sync
 stream carrying bytes that are not protocol messages), ``sync-forged``
 (a well-behaved sync session that pushes a forged record), ``fuzz`` (every
 protocol the node registers, ours and libp2p's, fed garbage, truncated
-frames and huge varints, one fresh identity per case). Prints one JSON
-line: what it sent and whether the target still let it in afterwards.
+frames and huge varints, one fresh identity per case), ``probe`` (sends
+nothing: is this identity still let in?). ``--seed`` fixes the identity, so
+a later run comes back as the same peer. Prints one JSON line: what it sent
+and whether the target still let it in afterwards.
 """
 
 from __future__ import annotations
@@ -145,13 +147,13 @@ async def fuzz(target: str) -> dict:
     return {"mode": "fuzz", "sent": len(results), "cases": results}
 
 
-async def main(target: str, mode: str, count: int) -> dict:
+async def main(target: str, mode: str, count: int, seed: bytes | None = None) -> dict:
     from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11, PROTOCOL_ID_V12, GossipSub
     from libp2p.pubsub.pubsub import Pubsub
 
     if mode == "fuzz":
         return await fuzz(target)
-    me = Identity.generate()
+    me = Identity.from_seed(seed) if seed else Identity.generate()
     host = build_host(me)
     router = GossipSub([PROTOCOL_ID_V12, PROTOCOL_ID_V11], 6, 4, 12, heartbeat_interval=1,
                        spam_protection_enabled=False, eclipse_protection_enabled=False)
@@ -213,10 +215,12 @@ if __name__ == "__main__":
     parser.add_argument("--target", required=True)
     parser.add_argument("--mode", required=True,
                         choices=["forged", "malformed", "oversized", "flood", "sybil",
-                                 "sync-garbage", "sync-forged", "fuzz"])
+                                 "sync-garbage", "sync-forged", "fuzz", "probe"])
     parser.add_argument("--count", type=int, default=500)
+    parser.add_argument("--seed", help="32-byte identity seed, hex (default: a fresh identity)")
     args = parser.parse_args()
     import logging
     logging.disable(logging.CRITICAL)
-    print(json.dumps(trio.run(main, args.target, args.mode, args.count)))
+    seed = bytes.fromhex(args.seed) if args.seed else None
+    print(json.dumps(trio.run(main, args.target, args.mode, args.count, seed)))
     sys.stdout.flush()

@@ -47,7 +47,8 @@ class NetService:
         self.node = node
         self.known = known
         self.defence = Defence(config.defence)
-        self.defence.restore(known.conduct, time.monotonic(), time.time())
+        # ban ends are kept on trio's clock (which has its own offset), so restore on it
+        self.defence.restore(known.conduct, trio.current_time(), time.time())
         self.host = None
         self.gossip: Gossip | None = None
         self.discovery: Discovery | None = None
@@ -65,7 +66,8 @@ class NetService:
         listen = [parse_multiaddr(a) for a in self.config.listen]
         self.host = host = build_host(self.identity)
         tuning.guard_streams(host, self._stream_failed)
-        self.gossip = Gossip(host, self.config.gossip, self._intake, self.offence, self._allow)
+        self.gossip = Gossip(host, self.config.gossip, self._intake, self.offence, self._allow,
+                             banned=self.banned)
         self.gossip.pubsub.on_failure = self._stream_failed
         self.discovery = Discovery(host, self.config.discovery, self.known,
                                    lambda pid: self.defence.is_banned(pid, trio.current_time()))
@@ -77,12 +79,15 @@ class NetService:
                     async with background_trio_service(self.gossip.pubsub), \
                             background_trio_service(self.gossip.router):
                         await self.gossip.start()
-                        host.set_stream_handler(DEAL_PROTOCOL, deal_proto.handler(
+                        for pid in self.defence.banned(trio.current_time()):   # restored from peers.json
+                            self.gossip.pubsub.add_to_blacklist(ID.from_base58(pid))
+                        host.set_stream_handler(DEAL_PROTOCOL, self._unless_banned(deal_proto.handler(
                             self.node.decide_deal, self.offence, self.identity.public_key,
-                            self.config.deals.timeout_s))
-                        host.set_stream_handler(PEERS_PROTOCOL, self.discovery.exchange_handler())
-                        host.set_stream_handler(SYNC_PROTOCOL, self._sync_handler)
-                        host.set_stream_handler(QUERY_PROTOCOL, self._query_handler)
+                            self.config.deals.timeout_s)))
+                        host.set_stream_handler(PEERS_PROTOCOL,
+                                                self._unless_banned(self.discovery.exchange_handler()))
+                        host.set_stream_handler(SYNC_PROTOCOL, self._unless_banned(self._sync_handler))
+                        host.set_stream_handler(QUERY_PROTOCOL, self._unless_banned(self._query_handler))
                         host.get_network().register_notifee(ConnectionEvents(
                             lambda p: self._conn_event("up", p), lambda p: self._conn_event("down", p)))
                         async with trio.open_nursery() as nursery:
@@ -199,6 +204,23 @@ class NetService:
 
     # ---- defence ---------------------------------------------------------
 
+    def banned(self, peer: ID) -> bool:
+        """True while a ban on ``peer`` runs."""
+        return self.defence.is_banned(peer.to_base58(), trio.current_time())
+
+    def _unless_banned(self, handler):
+        """``handler`` for streams from peers not banned; a banned peer's stream is reset.
+
+        Why at every handler: a banned peer is disconnected when it connects,
+        but streams it opens at once reach the handlers first.
+        """
+        async def gated(stream) -> None:
+            if self.banned(stream.muxed_conn.peer_id):
+                await _reset(stream)
+                return
+            await handler(stream)
+        return gated
+
     def _allow(self, peer: ID, n: int) -> bool:
         return self.defence.allow_records(peer.to_base58(), n, trio.current_time())
 
@@ -212,6 +234,7 @@ class NetService:
         self.node.notify("offence", peer=pid, severity=kind, reason=reason)
         if banned and not was:
             log.warning("banning %s: %s", pid, reason)
+            self.save()                      # at once: a kill -9 a moment later must not lose it
             self.node.notify("ban", peer=pid, reason=reason)
             self._ban(peer)
 
@@ -304,17 +327,10 @@ class NetService:
 
     async def _sync_handler(self, stream) -> None:
         peer = stream.muxed_conn.peer_id
-        if self.defence.is_banned(peer.to_base58(), trio.current_time()):
-            await _reset(stream)
-            return
         stats = await syncpump.respond(self, stream)
         self.sync_stats[peer.to_base58()] = stats
 
     async def _query_handler(self, stream) -> None:
-        peer = stream.muxed_conn.peer_id
-        if self.defence.is_banned(peer.to_base58(), trio.current_time()):
-            await _reset(stream)
-            return
         await syncpump.answer_query(self, stream)
 
 
