@@ -43,7 +43,8 @@ def _honest_gossip_still_works(net, timeout: float = 15, reverse: bool = False) 
         "honest gossip stopped\n" + net[0].log_tail(30) + "\n-----\n" + net[1].log_tail(30)
 
 
-@pytest.mark.parametrize("mode", ["forged", "malformed", "oversized", "sync-garbage", "sync-forged"])
+@pytest.mark.parametrize("mode", ["forged", "malformed", "oversized", "sync-garbage", "sync-forged",
+                                  "sync-nested", "query-nested"])
 def test_invalid_data_gets_the_sender_banned_and_nothing_stored(net, mode):
     before = net[0].call("status")["records"]
     seen = hostile(net[0].addr, mode)
@@ -51,8 +52,8 @@ def test_invalid_data_gets_the_sender_banned_and_nothing_stored(net, mode):
     assert not seen["connected_after"] and not seen["readmitted"]
     bans = [e for e in net[0].events_of("ban") if e["peer"] == seen["id"]]
     assert bans, net[0].events
-    if mode.startswith("sync"):
-        assert bans[0]["reason"].startswith("sync:"), bans
+    if mode.startswith(("sync", "query")):
+        assert bans[0]["reason"].startswith(mode.split("-")[0] + ":"), bans
     if mode == "sync-forged":
         assert "signature" in bans[0]["reason"], bans
     assert net[0].call("status")["records"] == before         # nothing invalid stored

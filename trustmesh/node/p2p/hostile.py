@@ -7,7 +7,8 @@ Modes: ``forged`` (a record whose signature does not verify), ``malformed``
 10 MB), ``flood`` (many valid records from throwaway identities, as fast as
 possible), ``sybil`` (valid records from throwaway identities, at a polite
 pace: exercises the quota, not the rate limit), ``sync-garbage`` (a sync
-stream carrying bytes that are not protocol messages), ``sync-forged``
+stream carrying bytes that are not protocol messages), ``sync-nested`` /
+``query-nested`` (a frame of arrays nested 500 deep), ``sync-forged``
 (a well-behaved sync session that pushes a forged record), ``fuzz`` (every
 protocol the node registers, ours and libp2p's, fed garbage, truncated
 frames and huge varints, one fresh identity per case), ``probe`` (sends
@@ -177,6 +178,12 @@ async def main(target: str, mode: str, count: int, seed: bytes | None = None) ->
                     stream = await host.new_stream(info.peer_id, [SYNC_PROTOCOL])
                     await stream.write(encode_varint(12) + b"\xc1" * 12)
                     sent = 1
+                elif mode in ("sync-nested", "query-nested"):   # [1, [[[... 500 deep ...]]]]
+                    protocol = SYNC_PROTOCOL if mode == "sync-nested" else QUERY_PROTOCOL
+                    stream = await host.new_stream(info.peer_id, [protocol])
+                    body = b"\x92\x01" + b"\x91" * 500 + b"\x01"
+                    await stream.write(encode_varint(len(body)) + body)
+                    sent = 1
                 elif mode == "malformed":
                     await pubsub.publish(TOPIC, b"\x93\x01\x05not a record")
                     sent = 1
@@ -215,7 +222,8 @@ if __name__ == "__main__":
     parser.add_argument("--target", required=True)
     parser.add_argument("--mode", required=True,
                         choices=["forged", "malformed", "oversized", "flood", "sybil",
-                                 "sync-garbage", "sync-forged", "fuzz", "probe"])
+                                 "sync-garbage", "sync-forged", "sync-nested", "query-nested",
+                                 "fuzz", "probe"])
     parser.add_argument("--count", type=int, default=500)
     parser.add_argument("--seed", help="32-byte identity seed, hex (default: a fresh identity)")
     args = parser.parse_args()
