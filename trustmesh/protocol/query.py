@@ -121,6 +121,11 @@ class _Session:
         """"idle", "waiting", "answering"/"ending" (server), "done", "failed" or "error"."""
         return self._state
 
+    @property
+    def buffered(self) -> int:
+        """Bytes received that are not yet a whole message (the caller bounds how long that lasts)."""
+        return self._reader.buffered
+
     def receive_data(self, data: bytes) -> None:
         """Bytes read from the stream; ``b""`` when the peer closed its side."""
         if self._state == "idle":

@@ -193,6 +193,11 @@ class SyncSession:
             self._out += b"".join(self._reply)  # the opening turn has nothing to push first
             self._reply = []
 
+    @property
+    def buffered(self) -> int:
+        """Bytes received that are not yet a whole message (the caller bounds how long that lasts)."""
+        return self._reader.buffered
+
     def receive_data(self, data: bytes) -> None:
         """Bytes read from the stream; ``b""`` when the peer closed it."""
         if self._state == "idle":

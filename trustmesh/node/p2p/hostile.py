@@ -8,7 +8,10 @@ Modes: ``forged`` (a record whose signature does not verify), ``malformed``
 possible), ``sybil`` (valid records from throwaway identities, at a polite
 pace: exercises the quota, not the rate limit), ``sync-garbage`` (a sync
 stream carrying bytes that are not protocol messages), ``sync-nested`` /
-``query-nested`` (a frame of arrays nested 500 deep), ``sync-forged``
+``query-nested`` (a frame of arrays nested 500 deep), ``slow-loris`` (a
+sync frame fed one byte a second, for at most ``--count`` seconds: reports
+how long the node held it), ``sync-parallel`` (``--count`` sync streams at
+once, saying nothing: reports how many the node kept open), ``sync-forged``
 (a well-behaved sync session that pushes a forged record), ``fuzz`` (every
 protocol the node registers, ours and libp2p's, fed garbage, truncated
 frames and huge varints, one fresh identity per case), ``probe`` (sends
@@ -148,6 +151,60 @@ async def fuzz(target: str) -> dict:
     return {"mode": "fuzz", "sent": len(results), "cases": results}
 
 
+async def slow_loris(host, peer, seconds: float) -> float:
+    """Feed a sync frame one byte a second; how long until the node ended the stream."""
+    stream = await host.new_stream(peer, [SYNC_PROTOCOL])
+    start = trio.current_time()
+    ended = trio.Event()
+
+    async def reader() -> None:
+        try:
+            while await stream.read(65536):
+                pass
+        except Exception:
+            pass
+        ended.set()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(reader)
+        with trio.move_on_after(seconds):
+            await stream.write(encode_varint(1000))
+            while not ended.is_set():
+                with trio.move_on_after(1.0):
+                    await ended.wait()
+                try:
+                    await stream.write(b"\x00")
+                except Exception:
+                    break
+            await ended.wait()
+        nursery.cancel_scope.cancel()
+    return round(trio.current_time() - start, 1)
+
+
+async def parallel_syncs(host, peer, n: int) -> int:
+    """Open ``n`` sync streams at once and say nothing; how many the node still holds after 2 s."""
+    held = 0
+
+    async def one() -> None:
+        nonlocal held
+        try:
+            stream = await host.new_stream(peer, [SYNC_PROTOCOL])
+        except Exception:
+            return
+        with trio.move_on_after(2.0) as wait:
+            try:
+                await stream.read(65536)       # refused: reset or closed at once
+            except Exception:
+                pass
+        if wait.cancelled_caught:
+            held += 1
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(n):
+            nursery.start_soon(one)
+    return held
+
+
 async def main(target: str, mode: str, count: int, seed: bytes | None = None) -> dict:
     from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11, PROTOCOL_ID_V12, GossipSub
     from libp2p.pubsub.pubsub import Pubsub
@@ -161,6 +218,7 @@ async def main(target: str, mode: str, count: int, seed: bytes | None = None) ->
     pubsub = Pubsub(host, router, max_inbound_rpc_size=4 << 20)
     info = peer_info(target)
     sent = 0
+    extra: dict = {}
     async with host.run(listen_addrs=[Multiaddr("/ip4/127.0.0.1/tcp/0")]):
         try:
             async with background_trio_service(pubsub), background_trio_service(router):
@@ -184,6 +242,12 @@ async def main(target: str, mode: str, count: int, seed: bytes | None = None) ->
                     body = b"\x92\x01" + b"\x91" * 500 + b"\x01"
                     await stream.write(encode_varint(len(body)) + body)
                     sent = 1
+                elif mode == "slow-loris":
+                    extra["held_s"] = await slow_loris(host, info.peer_id, count)
+                    sent = 1
+                elif mode == "sync-parallel":
+                    extra["held"] = await parallel_syncs(host, info.peer_id, count)
+                    sent = count
                 elif mode == "malformed":
                     await pubsub.publish(TOPIC, b"\x93\x01\x05not a record")
                     sent = 1
@@ -211,7 +275,7 @@ async def main(target: str, mode: str, count: int, seed: bytes | None = None) ->
                     except Exception:
                         readmitted = False
                 return {"id": me.id, "mode": mode, "sent": sent, "connected_after": still,
-                        "readmitted": readmitted}
+                        "readmitted": readmitted, **extra}
         finally:
             with trio.CancelScope(shield=True), trio.move_on_after(3):
                 await host.close()
@@ -223,7 +287,7 @@ if __name__ == "__main__":
     parser.add_argument("--mode", required=True,
                         choices=["forged", "malformed", "oversized", "flood", "sybil",
                                  "sync-garbage", "sync-forged", "sync-nested", "query-nested",
-                                 "fuzz", "probe"])
+                                 "slow-loris", "sync-parallel", "fuzz", "probe"])
     parser.add_argument("--count", type=int, default=500)
     parser.add_argument("--seed", help="32-byte identity seed, hex (default: a fresh identity)")
     args = parser.parse_args()
