@@ -1,4 +1,4 @@
-"""A peer gets bounded patience: no slow-loris frame."""
+"""A peer gets bounded patience: no slow-loris frame, one inbound sync session at a time."""
 
 from __future__ import annotations
 
@@ -23,3 +23,9 @@ def test_a_frame_fed_one_byte_a_second_is_cut_at_the_idle_timeout(node):
     assert seen["held_s"] <= IDLE_S + 2, seen
     assert seen["connected_after"]              # a slow link is no offence
 
+
+def test_one_inbound_sync_session_per_peer(node):
+    seen = hostile(node.addr, "sync-parallel", count=32)
+    assert seen["held"] <= 1, seen
+    assert seen["connected_after"]
+    assert node.proc.poll() is None

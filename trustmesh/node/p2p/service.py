@@ -53,7 +53,8 @@ class NetService:
         self.gossip: Gossip | None = None
         self.discovery: Discovery | None = None
         self._nursery: trio.Nursery | None = None
-        self._syncing: set[str] = set()
+        self._syncing: set[str] = set()        # peers we are syncing with, on our initiative
+        self._serving: set[str] = set()        # peers whose sync session we answer now
         self.sync_stats: dict[str, dict] = {}
         self.sync_totals = {"sessions": 0, "rounds": 0, "bytes_in": 0, "bytes_out": 0}
         self._conn_send, self._conn_recv = trio.open_memory_channel(10_000)
@@ -326,9 +327,19 @@ class NetService:
     # ---- stream handlers -------------------------------------------------
 
     async def _sync_handler(self, stream) -> None:
-        peer = stream.muxed_conn.peer_id
-        stats = await syncpump.respond(self, stream)
-        self.sync_stats[peer.to_base58()] = stats
+        """Answer a peer's sync: one session per peer at a time, further ones are reset.
+
+        Not an offence: after a reconnect the old session may still be winding down.
+        """
+        pid = stream.muxed_conn.peer_id.to_base58()
+        if pid in self._serving:
+            await _reset(stream)
+            return
+        self._serving.add(pid)
+        try:
+            self.sync_stats[pid] = await syncpump.respond(self, stream)
+        finally:
+            self._serving.discard(pid)
 
     async def _query_handler(self, stream) -> None:
         await syncpump.answer_query(self, stream)
