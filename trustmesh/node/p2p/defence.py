@@ -127,7 +127,10 @@ class Quota:
 
     Why: anyone can mint identities and sign records; without a limit a
     sybil flood of valid records would fill the disk. Records by authors
-    I trust (weight > 0) are never limited.
+    I trust (weight > 0) are never limited. Once full, an honest stranger's
+    records are dropped as well (they cannot be told apart from a flood);
+    it gets room when someone with weight vouches for it, and sync brings
+    the dropped records then (docs/operating.md).
     """
 
     def __init__(self, limit: int, held: int = 0) -> None:
