@@ -44,7 +44,7 @@ def _honest_gossip_still_works(net, timeout: float = 15, reverse: bool = False) 
 
 
 @pytest.mark.parametrize("mode", ["forged", "malformed", "oversized", "sync-garbage", "sync-forged",
-                                  "sync-nested", "query-nested"])
+                                  "sync-nested", "query-nested", "poison"])
 def test_invalid_data_gets_the_sender_banned_and_nothing_stored(net, mode):
     before = net[0].call("status")["records"]
     seen = hostile(net[0].addr, mode)

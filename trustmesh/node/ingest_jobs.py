@@ -99,7 +99,7 @@ def _check_job(raws: list[bytes], ids: list[bytes], held: set[bytes], now_ms: in
     for raw, rid in zip(raws, ids):
         if rid in held:
             try:
-                out.append((decode(raw, allow_proposal=True), _HELD, None))
+                out.append((decode(raw, allow_proposal=True, stored=True), _HELD, None))
             except DecodeError:     # held bytes decoded once; a stricter reader may refuse them now
                 out.append((None, _HELD, None))
             continue

@@ -467,7 +467,7 @@ class Node:
             for rowid, rid, raw in rows:
                 self._last_rowid = rowid
                 if rid not in self._recent:
-                    outside.append((rid, decode(raw), raw))
+                    outside.append((rid, decode(raw, stored=True), raw))
             if outside:
                 self._stored(outside, "cli", None)
                 if self.net is not None:

@@ -34,7 +34,7 @@ from trustmesh.node.ingest_jobs import (
 )
 from trustmesh.node.ingest_jobs import CLOCK, DECODE, LINK, RULE, SIGNATURE  # noqa: F401 (IngestResult.rule)
 from trustmesh.protocol.records import (
-    CHAINED, Attestation, Deal, Profile, Record, Reply, Retraction, TYPE_NAMES, decode,
+    CHAINED, MAX_TIME_MS, Attestation, Deal, Profile, Record, Reply, Retraction, TYPE_NAMES, decode,
     signing_input_from_raw,
 )
 from trustmesh.protocol.validate import check_link, check_record, link_target
@@ -79,6 +79,11 @@ _MIGRATIONS: list[str] = [
 # A record is retracted when a retraction by one of its parties targets it.
 _RETRACTED = """EXISTS (SELECT 1 FROM records x WHERE x.type = 3 AND x.target = r.id
     AND (x.author = r.author OR (r.type = 2 AND x.author = r.subject)))"""
+# Records that a version before the time bound kept with a time beyond it (records.py,
+# MAX_TIME_MS): still shown here (read with decode(stored=True)), never offered to
+# peers, who must refuse them (and would count it against us).
+_BEYOND = (f"(issued > {MAX_TIME_MS} OR COALESCE(occurred, 0) > {MAX_TIME_MS}"
+           f" OR COALESCE(expires, 0) > {MAX_TIME_MS})")
 # An attestation is contested when its subject replied "contest" (positive = 0).
 _CONTESTED = """(r.type = 1 AND EXISTS (SELECT 1 FROM records x WHERE x.type = 4
     AND x.target = r.id AND x.author = r.subject AND x.positive = 0))"""
@@ -342,7 +347,7 @@ class Store:
             chunk = missing[start:start + 500]
             marks = ",".join("?" * len(chunk))
             for rid, raw in self._conn.execute(f"SELECT id, raw FROM records WHERE id IN ({marks})", chunk):
-                found[rid] = decode(raw)
+                found[rid] = decode(raw, stored=True)
         return found
 
     def _chain_conflicts(self, chained: dict[bytes, Record], first_rid: int, now: int) -> list[tuple]:
@@ -371,7 +376,7 @@ class Store:
                 if other != rec.prev:
                     found.add((rec.author, seq, *sorted((other, new_id)), now))
             else:                                           # a held successor does not point at us
-                follower = chained.get(other) or decode(raw)
+                follower = chained.get(other) or decode(raw, stored=True)
                 if follower.prev != new_id:
                     found.add((rec.author, rec.seq, *sorted((new_id, other)), now))
         return sorted(found)
@@ -488,7 +493,7 @@ class Store:
             sql += " LIMIT ?"; args = [*args, int(limit)]
         with self._lock:
             rows = self._conn.execute(sql, args).fetchall()
-        return [StoredRecord(rid, decode(raw), raw, received, bool(ret), bool(con))
+        return [StoredRecord(rid, decode(raw, stored=True), raw, received, bool(ret), bool(con))
                 for rid, raw, received, ret, con in rows]
 
 
@@ -625,9 +630,11 @@ class Store:
                 (rowid, limit)).fetchall()
 
     def all_ids(self) -> list[bytes]:
-        """Every record id held, sorted (for set reconciliation)."""
+        """Every record id held that may be offered to peers, sorted (for set reconciliation)."""
         with self._lock:
-            return [r[0] for r in self._conn.execute("SELECT id FROM records ORDER BY id")]
+            ids = [r[0] for r in self._conn.execute("SELECT id FROM records ORDER BY id")]
+            beyond = {r[0] for r in self._conn.execute(f"SELECT id FROM records WHERE {_BEYOND}")}
+        return [i for i in ids if i not in beyond] if beyond else ids
 
     def backup(self, dest: str | os.PathLike) -> int:
         """Copy the whole store, consistent, into a new SQLite file ``dest``; its record count.
@@ -659,14 +666,24 @@ class Store:
         return self._raws_where("id", ids)
 
     def _raws_where(self, column: str, ids: Sequence[bytes]) -> list[bytes]:
+        """The raws peers may be sent: none beyond the time bound (a deal's ``due`` is only in its bytes)."""
         out: list[bytes] = []
         with self._lock:
             for start in range(0, len(ids), 500):
                 chunk = list(ids[start:start + 500])
                 marks = ",".join("?" * len(chunk))
-                out.extend(r[0] for r in self._conn.execute(
-                    f"SELECT raw FROM records WHERE {column} IN ({marks}) ORDER BY rid", chunk))
+                out.extend(raw for kind, raw in self._conn.execute(
+                    f"SELECT type, raw FROM records WHERE {column} IN ({marks}) AND NOT {_BEYOND}"
+                    " ORDER BY rid", chunk) if kind != Deal.TYPE or _within_bound(raw))
         return out
+
+
+def _within_bound(raw: bytes) -> bool:
+    try:
+        decode(raw)
+    except DecodeError:
+        return False
+    return True
 
 
 def _mark_forks(results: list, forks: list[tuple]) -> None:

@@ -8,7 +8,8 @@ Modes: ``forged`` (a record whose signature does not verify), ``malformed``
 possible), ``sybil`` (valid records from throwaway identities, at a polite
 pace: exercises the quota, not the rate limit), ``sync-garbage`` (a sync
 stream carrying bytes that are not protocol messages), ``sync-nested`` /
-``query-nested`` (a frame of arrays nested 500 deep), ``slow-loris`` (a
+``query-nested`` (a frame of arrays nested 500 deep), ``poison`` (a validly
+signed attestation with ``expires`` = 2^63 - 1), ``slow-loris`` (a
 sync frame fed one byte a second, for at most ``--count`` seconds: reports
 how long the node held it), ``sync-parallel`` (``--count`` sync streams at
 once, saying nothing: reports how many the node kept open), ``sync-forged``
@@ -37,7 +38,7 @@ from trustmesh.node.p2p.config import DEAL_PROTOCOL, PEERS_PROTOCOL, QUERY_PROTO
 from trustmesh.node.p2p.host import build_host, peer_info
 from trustmesh.node.p2p.pacing import pack_message
 from trustmesh.protocol.framing import encode_varint
-from trustmesh.protocol.records import Profile, encode, sign
+from trustmesh.protocol.records import Attestation, Profile, encode, sign
 
 
 def forged_record(me: Identity) -> bytes:
@@ -66,6 +67,13 @@ async def push_by_sync(host, peer, raw: bytes) -> None:
             await _pump(stream, session, on_event, 5.0)
         except Exception:
             pass
+
+
+def poison_record(me: Identity) -> bytes:
+    """A validly signed attestation by ``me`` whose ``expires`` is 2^63 - 1 (past year 9999)."""
+    t = now_ms()
+    return encode(sign(Attestation(me.public_key, 1, None, t, Identity.generate().public_key, "payment",
+                                   True, None, None, t, 2**63 - 1, None), me))
 
 
 def sybil_records(n: int) -> list[bytes]:
@@ -248,6 +256,9 @@ async def main(target: str, mode: str, count: int, seed: bytes | None = None) ->
                 elif mode == "sync-parallel":
                     extra["held"] = await parallel_syncs(host, info.peer_id, count)
                     sent = count
+                elif mode == "poison":          # validly signed, expires = 2^63 - 1
+                    await pubsub.publish(TOPIC, poison_record(me))
+                    sent = 1
                 elif mode == "malformed":
                     await pubsub.publish(TOPIC, b"\x93\x01\x05not a record")
                     sent = 1
@@ -287,7 +298,7 @@ if __name__ == "__main__":
     parser.add_argument("--mode", required=True,
                         choices=["forged", "malformed", "oversized", "flood", "sybil",
                                  "sync-garbage", "sync-forged", "sync-nested", "query-nested",
-                                 "slow-loris", "sync-parallel", "fuzz", "probe"])
+                                 "slow-loris", "sync-parallel", "poison", "fuzz", "probe"])
     parser.add_argument("--count", type=int, default=500)
     parser.add_argument("--seed", help="32-byte identity seed, hex (default: a fresh identity)")
     args = parser.parse_args()
