@@ -36,13 +36,15 @@ def fresh_net(tmp_path_factory):
     yield from _pair(tmp_path_factory)
 
 
-def _honest_gossip_still_works(net, timeout: float = 15) -> None:
-    rid = net[1].attest(net[0].id, "quality", True)
+def _honest_gossip_still_works(net, timeout: float = 15, reverse: bool = False) -> None:
+    maker, other = (net[0], net[1]) if reverse else (net[1], net[0])
+    rid = maker.attest(other.id, "quality", True)
     assert net.wait_for([rid], timeout=timeout), \
         "honest gossip stopped\n" + net[0].log_tail(30) + "\n-----\n" + net[1].log_tail(30)
 
 
-@pytest.mark.parametrize("mode", ["forged", "malformed", "oversized", "sync-garbage", "sync-forged"])
+@pytest.mark.parametrize("mode", ["forged", "malformed", "oversized", "sync-garbage", "sync-forged",
+                                  "sync-nested", "query-nested", "poison"])
 def test_invalid_data_gets_the_sender_banned_and_nothing_stored(net, mode):
     before = net[0].status()["records"]
     seen = hostile(net[0].addr, mode)
@@ -50,8 +52,8 @@ def test_invalid_data_gets_the_sender_banned_and_nothing_stored(net, mode):
     assert not seen["connected_after"] and not seen["readmitted"]
     bans = [e for e in net[0].events_of("ban") if e["peer"] == seen["id"]]
     assert bans, net[0].events
-    if mode.startswith("sync"):
-        assert bans[0]["reason"].startswith("sync:"), bans
+    if mode.startswith(("sync", "query")):
+        assert bans[0]["reason"].startswith(mode.split("-")[0] + ":"), bans
     if mode == "sync-forged":
         assert "signature" in bans[0]["reason"], bans
     assert net[0].status()["records"] == before         # nothing invalid stored
@@ -79,3 +81,24 @@ def test_strangers_records_stop_at_the_quota(fresh_net):
     assert status["intake"]["over_quota"] > 0
     assert net[0].status()["records"] <= 150 + 10     # the quota, plus the honest members' records
     _honest_gossip_still_works(net)
+
+
+# what no honest node sends on a gossip stream: each costs its sender an offence
+_BAD_MESHSUB = ("short", "garbage", "huge-varint", "bad-varint", "oversized")
+
+
+def test_no_stream_on_any_protocol_kills_the_node(fresh_net):
+    net = fresh_net
+    seen = hostile(net[0].addr, "fuzz", timeout=180)
+    assert net[0].proc.poll() is None, "the node died:\n" + net[0].log_tail(40)
+    assert seen["sent"] >= 60 and len({c["protocol"] for c in seen["cases"]}) == 10
+    wanted = {c["id"] for c in seen["cases"]
+              if c["protocol"].startswith("/meshsub/") and c["case"] in _BAD_MESHSUB}
+    deadline = time.monotonic() + 15
+    while not wanted <= {e["peer"] for e in net[0].events_of("offence")}:
+        assert time.monotonic() < deadline, (
+            [c for c in seen["cases"] if c["id"] in wanted - {e["peer"] for e in net[0].events_of("offence")}])
+        time.sleep(0.2)
+    assert net[0].proc.poll() is None and net[1].proc.poll() is None
+    _honest_gossip_still_works(net)
+    _honest_gossip_still_works(net, reverse=True)

@@ -23,6 +23,12 @@ def test_install_hooks_the_names_py_libp2p_calls():
     for module in (gossipsub_mod, pubsub_mod):
         assert module.maybe_consume_signed_record is tuning.consume_signed_record
         assert module.env_to_send_in_RPC is tuning.env_to_send
+    assert pubsub_mod.read_varint_prefixed_bytes_limited is tuning.read_rpc
+    # guard_streams wraps the handler every inbound stream goes through
+    import inspect
+
+    from libp2p.network.connection.swarm_connection import SwarmConn
+    assert "swarm.common_stream_handler(" in inspect.getsource(SwarmConn._handle_muxed_stream)
     # the method LeanGossipSub overrides must exist upstream, or the override is dead code
     assert callable(GossipSub._emit_idontwant_for_message)
     router = tuning.LeanGossipSub(["/meshsub/1.1.0"], 2, 2, 4)
@@ -91,3 +97,32 @@ def test_every_patched_upstream_function_is_the_one_we_read():
         if hashlib.sha256(inspect.getsource(obj).encode()).hexdigest()[:16] != pinned:
             changed.append(name)
     assert not changed, f"re-read these upstream functions before re-pinning them in tuning.UPSTREAM: {changed}"
+
+
+async def test_a_failing_stream_handler_is_contained_and_reported():
+    import google.protobuf.message
+
+    from trustmesh.errors import DecodeError
+
+    class Stream:
+        muxed_conn = SimpleNamespace(peer_id="peer")
+        reset_called = False
+
+        def get_protocol(self):
+            return "/meshsub/1.1.0"
+
+        async def reset(self):
+            Stream.reset_called = True
+
+    async def crashing(stream):
+        raise google.protobuf.message.DecodeError("Error parsing message")
+
+    network = SimpleNamespace(common_stream_handler=crashing)
+    network.set_stream_handler = lambda fn: setattr(network, "common_stream_handler", fn)
+    seen = []
+    tuning.guard_streams(SimpleNamespace(get_network=lambda: network),
+                         lambda *args: seen.append(args))
+    await network.common_stream_handler(Stream())
+    assert Stream.reset_called
+    assert seen == [("peer", "/meshsub/1.1.0: DecodeError: Error parsing message", True)]
+    assert tuning.malformed(DecodeError("x")) and not tuning.malformed(KeyError("x"))

@@ -13,14 +13,14 @@ from trustmesh.protocol.codec import unpack_canonical
 from trustmesh.protocol.facets import CORE_FACETS
 from trustmesh.protocol.framing import FrameDecoder, frame
 from trustmesh.protocol.records import (
-    FORBIDDEN_TEXT, MAX_NAME, MAX_NOTE, Attestation, Deal, Profile, Reply, Retraction, countersign,
+    FORBIDDEN_TEXT, MAX_NAME, MAX_NOTE, MAX_TIME_MS, Attestation, Deal, Profile, Reply, Retraction, countersign,
     decode, encode, record_id, sign, signatures_valid,
 )
 
 SIGNERS = [member(n) for n in range(1, 5)]
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
-uints = st.integers(min_value=0, max_value=2**63 - 1)
+times = st.integers(min_value=0, max_value=MAX_TIME_MS)      # ms, up to the end of year 9999
 ids = st.binary(min_size=32, max_size=32)
 signer_index = st.integers(min_value=0, max_value=len(SIGNERS) - 1)
 
@@ -47,15 +47,15 @@ def records(draw):
     author = SIGNERS[author_n]
     other = SIGNERS[(author_n + draw(st.integers(1, len(SIGNERS) - 1))) % len(SIGNERS)]
     seq, prev = draw(chain_position())
-    issued = draw(uints)
+    issued = draw(times)
     kind = draw(st.sampled_from(["attestation", "deal", "retraction", "reply", "profile"]))
     if kind == "attestation":
         rec = Attestation(author.public_key, seq, prev, issued, other.public_key, draw(facets), draw(st.booleans()),
-                          draw(st.none() | ids), draw(st.none() | ids), draw(uints), draw(st.none() | uints),
+                          draw(st.none() | ids), draw(st.none() | ids), draw(times), draw(st.none() | times),
                           draw(st.none() | text(MAX_NOTE)))
     elif kind == "deal":
         rec = Deal(author.public_key, other.public_key, draw(st.sampled_from(["client", "supplier"])), draw(ids),
-                   draw(st.none() | uints), issued)
+                   draw(st.none() | times), issued)
         return countersign(sign(rec, author), other)
     elif kind == "retraction":
         rec = Retraction(author.public_key, seq, prev, issued, draw(ids), draw(st.none() | text(MAX_NOTE)))

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from trustmesh.errors import LocalProtocolError, RemoteProtocolError
+from trustmesh.protocol.framing import encode_varint
 from trustmesh.protocol.messages import ABORT, Finished, MessageReader, encode
 from trustmesh.testing.memsync import Link, MemoryPeer, finished, handle_sync_event, pump, record_id
 from trustmesh.protocol.sync.session import (
@@ -274,6 +275,15 @@ def test_hostile_input_is_a_remote_protocol_error(bad):
     reader = MessageReader()
     reader.feed(s.data_to_send())
     assert reader.next()[0] == ABORT  # the peer is told why before we close
+
+
+@pytest.mark.parametrize("depth", [9, 500, 5000])
+def test_a_deeply_nested_frame_is_a_remote_protocol_error(depth):
+    # [1, [[[...[1]...]]]]: about 500 deep raised RecursionError, which went unpunished
+    body = b"\x92\x01" + b"\x91" * depth + b"\x01"
+    s = responder()
+    with pytest.raises(RemoteProtocolError, match="nested|not msgpack"):
+        feed(s, encode_varint(len(body)) + body)
 
 
 def test_non_canonical_integer_is_rejected():

@@ -25,7 +25,7 @@ from trustmesh.protocol.bundle import BUNDLE_MAGIC, PROPOSAL_MAGIC, bundle_chunk
 from trustmesh.protocol.codec import MAX_RECORD_SIZE, pack  # noqa: E402
 from trustmesh.protocol.framing import encode_varint  # noqa: E402
 from trustmesh.protocol.records import (  # noqa: E402
-    Attestation, Deal, Profile, Reply, Retraction, body, countersign, domain, encode, record_id,
+    MAX_TIME_MS, Attestation, Deal, Profile, Reply, Retraction, body, countersign, domain, encode, record_id,
     reference_hash, sign, signing_input,
 )
 from trustmesh.protocol.validate import MAX_CLOCK_SKEW_MS  # noqa: E402
@@ -166,6 +166,18 @@ def build() -> dict:
                  "DecodeError", "times are integers"),
         negative("issued-too-large", with_element(att1, 5, b"\xcf\x80" + b"\x00" * 7), "DecodeError",
                  "integers are below 2^63"),
+        # --- times: milliseconds, at most the end of year 9999 UTC (MAX_TIME_MS) ---------
+        negative("expires-after-year-9999", resigned(att2, expires=MAX_TIME_MS + 1), "DecodeError",
+                 "times end with year 9999 (253402300799999 ms)"),
+        negative("expires-2^63-1", resigned(att2, expires=2**63 - 1), "DecodeError",
+                 "a valid uint, but no time: the poison record"),
+        negative("due-after-year-9999",
+                 encode(countersign(sign(dataclasses.replace(proposal, due=MAX_TIME_MS + 1), ALICE), BOB)),
+                 "DecodeError", "times end with year 9999"),
+        negative("occurred-after-year-9999", resigned(att1, occurred=MAX_TIME_MS + 1), "DecodeError",
+                 "times end with year 9999 (decode comes before the rule on occurred)"),
+        negative("issued-after-year-9999", resigned(att1, issued=MAX_TIME_MS + 1), "DecodeError",
+                 "times end with year 9999 (decode comes before the rule on issued)"),
         negative("key-31-bytes", with_element(att1, 2, pack(a[:31])), "DecodeError", "a key is 32 bytes"),
         negative("key-as-str", with_element(att1, 6, pack("b" * 32)), "DecodeError",
                  "a key is bin, not str"),
@@ -228,6 +240,7 @@ def build() -> dict:
         "about": "trustmesh v1 wire-format test vectors; see docs/protocol.md. Bytes are lower-case hex.",
         "now_ms": NOW,
         "max_clock_skew_ms": MAX_CLOCK_SKEW_MS,
+        "max_time_ms": MAX_TIME_MS,
         "keys": [key_vector(n, i) for n, i in KEYS.items()],
         "reference_hash": {
             "text": "INV-2026-0042", "party_a": a.hex(), "party_b": b.hex(), "hash_hex": ref.hex(),

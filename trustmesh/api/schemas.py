@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from trustmesh.errors import UsageError
-from trustmesh.protocol.records import MAX_NAME, MAX_NOTE, MAX_URL, MAX_TIME, ROLES, STANCES
+from trustmesh.protocol.records import MAX_NAME, MAX_NOTE, MAX_URL, MAX_TIME_MS, ROLES, STANCES
 
 MAX_BODY = 64 * 1024        # bytes of a JSON body (bundles go to /v1/import, streamed)
 
@@ -76,7 +76,7 @@ def _member(required: bool = True, description: str = "a member: PeerID, did:key
 
 
 def _time(description: str) -> Field:
-    return Field("integer", minimum=0, maximum=MAX_TIME, description=description + " (ms since the epoch)")
+    return Field("integer", minimum=0, maximum=MAX_TIME_MS, description=description + " (ms since the epoch)")
 
 
 def _record(required: bool = True) -> Field:

@@ -105,10 +105,9 @@ def parse_date(text: str, option: str) -> int:
 
 
 def format_ms(ms: int | None) -> str | None:
-    """An ISO UTC date-time for milliseconds since the epoch."""
-    if ms is None:
-        return None
-    return datetime.fromtimestamp(ms / 1000, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    """An ISO UTC date-time for milliseconds since the epoch (never raises: jsonview.iso)."""
+    from trustmesh.protocol.jsonview import iso
+    return iso(ms)
 
 
 def with_ledger(ctx: click.Context, action: Callable[[Any], Any]) -> Any:

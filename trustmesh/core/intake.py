@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from trustmesh.crypto.ids import peer_id
 from trustmesh.net.ports import IntakeReport
 from trustmesh.protocol.records import Attestation, Deal, Record
+from trustmesh.protocol.validate import LINK
 from trustmesh.store import ACCEPTED, DUPLICATE, FORK, IngestResult, Store
 
 SMALL = 8               # records ingested right on the event loop when the worker is idle
@@ -40,7 +41,10 @@ class Quota:
 
     Why: anyone can mint identities and sign records; without a limit a
     sybil flood of valid records would fill the disk. Records by authors
-    I trust (weight > 0) are never limited.
+    I trust (weight > 0) are never limited. Once full, an honest stranger's
+    records are dropped as well (they cannot be told apart from a flood);
+    it gets room when someone with weight vouches for it, and sync brings
+    the dropped records then (docs/operating.md).
     """
 
     def __init__(self, limit: int, held: int = 0) -> None:
@@ -81,9 +85,12 @@ class Intake:
         self.weight_of = weight_of
         self.quota = quota
         self._waiting: deque[Fresh] = deque()
+        self._refused_links: list[bytes] = []
         self._lock = threading.Lock()
         # set by the node: where announcements go
         self.on_fresh: list[Callable[[list[Fresh]], None]] = []
+        # ids of records a peer sent that a link rule refuses (see Node._index_refused)
+        self.on_link_refused: list[Callable[[list[bytes]], None]] = []
         self.counters = {"accepted": 0, "duplicate": 0, "rejected": 0}   # what peers sent
 
         self.by_source: dict[tuple[str, str], int] = {}   # (source, outcome or fault) -> records
@@ -96,8 +103,11 @@ class Intake:
         results = self.store.ingest(raws, self.clock(), admit)
         fresh = [Fresh(res.id, res.record, raw, source, peer, res.reason == FORK)
                  for res, raw in zip(results, raws) if res.status == ACCEPTED]
+        refused = [] if source in OWNER_SOURCES else [
+            res.id for res in results if res.status == "rejected" and res.fault == LINK and res.id]
         with self._lock:
             self._waiting.extend(fresh)
+            self._refused_links.extend(refused)
             self._count(results, source)
         return results
 
@@ -122,9 +132,13 @@ class Intake:
         with self._lock:
             fresh = list(self._waiting)
             self._waiting.clear()
+            refused, self._refused_links = self._refused_links, []
         if fresh:
             for listener in self.on_fresh:
                 listener(fresh)
+        if refused:
+            for listener in self.on_link_refused:
+                listener(refused)
         return fresh
 
     async def take(self, worker, raws: list[bytes], source: str, peer: bytes | None = None) -> IntakeReport:

@@ -33,9 +33,16 @@ from trustmesh.protocol.records import (
 )
 
 
+# For tests only (not a setting): shifts this process's wall clock by this many
+# milliseconds, so that a test can run two node processes whose clocks differ
+# (tests/test_p2p_blame.py). Read once, when the process starts.
+TEST_CLOCK_OFFSET_ENV = "TRUSTMESH_TEST_CLOCK_OFFSET_MS"
+_TEST_OFFSET_MS = int(os.environ.get(TEST_CLOCK_OFFSET_ENV) or 0)
+
+
 def now_ms() -> int:
     """The wall clock in milliseconds since the epoch: the node's only clock."""
-    return time.time_ns() // 1_000_000
+    return time.time_ns() // 1_000_000 + _TEST_OFFSET_MS
 
 
 class Ledger:

@@ -46,6 +46,6 @@ def _answer(store, request: QueryRequest, limit: int) -> list[bytes]:
     (retractions, replies), so the asker sees them as we do."""
     found = store.records(subject=request.subject, author=request.author, facet=request.facet,
                           since=request.since, include_retracted=True, include_expired=True, limit=limit)
-    raws = [s.raw for s in found]
+    raws = store.raws_for([s.id for s in found])        # what peers may be sent (store.raws_for)
     raws += store.linked_to([s.id for s in found])
     return list(dict.fromkeys(raws))

@@ -44,6 +44,12 @@ from trustmesh.trust import DEFAULT, TrustConfig
 
 log = logging.getLogger("trustmesh.node")
 
+# Records refused here by a link rule that peers keep (they lacked the target)
+# go into our sync index, so that sync stops offering them every session.
+# Bounded: a flood of such records must not grow the index; past the bound
+# they are offered again (refused again, no offence).
+REFUSED_IN_INDEX = 20_000
+
 
 class Node(Reading):
     """A member's node: ledger + intake + events + deals + trust + network service."""
@@ -61,6 +67,8 @@ class Node(Reading):
         self.quota = Quota(self.config.defence.unweighted_quota)
         self.intake = Intake(self.store, ledger.clock, self.weights.of, self.quota)
         self.intake.on_fresh.append(self._announced)
+        self.intake.on_link_refused.append(self._index_refused)
+        self._refused_indexed = 0
         ledger.ingest_own = partial(self.intake.store_records, source="local")
         self.deals = DealDesk(self.config.deals.auto_accept, self.config.deals.max_pending, on_deal)
         self.sync_index: SyncIndex | None = None
@@ -111,6 +119,21 @@ class Node(Reading):
                 self._forked.add(f.record.author)
                 self._wake.set()
             self.notify("record", **describe(f))
+
+    def _index_refused(self, ids: list[bytes]) -> None:
+        """Count link-refused records as held for sync (never stored: see REFUSED_IN_INDEX).
+
+        A link rule's verdict never changes (the target is fixed by its id),
+        so a peer that holds such a record, having lacked the target, would
+        otherwise push it again in every sync. A peer that NEEDs it from us
+        gets nothing for that id (``provide`` omits what is not held).
+        """
+        room = REFUSED_IN_INDEX - self._refused_indexed
+        if self.sync_index is None or room <= 0:
+            return
+        fresh = [rid for rid in ids[:room] if rid not in self.sync_index]
+        self.sync_index.add(fresh)
+        self._refused_indexed += len(fresh)
 
     async def _announce_forks(self) -> None:
         """Tell the user and every peer: both records of each fork proof are gossiped.

@@ -90,6 +90,14 @@ class DiscoveryConfig:
     exchange_peers: int = 32        # addresses given per peer-exchange answer
     maintain_interval_s: float = 1.0
     save_interval_s: float = 30.0
+    # Every connection is pinged this often and closed without an answer in
+    # keepalive_timeout_s: a peer that vanished without closing its TCP
+    # connection (power cut, network change) is not kept for the kernel's
+    # ~15 minutes. When a peer connects again while a connection to it is
+    # open, the open ones are pinged at once, with replace_timeout_s.
+    keepalive_interval_s: float = 15.0
+    keepalive_timeout_s: float = 10.0
+    replace_timeout_s: float = 5.0
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,10 @@
 One loop for every session (sync, query): send what the session queued,
 take its next event, read when it has none. The protocol code decides every
 byte; this module only does the I/O, with bounded patience: ``idle_s``
-without a byte ends the session.
+without a byte ends the session, and so does a frame not complete
+``idle_s`` after its first byte (a peer feeding one byte a second never
+goes idle, and used to hold a session for the whole session timeout).
+Neither is an offence: a slow link looks the same.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ async def pump(stream, session, on_event: Callable[[Any], Awaitable[None]], idle
     filling its buffers, and the index is up to date before our next turn.
     """
     last, ended = None, False
+    partial_since = None            # when the frame now arriving started to arrive
     # the session holds at most max_buffer bytes unparsed; what is left of a frame stays in it
     chunk = session.limits.max_buffer - session.limits.max_frame
     while True:
@@ -53,17 +57,27 @@ async def pump(stream, session, on_event: Callable[[Any], Awaitable[None]], idle
         if session.state in _OVER and event is None:
             return last
         if event is None:
-            with trio.move_on_after(idle_s) as idle:
+            wait = idle_s
+            if session.buffered:       # inside a frame: it must be whole idle_s after its first byte
+                now = trio.current_time()
+                partial_since = now if partial_since is None else partial_since
+                wait = min(idle_s, partial_since + idle_s - now)
+            else:
+                partial_since = None
+            with trio.move_on_after(max(wait, 0.0)) as idle:
                 try:
                     data = await stream.read(chunk)
                 except Exception:          # EOF, reset, closed: the session judges
                     data = b""
             if idle.cancelled_caught:
+                if partial_since is not None:
+                    raise Silent(f"a frame still incomplete after {idle_s:g} s")
                 raise Silent(f"no data for {idle_s:g} s")
             ended = ended or not data
             session.receive_data(data or b"")
             continue
         last = event
+        partial_since = None        # a message came whole: what is buffered now is a new frame
         await on_event(event)
 
 

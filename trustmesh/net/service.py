@@ -28,10 +28,12 @@ from trustmesh.net.deals import handler as deal_proto
 from trustmesh.net.config import (
     DEAL_PROTOCOL, PEERS_PROTOCOL, QUERY_PROTOCOL, SYNC_PROTOCOL, NetConfig,
 )
-from trustmesh.net.defence import Defence
+from trustmesh.net import tuning
+from trustmesh.net.defence import HARD, SOFT, Defence
 from trustmesh.net.peers.discovery import Discovery, peer_addrs
 from trustmesh.net.gossip.topic import Gossip
 from trustmesh.net.host import ConnectionEvents, build_host, full_addrs, id_of, key_of, parse_multiaddr
+from trustmesh.net.keepalive import KeepAlive
 from trustmesh.net.peers.known import KnownPeers
 from trustmesh.net.ports import NodePort
 from trustmesh.net.query.handler import QueryProtocol
@@ -49,7 +51,8 @@ class NetService:
         self.port = port
         self.known = known
         self.defence = Defence(config.defence)
-        self.defence.restore(known.conduct, time.monotonic(), time.time())
+        # ban ends are kept on trio's clock (which has its own offset), so restore on it
+        self.defence.restore(known.conduct, trio.current_time(), time.time())
         self.host = None
         self.gossip: Gossip | None = None
         self.discovery: Discovery | None = None
@@ -65,23 +68,31 @@ class NetService:
         """Run the host and every protocol; yields ``self`` while running."""
         listen = [parse_multiaddr(a) for a in self.config.listen]
         self.host = host = build_host(self.identity)
-        self.gossip = Gossip(host, self.config.gossip, self._intake, self.offence, self._allow)
+        tuning.guard_streams(host, self._stream_failed)
+        self.gossip = Gossip(host, self.config.gossip, self._intake, self.offence, self._allow,
+                             banned=self.banned)
+        self.gossip.pubsub.on_failure = self._stream_failed
         self.discovery = Discovery(host, self.config.discovery, self.known,
                                    lambda pid: self.defence.is_banned(pid, trio.current_time()))
         self.sync = SyncProtocol(host, self.config.sync, self.port, self.offence)
         self.query_protocol = QueryProtocol(host, self.config.query_timeout_s, self.port, self.offence)
+        d = self.config.discovery
+        self.keepalive = KeepAlive(host, d.keepalive_interval_s, d.keepalive_timeout_s, d.replace_timeout_s)
         try:
             async with host.run(listen_addrs=listen):
                 try:
                     async with background_trio_service(self.gossip.pubsub), \
                             background_trio_service(self.gossip.router):
                         await self.gossip.start()
-                        host.set_stream_handler(DEAL_PROTOCOL, deal_proto.handler(
+                        for pid in self.defence.banned(trio.current_time()):   # restored from peers.json
+                            self.gossip.pubsub.add_to_blacklist(ID.from_base58(pid))
+                        host.set_stream_handler(DEAL_PROTOCOL, self._unless_banned(deal_proto.handler(
                             self.port.decide_deal, self.offence, self.identity.public_key,
-                            self.config.deals.timeout_s))
-                        host.set_stream_handler(PEERS_PROTOCOL, self.discovery.exchange_handler())
-                        host.set_stream_handler(SYNC_PROTOCOL, self._sync_handler)
-                        host.set_stream_handler(QUERY_PROTOCOL, self._query_handler)
+                            self.config.deals.timeout_s)))
+                        host.set_stream_handler(PEERS_PROTOCOL,
+                                                self._unless_banned(self.discovery.exchange_handler()))
+                        host.set_stream_handler(SYNC_PROTOCOL, self._unless_banned(self.sync.handle))
+                        host.set_stream_handler(QUERY_PROTOCOL, self._unless_banned(self.query_protocol.handle))
                         host.get_network().register_notifee(ConnectionEvents(
                             lambda p: self._conn_event("up", p), lambda p: self._conn_event("down", p)))
                         async with trio.open_nursery() as nursery:
@@ -89,6 +100,7 @@ class NetService:
                             nursery.start_soon(self.gossip.run_publisher)
                             nursery.start_soon(self.gossip.run_drain)
                             nursery.start_soon(self.discovery.run)
+                            nursery.start_soon(self.keepalive.run)
                             nursery.start_soon(self._connection_events)
                             nursery.start_soon(self._periodic)
                             try:
@@ -148,6 +160,7 @@ class NetService:
             pid = peer.to_base58()
             conduct = self.defence.conduct.get(pid)
             out.append({"id": pid, "addrs": peer_addrs(self.host, peer),
+                        "connections": len(self.host.get_network().get_connections(peer)),
                         "banned": self.defence.is_banned(pid, now),
                         "offences": (conduct.hard + conduct.soft) if conduct else 0})
         return out
@@ -185,6 +198,23 @@ class NetService:
 
     # ---- defence ---------------------------------------------------------
 
+    def banned(self, peer: ID) -> bool:
+        """True while a ban on ``peer`` runs."""
+        return self.defence.is_banned(peer.to_base58(), trio.current_time())
+
+    def _unless_banned(self, handler):
+        """``handler`` for streams from peers not banned; a banned peer's stream is reset.
+
+        Why at every handler: a banned peer is disconnected when it connects,
+        but streams it opens at once reach the handlers first.
+        """
+        async def gated(stream) -> None:
+            if self.banned(stream.muxed_conn.peer_id):
+                await _reset(stream)
+                return
+            await handler(stream)
+        return gated
+
     def _allow(self, peer: ID, n: int) -> bool:
         return self.defence.allow_records(peer.to_base58(), n, trio.current_time())
 
@@ -198,8 +228,20 @@ class NetService:
         self.port.notify("offence", peer=pid, severity=kind, reason=reason)
         if banned and not was:
             log.warning("banning %s: %s", pid, reason)
+            self.save()                      # at once: a kill -9 a moment later must not lose it
             self.port.notify("ban", peer=pid, reason=reason)
             self._ban(peer)
+
+    def _stream_failed(self, peer: ID, reason: str, malformed: bool) -> None:
+        """A stream handler (ours or libp2p's) raised on what ``peer`` sent.
+
+        Its stream is already reset; bytes no honest node sends are a hard
+        offence, any other failure a soft one (it may be a bug of ours).
+        """
+        if peer == self.host.get_id():
+            log.warning("own stream failed: %s", reason)
+            return
+        self.offence(peer, HARD if malformed else SOFT, reason)
 
     def _ban(self, peer: ID) -> None:
         try:
@@ -243,6 +285,11 @@ class NetService:
                 nursery.start_soon(self._welcome, peer)
 
     async def _welcome(self, peer: ID) -> None:
+        # A peer that comes back while we still hold a connection to it may have
+        # lost that one silently (it restarted after a power cut): find out now,
+        # before a sync or pubsub picks the dead one (see keepalive.py).
+        if await self.keepalive.replace_stale(peer):
+            return                # every connection to it is closed: its redial starts clean
         await trio.sleep(0.3)     # let identify fill in the peer's listen addresses
         self.discovery.connected(peer)
         if self.config.sync.on_connect and self._initiates(peer):
@@ -271,23 +318,6 @@ class NetService:
                 self.save()
 
     # ---- stream handlers -------------------------------------------------
-
-    async def _sync_handler(self, stream) -> None:
-        if await self._refused(stream):
-            return
-        await self.sync.handle(stream)
-
-    async def _query_handler(self, stream) -> None:
-        if await self._refused(stream):
-            return
-        await self.query_protocol.handle(stream)
-
-    async def _refused(self, stream) -> bool:
-        """True (and the stream reset) when the peer is banned."""
-        if self.defence.is_banned(stream.muxed_conn.peer_id.to_base58(), trio.current_time()):
-            await _reset(stream)
-            return True
-        return False
 
 
 async def _reset(stream) -> None:

@@ -36,6 +36,21 @@ showed, per small message and per peer:
    (``PY_YAMUX_RELEASE_ON_READ=1`` default); go-yamux batches updates until
    half the window is consumed. ``PY_YAMUX_RELEASE_ON_READ=0`` (read by
    py-libp2p at call time) gives go's behaviour.
+7. A crash: an exception from any stream handler escapes
+   ``SwarmConn._handle_muxed_stream`` into the connection's nursery and
+   fails the swarm service, which stops the host: the node process exits.
+   Pubsub's handler lets protobuf's ``DecodeError`` out, so two bytes
+   (``01 ff``) on a ``/meshsub/1.1.0`` stream killed a node. ``guard_streams``
+   wraps the swarm's one entry point for inbound streams: a failing handler
+   costs its stream (reset) and is reported to our defence, never the node.
+   For the same reason ``SafePubsub.push_msg`` (run as a pubsub service task
+   per message: a garbage ``key`` raised out of the signature check) is
+   contained and reported.
+8. Pubsub resets a stream whose RPC announces more than
+   ``max_inbound_rpc_size`` (or a varint over 64 bits) but tells nobody, so a
+   peer could repeat it for free. The read is wrapped to raise our own
+   ``FrameTooLarge`` / ``DecodeError`` instead, which pubsub does not catch:
+   they reach ``guard_streams`` and count as an offence.
 
 Everything here is pinned to libp2p==0.8.1 (pyproject.toml). ``UPSTREAM``
 holds a hash of the source of every upstream function we replace, override
@@ -46,17 +61,27 @@ before re-pinning it.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 import weakref
 from collections import OrderedDict
+from collections.abc import Callable
 
 import libp2p.pubsub.gossipsub as _gossipsub_mod
 import libp2p.pubsub.pubsub as _pubsub_mod
+from google.protobuf.message import DecodeError as _ProtobufDecodeError
+from libp2p.exceptions import ParseError as _ParseError
+from libp2p.io.exceptions import MessageTooLarge as _MessageTooLarge
 from libp2p.peer import peerstore as _peerstore_mod
 from libp2p.pubsub import utils as _utils_mod
 from libp2p.pubsub.gossipsub import GossipSub
 from libp2p.pubsub.pubsub import Pubsub
+from libp2p.utils import varint as _varint_mod
+
+from trustmesh.errors import DecodeError, FrameTooLarge
+
+log = logging.getLogger("trustmesh.p2p")
 
 # "module:qualified name" -> the first 16 hex digits of SHA-256 of its source (inspect.getsource)
 UPSTREAM = {
@@ -67,6 +92,12 @@ UPSTREAM = {
     "libp2p.pubsub.gossipsub:GossipSub.publish": "b978282af46297f7",
     "libp2p.pubsub.gossipsub:GossipSub._emit_idontwant_for_message": "54753ff6cf35dec6",
     "libp2p.pubsub.pubsub:Pubsub._teardown_if_connected": "49d82691142d33f1",
+    "libp2p.pubsub.pubsub:Pubsub.push_msg": "1531483ab4d77674",
+    "libp2p.pubsub.pubsub:Pubsub.continuously_read_stream": "ac0c4ad87ca39288",
+    "libp2p.utils.varint:read_varint_prefixed_bytes_limited": "75623a1c5c4e2c39",
+    "libp2p.network.connection.swarm_connection:SwarmConn._handle_muxed_stream": "fb51f8a3e37c9800",
+    "libp2p.network.swarm:Swarm.set_stream_handler": "2a7fda1f18e0bb71",
+    "libp2p.network.health.ping_probe:ping_connection": "26ae4051cd744ab3",
     "libp2p.stream_muxer.yamux.yamux:_yamux_release_on_read": "2727aa9962fb8209",
 }
 
@@ -149,7 +180,17 @@ class LeanGossipSub(GossipSub):
 
 
 class SafePubsub(Pubsub):
-    """Pubsub whose blacklist teardown tolerates the peer having gone meanwhile."""
+    """Pubsub whose blacklist teardown tolerates the peer having gone meanwhile,
+    and whose per-message task cannot fail the service (see 7)."""
+
+    # (forwarder, reason, malformed) -> None; set by the owner to count an offence
+    on_failure: "Callable | None" = None
+
+    async def push_msg(self, msg_forwarder, msg) -> None:
+        try:
+            await super().push_msg(msg_forwarder, msg)
+        except Exception as exc:
+            _report(self.on_failure, msg_forwarder, "gossip message", exc)
 
     async def _teardown_if_connected(self, peer_id) -> None:
         stream = self.peers.get(peer_id)
@@ -162,9 +203,68 @@ class SafePubsub(Pubsub):
         self._forget_all_subscriptions(peer_id)
 
 
+def malformed(exc: BaseException) -> bool:
+    """True when ``exc`` (or every exception in a group) says the peer sent bytes no honest node sends."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(malformed(e) for e in exc.exceptions)
+    return isinstance(exc, (DecodeError, _ProtobufDecodeError))
+
+
+def _report(on_failure, peer, what: str, exc: BaseException) -> None:
+    reason = f"{what}: {type(exc).__name__}: {str(exc)[:120]}".rstrip(": ")
+    if on_failure is None:
+        log.warning("%s from %s failed: %s", what, peer, reason)
+        return
+    try:
+        on_failure(peer, reason, malformed(exc))
+    except Exception as hook_exc:       # the hook must not turn a contained failure into a crash
+        log.warning("offence hook failed: %s", hook_exc)
+
+
+def guard_streams(host, on_failure: Callable) -> None:
+    """Contain every inbound stream handler of ``host`` (see 7).
+
+    ``on_failure(peer, reason, malformed)`` is told of each handler that
+    raised; the stream is reset first. Cancellation still propagates.
+    """
+    network = host.get_network()
+    inner = network.common_stream_handler
+
+    async def guarded(stream) -> None:
+        try:
+            await inner(stream)
+        except Exception as exc:
+            try:
+                await stream.reset()
+            except Exception:
+                pass
+            try:
+                peer = stream.muxed_conn.peer_id
+                protocol = stream.get_protocol() or "stream"
+            except Exception:
+                return
+            _report(on_failure, peer, str(protocol), exc)
+
+    network.set_stream_handler(guarded)
+
+
+async def read_rpc(reader, max_length: int) -> bytes:
+    """Pubsub's RPC read, raising our typed errors for what pubsub would swallow (see 8)."""
+    try:
+        return await _original_read_rpc(reader, max_length)
+    except _MessageTooLarge as exc:
+        raise FrameTooLarge(f"gossip RPC over the limit: {exc}") from None
+    except _ParseError as exc:
+        raise DecodeError(f"gossip RPC length: {exc}") from None
+
+
+_original_read_rpc = _varint_mod.read_varint_prefixed_bytes_limited
+
+
 def install() -> None:
     """Apply the adjustments (idempotent); called before any host is built."""
     os.environ.setdefault("PY_YAMUX_RELEASE_ON_READ", "0")
     for module in (_gossipsub_mod, _pubsub_mod):
         module.maybe_consume_signed_record = consume_signed_record
         module.env_to_send_in_RPC = env_to_send
+    _pubsub_mod.read_varint_prefixed_bytes_limited = read_rpc

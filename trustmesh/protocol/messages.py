@@ -23,6 +23,11 @@ MAX_FRAME = 256 * 1024          # bytes of body per frame, both directions
 RECORDS_PER_FRAME = 256         # records pushed per frame, at most
 ABORT = 0                       # frame type shared by both protocols: [0, reason]
 MAX_REASON = 200                # characters of an abort reason
+# Arrays in a message nest at most this deep (the message itself is level 1; the
+# deepest real message, RECONCILE, uses 3). Checked without recursion: a frame
+# nested ~500 deep made the canonical check raise RecursionError, which is no
+# protocol error, so the peer went unpunished and could send it again.
+MAX_DEPTH = 8
 
 
 def encode(message: list[Any]) -> bytes:
@@ -102,17 +107,27 @@ def decode_body(body: bytes, max_frame: int = MAX_FRAME) -> list[Any]:
         raise RemoteProtocolError(f"peer sent a frame that is not msgpack ({type(exc).__name__})") from None
     if not isinstance(value, list) or not value or type(value[0]) is not int:
         raise RemoteProtocolError("a message is a msgpack array starting with its type")
-    if _has_float(value) or pack(value) != body:
+    problem = _shape_problem(value)
+    if problem:
+        raise RemoteProtocolError(f"peer sent {problem}")
+    if pack(value) != body:
         raise RemoteProtocolError("peer sent a non-canonical message")
     return value
 
 
-def _has_float(value: Any) -> bool:
-    if isinstance(value, float):
-        return True
-    if isinstance(value, list):
-        return any(isinstance(v, (float, list)) and _has_float(v) for v in value)
-    return False
+def _shape_problem(value: list[Any]) -> str | None:
+    """Why ``value`` cannot be a message (nesting over MAX_DEPTH, a float), or None; no recursion."""
+    todo = [(value, 1)]
+    while todo:
+        items, depth = todo.pop()
+        if depth > MAX_DEPTH:
+            return f"a message nested deeper than {MAX_DEPTH} arrays"
+        for item in items:
+            if isinstance(item, float):
+                return "a non-canonical message (a float)"
+            if isinstance(item, list):
+                todo.append((item, depth + 1))
+    return None
 
 
 def abort_reason(message: list[Any]) -> str:

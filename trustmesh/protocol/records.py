@@ -35,11 +35,15 @@ VERSION = 1
 MAX_NOTE = 280          # characters, for notes and reasons
 MAX_NAME = 100          # characters, for profile names and organisations
 MAX_URL = 200
-MAX_TIME = 253_402_300_799_999   # ms: the last millisecond of year 9999 UTC, the latest time a record may name
 STANCES = ("contest", "acknowledge")
 ROLES = ("client", "supplier")
+# Every time field (issued, occurred, expires, due) is milliseconds since the
+# epoch, at most the last millisecond of year 9999 UTC. Why a bound: a validly
+# signed record with expires = 2^63 - 1 was accepted, and then every view of it
+# failed ("year 292278994 is out of range"); and sync spread it to every node.
+MAX_TIME_MS = 253_402_300_799_999       # 9999-12-31T23:59:59.999Z
 
-_CHAIN = (("author", "key"), ("seq", "uint"), ("prev", "id?"), ("issued", "uint"))
+_CHAIN = (("author", "key"), ("seq", "uint"), ("prev", "id?"), ("issued", "time"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +54,7 @@ class Attestation:
     NAME: ClassVar[str] = "attestation"
     FIELDS: ClassVar[tuple] = _CHAIN + (
         ("subject", "key"), ("facet", "facet"), ("positive", "bool"), ("ref", "id?"),
-        ("deal", "id?"), ("occurred", "uint"), ("expires", "uint?"), ("note", "note?"),
+        ("deal", "id?"), ("occurred", "time"), ("expires", "time?"), ("note", "note?"),
     )
     SIGNERS: ClassVar[tuple] = ("sig",)
 
@@ -82,7 +86,7 @@ class Deal:
     NAME: ClassVar[str] = "deal"
     FIELDS: ClassVar[tuple] = (
         ("author", "key"), ("counterparty", "key"), ("role", "role"), ("ref", "id"),
-        ("due", "uint?"), ("issued", "uint"),
+        ("due", "time?"), ("issued", "time"),
     )
     SIGNERS: ClassVar[tuple] = ("sig", "counter_sig")
 
@@ -233,11 +237,14 @@ def signatures_valid(record: Record) -> bool:
     return True
 
 
-def decode(raw: bytes, *, allow_proposal: bool = False) -> Record:
+def decode(raw: bytes, *, allow_proposal: bool = False, stored: bool = False) -> Record:
     """The record encoded by ``raw``; DecodeError unless it is canonical and well-typed.
 
     Signatures are *not* checked here (see ``signatures_valid``) so that an
-    ingest can verify them in parallel threads.
+    ingest can verify them in parallel threads. ``stored``: bytes read back
+    from our own store, where a version before MAX_TIME_MS may have kept a
+    time beyond it; they are read with the old bound (any uint), so that
+    every stored record can still be shown. Never for bytes from elsewhere.
     """
     arr = unpack_canonical(raw, MAX_RECORD_SIZE)
     if len(arr) < 2 or arr[0] != VERSION or type(arr[0]) is not int:
@@ -249,10 +256,10 @@ def decode(raw: bytes, *, allow_proposal: bool = False) -> Record:
     if len(arr) != 2 + len(fields) + len(signers):
         raise DecodeError(f"a {cls.NAME} has {2 + len(fields) + len(signers)} elements, got {len(arr)}")
     values = arr[2:]
-    for check, value in zip(_FIELD_CHECKS[cls], values):
+    for check, value in zip((_STORED_CHECKS if stored else _FIELD_CHECKS)[cls], values):
         if not check(value):
             for (name, kind), v in zip(fields, values):
-                if not _CHECKS[kind](v):
+                if not (_STORED_KINDS if stored else _CHECKS)[kind](v):
                     raise DecodeError(f"{cls.NAME}.{name}: {_EXPECTED[kind]}")
     sigs = values[len(fields):]
     if not _is_sig(sigs[0]):
@@ -286,6 +293,10 @@ def _is_uint(v: object) -> bool:
     return type(v) is int and 0 <= v < 2**63
 
 
+def _is_time(v: object) -> bool:
+    return type(v) is int and 0 <= v <= MAX_TIME_MS
+
+
 def _is_32(v: object) -> bool:
     return type(v) is bytes and len(v) == 32
 
@@ -300,6 +311,8 @@ _CHECKS = {
     "id?": _optional(_is_32),
     "uint": _is_uint,
     "uint?": _optional(_is_uint),
+    "time": _is_time,
+    "time?": _optional(_is_time),
     "bool": lambda v: type(v) is bool,
     "facet": is_facet,
     "note?": _optional(_is_text(MAX_NOTE)),
@@ -313,6 +326,9 @@ _CHECKS = {
 
 # The check of each field of each type, in layout order (decode's hot loop).
 _FIELD_CHECKS = {cls: tuple(_CHECKS[kind] for _, kind in cls.FIELDS) for cls in RECORD_TYPES.values()}
+# The same for records read back from our own store (see decode's ``stored``).
+_STORED_KINDS = {**_CHECKS, "time": _is_uint, "time?": _optional(_is_uint)}
+_STORED_CHECKS = {cls: tuple(_STORED_KINDS[kind] for _, kind in cls.FIELDS) for cls in RECORD_TYPES.values()}
 
 
 def reference_hash(text: str, party_a: bytes, party_b: bytes) -> bytes:
@@ -332,6 +348,8 @@ _EXPECTED = {
     "id?": "expected a 32-byte id or nil",
     "uint": "expected an integer from 0 to 2^63-1",
     "uint?": "expected an integer from 0 to 2^63-1, or nil",
+    "time": f"expected a time: milliseconds from 0 to {MAX_TIME_MS} (the end of year 9999 UTC)",
+    "time?": f"expected a time (milliseconds from 0 to {MAX_TIME_MS}, the end of year 9999 UTC) or nil",
     "bool": "expected true or false",
     "facet": "expected a facet (payment, delivery, quality, relation, solvency, skill:<name>)",
     "note?": f"expected nil or 1 to {MAX_NOTE} characters on one line (no control characters)",

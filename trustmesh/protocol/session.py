@@ -48,6 +48,11 @@ class Session:
         """Where the session is (see the class's ``TRANSITIONS``)."""
         return self._state
 
+    @property
+    def buffered(self) -> int:
+        """Bytes received that are not yet a whole message (the caller bounds how long that lasts)."""
+        return self._reader.buffered
+
     def _to(self, state: str) -> None:
         if state not in ("failed", "error") and state not in self.TRANSITIONS.get(self._state, ()):
             raise LocalProtocolError(f"{type(self).__name__}: no move from {self._state} to {state}")

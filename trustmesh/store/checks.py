@@ -42,7 +42,7 @@ def check_job(raws: list[bytes], ids: list[bytes], held: set[bytes], now_ms: int
     for raw, rid in zip(raws, ids):
         if rid in held:
             try:
-                out.append((decode(raw, allow_proposal=True), None, HELD, None))
+                out.append((decode(raw, allow_proposal=True, stored=True), None, HELD, None))
             except DecodeError:     # held bytes decoded once; a stricter reader may refuse them now
                 out.append((None, None, HELD, None))
             continue

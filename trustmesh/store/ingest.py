@@ -225,7 +225,7 @@ class Ingest(Database):
         found = {row[0]: rec for rec, _, reason, row in checked if reason is None and row[0] in wanted}
         missing = list(wanted - found.keys())
         for rid, raw in self._in_chunks("SELECT id, raw FROM records WHERE id IN ({marks})", missing, conn):
-            found[rid] = decode(raw)
+            found[rid] = decode(raw, stored=True)
         return found
 
     @staticmethod

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from trustmesh.errors import NotFound, UsageError
+from trustmesh.errors import DecodeError, NotFound, UsageError
 from trustmesh.protocol.records import TYPE_NAMES, Profile, Record, decode
 from trustmesh.store.db import Database
-from trustmesh.store.schema import ATTESTATION, CONTESTED, DEAL, PROFILE, RETRACTED
+from trustmesh.store.schema import ATTESTATION, BEYOND, CONTESTED, DEAL, PROFILE, RETRACTED
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,20 +154,24 @@ class Queries(Database):
         return {r[0] for r in self._in_chunks("SELECT id FROM records WHERE id IN ({marks})", list(ids))}
 
     def all_ids(self) -> list[bytes]:
-        """Every record id held, sorted (for set reconciliation)."""
+        """Every record id held that may be offered to peers, sorted (for set reconciliation)."""
         with self._reading() as conn:
-            return [r[0] for r in conn.execute("SELECT id FROM records ORDER BY id")]
+            return [r[0] for r in conn.execute(f"SELECT id FROM records WHERE NOT {BEYOND} ORDER BY id")]
 
     def raws_for(self, ids: Sequence[bytes]) -> list[bytes]:
-        """The bytes of the records among ``ids`` that are held (order not kept)."""
-        return [r[0] for r in self._in_chunks("SELECT raw FROM records WHERE id IN ({marks}) ORDER BY rid",
-                                              list(ids))]
+        """The bytes of the records among ``ids`` held here that peers may be sent (order not kept).
+
+        None beyond the time bound (``schema.BEYOND``; a deal's ``due`` is only in its bytes).
+        """
+        return [raw for kind, raw in self._in_chunks(
+            f"SELECT type, raw FROM records WHERE id IN ({{marks}}) AND NOT {BEYOND} ORDER BY rid", list(ids))
+            if kind != DEAL or _within_bound(raw)]
 
     def linked_to(self, ids: Sequence[bytes]) -> list[bytes]:
         """The bytes of the retractions and replies held that target any of ``ids``."""
         return [r[0] for r in self._in_chunks(
             "SELECT raw FROM records WHERE target IN ({marks}) AND type != " + str(ATTESTATION)
-            + " ORDER BY rid", list(ids))]
+            + f" AND NOT {BEYOND} ORDER BY rid", list(ids))]
 
     def relations(self, member: bytes | None = None) -> list[tuple[bytes, bytes]]:
         """(from, to) pairs that give weight: deals (both ways) and unretracted positive attestations.
@@ -203,5 +207,13 @@ class Queries(Database):
             args = [*args, -1 if limit is None else int(limit), int(offset)]
         with self._reading() as conn:
             rows = conn.execute(sql, args).fetchall()
-        return [StoredRecord(rid, decode(raw), raw, received, bool(ret), bool(con))
+        return [StoredRecord(rid, decode(raw, stored=True), raw, received, bool(ret), bool(con))
                 for rid, raw, received, ret, con in rows]
+
+
+def _within_bound(raw: bytes) -> bool:
+    try:
+        decode(raw)
+    except DecodeError:
+        return False
+    return True

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from trustmesh.errors import StoreError
-from trustmesh.protocol.records import Attestation, Deal, Profile, Reply, Retraction, decode
+from trustmesh.protocol.records import MAX_TIME_MS, Attestation, Deal, Profile, Reply, Retraction, decode
 
 ATTESTATION, DEAL, RETRACTION, REPLY, PROFILE = (
     Attestation.TYPE, Deal.TYPE, Retraction.TYPE, Reply.TYPE, Profile.TYPE)
@@ -60,7 +60,7 @@ def _v2(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE records ADD COLUMN prev BLOB")
     rows = conn.execute("SELECT rid, raw FROM records WHERE seq IS NOT NULL").fetchall()
     conn.executemany("UPDATE records SET prev = ? WHERE rid = ?",
-                     [(decode(raw).prev, rid) for rid, raw in rows])
+                     [(decode(raw, stored=True).prev, rid) for rid, raw in rows])
 
 
 # Each step is SQL or a function of the connection; run in one transaction with its version.
@@ -73,6 +73,11 @@ COLUMNS = ("id", "type", "author", "seq", "prev", "subject", "facet", "positive"
 # A record is retracted when a retraction by one of its parties targets it.
 RETRACTED = f"""EXISTS (SELECT 1 FROM records x WHERE x.type = {RETRACTION} AND x.target = r.id
     AND (x.author = r.author OR (r.type = {DEAL} AND x.author = r.subject)))"""
+# Records that a version before the time bound kept with a time beyond it (records.py,
+# MAX_TIME_MS): still shown here (read with decode(stored=True)), never offered to
+# peers, who must refuse them (and would count it against us).
+BEYOND = (f"(issued > {MAX_TIME_MS} OR COALESCE(occurred, 0) > {MAX_TIME_MS}"
+          f" OR COALESCE(expires, 0) > {MAX_TIME_MS})")
 # An attestation is contested when its subject replied "contest" (positive = 0).
 CONTESTED = f"""(r.type = {ATTESTATION} AND EXISTS (SELECT 1 FROM records x WHERE x.type = {REPLY}
     AND x.target = r.id AND x.author = r.subject AND x.positive = 0))"""

@@ -16,17 +16,19 @@ from trustmesh.testing.cluster import Cluster, NodeError, NodeProcess, environme
 from trustmesh.testing.memsync import Link, MemoryPeer, finished, handle_sync_event, pump
 
 
-def hostile(target: str, mode: str, count: int = 500, timeout: float = 60.0) -> dict:
+def hostile(target: str, mode: str, count: int = 500, timeout: float = 60.0,
+            seed: bytes | None = None) -> dict:
     """Run the misbehaving peer (``testing/hostile.py``) against ``target``; what it saw.
 
     A separate process, so its libp2p host and the node under attack never
-    share an event loop.
+    share an event loop. ``seed`` fixes its identity, so that a later run is
+    the same peer.
     """
     import json
     import subprocess
     import sys
     out = subprocess.run([sys.executable, "-m", "trustmesh.testing.hostile", "--target", target,
-                          "--mode", mode, "--count", str(count)],
+                          "--mode", mode, "--count", str(count)] + (["--seed", seed.hex()] if seed else []),
                          capture_output=True, timeout=timeout, env=environment())
     if out.returncode != 0:
         raise NodeError(f"hostile peer failed ({out.returncode}): {out.stderr.decode()[-2000:]}")

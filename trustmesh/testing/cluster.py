@@ -141,6 +141,14 @@ class NodeProcess:
         return self.api("POST", "/v1/attestations", {"subject": subject, "facet": facet,
                                                      "positive": positive, **options})["id"]
 
+    def import_raws(self, raws: list[bytes]) -> dict:
+        """Import records as the owner would (a bundle through the API): stored here, then gossiped."""
+        from trustmesh.protocol.bundle import bundle_chunks
+        reply = self._http.post("/v1/import", content=b"".join(bundle_chunks(raws)))
+        if reply.status_code != 200:
+            raise NodeError(f"node {self.id}: import: {reply.status_code} {reply.text[:500]}")
+        return reply.json()
+
     def attest_many(self, subjects: list[str], facet: str = "payment") -> list[str]:
         """One positive attestation about each of ``subjects``, in order; their ids."""
         return [self.attest(s, facet) for s in subjects]

@@ -47,3 +47,25 @@ def fill_store(home: Path, n_records: int, authors: int = 1000) -> int:
     finally:
         ledger.close()
     return total
+
+
+def store_unchecked(path: Path, raw: bytes) -> bytes:
+    """Write ``raw`` into the store file at ``path`` with no check at all; its id.
+
+    For tests only: it stands for a record that an older version, with
+    looser rules, stored and that today's rules refuse.
+    """
+    import sqlite3
+
+    from trustmesh.protocol.records import decode
+    from trustmesh.store.checks import row
+    from trustmesh.store.schema import COLUMNS
+    rid = record_id(raw)
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute(f"INSERT INTO records ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+                     row(rid, decode(raw, allow_proposal=True, stored=True), raw, now_ms()))
+        conn.commit()
+    finally:
+        conn.close()
+    return rid

@@ -49,12 +49,14 @@ class Gossip:
     """The records topic of one host."""
 
     def __init__(self, host: IHost, config: GossipConfig, intake: Intake, offence: Offence,
-                 allowed: Callable[[ID, int], bool]) -> None:
+                 allowed: Callable[[ID, int], bool],
+                 banned: Callable[[ID], bool] = lambda peer: False) -> None:
         self.host = host
         self.config = config
         self._intake = intake
         self._offence = offence
         self._allowed = allowed
+        self._banned = banned
         self.router = LeanGossipSub(
             [PROTOCOL_ID_V12, PROTOCOL_ID_V11, PROTOCOL_ID],
             config.degree, config.degree_low, config.degree_high,
@@ -80,7 +82,7 @@ class Gossip:
     async def start(self) -> None:
         """Subscribe and install the validator (pubsub and router already running)."""
         await self.pubsub.wait_until_ready()
-        self.pubsub.set_topic_validator(TOPIC, self._validate, is_async_validator=True)
+        self.pubsub.set_topic_validator(TOPIC, self.validate, is_async_validator=True)
         self._subscription = await self.pubsub.subscribe(TOPIC)
 
     def announce(self, raws: list[bytes]) -> None:
@@ -111,9 +113,11 @@ class Gossip:
         while True:
             await self._subscription.get()
 
-    async def _validate(self, forwarder: ID, msg) -> bool:
+    async def validate(self, forwarder: ID, msg) -> bool:
         if forwarder == self.host.get_id():
             return True
+        if self._banned(forwarder):        # before pubsub's blacklist or our disconnect caught up
+            return False
         try:
             raws = unpack_message(msg.data, 4 * self.config.batch_records)
         except DecodeError as exc:

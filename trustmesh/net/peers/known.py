@@ -64,6 +64,8 @@ class KnownPeers:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as fh:
                 json.dump({"peers": self.peers, "conduct": self.conduct}, fh)
+                fh.flush()
+                os.fsync(fh.fileno())        # a ban must survive a crash, not only a kill -9
             os.replace(tmp, self.path)
         except OSError:
             pass

@@ -61,8 +61,21 @@ class SyncProtocol:
             self.running.discard(key)
 
     async def handle(self, stream) -> None:
-        """The stream handler: answer a sync opened by a peer."""
-        await self._session(stream, stream.muxed_conn.peer_id, initiator=False)
+        """The stream handler: answer a sync opened by a peer, one session per peer at a time.
+
+        Further ones are reset, without offence: after a reconnect the old
+        session may still be winding down.
+        """
+        peer = stream.muxed_conn.peer_id
+        key = (peer.to_base58(), False)
+        if key in self.running:
+            await close(stream, reset=True)
+            return
+        self.running.add(key)
+        try:
+            await self._session(stream, peer, initiator=False)
+        finally:
+            self.running.discard(key)
 
     async def _session(self, stream, peer: ID, initiator: bool) -> dict:
         port, cfg = self.port, self.config
