@@ -15,3 +15,4 @@ node running".
 API_FILE = "api"
 SOCKET_FILE = "api.sock"
 TOKEN_FILE = "api.token"
+COOKIE = "trustmesh_token"     # the web view's login cookie (SameSite=Strict, reads only)

@@ -28,51 +28,22 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from trustmesh.api import routes
+from trustmesh.api import COOKIE
+from trustmesh.api.routes import ROUTES as _HANDLERS
 from trustmesh.api.schemas import openapi_body, parse_body
 from trustmesh.errors import TrustmeshError
 from trustmesh.version import __version__
 
 log = logging.getLogger("trustmesh.api")
 
-COOKIE = "trustmesh_token"
 
-# (method, path, handler, summary); also the OpenAPI schema's source
-ROUTES: list[tuple[str, str, Callable, str]] = [
-    ("GET", "/v1/health", routes.health, "Liveness: the node answers."),
-    ("GET", "/v1/version", routes.version, "trustmesh version."),
-    ("GET", "/v1/identity", routes.identity, "My id, did:key and listen addresses."),
-    ("GET", "/v1/status", routes.status, "Id, addresses, connected peers, record counts, sync, version."),
-    ("GET", "/v1/records", routes.records, "Records held (?subject= &author= &facet= &kind= &limit= &offset=)."),
-    ("GET", "/v1/records/ids", routes.record_ids, "Every record id held (hex), sorted."),
-    ("GET", "/v1/records/{rid}", routes.record, "One record by id or unique id prefix."),
-    ("POST", "/v1/attestations", routes.attest, "Sign and gossip an attestation."),
-    ("POST", "/v1/retractions", routes.retract, "Retract one of my records."),
-    ("POST", "/v1/replies", routes.reply, "Reply to an attestation about me."),
-    ("PUT", "/v1/profile", routes.profile, "Publish my profile."),
-    ("POST", "/v1/deals", routes.propose, "Propose a deal to a connected member."),
-    ("GET", "/v1/deals/pending", routes.pending, "Proposals received and waiting for my answer."),
-    ("GET", "/v1/deals/sent", routes.sent, "Proposals I sent, with their answers."),
-    ("POST", "/v1/deals/{pid}/accept", routes.accept, "Countersign a pending proposal."),
-    ("POST", "/v1/deals/{pid}/decline", routes.decline, "Decline a pending proposal."),
-    ("GET", "/v1/trust/{subject}", routes.trust, "My trust in a member (?facet= &explain=1)."),
-    ("GET", "/v1/rank", routes.rank, "Best-known members on a facet (?facet= &limit=)."),
-    ("GET", "/v1/weights/{member}", routes.weight, "How much a member's word counts for me (0..1)."),
-    ("POST", "/v1/import", routes.import_bundle, "Verify and store a bundle (the body, streamed), gossip what is new."),
-    ("POST", "/v1/ask", routes.ask, "Ask connected peers about a member now."),
-    ("GET", "/v1/peers", routes.peers, "Connected peers."),
-    ("POST", "/v1/peers", routes.connect, "Connect to a peer."),
-    ("DELETE", "/v1/peers/{pid}", routes.disconnect, "Disconnect a peer."),
-    ("GET", "/v1/sync", routes.sync_status, "The last sync with each peer, intake counters."),
-    ("POST", "/v1/sync", routes.sync_now, "Reconcile with every connected peer now."),
-    ("GET", "/v1/events", routes.events, "New events as NDJSON lines (?kinds=record,sync,...)."),
-    ("GET", "/v1/members", routes.members, "Members my network knows, with my trust per facet."),
-    ("GET", "/v1/graph", routes.graph, "My neighbourhood: members within two relations, and the relations."),
-    ("GET", "/ui", routes.ui, "The web view (?token= once, for TCP)."),
-    ("GET", "/ui/{name}", routes.ui_file, "The web view's files."),
-    ("GET", "/metrics", routes.metrics, "Prometheus metrics."),
-    ("GET", "/openapi.json", routes.openapi, "This schema."),
-]
+
+async def openapi(api, request: Request) -> dict:
+    return openapi_schema()
+
+
+# (method, path, handler, summary): the route table, also the OpenAPI schema's source
+ROUTES = [*_HANDLERS, ("GET", "/openapi.json", openapi, "This schema.")]
 
 
 class Api:

@@ -12,7 +12,7 @@ from importlib.resources import files
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 
-from trustmesh.api import params
+from trustmesh.api import COOKIE, params
 from trustmesh.api.schemas import BadRequest
 from trustmesh.crypto.ids import did_key, peer_id
 from trustmesh.errors import NotFound
@@ -215,7 +215,6 @@ def _event_json(data: dict) -> dict:
 # ---- the web view, metrics ------------------------------------------------------------
 
 async def ui(api, request: Request) -> Response:
-    from trustmesh.api.app import COOKIE
     page = _ui_file("index.html")
     response = Response(page, media_type="text/html; charset=utf-8",
                         headers={"Content-Security-Policy": "default-src 'self'; style-src 'self'",
@@ -239,10 +238,42 @@ async def metrics(api, request: Request) -> Response:
     return Response(text, media_type=content_type)
 
 
-async def openapi(api, request: Request) -> dict:
-    from trustmesh.api.app import openapi_schema
-    return openapi_schema()
-
-
 def _ui_file(name: str) -> bytes:
     return (files("trustmesh.api") / "ui" / name).read_bytes()
+
+
+# (method, path, handler, summary); also the OpenAPI schema's source
+ROUTES: list[tuple] = [
+    ("GET", "/v1/health", health, "Liveness: the node answers."),
+    ("GET", "/v1/version", version, "trustmesh version."),
+    ("GET", "/v1/identity", identity, "My id, did:key and listen addresses."),
+    ("GET", "/v1/status", status, "Id, addresses, connected peers, record counts, sync, version."),
+    ("GET", "/v1/records", records, "Records held (?subject= &author= &facet= &kind= &limit= &offset=)."),
+    ("GET", "/v1/records/ids", record_ids, "Every record id held (hex), sorted."),
+    ("GET", "/v1/records/{rid}", record, "One record by id or unique id prefix."),
+    ("POST", "/v1/attestations", attest, "Sign and gossip an attestation."),
+    ("POST", "/v1/retractions", retract, "Retract one of my records."),
+    ("POST", "/v1/replies", reply, "Reply to an attestation about me."),
+    ("PUT", "/v1/profile", profile, "Publish my profile."),
+    ("POST", "/v1/deals", propose, "Propose a deal to a connected member."),
+    ("GET", "/v1/deals/pending", pending, "Proposals received and waiting for my answer."),
+    ("GET", "/v1/deals/sent", sent, "Proposals I sent, with their answers."),
+    ("POST", "/v1/deals/{pid}/accept", accept, "Countersign a pending proposal."),
+    ("POST", "/v1/deals/{pid}/decline", decline, "Decline a pending proposal."),
+    ("GET", "/v1/trust/{subject}", trust, "My trust in a member (?facet= &explain=1)."),
+    ("GET", "/v1/rank", rank, "Best-known members on a facet (?facet= &limit=)."),
+    ("GET", "/v1/weights/{member}", weight, "How much a member's word counts for me (0..1)."),
+    ("POST", "/v1/import", import_bundle, "Verify and store a bundle (the body, streamed), gossip what is new."),
+    ("POST", "/v1/ask", ask, "Ask connected peers about a member now."),
+    ("GET", "/v1/peers", peers, "Connected peers."),
+    ("POST", "/v1/peers", connect, "Connect to a peer."),
+    ("DELETE", "/v1/peers/{pid}", disconnect, "Disconnect a peer."),
+    ("GET", "/v1/sync", sync_status, "The last sync with each peer, intake counters."),
+    ("POST", "/v1/sync", sync_now, "Reconcile with every connected peer now."),
+    ("GET", "/v1/events", events, "New events as NDJSON lines (?kinds=record,sync,...)."),
+    ("GET", "/v1/members", members, "Members my network knows, with my trust per facet."),
+    ("GET", "/v1/graph", graph, "My neighbourhood: members within two relations, and the relations."),
+    ("GET", "/ui", ui, "The web view (?token= once, for TCP)."),
+    ("GET", "/ui/{name}", ui_file, "The web view's files."),
+    ("GET", "/metrics", metrics, "Prometheus metrics."),
+]
