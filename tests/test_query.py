@@ -10,10 +10,11 @@ from trustmesh.errors import LocalProtocolError, RemoteProtocolError, UsageError
 from trustmesh.protocol.messages import ABORT, Finished, MessageReader, RecordsReceived, encode
 from trustmesh.testing.memsync import pump
 from trustmesh.protocol.query.session import (
-    END, QUERY, RESULTS, QueryAsked, QueryClient, QueryFailed, QueryLimits, QueryRequest, QueryServer,
+    END, LINKED, QUERY, RESULTS, QueryAsked, QueryClient, QueryFailed, QueryLimits, QueryRequest, QueryServer,
 )
 
 SUBJECT, AUTHOR = b"\x07" * 32, b"\x09" * 32
+RAWS = [random.Random(i).randbytes(150) for i in range(10)]
 
 
 def fake_store(n: int) -> list[tuple[bytes, str, int, bytes]]:
@@ -89,10 +90,43 @@ def test_requests_are_checked_on_both_sides():
                 dict(author=AUTHOR, limit=0), dict(author=AUTHOR, since=-1)]:
         with pytest.raises(UsageError):
             QueryRequest(**bad)
+    # a well-formed QUERY that asks nothing answerable is refused with ABORT (as the spec says),
+    # not treated as an attack
     server = QueryServer()
     server.receive_data(encode([QUERY, None, None, None, None, 10]))
+    ev = server.next_event()
+    assert isinstance(ev, QueryFailed) and "subject or an author" in ev.reason
+    assert server.state == "failed"
+    client = QueryClient(QueryRequest(subject=SUBJECT))
+    client.start()
+    client.receive_data(server.data_to_send())
+    assert isinstance(client.next_event(), QueryFailed)
+    # a QUERY of the wrong shape is the peer breaking the protocol
+    server = QueryServer()
+    server.receive_data(encode([QUERY, None]))
     with pytest.raises(RemoteProtocolError):
         server.next_event()
+
+
+def test_linked_records_travel_beside_the_results_and_do_not_count_against_the_limit():
+    client, server = QueryClient(QueryRequest(subject=SUBJECT, limit=2)), QueryServer()
+    client.start()
+    server.receive_data(client.data_to_send())
+    asked = server.next_event()
+    results, linked = RAWS[:5], RAWS[5:9]
+    server.provide(results, linked, done=True)          # cut at the limit, each list on its own
+    client.receive_data(server.data_to_send())
+    got = []
+    while (ev := client.next_event()) is not None and not isinstance(ev, Finished):
+        got.extend(ev.raws)
+    assert isinstance(ev, Finished) and asked.limit == 2
+    assert got == results[:2] + linked[:2]
+    # a server that sends more LINKED records than the limit breaks the protocol
+    client = QueryClient(QueryRequest(subject=SUBJECT, limit=1))
+    client.start()
+    client.receive_data(encode([LINKED, RAWS[:2]]))
+    with pytest.raises(RemoteProtocolError):
+        client.next_event()
 
 
 def test_local_misuse():

@@ -31,7 +31,7 @@ class NetPort:
     async def records_for(self, ids: list[bytes]) -> list[bytes]:
         return await self._node.worker.read(self._node.store.raws_for, ids)
 
-    async def answer_query(self, request: QueryRequest, limit: int) -> list[bytes]:
+    async def answer_query(self, request: QueryRequest, limit: int) -> tuple[list[bytes], list[bytes]]:
         return await self._node.worker.read(_answer, self._node.store, request, limit)
 
     async def decide_deal(self, proposal, proposer: bytes) -> tuple[str, bytes | str]:
@@ -41,11 +41,14 @@ class NetPort:
         self._node.notify(kind, **data)
 
 
-def _answer(store, request: QueryRequest, limit: int) -> list[bytes]:
-    """What a query gets: the matching records (at most ``limit``), then what answers them
-    (retractions, replies), so the asker sees them as we do."""
+def _answer(store, request: QueryRequest, limit: int) -> tuple[list[bytes], list[bytes]]:
+    """What a query gets: the records in force that match (at most ``limit``, each once), and
+    what answers them (replies to them; retractions of matching records), so the asker sees
+    them as we do. Only what peers may be sent (``Store.raws_for``)."""
     found = store.records(subject=request.subject, author=request.author, facet=request.facet,
-                          since=request.since, include_retracted=True, include_expired=True, limit=limit)
-    raws = store.raws_for([s.id for s in found])        # what peers may be sent (store.raws_for)
-    raws += store.linked_to([s.id for s in found])
-    return list(dict.fromkeys(raws))
+                          since=request.since, include_retracted=True, include_expired=True)
+    live = [s.id for s in found if not s.retracted][:limit]
+    gone = [s.id for s in found if s.retracted][:limit]
+    results = store.raws_for(live)
+    linked = [raw for raw in store.linked_to(live + gone) if raw not in set(results)]
+    return results, list(dict.fromkeys(linked))

@@ -56,8 +56,9 @@ class NodePort(Protocol):
     async def records_for(self, ids: list[bytes]) -> list[bytes]:
         """The raw records held among ``ids`` (for a sync peer that lacks them)."""
 
-    async def answer_query(self, request: QueryRequest, limit: int) -> list[bytes]:
-        """The raw records that answer a peer's query, at most ``limit`` (plus what answers them)."""
+    async def answer_query(self, request: QueryRequest, limit: int) -> tuple[list[bytes], list[bytes]]:
+        """A peer's query answered: the matching records in force (at most ``limit``), and what
+        answers them (replies, retractions)."""
 
     async def decide_deal(self, proposal, proposer: bytes) -> tuple[str, bytes | str]:
         """Answer a deal proposal: ("accepted", countersigned raw), ("declined", reason), ("pending", "")."""

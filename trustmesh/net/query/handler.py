@@ -76,7 +76,8 @@ class QueryProtocol:
 
         async def on_event(event) -> None:
             if isinstance(event, QueryAsked):
-                server.provide(await self.port.answer_query(event.request, event.limit), done=True)
+                results, linked = await self.port.answer_query(event.request, event.limit)
+                server.provide(results, linked, done=True)
 
         await self._session(stream, stream.muxed_conn.peer_id, server, on_event)
 

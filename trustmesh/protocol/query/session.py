@@ -1,19 +1,24 @@
 """``/trustmesh/query/1.0.0``: "what do you hold about this member?", sans-I/O.
 
 One stream carries one query. The client sends QUERY; the server answers
-with RESULTS frames (at most 256 records each) and one END frame that says
-how many records it sent, or with ABORT (refused, busy, shutting down).
+with RESULTS frames (the records in force that match), LINKED frames (what
+answers them: replies, retractions) and one END frame counting the RESULTS
+records; or with ABORT (refused, a bad query, busy).
 
     client                         server
-    QUERY  ------------------->    QueryAsked(request, limit) -> provide(raws, done=...)
+    QUERY  ------------------->    QueryAsked(request, limit) -> provide(raws, linked, done=...)
            <-------------------    RESULTS [raw, ...]   (zero or more)
+           <-------------------    LINKED [raw, ...]    (zero or more)
            <-------------------    END count
     RecordsReceived ..., Finished
 
-The client caps what it accepts at the limit it asked for, so a server
-cannot flood it; each record is still verified and stored by the caller
-(``Store.ingest``), exactly like a gossiped one. The server caps the limit at
-``QueryLimits.max_results`` so a query cannot make it read its whole store.
+The client caps what it accepts at the limit it asked for (``limit``
+RESULTS records and ``limit`` LINKED ones), so a server cannot flood it;
+each record is still verified and stored by the caller, exactly like a
+gossiped one. The server caps the limit at ``QueryLimits.max_results`` so a
+query cannot make it read its whole store. A query whose fields are wrong
+(a bad facet, no subject nor author) is refused with ABORT, not treated as
+an attack: the frame itself was well formed.
 The wire format is ``wire.py``; ``docs/protocol.md`` is normative. States
 (``protocol/session.py``): client idle -> waiting -> done; server idle ->
 waiting -> answering -> ending -> done; either may end failed or error.
@@ -30,7 +35,7 @@ from trustmesh.protocol.messages import (
     pack_records,
 )
 from trustmesh.protocol.query.wire import (  # noqa: F401  (the request is part of this module's API)
-    DEFAULT_LIMIT, END, PROTOCOL_ID, QUERY, RESULTS, QueryRequest,
+    DEFAULT_LIMIT, END, LINKED, PROTOCOL_ID, QUERY, RESULTS, QueryRequest,
 )
 from trustmesh.protocol.session import Session
 
@@ -71,6 +76,7 @@ class QueryClient(Session):
     def __init__(self, request: QueryRequest, limits: QueryLimits = QueryLimits()) -> None:
         super().__init__(limits)
         self.request = request
+        self._results = self._linked = 0
 
     def start(self) -> None:
         """Queue the QUERY message."""
@@ -89,15 +95,19 @@ class QueryClient(Session):
                 return QueryFailed("peer closed the stream before the end of the results")
             return None
         kind = message[0]
-        if kind == RESULTS and len(message) == 2:
+        if kind in (RESULTS, LINKED) and len(message) == 2:
             raws = check_records(message[1], self.limits.records_per_frame)
-            if self.stats.records_received + len(raws) > self.request.limit:
+            if kind == RESULTS:
+                self._results += len(raws)
+            else:
+                self._linked += len(raws)
+            if max(self._results, self._linked) > self.request.limit:
                 raise RemoteProtocolError(f"peer sent more than the {self.request.limit} records asked for")
             self.stats.records_received += len(raws)
             self.stats.record_bytes_received += sum(len(r) for r in raws)
             return RecordsReceived(raws)
         if kind == END and len(message) == 2:
-            if message[1] != self.stats.records_received or type(message[1]) is not int:
+            if message[1] != self._results or type(message[1]) is not int:
                 raise RemoteProtocolError("END counts records we did not receive")
             self._to("done")
             return Finished(self.stats)
@@ -116,7 +126,7 @@ class QueryServer(Session):
     def __init__(self, limits: QueryLimits = QueryLimits()) -> None:
         super().__init__(limits)
         self.request: QueryRequest | None = None
-        self._limit = 0
+        self._limit = self._results = self._linked = 0
 
     def start(self) -> None:
         """Begin waiting for the QUERY (optional: receive_data starts a server too)."""
@@ -127,25 +137,30 @@ class QueryServer(Session):
     def _receive_while_idle(self) -> None:
         self._to("waiting")
 
-    def provide(self, raws: list[bytes], *, done: bool = True) -> None:
-        """Send matching records; call again with more while ``done`` is False.
+    def provide(self, raws: list[bytes], linked: list[bytes] = (), *, done: bool = True) -> None:
+        """Send matching records (``raws``) and what answers them (``linked``); call again
+        with more while ``done`` is False.
 
-        Records past the limit of the QueryAsked are dropped, so the client's
-        cap is never exceeded. ``done=True`` sends END and finishes.
+        Each list is cut at the limit of the QueryAsked, so the client's cap
+        is never exceeded. ``done=True`` sends END and finishes.
         """
         if self._state != "answering":
             raise LocalProtocolError("provide() without a pending QueryAsked")
-        room = self._limit - self.stats.records_sent
-        raws = list(raws)[:max(room, 0)]
-        if raws:
-            frames = pack_records(raws, self.limits.max_frame, self.limits.records_per_frame, RESULTS)
+        raws = list(raws)[:max(self._limit - self._results, 0)]
+        linked = list(linked)[:max(self._limit - self._linked, 0)]
+        for kind, batch in ((RESULTS, raws), (LINKED, linked)):
+            if not batch:
+                continue
+            frames = pack_records(batch, self.limits.max_frame, self.limits.records_per_frame, kind)
             for chunk in frames:
                 self._out += chunk
             self.stats.messages_sent += len(frames)
-            self.stats.records_sent += len(raws)
-            self.stats.record_bytes_sent += sum(len(r) for r in raws)
+            self.stats.records_sent += len(batch)
+            self.stats.record_bytes_sent += sum(len(r) for r in batch)
+        self._results += len(raws)
+        self._linked += len(linked)
         if done:
-            self._out += encode([END, self.stats.records_sent])
+            self._out += encode([END, self._results])
             self.stats.messages_sent += 1
             self._to("ending")
 
@@ -163,7 +178,13 @@ class QueryServer(Session):
             return None
         if message[0] != QUERY:
             raise RemoteProtocolError(f"expected QUERY, got message type {message[0]!r}")
-        self.request = QueryRequest.from_message(message)
+        if len(message) != 6:
+            raise RemoteProtocolError("QUERY is [1, subject, author, facet, since, limit]")
+        try:
+            self.request = QueryRequest.from_message(message)
+        except RemoteProtocolError as exc:      # the right shape, but not a question we answer
+            self.abort(str(exc))
+            return QueryFailed(str(exc))
         self._limit = min(self.request.limit, self.limits.max_results)
         self.stats.round_trips = 1
         self._to("answering")

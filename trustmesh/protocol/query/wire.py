@@ -1,8 +1,10 @@
 """``/trustmesh/query/1.0.0`` on the wire: message types and the request (pure).
 
 One stream carries one query. The client sends QUERY; the server answers
-with RESULTS frames (at most 256 records each) and one END frame that says
-how many records it sent, or with ABORT (refused, busy, shutting down).
+with RESULTS frames (at most 256 records each) holding the records in force
+that match, LINKED frames holding what answers them (replies, and
+retractions of matching records), and one END frame that says how many
+RESULTS records it sent; or with ABORT (refused, a bad query, busy).
 ``docs/protocol.md`` is normative.
 """
 
@@ -14,9 +16,9 @@ from typing import Any
 from trustmesh.errors import RemoteProtocolError, UsageError
 from trustmesh.protocol.facets import is_facet
 
-PROTOCOL_ID = "/trustmesh/query/1.0.0"
+PROTOCOL_ID = "/trustmesh/query/1.1.0"   # 1.1: LINKED frames; 1.0 counted them as results
 
-QUERY, RESULTS, END = 1, 2, 3
+QUERY, RESULTS, END, LINKED = 1, 2, 3, 4
 DEFAULT_LIMIT = 100
 
 
