@@ -49,13 +49,15 @@ ROUTES = [*_HANDLERS, ("GET", "/openapi.json", openapi, "This schema.")]
 class Api:
     """The handlers' shared state: one node, and the token of a TCP listener."""
 
-    def __init__(self, node, token: str | None = None) -> None:
+    def __init__(self, node, token: str | None = None, only: tuple[str, ...] | None = None) -> None:
         self.node = node
         self.token = token
+        self.only = only            # serve just these paths (the tokenless metrics listener)
         self.started = time.time()
 
     def app(self) -> Starlette:
-        table = [Route(path, self._wrap(handler), methods=[method]) for method, path, handler, _ in ROUTES]
+        table = [Route(path, self._wrap(handler), methods=[method]) for method, path, handler, _ in ROUTES
+                 if self.only is None or path in self.only]
         return Starlette(routes=table, exception_handlers={404: _not_found, 405: _not_allowed})
 
     async def body(self, request: Request, route: str) -> dict:

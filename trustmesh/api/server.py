@@ -36,13 +36,21 @@ def token_of(home: Path) -> str:
     return path.read_text().strip()
 
 
-def check_tcp(address: str) -> tuple[str, int]:
-    """``HOST:PORT`` on a loopback address; UsageError otherwise."""
+def parse_address(address: str) -> tuple[str, int]:
+    """``HOST:PORT``; UsageError otherwise."""
     host, _, port = address.rpartition(":")
     host = host.strip("[]")
-    if host not in ("127.0.0.1", "::1", "localhost") or not port.isdigit():
-        raise UsageError(f"--api-tcp takes a loopback HOST:PORT (127.0.0.1:5001), not {address!r}")
+    if not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise UsageError(f"expected HOST:PORT (127.0.0.1:9464), not {address!r}")
     return host, int(port)
+
+
+def check_tcp(address: str) -> tuple[str, int]:
+    """``HOST:PORT`` on a loopback address; UsageError otherwise."""
+    host, port = parse_address(address)
+    if host not in ("127.0.0.1", "::1", "localhost"):
+        raise UsageError(f"--api-tcp takes a loopback HOST:PORT (127.0.0.1:5001), not {address!r}")
+    return host, port
 
 
 def _unix_listener(path: Path):
@@ -68,7 +76,8 @@ def _tcp_listener(host: str, port: int):
     return sock
 
 
-async def serve(node, home: Path, *, tcp: str | None = None, task_status=trio.TASK_STATUS_IGNORED) -> None:
+async def serve(node, home: Path, *, tcp: str | None = None, metrics: str | None = None,
+                task_status=trio.TASK_STATUS_IGNORED) -> None:
     """Serve until cancelled; ``<home>/api`` exists exactly while the API answers."""
     from hypercorn.config import Config, Sockets
     from hypercorn.trio.run import worker_serve
@@ -82,6 +91,13 @@ async def serve(node, home: Path, *, tcp: str | None = None, task_status=trio.TA
         tcp_sock = _tcp_listener(host, port)
         listeners.append((Api(node, token=token_of(home)).app(), tcp_sock))
         info["tcp"] = f"{host}:{tcp_sock.getsockname()[1]}"
+    if metrics:
+        # read-only and tokenless on purpose: what a Prometheus scraper or a health check needs,
+        # nothing that reads records or changes anything (docs/operating.md)
+        host, port = parse_address(metrics)
+        metrics_sock = _tcp_listener(host, port)
+        listeners.append((Api(node, only=("/metrics", "/v1/health")).app(), metrics_sock))
+        info["metrics"] = f"{host}:{metrics_sock.getsockname()[1]}"
     config = Config()
     config.accesslog = None
     config.errorlog = logging.getLogger("trustmesh.api.server")

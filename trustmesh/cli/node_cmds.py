@@ -32,10 +32,13 @@ def node() -> None:
                    "from members with weight (accept), accept all, or decline all.")
 @click.option("--api-tcp", metavar="HOST:PORT", default=None,
               help="Also serve the control API on loopback TCP (bearer token in <home>/api.token).")
+@click.option("--metrics-tcp", metavar="HOST:PORT", default=None,
+              help="Serve /metrics and /v1/health, read-only and without a token, on this TCP address "
+                   "(for Prometheus and health checks; see docs/operating.md).")
 @click.option("-v", "--verbose", is_flag=True, help="Also log libp2p's own messages.")
 @click.pass_context
 def run(ctx: click.Context, listen: tuple[str, ...], bootstrap: tuple[str, ...], mdns: bool,
-        auto_accept: str | None, api_tcp: str | None, verbose: bool) -> None:
+        auto_accept: str | None, api_tcp: str | None, metrics_tcp: str | None, verbose: bool) -> None:
     """Run the node in the foreground until Ctrl-C or SIGTERM.
 
     Creates this member's identity on first run. Prints the id and the
@@ -49,16 +52,21 @@ def run(ctx: click.Context, listen: tuple[str, ...], bootstrap: tuple[str, ...],
     home = resolve_home(ctx.obj.home)
     found = settings.effective(home.root, flags={
         "listen": list(listen), "bootstrap": list(bootstrap), "mdns": mdns,
-        "deals.auto_accept": auto_accept, "api_tcp": api_tcp})
+        "deals.auto_accept": auto_accept, "api_tcp": api_tcp,
+        "metrics_tcp": metrics_tcp})
     api = found["api_tcp"].value or None
+    metrics = found["metrics_tcp"].value or None
     if api:
         from trustmesh.api.server import check_tcp
         check_tcp(api)                        # refuse a non-loopback address before starting
+    if metrics:
+        from trustmesh.api.server import parse_address
+        parse_address(metrics)
     daemon.setup_logging(verbose, found["log.level"].value, found["log.format"].value,
                          found["log.levels"].value)
     config = settings.net_config(found)
     trio.run(lambda: daemon.run(home, config=config, passphrase=ctx.obj.passphrase(),
-                                api_tcp=api, out=click.echo))
+                                api_tcp=api, metrics_tcp=metrics, out=click.echo))
 
 
 @click.command()

@@ -50,7 +50,7 @@ def setup_logging(verbose: bool = False, level: str = "info", fmt: str = "auto",
 
 
 async def run(home: Home, *, config, passphrase: bytes | None, api_tcp: str | None = None,
-              out=print) -> None:
+              metrics_tcp: str | None = None, out=print) -> None:
     """Run a node with ``config`` (a NetConfig) until SIGINT/SIGTERM/SIGHUP."""
     from trustmesh.api.server import serve
     async with open_node(home, config=config, passphrase=passphrase) as node:
@@ -63,8 +63,10 @@ async def run(home: Home, *, config, passphrase: bytes | None, api_tcp: str | No
             with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(_log_events, node)
-                    api = await nursery.start(partial(serve, node, home.root, tcp=api_tcp))
+                    api = await nursery.start(partial(serve, node, home.root, tcp=api_tcp, metrics=metrics_tcp))
                     out(f"control API {api['socket']}" + (f" and {api['tcp']}" if "tcp" in api else ""))
+                    if "metrics" in api:
+                        out(f"metrics http://{api['metrics']}/metrics")
                     async for signum in signals:
                         log.info("stopping on %s", signal.Signals(signum).name)
                         nursery.cancel_scope.cancel()

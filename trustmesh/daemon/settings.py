@@ -34,7 +34,7 @@ _CHOICES = {"log.level": LOG_LEVELS, "log.format": LOG_FORMATS,
 def defaults() -> dict[str, Any]:
     """Every setting's default, by dotted name."""
     net = NetConfig()
-    out: dict[str, Any] = {"listen": [DEFAULT_LISTEN], "bootstrap": [], "mdns": False, "api_tcp": "",
+    out: dict[str, Any] = {"listen": [DEFAULT_LISTEN], "bootstrap": [], "mdns": False, "api_tcp": "", "metrics_tcp": "",
                            "log.level": "info", "log.format": "auto", "log.levels": {}}
     for section in _NET_SECTIONS:
         group = getattr(net, section)
