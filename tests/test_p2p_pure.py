@@ -117,6 +117,15 @@ def test_quota_admits_up_to_its_limit():
     assert not q.admit(1) and q.held == 10
 
 
+def test_quota_bounds_what_strangers_store_per_hour_too():
+    q = Quota(limit=1000, per_hour=100)
+    assert q.admit(100, now=0.0) and not q.admit(1, now=0.0)     # the hour's burst is spent
+    assert q.room(now=36.0) == 1                                   # 100 an hour: one every 36 s
+    assert q.admit(1, now=36.0) and not q.admit(1, now=36.0)
+    assert q.room(now=36.0 + 3600) == 100                          # never more than a burst
+    assert q.held == 101
+
+
 def _report(*results):
     from trustmesh.core.intake import report_of
     return report_of(list(results))

@@ -262,3 +262,14 @@ def test_records_reported_stored_survive_kill_9(tmp_path):
         held = {r.id.hex() for r in s.records(include_expired=True)}
         assert {rid for rid, _ in reported} <= held
         assert s.forks() == []
+
+
+def test_a_record_the_precheck_refuses_costs_no_signature_check(store):
+    """A flood of strangers' records past the quota is dropped after a decode, before verifying."""
+    good = chain(A, 1)[0]
+    forged = good[:-1] + bytes([good[-1] ^ 1])
+    (res,) = store.ingest([forged], NOW, precheck=lambda author: False)
+    assert (res.status, res.fault) == ("rejected", "quota")           # not "signature": never checked
+    (res,) = store.ingest([forged], NOW, precheck=lambda author: True)
+    assert (res.status, res.fault) == ("rejected", "signature")
+    assert store.counts()["attestation"] == 0

@@ -22,6 +22,7 @@ imports are never limited.
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,29 +38,43 @@ OWNER_SOURCES = ("local", "import")     # records the owner brings: no quota, go
 
 
 class Quota:
-    """How many records by authors without weight we hold, against a limit.
+    """How many records by authors without weight we store: in total, and per hour.
 
     Why: anyone can mint identities and sign records; without a limit a
-    sybil flood of valid records would fill the disk. Records by authors
-    I trust (weight > 0) are never limited. Once full, an honest stranger's
-    records are dropped as well (they cannot be told apart from a flood);
-    it gets room when someone with weight vouches for it, and sync brings
-    the dropped records then (docs/operating.md).
+    sybil flood of valid records would fill the disk, and verifying it would
+    starve honest gossip. Records by authors I trust (weight > 0) are never
+    limited. Once the room is spent, an honest stranger's records are
+    dropped as well (they cannot be told apart from a flood); it gets room
+    when someone with weight vouches for it, and sync brings the dropped
+    records then (docs/operating.md). Times are monotonic seconds, passed in.
     """
 
-    def __init__(self, limit: int, held: int = 0) -> None:
+    def __init__(self, limit: int, per_hour: float = float("inf"), held: int = 0) -> None:
         self.limit = limit
+        self.per_hour = per_hour
         self.held = held
+        self._tokens = per_hour
+        self._stamp: float | None = None
 
-    def room(self) -> int:
-        """How many more unweighted records may be stored."""
-        return max(0, self.limit - self.held)
+    def room(self, now: float | None = None) -> int:
+        """How many more unweighted records may be stored now."""
+        tokens = self._refill(now)
+        return max(0, min(self.limit - self.held, tokens if tokens == float("inf") else int(tokens)))
 
-    def admit(self, n: int = 1) -> bool:
+    def _refill(self, now: float | None) -> float:
+        if now is not None and self.per_hour != float("inf"):
+            if self._stamp is not None:
+                self._tokens = min(self.per_hour, self._tokens + (now - self._stamp) * self.per_hour / 3600)
+            self._stamp = now
+        return self._tokens
+
+    def admit(self, n: int = 1, now: float | None = None) -> bool:
         """Take room for ``n`` more records if there is; False (and take none) otherwise."""
-        if self.held + n > self.limit:
+        if self.room(now) < n:
             return False
         self.held += n
+        if self.per_hour != float("inf"):
+            self._tokens -= n
         return True
 
 
@@ -99,8 +114,9 @@ class Intake:
 
     def store_records(self, raws: list[bytes], source: str, peer: bytes | None = None) -> list[IngestResult]:
         """Verify and commit ``raws`` (blocking); queue what was new for ``announce``."""
-        admit = None if source in OWNER_SOURCES else self._admit
-        results = self.store.ingest(raws, self.clock(), admit)
+        owner = source in OWNER_SOURCES
+        results = self.store.ingest(raws, self.clock(), None if owner else self._admit,
+                                    precheck=None if owner else self._may_store)
         fresh = [Fresh(res.id, res.record, raw, source, peer, res.reason == FORK)
                  for res, raw in zip(results, raws) if res.status == ACCEPTED]
         refused = [] if source in OWNER_SOURCES else [
@@ -114,7 +130,12 @@ class Intake:
     def _admit(self, record: Record) -> bool:
         if self.weight_of(record.author) > 0:
             return True
-        return self.quota.admit(1)
+        return self.quota.admit(1, time.monotonic())
+
+    def _may_store(self, author: bytes) -> bool:
+        """Before the signatures are checked: False when a record by ``author`` would be dropped
+        anyway (a stranger, and no room), so a flood costs a decode, not a verification."""
+        return self.weight_of(author) > 0 or self.quota.room(time.monotonic()) > 0
 
     def _count(self, results: list[IngestResult], source: str) -> None:
         from_peers = source not in OWNER_SOURCES

@@ -64,7 +64,8 @@ class Node(Reading):
         self.events = EventHub()
         self.trust_engine = TrustEngine(self.store, self.identity.public_key, trust_config)
         self.weights = Weights(self.trust_engine)
-        self.quota = Quota(self.config.defence.unweighted_quota)
+        defence = self.config.defence
+        self.quota = Quota(defence.unweighted_quota, defence.unweighted_per_hour)
         self.intake = Intake(self.store, ledger.clock, self.weights.of, self.quota)
         self.intake.on_fresh.append(self._announced)
         self.intake.on_link_refused.append(self._index_refused)

@@ -74,6 +74,11 @@ class DefenceConfig:
     # Records by authors with no weight from my point of view are kept up to
     # this many; past it they are dropped (a sybil flood cannot fill the disk).
     unweighted_quota: int = 200_000
+    # ... and at most this many an hour (a burst of as many), so a flood of valid records
+    # from fresh identities stores at most this much per hour, and is refused before its
+    # signatures are checked once the hour's room is spent. Honest newcomers' records
+    # beyond it are dropped too; sync brings them once someone with weight vouches.
+    unweighted_per_hour: int = 2_000
     reach_refresh_s: float = 10.0   # recompute the weighted set at most this often
 
 

@@ -19,7 +19,7 @@ from trustmesh.protocol.codec import MAX_RECORD_SIZE
 from trustmesh.protocol.records import (
     CHAINED, Attestation, Deal, Record, Reply, decode, signing_input_from_raw,
 )
-from trustmesh.protocol.validate import SIGNATURE, check_link, check_record, fault_of, link_target
+from trustmesh.protocol.validate import QUOTA, SIGNATURE, check_link, check_record, fault_of, link_target
 
 try:    # PyNaCl's own cffi module: the same libsodium, without the per-call allocations
     from nacl._sodium import ffi as _ffi, lib as _sodium
@@ -30,7 +30,8 @@ HELD = "already held"       # the reason a job gives for a record it did not che
 JOB = 256                   # records per pool job: small enough to start early, large enough to amortize
 
 
-def check_job(raws: list[bytes], ids: list[bytes], held: set[bytes], now_ms: int) -> list[tuple]:
+def check_job(raws: list[bytes], ids: list[bytes], held: set[bytes], now_ms: int,
+              precheck=None) -> list[tuple]:
     """Decode, check and verify one job's records (runs in a pool thread).
 
     Per record: (record or None, fault or None, reason or None, row or
@@ -51,6 +52,9 @@ def check_job(raws: list[bytes], ids: list[bytes], held: set[bytes], now_ms: int
             check_record(record, now_ms, verify=False)
         except (DecodeError, InvalidRecord) as exc:
             out.append((None if isinstance(exc, DecodeError) else record, fault_of(exc), str(exc), None))
+            continue
+        if precheck is not None and not precheck(record.author):
+            out.append((record, QUOTA, "over the quota for records by strangers", None))
             continue
         out.append((record, None, None, row(rid, record, raw, now_ms)))
     opened = _Opener()
