@@ -147,3 +147,10 @@ def test_judge_blames_a_forwarder_only_for_what_it_could_check():
     for innocent in (future, link, quota):          # our clock, our records, our quota: not theirs
         report = _report(ok, innocent)
         assert judge(report) is None and not report.clean
+
+
+def test_a_peer_the_owner_chose_is_held_to_the_total_only():
+    q = Quota(limit=1000, per_hour=100)
+    assert q.admit(100, now=0.0) and not q.admit(1, now=0.0)       # a stranger peer: the hour is spent
+    assert q.admit(500, now=None) and q.held == 600                  # the bootstrap peer: the total only
+    assert not q.admit(401, now=None) and q.room(now=None) == 400

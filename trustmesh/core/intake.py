@@ -16,7 +16,11 @@ the index, the listeners and gossip, in commit order. ``take()`` does both.
 Admission: records by members without weight from my point of view
 (strangers) are stored while the strangers' quota has room, so a sybil
 flood of valid records cannot fill the disk; the owner's own records and
-imports are never limited.
+imports are never limited. The hourly part of the quota applies to what
+comes from peers that neither have weight nor were chosen by the owner
+(bootstrap, connect): a newcomer, for whom everyone is a stranger, catches
+up from the peer it joined through, while a flood from fresh identities is
+held to the hourly rate.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from trustmesh.crypto.ids import peer_id
 from trustmesh.net.ports import IntakeReport
@@ -57,7 +62,9 @@ class Quota:
         self._stamp: float | None = None
 
     def room(self, now: float | None = None) -> int:
-        """How many more unweighted records may be stored now."""
+        """How many more unweighted records may be stored now (``now`` None: the total alone)."""
+        if now is None:
+            return max(0, self.limit - self.held)
         tokens = self._refill(now)
         return max(0, min(self.limit - self.held, tokens if tokens == float("inf") else int(tokens)))
 
@@ -69,7 +76,15 @@ class Quota:
         return self._tokens
 
     def admit(self, n: int = 1, now: float | None = None) -> bool:
-        """Take room for ``n`` more records if there is; False (and take none) otherwise."""
+        """Take room for ``n`` more records if there is; False (and take none) otherwise.
+
+        ``now`` None: the total alone applies (records from a peer the owner chose).
+        """
+        if now is None:
+            if self.held + n > self.limit:
+                return False
+            self.held += n
+            return True
         if self.room(now) < n:
             return False
         self.held += n
@@ -107,6 +122,9 @@ class Intake:
         # ids of records a peer sent that a link rule refuses (see Node._index_refused)
         self.on_link_refused: list[Callable[[list[bytes]], None]] = []
         self.counters = {"accepted": 0, "duplicate": 0, "rejected": 0}   # what peers sent
+        # peers the owner chose (bootstrap, connect): what they hand over counts against the
+        # strangers' total quota but not its hourly rate, so a newcomer can catch up
+        self.chosen: set[bytes] = set()
 
         self.by_source: dict[tuple[str, str], int] = {}   # (source, outcome or fault) -> records
 
@@ -115,8 +133,9 @@ class Intake:
     def store_records(self, raws: list[bytes], source: str, peer: bytes | None = None) -> list[IngestResult]:
         """Verify and commit ``raws`` (blocking); queue what was new for ``announce``."""
         owner = source in OWNER_SOURCES
-        results = self.store.ingest(raws, self.clock(), None if owner else self._admit,
-                                    precheck=None if owner else self._may_store)
+        rated = not owner and not (peer is not None and (self.weight_of(peer) > 0 or peer in self.chosen))
+        results = self.store.ingest(raws, self.clock(), None if owner else partial(self._admit, rated),
+                                    precheck=None if owner else partial(self._may_store, rated))
         fresh = [Fresh(res.id, res.record, raw, source, peer, res.reason == FORK)
                  for res, raw in zip(results, raws) if res.status == ACCEPTED]
         refused = [] if source in OWNER_SOURCES else [
@@ -127,15 +146,15 @@ class Intake:
             self._count(results, source)
         return results
 
-    def _admit(self, record: Record) -> bool:
+    def _admit(self, rated: bool, record: Record) -> bool:
         if self.weight_of(record.author) > 0:
             return True
-        return self.quota.admit(1, time.monotonic())
+        return self.quota.admit(1, time.monotonic() if rated else None)
 
-    def _may_store(self, author: bytes) -> bool:
+    def _may_store(self, rated: bool, author: bytes) -> bool:
         """Before the signatures are checked: False when a record by ``author`` would be dropped
         anyway (a stranger, and no room), so a flood costs a decode, not a verification."""
-        return self.weight_of(author) > 0 or self.quota.room(time.monotonic()) > 0
+        return self.weight_of(author) > 0 or self.quota.room(time.monotonic() if rated else None) > 0
 
     def _count(self, results: list[IngestResult], source: str) -> None:
         from_peers = source not in OWNER_SOURCES

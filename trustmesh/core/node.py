@@ -69,6 +69,7 @@ class Node(Reading):
         self.intake = Intake(self.store, ledger.clock, self.weights.of, self.quota)
         self.intake.on_fresh.append(self._announced)
         self.intake.on_link_refused.append(self._index_refused)
+        self.intake.chosen.update(_peer_keys(self.config.discovery.bootstrap))
         self._refused_indexed = 0
         ledger.ingest_own = partial(self.intake.store_records, source="local")
         self.deals = DealDesk(self.config.deals.auto_accept, self.config.deals.max_pending, on_deal)
@@ -282,8 +283,10 @@ class Node(Reading):
         return self.net.peers() if self.net else []
 
     async def connect(self, addr: str) -> str:
-        """Connect to a peer address now; the peer's id."""
-        return await self._net().connect(addr)
+        """Connect to a peer address now; the peer's id (a peer I chose: see intake.chosen)."""
+        pid = await self._net().connect(addr)
+        self.intake.chosen.update(_peer_keys([f"/p2p/{pid}"]))
+        return pid
 
     async def disconnect(self, peer: str) -> None:
         """Close the connections to ``peer`` (a PeerID); NetworkError if not connected."""
@@ -348,6 +351,18 @@ class Node(Reading):
                     await self.refresh_weights()
                 except Exception as exc:     # a refresh that fails must not stop the node
                     log.warning("weights refresh failed: %s", exc)
+
+
+def _peer_keys(addrs: Iterable[str]) -> set[bytes]:
+    """The member keys named by ``.../p2p/<id>`` addresses (others are skipped)."""
+    from trustmesh.crypto.ids import parse_id
+    keys = set()
+    for addr in addrs:
+        try:
+            keys.add(parse_id(addr.rsplit("/p2p/", 1)[1]))
+        except (IndexError, UsageError):
+            continue
+    return keys
 
 
 @asynccontextmanager
