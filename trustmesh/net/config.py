@@ -41,7 +41,8 @@ class GossipConfig:
     max_messages_per_s: float = 400.0
     max_rpc_bytes: int = 1 << 20    # an inbound RPC above this resets the stream
     # One gossip message carries up to this many records / bytes; above one
-    # record the payload is a batch (see pacing.py).
+    # record the payload is a batch (see pacing.py). Receivers accept batches of
+    # up to 256 records whatever their own setting (protocol/gossip.py MAX_BATCH).
     batch_records: int = 64
     batch_bytes: int = 96 * 1024
     publish_interval_s: float = 0.004   # pause between publishes: the 32-slot queues
