@@ -276,26 +276,17 @@ def sync_transcript(left: list[bytes], right: list[bytes], names: dict[bytes, st
                 "responder": SyncSession(SyncIndex(held["responder"]), initiator=False)}
     frames, turn = [], "initiator"
     sessions["initiator"].start()
-    for _ in range(20):
-        session, other = sessions[turn], sessions["responder" if turn == "initiator" else "initiator"]
-        while session.state not in ("done", "failed", "error"):
-            event = session.next_event()
-            if event is None:
-                break
+    for _ in range(50):                     # turns: each side answers what it received, until both are done
+        session = sessions[turn]
+        while session.state != "done" and (event := session.next_event()) is not None:
             if isinstance(event, WantRecords):
                 session.provide([held[turn][i] for i in event.ids])
         data = session.data_to_send()
         frames += [transcript_entry(turn, body, SYNC_NAMES) for body in frames_of(data)]
-        if data:
-            other.receive_data(data)
         turn = "responder" if turn == "initiator" else "initiator"
+        if data:
+            sessions[turn].receive_data(data)
         if all(s.state == "done" for s in sessions.values()):
-            break
-        if other.state == "done" and not data:
-            break
-    while sessions[turn].state not in ("done", "failed", "error"):   # the last receiver's final events
-        event = sessions[turn].next_event()
-        if event is None:
             break
     assert all(s.state == "done" for s in sessions.values()), [s.state for s in sessions.values()]
     return {"initiator_holds": [names[record_id(r)] for r in left],
