@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import time
 
+import dataclasses
+
+import trustmesh
+from trustmesh.protocol.records import sign
 from trustmesh.testing import Cluster, NodeError
 
 
@@ -41,3 +45,23 @@ def test_a_proposal_to_an_unreachable_member_fails_cleanly(tmp_path):
         else:
             raise AssertionError("a proposal to nobody succeeded")
         assert net[0].status()["records"] == 0
+
+
+async def test_a_proposal_that_does_not_verify_is_declined_not_kept(tmp_path):
+    # the spec (deal flow, step 2): the counterparty checks the proposer's signature first; a
+    # forged or future-dated proposal used to be kept pending, and its acceptance then failed
+    from contextlib import AsyncExitStack
+    from trustmesh.net.config import NetConfig, SyncConfig
+    config = NetConfig(sync=SyncConfig(on_connect=False, interval_s=3600))
+    async with AsyncExitStack() as stack:
+        a, b = [await stack.enter_async_context(trustmesh.open_node(
+            tmp_path / name, listen=["/ip4/127.0.0.1/tcp/0"], config=config)) for name in "ab"]
+        await b.connect(a.addrs()[0])
+        good = a.ledger.propose_deal(b.id, "PO-9", "client")
+        forged = dataclasses.replace(good, sig=good.sig[:-1] + bytes([good.sig[-1] ^ 1]))
+        later = sign(dataclasses.replace(good, issued=good.issued + 3_600_000), a.identity)
+        for proposal, why in ((forged, "signature"), (later, "future")):
+            status, reason = await a.net.propose_deal(b.identity.public_key, proposal)
+            assert (status, why in reason) == ("declined", True), (status, reason)
+        assert not b.pending_deals
+        assert await a.net.propose_deal(b.identity.public_key, good) == ("pending", "")

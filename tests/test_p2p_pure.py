@@ -11,7 +11,7 @@ from trustmesh.net.config import DefenceConfig
 from trustmesh.core.intake import Quota
 from trustmesh.net.defence import HARD, SOFT, Defence, TokenBucket, judge
 from trustmesh.net.gossip.pacing import PublishQueue
-from trustmesh.protocol.gossip import BATCH_MARK, pack_message, unpack_message
+from trustmesh.protocol.gossip import BATCH_MARK, MAX_BATCH, pack_message, unpack_message
 from trustmesh.store import IngestResult
 from trustmesh.protocol.records import Profile, encode, sign
 
@@ -40,6 +40,21 @@ def test_malformed_batches_are_refused(data):
 def test_a_batch_over_the_record_limit_is_refused():
     with pytest.raises(DecodeError):
         unpack_message(pack_message([record(1)] * 5), 4)
+
+
+def test_the_batch_limit_is_the_protocols_not_a_setting():
+    # a receiver once took 4 x its own gossip.batch_records as the limit: a node set to
+    # batch 8 would have banned an honest default node for its batches of 64
+    raws = [record(n % 100) for n in range(MAX_BATCH + 1)]
+    assert MAX_BATCH == 256 and unpack_message(pack_message(raws[:MAX_BATCH])) == raws[:MAX_BATCH]
+    oversized = bytes([BATCH_MARK]) + pack_message(raws[:MAX_BATCH])[1:] + pack_message(raws[-2:])[1:]
+    with pytest.raises(DecodeError):
+        unpack_message(oversized)
+    with pytest.raises(ValueError):
+        pack_message(raws)
+    q = PublishQueue(batch_records=10_000, batch_bytes=10**9)
+    q.push(raws * 2)
+    assert max(q.next_message()[1] for _ in range(3)) == MAX_BATCH
 
 
 def test_queue_batches_a_burst_and_sends_singles_when_quiet():

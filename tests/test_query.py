@@ -108,6 +108,16 @@ def test_requests_are_checked_on_both_sides():
         server.next_event()
 
 
+def test_a_client_may_abort_before_asking_without_fault():
+    # ABORT may come from either side at any time (the spec); the server once took an ABORT in
+    # place of the QUERY for a protocol error, which costs the client a ban
+    server = QueryServer()
+    server.receive_data(encode([ABORT, "shutting down"]))
+    ev = server.next_event()
+    assert isinstance(ev, QueryFailed) and "shutting down" in ev.reason and server.state == "failed"
+    assert server.data_to_send() == b""
+
+
 def test_linked_records_travel_beside_the_results_and_do_not_count_against_the_limit():
     client, server = QueryClient(QueryRequest(subject=SUBJECT, limit=2)), QueryServer()
     client.start()

@@ -44,6 +44,9 @@ def test_each_layer_overrides_the_one_below(tmp_path):
     ("[log]\nlevel = \"loud\"\n", {}, "is not one of debug"),
     ("", {"TRUSTMESH_GOSSIP_DEGREEE": "3"}, "TRUSTMESH_GOSSIP_DEGREEE: no such setting"),
     ("", {"TRUSTMESH_MDNS": "perhaps"}, "TRUSTMESH_MDNS: 'perhaps' is not a valid bool"),
+    # frame limits are protocol constants (docs/protocol.md), not settings: these did nothing
+    ("[sync]\nmax_frame = 1048576\n", {}, "sync.max_frame: no such setting"),
+    ("", {"TRUSTMESH_DEFENCE_MAX_FRAME": "4096"}, "TRUSTMESH_DEFENCE_MAX_FRAME: no such setting"),
 ])
 def test_mistakes_are_named_not_ignored(tmp_path, text, env, message):
     write(tmp_path, text)

@@ -33,12 +33,13 @@ from trustmesh.core.ledger import Ledger, now_ms
 from trustmesh.core.trustview import TrustEngine, Weights
 from trustmesh.core.worker import StoreWorker
 from trustmesh.crypto.ids import member_key, peer_id
-from trustmesh.errors import KeyFileError, NetworkError, UsageError
+from trustmesh.errors import InvalidRecord, KeyFileError, NetworkError, UsageError
 from trustmesh.core.reading import Reading
 from trustmesh.net.config import NetConfig, with_peers
 from trustmesh.net.peers.known import KnownPeers
 from trustmesh.protocol.records import Deal, record_id
 from trustmesh.protocol.sync.index import SyncIndex
+from trustmesh.protocol.validate import check_record
 from trustmesh.store import IngestResult, StoredRecord
 from trustmesh.trust import DEFAULT, TrustConfig
 
@@ -216,6 +217,10 @@ class Node(Reading):
 
     async def decide_deal(self, proposal: Deal, proposer: bytes) -> tuple[str, bytes | str]:
         """Answer a proposal that arrived from the network (the deal protocol's hook)."""
+        try:        # the proposer's signature and the deal's own rules, before anyone is asked
+            check_record(proposal, self.ledger.clock())
+        except InvalidRecord as exc:
+            return DECLINED, f"not a valid proposal: {exc}"
         verdict = await self.deals.verdict(proposal, proposer, self.weight_of(proposer))
         if verdict is False:
             return DECLINED, "the counterparty declined"

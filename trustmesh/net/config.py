@@ -41,7 +41,8 @@ class GossipConfig:
     max_messages_per_s: float = 400.0
     max_rpc_bytes: int = 1 << 20    # an inbound RPC above this resets the stream
     # One gossip message carries up to this many records / bytes; above one
-    # record the payload is a batch (see pacing.py).
+    # record the payload is a batch (see pacing.py). Receivers accept batches of
+    # up to 256 records whatever their own setting (protocol/gossip.py MAX_BATCH).
     batch_records: int = 64
     batch_bytes: int = 96 * 1024
     publish_interval_s: float = 0.004   # pause between publishes: the 32-slot queues
@@ -52,11 +53,14 @@ class GossipConfig:
 class SyncConfig:
     """Anti-entropy: when and how hard to reconcile with peers."""
 
+    # Of two connected nodes, the one whose peer id is the smaller byte string
+    # opens the sync (docs/protocol.md, "Sync"): on connect, then every interval_s.
+    # No frame-size setting: the frame limit is a protocol constant (256 KiB), the
+    # same on both sides, or an honest peer's frames would look like an attack.
     on_connect: bool = True
-    interval_s: float = 30.0        # periodic sync with every connected peer
+    interval_s: float = 30.0        # periodic sync toward each connected peer we open syncs for
     timeout_s: float = 120.0        # a whole session (100,000 records take ~10 s)
     idle_timeout_s: float = 20.0    # no byte from the peer for this long ends it
-    max_frame: int = 1 << 20
     ingest_batch: int = 2000        # records handed to the store per transaction
 
 
@@ -64,9 +68,10 @@ class SyncConfig:
 class DefenceConfig:
     """Limits that keep one peer from hurting the node."""
 
-    records_per_s: float = 2000.0   # per peer, gossip + sync, sustained
-    records_burst: float = 20000.0  # per peer, a catch-up burst
-    max_frame: int = 1 << 20        # any stream frame above this is an offence
+    # Gossip only: a sync or query peer can only send the records we asked for.
+    records_per_s: float = 2000.0   # per peer, records in gossip messages, sustained
+    records_burst: float = 20000.0  # per peer, a burst
+    # (Each protocol's frame limit is a protocol constant, see docs/protocol.md.)
     hard_offences_to_ban: int = 1   # forged signature, malformed bytes, oversized frame
     soft_offences_to_ban: int = 20  # rule breaks an honest clock skew could cause
     ban_s: float = 60.0             # first ban; each further ban is 4x longer

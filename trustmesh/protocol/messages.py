@@ -1,6 +1,6 @@
 """What the sync and query sessions share: frames of canonical msgpack, events, limits.
 
-Every message on ``/trustmesh/sync/1.0.0`` and ``/trustmesh/query/1.0.0`` is
+Every message on ``/trustmesh/sync/1.0.0`` and ``/trustmesh/query/1.1.0`` is
 one frame (``framing.py``: unsigned varint length, then the body) whose body
 is one canonical msgpack array ``[type, ...]``. Anything else (a length over
 the limit, bytes that are not msgpack, a non-canonical encoding, a map, a

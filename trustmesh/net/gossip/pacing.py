@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 
-from trustmesh.protocol.gossip import pack_message
+from trustmesh.protocol.gossip import MAX_BATCH, pack_message
 
 class PublishQueue:
     """Records waiting to be gossiped, taken out as paced messages.
@@ -29,7 +29,7 @@ class PublishQueue:
     """
 
     def __init__(self, batch_records: int, batch_bytes: int, max_waiting: int = 200_000) -> None:
-        self.batch_records = batch_records
+        self.batch_records = min(batch_records, MAX_BATCH)   # receivers refuse larger batches
         self.batch_bytes = batch_bytes
         self.max_waiting = max_waiting
         self._waiting: deque[bytes] = deque()

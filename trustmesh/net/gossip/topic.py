@@ -119,7 +119,7 @@ class Gossip:
         if self._banned(forwarder):        # before pubsub's blacklist or our disconnect caught up
             return False
         try:
-            raws = unpack_message(msg.data, 4 * self.config.batch_records)
+            raws = unpack_message(msg.data)
         except DecodeError as exc:
             self._offence(forwarder, "hard", f"gossip: {exc}")
             return False

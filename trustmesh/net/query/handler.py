@@ -1,4 +1,4 @@
-"""``/trustmesh/query/1.0.0`` on a host: ask peers about a member, answer their questions.
+"""``/trustmesh/query/1.1.0`` on a host: ask peers about a member, answer their questions.
 
 The sessions are ``protocol/query``'s; answers go through the node's one
 intake like any record, and the records we give come from the node's port.

@@ -1,4 +1,4 @@
-"""``/trustmesh/query/1.0.0``: "what do you hold about this member?", sans-I/O.
+"""``/trustmesh/query/1.1.0``: "what do you hold about this member?", sans-I/O.
 
 One stream carries one query. The client sends QUERY; the server answers
 with RESULTS frames (the records in force that match), LINKED frames (what
@@ -176,6 +176,9 @@ class QueryServer(Session):
                 self._to("failed")
                 return QueryFailed("client closed the stream without asking")
             return None
+        if message[0] == ABORT:         # either side may give up at any time, without fault
+            self._to("failed")
+            return QueryFailed(f"client gave up: {abort_reason(message)}")
         if message[0] != QUERY:
             raise RemoteProtocolError(f"expected QUERY, got message type {message[0]!r}")
         if len(message) != 6:

@@ -1,4 +1,4 @@
-"""``/trustmesh/query/1.0.0`` on the wire: message types and the request (pure).
+"""``/trustmesh/query/1.1.0`` on the wire: message types and the request (pure).
 
 One stream carries one query. The client sends QUERY; the server answers
 with RESULTS frames (at most 256 records each) holding the records in force

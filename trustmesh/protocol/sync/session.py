@@ -1,6 +1,6 @@
 """``/trustmesh/sync/1.0.0``: range-based set reconciliation, as a sans-I/O state machine.
 
-Theory of operation (negentropy-style; ``docs/protocol.md`` (section 13) is normative):
+Theory of operation (negentropy-style; ``docs/protocol.md`` (section 17) is normative):
 
 The id space [0, 2^256) is cut into consecutive ranges, each described by
 its upper bound (a short id prefix; the last bound is nil = infinity). Sides
