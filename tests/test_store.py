@@ -273,3 +273,15 @@ def test_a_record_the_precheck_refuses_costs_no_signature_check(store):
     (res,) = store.ingest([forged], NOW, precheck=lambda author: True)
     assert (res.status, res.fault) == ("rejected", "signature")
     assert store.counts()["attestation"] == 0
+
+
+def test_a_retraction_is_never_itself_retracted_even_when_stored_before_its_target(store):
+    first = chain(A, 1)[0]
+    retraction = encode(sign(Retraction(A.public_key, 2, record_id(first), NOW - 100, record_id(first), None), A))
+    undo = encode(sign(Retraction(A.public_key, 3, record_id(retraction), NOW - 50, record_id(retraction), None), A))
+    assert statuses(store.ingest([undo], NOW)) == [ACCEPTED]            # its target not held yet
+    assert statuses(store.ingest([first, retraction], NOW)) == [ACCEPTED, ACCEPTED]
+    held = {r.id: r for r in store.records(author=A.public_key, include_retracted=True)}
+    assert held[record_id(first)].retracted                             # the first retraction counts
+    assert not held[record_id(retraction)].retracted                    # rule L1, applied when reading
+    assert record_id(retraction) in {r.id for r in store.records(author=A.public_key)}

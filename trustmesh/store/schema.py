@@ -70,9 +70,10 @@ MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [_V1, _v2]
 COLUMNS = ("id", "type", "author", "seq", "prev", "subject", "facet", "positive", "target",
            "issued", "occurred", "expires", "received", "raw")
 
-# A record is retracted when a retraction by one of its parties targets it.
-RETRACTED = f"""EXISTS (SELECT 1 FROM records x WHERE x.type = {RETRACTION} AND x.target = r.id
-    AND (x.author = r.author OR (r.type = {DEAL} AND x.author = r.subject)))"""
+# A record is retracted when a retraction by one of its parties targets it; a retraction
+# itself never is (rule L1: one stored before its target arrived must not take effect).
+RETRACTED = f"""(r.type != {RETRACTION} AND EXISTS (SELECT 1 FROM records x WHERE x.type = {RETRACTION}
+    AND x.target = r.id AND (x.author = r.author OR (r.type = {DEAL} AND x.author = r.subject))))"""
 # Records that a version before the time bound kept with a time beyond it (records.py,
 # MAX_TIME_MS): still shown here (read with decode(stored=True)), never offered to
 # peers, who must refuse them (and would count it against us).

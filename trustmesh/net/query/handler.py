@@ -63,6 +63,8 @@ class QueryProtocol:
                 verdict = judge(await self.port.intake(event.raws, key_of(peer), "query"))
                 if verdict is not None and verdict[0] == "hard":
                     raise RemoteProtocolError(verdict[1])
+                if verdict is not None:             # as gossip and sync count it
+                    self.offence(peer, verdict[0], f"query: {verdict[1]}")
             elif isinstance(event, QueryFailed):
                 log.debug("query to %s: %s", peer, event.reason)
 
