@@ -87,8 +87,14 @@ async def profile(api, request: Request) -> dict:
 
 
 async def import_bundle(api, request: Request) -> dict:
+    stream = request.stream()
     try:
-        report = await api.node.import_bundle(request.stream())
+        report = await api.node.import_bundle(stream)
+        # A damaged bundle is given up early, but an HTTP/1.1 client reads the answer only once
+        # its upload is written: the rest is read and dropped (memory stays flat), or the
+        # caller would wait on a socket nobody reads.
+        async for _ in stream:
+            pass
     except ClientDisconnect:        # the caller gave up (Ctrl-C): what was read is stored, nothing more
         raise BadRequest("the upload was interrupted") from None
     return report.to_dict()
