@@ -4,7 +4,9 @@ As ``trio.testing`` ships trio's own doubles, this ships ours, all real parts:
 
 - ``Cluster`` / ``NodeProcess``: N real node processes on 127.0.0.1, driven
   through their control API, watched through their event stream;
-  ``run_cli`` runs the ``trustmesh`` command as a user would;
+  ``run_cli`` runs the ``trustmesh`` command as a user would (a process);
+- ``invoke_cli``: the same command in this process (click's runner), for
+  tests where a process adds nothing but its start-up time;
 - ``hostile``: a deliberately misbehaving libp2p peer (forged, malformed,
   oversized, flooding…) run against a node;
 - ``MemoryPeer`` / ``pump``: two sync or query sessions joined in memory,
@@ -12,6 +14,7 @@ As ``trio.testing`` ships trio's own doubles, this ships ours, all real parts:
 - ``worlds``: synthetic reputation worlds and attacks for the trust model.
 """
 
+from trustmesh.testing.clirun import CliResult, invoke_cli
 from trustmesh.testing.cluster import Cluster, NodeError, NodeProcess, environment, run_cli
 from trustmesh.testing.memsync import Link, MemoryPeer, finished, handle_sync_event, pump
 
@@ -35,5 +38,5 @@ def hostile(target: str, mode: str, count: int = 500, timeout: float = 60.0,
     return json.loads(out.stdout.decode().strip().splitlines()[-1])
 
 
-__all__ = ["Cluster", "NodeProcess", "NodeError", "environment", "run_cli", "hostile",
+__all__ = ["Cluster", "NodeProcess", "NodeError", "environment", "run_cli", "invoke_cli", "CliResult", "hostile",
            "MemoryPeer", "Link", "pump", "finished", "handle_sync_event"]
