@@ -1,21 +1,14 @@
-"""``trustmesh trust`` and ``trustmesh rank`` run as real commands on a real home."""
+"""``trustmesh trust`` and ``trustmesh rank`` run as commands (in this process) on a real home."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 from trustmesh.crypto.ids import peer_id
 from trustmesh.core.ledger import Ledger
-
-ROOT = Path(__file__).resolve().parent.parent
+from trustmesh.testing import invoke_cli
 
 
 def run(home, *args):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "trustmesh", "--home", str(home), *args],
-                          capture_output=True, text=True, env=env, timeout=60)
+    return invoke_cli(home, *args)
 
 
 def test_trust_and_rank_commands(tmp_path):
