@@ -47,10 +47,27 @@ def run(ctx: click.Context, listen: tuple[str, ...], bootstrap: tuple[str, ...],
     """
     import trio
 
-    from trustmesh.daemon import run as daemon, settings
+    from trustmesh.daemon import run as daemon
     from trustmesh.core.home import resolve_home
     home = resolve_home(ctx.obj.home)
-    found = settings.effective(home.root, flags={
+    found, config, api, metrics = node_settings(home.root, listen=listen, bootstrap=bootstrap, mdns=mdns,
+                                                auto_accept=auto_accept, api_tcp=api_tcp, metrics_tcp=metrics_tcp)
+    daemon.setup_logging(verbose, found["log.level"].value, found["log.format"].value,
+                         found["log.levels"].value)
+    trio.run(lambda: daemon.run(home, config=config, passphrase=ctx.obj.passphrase(),
+                                api_tcp=api, metrics_tcp=metrics, out=click.echo))
+
+
+def node_settings(root, *, listen=(), bootstrap=(), mdns=False, auto_accept=None, api_tcp=None,
+                  metrics_tcp=None, environ=None):
+    """The effective settings of ``node run`` with these flags: (settings, NetConfig, api, metrics).
+
+    Addresses are checked before anything starts (a non-loopback API is
+    refused). Shared with ``trustmesh.testing.InProcessNode``, which runs
+    the same node from the same flags inside a test's process.
+    """
+    from trustmesh.daemon import settings
+    found = settings.effective(root, environ, flags={
         "listen": list(listen), "bootstrap": list(bootstrap), "mdns": mdns,
         "deals.auto_accept": auto_accept, "api_tcp": api_tcp,
         "metrics_tcp": metrics_tcp})
@@ -62,11 +79,7 @@ def run(ctx: click.Context, listen: tuple[str, ...], bootstrap: tuple[str, ...],
     if metrics:
         from trustmesh.api.server import parse_address
         parse_address(metrics)
-    daemon.setup_logging(verbose, found["log.level"].value, found["log.format"].value,
-                         found["log.levels"].value)
-    config = settings.net_config(found)
-    trio.run(lambda: daemon.run(home, config=config, passphrase=ctx.obj.passphrase(),
-                                api_tcp=api, metrics_tcp=metrics, out=click.echo))
+    return found, settings.net_config(found), api, metrics
 
 
 @click.command()

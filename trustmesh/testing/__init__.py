@@ -4,6 +4,8 @@ As ``trio.testing`` ships trio's own doubles, this ships ours, all real parts:
 
 - ``Cluster`` / ``NodeProcess``: N real node processes on 127.0.0.1, driven
   through their control API, watched through their event stream;
+- ``InProcessNode``: the same node on a thread of this process (the
+  daemon's code, the same API), where a process adds nothing but start-up;
   ``run_cli`` runs the ``trustmesh`` command as a user would (a process);
 - ``invoke_cli``: the same command in this process (click's runner), for
   tests where a process adds nothing but its start-up time;
@@ -16,6 +18,7 @@ As ``trio.testing`` ships trio's own doubles, this ships ours, all real parts:
 
 from trustmesh.testing.clirun import CliResult, invoke_cli
 from trustmesh.testing.cluster import Cluster, NodeError, NodeProcess, environment, run_cli
+from trustmesh.testing.inprocess import InProcessNode
 from trustmesh.testing.memsync import Link, MemoryPeer, finished, handle_sync_event, pump
 
 
@@ -38,5 +41,5 @@ def hostile(target: str, mode: str, count: int = 500, timeout: float = 60.0,
     return json.loads(out.stdout.decode().strip().splitlines()[-1])
 
 
-__all__ = ["Cluster", "NodeProcess", "NodeError", "environment", "run_cli", "invoke_cli", "CliResult", "hostile",
+__all__ = ["Cluster", "NodeProcess", "InProcessNode", "NodeError", "environment", "run_cli", "invoke_cli", "CliResult", "hostile",
            "MemoryPeer", "Link", "pump", "finished", "handle_sync_event"]
