@@ -66,12 +66,12 @@ def test_socket_is_private_and_the_api_file_goes_away_on_stop(tmp_path):
     assert not (daemon.home / "api").exists() and not Path(daemon.info["socket"]).exists()
 
 
-def test_tcp_needs_the_bearer_token(daemon):
+def test_tcp_needs_the_bearer_token(daemon, web):
     base = f"http://{daemon.info['tcp']}"
     token = (daemon.home / "api.token").read_text().strip()
-    assert httpx.get(base + "/v1/health").status_code == 401
-    assert httpx.get(base + "/v1/health", headers={"Authorization": "Bearer nope"}).status_code == 401
-    ok = httpx.get(base + "/v1/status", headers={"Authorization": f"Bearer {token}"})
+    assert web.get(base + "/v1/health").status_code == 401
+    assert web.get(base + "/v1/health", headers={"Authorization": "Bearer nope"}).status_code == 401
+    ok = web.get(base + "/v1/status", headers={"Authorization": f"Bearer {token}"})
     assert ok.status_code == 200 and ok.json()["id"] == daemon.get("/v1/identity").json()["id"]
 
 

@@ -48,6 +48,13 @@ class DrivenNode:
         """The node's first dialable address."""
         return self.addrs[0]
 
+    @property
+    def http(self) -> httpx.Client:
+        """The client on the node's API socket, for requests the helpers below do not make."""
+        if self._http is None:
+            raise NodeError(f"node in {self.home} is not running")
+        return self._http
+
     def _attach(self, timeout: float) -> None:
         """Open the API named by ``<home>/api``, learn who the node is, follow its events."""
         info = json.loads((self.home / "api").read_text())
