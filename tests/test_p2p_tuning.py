@@ -40,14 +40,30 @@ def test_an_accepted_envelope_is_not_rechecked_but_a_forged_one_is_refused():
     envelope, _ = tuning.env_to_send(alice)
     peer = alice.get_id()
     assert tuning.consume_signed_record(_Msg(senderRecord=envelope), mallory, peer)
-    assert tuning.accepted_envelope(peer) == envelope
+    assert tuning.accepted_envelope(mallory, peer) == envelope
     forged = envelope[:-1] + bytes([envelope[-1] ^ 1])      # the signature's last byte
     assert not tuning.consume_signed_record(_Msg(senderRecord=forged), mallory, peer)
     # someone else's valid envelope presented for alice is refused too
     other, _ = tuning.env_to_send(mallory)
     assert not tuning.consume_signed_record(_Msg(senderRecord=other), alice, peer)
-    assert tuning.accepted_envelope(peer) == envelope
+    assert tuning.accepted_envelope(mallory, peer) == envelope and tuning.accepted_envelope(alice, peer) is None
     assert tuning.consume_signed_record(_Msg(senderRecord=None), mallory, peer)
+
+
+def test_each_host_in_a_process_records_an_envelope_it_accepts(monkeypatch):
+    # two nodes in one process (an app's, a test's): the second must not skip what the first
+    # checked, or the envelope never reaches its peerstore
+    checked = []
+    original = tuning._original_consume
+    monkeypatch.setattr(tuning, "_original_consume",
+                        lambda msg, host, peer: checked.append(host) or original(msg, host, peer))
+    alice, bob, carol = (build_host(Identity.generate()) for _ in range(3))
+    envelope, _ = tuning.env_to_send(alice)
+    peer = alice.get_id()
+    for host in (bob, bob, carol, carol):
+        assert tuning.consume_signed_record(_Msg(senderRecord=envelope), host, peer)
+    assert checked == [bob, carol]                # once per host, then remembered per host
+    assert tuning.accepted_envelope(carol, peer) == envelope == tuning.accepted_envelope(bob, peer)
 
 
 def test_our_envelope_is_reused_within_a_second():

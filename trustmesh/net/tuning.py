@@ -107,7 +107,9 @@ ENVELOPE_RECHECK_S = 1.0         # how stale our own envelope may be
 
 _original_consume = _utils_mod.maybe_consume_signed_record
 _original_env = _peerstore_mod.env_to_send_in_RPC
-_accepted: OrderedDict[bytes, bytes] = OrderedDict()   # peer id bytes -> envelope bytes
+# host -> (peer id bytes -> envelope bytes): per host, as the peerstore each accepted envelope
+# goes into, so that two nodes in one process (an app's, a test's) each record their peers
+_accepted: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 _sent: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()   # host -> (when built, envelope)
 
 
@@ -117,20 +119,23 @@ def consume_signed_record(msg, host, peer_id) -> bool:
         return True
     key = peer_id.to_bytes()
     envelope = msg.senderRecord
-    if _accepted.get(key) == envelope:
-        _accepted.move_to_end(key)
+    known = _accepted.get(host)
+    if known is not None and known.get(key) == envelope:
+        known.move_to_end(key)
         return True
     ok = _original_consume(msg, host, peer_id)
     if ok:
-        _accepted[key] = envelope
-        while len(_accepted) > _KNOWN_ENVELOPES:
-            _accepted.popitem(last=False)
+        if known is None:
+            known = _accepted[host] = OrderedDict()
+        known[key] = envelope
+        while len(known) > _KNOWN_ENVELOPES:
+            known.popitem(last=False)
     return ok
 
 
-def accepted_envelope(peer_id) -> bytes | None:
-    """The last envelope accepted from ``peer_id`` (not checked again while it stays the same)."""
-    return _accepted.get(peer_id.to_bytes())
+def accepted_envelope(host, peer_id) -> bytes | None:
+    """The last envelope ``host`` accepted from ``peer_id`` (not checked again while it stays the same)."""
+    return _accepted.get(host, {}).get(peer_id.to_bytes())
 
 
 def env_to_send(host) -> tuple[bytes, bool]:
