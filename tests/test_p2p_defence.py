@@ -54,8 +54,10 @@ def test_invalid_data_gets_the_sender_banned_and_nothing_stored(net, mode):
     seen = hostile(net[0].addr, mode)
     assert seen["sent"] == 1
     assert not seen["connected_after"] and not seen["readmitted"]
-    bans = [e for e in net[0].events_of("ban") if e["peer"] == seen["id"]]
-    assert bans, net[0].events
+    deadline = time.monotonic() + 5      # the ban event follows the cut-off on the event stream
+    while not (bans := [e for e in net[0].events_of("ban") if e["peer"] == seen["id"]]):
+        assert time.monotonic() < deadline, net[0].events
+        time.sleep(0.02)
     if mode.startswith(("sync", "query")):
         assert bans[0]["reason"].startswith(mode.split("-")[0] + ":"), bans
     if mode == "sync-forged":
