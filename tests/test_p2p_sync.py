@@ -1,14 +1,18 @@
-"""Catching up: late joiners, healed partitions, a node killed with kill -9."""
+"""Catching up: late joiners, healed partitions, a node killed with kill -9.
+
+Nodes run in this process (``InProcessNode``) except those killed with -9,
+which need a process to kill.
+"""
 
 from __future__ import annotations
 
 import time
 
-from trustmesh.testing import Cluster, NodeProcess
+from trustmesh.testing import Cluster, InProcessNode, NodeProcess
 
 
 def test_a_late_joiner_catches_up_by_sync(tmp_path):
-    with Cluster(2, root=tmp_path) as net:
+    with Cluster(2, root=tmp_path, node=InProcessNode) as net:
         ids = net[0].attest_many([net[1].id] * 50)
         ids.append(net[1].profile("bob"))
         assert net.wait_for(ids, timeout=20)
@@ -18,7 +22,7 @@ def test_a_late_joiner_catches_up_by_sync(tmp_path):
 
 
 def test_a_partition_heals(tmp_path):
-    with Cluster(2, root=tmp_path) as net:
+    with Cluster(2, root=tmp_path, node=InProcessNode) as net:
         a, b = net[0], net[1]
         b.stop()                                           # the partition
         made_by_a = a.attest_many([b.id] * 20)
@@ -28,8 +32,8 @@ def test_a_partition_heals(tmp_path):
 
 
 def test_a_node_killed_with_sigkill_restarts_and_catches_up(tmp_path):
-    with Cluster(3, root=tmp_path) as net:
-        victim = net[2]
+    with Cluster(2, root=tmp_path, node=InProcessNode) as net:
+        victim = net.add("node2", bootstrap=[net[1].addr], node=NodeProcess)     # the end of the chain
         before = net[0].profile("first")
         assert net.wait_for([before], timeout=15)
         victim.kill()                                      # kill -9: no clean shutdown
@@ -64,17 +68,17 @@ def test_a_fork_found_by_sync_is_announced_to_the_rest_of_the_network(tmp_path):
     _seed(tmp_path / "a", [one])
     _seed(tmp_path / "c", [two])
     lonely = {"TRUSTMESH_NET_DISCOVERY_TARGET_PEERS": "1"}   # a and c must not meet
-    a = NodeProcess(tmp_path / "a", env=lonely).start()
+    a = InProcessNode(tmp_path / "a", env=lonely).start()
     b = c = None
     try:
-        b = NodeProcess(tmp_path / "b", bootstrap=[a.addr], env=lonely).start()
+        b = InProcessNode(tmp_path / "b", bootstrap=[a.addr], env=lonely).start()
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and b.status()["records"] < 1:
-            time.sleep(0.2)
-        c = NodeProcess(tmp_path / "c", bootstrap=[b.addr], env=lonely).start()
+            time.sleep(0.05)
+        c = InProcessNode(tmp_path / "c", bootstrap=[b.addr], env=lonely).start()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and not a.events_of("fork"):
-            time.sleep(0.2)
+            time.sleep(0.05)
         assert any(e["author"] == cheat for e in b.events_of("fork")), b.log_tail()
         assert any(e["author"] == cheat for e in a.events_of("fork")), a.log_tail()
         assert c.id not in {p["id"] for p in a.peers()}       # a learnt it through b's gossip
@@ -98,7 +102,7 @@ def test_an_interrupted_catch_up_resumes_without_resending(tmp_path):
     fill_store(tmp_path / "full", total, authors=100)
     # a fixed port, so the restarted node is where the fresh one keeps redialling it
     full = NodeProcess(tmp_path / "full", listen=f"/ip4/127.0.0.1/tcp/{_free_port()}").start(60)
-    fresh = NodeProcess(tmp_path / "fresh", bootstrap=[full.addr]).start()
+    fresh = InProcessNode(tmp_path / "fresh", bootstrap=[full.addr]).start()
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and fresh.status()["records"] < total // 4:
@@ -109,7 +113,7 @@ def test_an_interrupted_catch_up_resumes_without_resending(tmp_path):
         full.restart(60)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and fresh.status()["records"] < total:
-            time.sleep(0.2)
+            time.sleep(0.1)
         assert fresh.status()["records"] == total, fresh.log_tail()
         resumed = fresh.status()["sync"]["peers"][full.id]
         assert resumed["result"] == "done", resumed

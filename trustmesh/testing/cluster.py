@@ -159,11 +159,13 @@ class Cluster:
         if errors:
             raise errors[0]
 
-    def add(self, name: str, bootstrap: list[str] | None = None, args: list[str] | None = None) -> DrivenNode:
-        """Start one more node in this cluster's directory."""
-        node = self.kind(self.root / name, bootstrap=bootstrap, args=args or self.args, env=self.env).start()
-        self.nodes.append(node)
-        return node
+    def add(self, name: str, bootstrap: list[str] | None = None, args: list[str] | None = None,
+            node: type[DrivenNode] | None = None) -> DrivenNode:
+        """Start one more node in this cluster's directory (of the cluster's kind unless ``node``)."""
+        started = (node or self.kind)(self.root / name, bootstrap=bootstrap, args=args or self.args,
+                                      env=self.env).start()
+        self.nodes.append(started)
+        return started
 
     def __exit__(self, *exc) -> None:
         threads = [threading.Thread(target=n.stop) for n in self.nodes]
