@@ -1,10 +1,15 @@
-"""Gossip between real node processes on loopback."""
+"""Gossip between real nodes on loopback.
+
+One test runs three node processes (gossip across processes, one core per
+node, is what members run); the others run their nodes in this process
+(``InProcessNode``).
+"""
 
 from __future__ import annotations
 
 import time
 
-from trustmesh.testing import Cluster
+from trustmesh.testing import Cluster, InProcessNode
 
 
 def test_a_record_reaches_every_node(tmp_path):
@@ -18,7 +23,7 @@ def test_a_record_reaches_every_node(tmp_path):
 
 
 def test_a_burst_of_records_arrives_complete(tmp_path):
-    with Cluster(2, root=tmp_path) as net:
+    with Cluster(2, root=tmp_path, node=InProcessNode) as net:
         subjects = [net[1].id] * 300
         ids = net[0].attest_many(subjects)
         assert len(set(ids)) == 300
@@ -26,10 +31,10 @@ def test_a_burst_of_records_arrives_complete(tmp_path):
 
 
 def test_peer_exchange_meshes_a_chain(tmp_path):
-    with Cluster(4, root=tmp_path) as net:
+    with Cluster(4, root=tmp_path, node=InProcessNode) as net:
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if all(len(n.peers()) == 3 for n in net):
                 break
-            time.sleep(0.2)
+            time.sleep(0.05)
         assert [len(n.peers()) for n in net] == [3, 3, 3, 3]

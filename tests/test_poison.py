@@ -12,7 +12,7 @@ import json
 import pytest
 
 from tests.test_cli import tm
-from trustmesh.testing import NodeProcess
+from trustmesh.testing import InProcessNode
 from trustmesh.testing.records import store_unchecked
 from trustmesh.crypto.keys import Identity
 from trustmesh.errors import DecodeError
@@ -74,7 +74,7 @@ def test_every_view_shows_a_poison_record_already_stored(tmp_path):
 
 def test_the_api_lists_a_poison_record_already_stored(tmp_path):
     home, rid = _home_with_old_poison(tmp_path)
-    node = NodeProcess(home).start()
+    node = InProcessNode(home).start()
     try:
         assert rid in [r["id"] for r in node.api("GET", "/v1/records")]
         assert node.api("GET", f"/v1/records/{rid}")["id"] == rid

@@ -5,14 +5,13 @@ from __future__ import annotations
 import io
 import json
 import logging
-import subprocess
 import sys
 
 import pytest
 
 from trustmesh.errors import ConfigError
 from trustmesh.daemon import settings
-from trustmesh.testing import environment
+from trustmesh.testing import invoke_cli
 from trustmesh.daemon.logs import configure
 
 
@@ -56,9 +55,7 @@ def test_mistakes_are_named_not_ignored(tmp_path, text, env, message):
 
 def test_config_show_prints_values_and_sources(tmp_path):
     write(tmp_path, "[sync]\ninterval_s = 10\n")
-    run = lambda *args, **env: subprocess.run(  # noqa: E731
-        [sys.executable, "-m", "trustmesh", "--home", str(tmp_path), "config", "show", *args],
-        capture_output=True, text=True, timeout=30, env={**environment(), **env})
+    run = lambda *args, **env: invoke_cli(tmp_path, "config", "show", *args, env=env)  # noqa: E731
     shown = json.loads(run("--json", TRUSTMESH_LOG_FORMAT="json").stdout)
     assert shown["sync.interval_s"] == {"value": 10.0, "source": "file"}
     assert shown["log.format"] == {"value": "json", "source": "env TRUSTMESH_LOG_FORMAT"}
@@ -90,13 +87,10 @@ def test_backup_copies_the_store_consistently_and_restores(tmp_path):
     ledger = Ledger.create(tmp_path / "home")
     ledger.set_profile("Alice")
     ledger.close()
-    cmd = [sys.executable, "-m", "trustmesh", "--home", str(tmp_path / "home")]
-    out = subprocess.run(cmd + ["backup", str(tmp_path / "copy.sqlite"), "--json"],
-                         capture_output=True, text=True, timeout=30, env=environment())
+    out = invoke_cli(tmp_path / "home", "backup", str(tmp_path / "copy.sqlite"), "--json")
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["records"] == 1
-    again = subprocess.run(cmd + ["backup", str(tmp_path / "copy.sqlite")],
-                           capture_output=True, text=True, timeout=30, env=environment())
+    again = invoke_cli(tmp_path / "home", "backup", str(tmp_path / "copy.sqlite"))
     assert again.returncode == 2 and "exists" in again.stderr        # never overwritten
     restored = Ledger.create(tmp_path / "restored")
     restored.close()
