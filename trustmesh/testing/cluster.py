@@ -23,7 +23,7 @@ import threading
 import time
 from pathlib import Path
 
-from trustmesh.testing.driven import DrivenNode, NodeError
+from trustmesh.testing.driven import START_S, DrivenNode, NodeError
 
 
 def environment(extra: dict | None = None) -> dict:
@@ -48,7 +48,7 @@ class NodeProcess(DrivenNode):
         super().__init__(home, **options)
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 30.0) -> "NodeProcess":
+    def start(self, timeout: float = START_S) -> "NodeProcess":
         """Start the process and wait until its API answers; NodeError if it does not."""
         self.home.mkdir(parents=True, exist_ok=True)
         (self.home / "api").unlink(missing_ok=True)

@@ -20,6 +20,11 @@ from typing import Any
 import httpx
 
 
+# How long a node may take to start: a cold start on a 2-core machine shared with other
+# work (imports, a first trust computation) has been seen to take over 30 s.
+START_S = 60.0
+
+
 class NodeError(RuntimeError):
     """A node failed to start, or its API refused a call."""
 
@@ -179,7 +184,7 @@ class DrivenNode:
 
     # ---- lifecycle, per kind of node ----------------------------------------
 
-    def start(self, timeout: float = 30.0) -> "DrivenNode":
+    def start(self, timeout: float = START_S) -> "DrivenNode":
         raise NotImplementedError
 
     def is_running(self) -> bool:
@@ -189,7 +194,7 @@ class DrivenNode:
     def stop(self, timeout: float = 15.0) -> int | None:
         raise NotImplementedError
 
-    def restart(self, timeout: float = 30.0) -> "DrivenNode":
+    def restart(self, timeout: float = START_S) -> "DrivenNode":
         """Start again on the same home (and the same listen address)."""
         with self._lock:
             self.records.clear()

@@ -22,7 +22,7 @@ import os
 import threading
 from functools import partial
 
-from trustmesh.testing.driven import DrivenNode, NodeError
+from trustmesh.testing.driven import START_S, DrivenNode, NodeError
 
 # Read once per process (core/ledger.py): a node with its own clock needs its own process.
 PROCESS_WIDE = ("TRUSTMESH_TEST_CLOCK_OFFSET_MS",)
@@ -45,7 +45,7 @@ class InProcessNode(DrivenNode):
         self._stop = None
         self._log: logging.Handler | None = None
 
-    def start(self, timeout: float = 30.0) -> "InProcessNode":
+    def start(self, timeout: float = START_S) -> "InProcessNode":
         """Start the node's thread and wait until its API answers; NodeError if it does not."""
         from trustmesh.cli.node_cmds import node_settings, run as run_command
         from trustmesh.core.home import resolve_home
