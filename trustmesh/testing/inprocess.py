@@ -143,10 +143,10 @@ class InProcessNode(DrivenNode):
         self._log = logging.FileHandler(self.home / "node.log")
         self._log.addFilter(OwnThread())
         self._log.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-        logging.getLogger("trustmesh").addHandler(self._log)
+        logging.getLogger().addHandler(self._log)     # libp2p's lines too, as in a process's log
 
     def _unfollow_log(self) -> None:
         if self._log is not None:
-            logging.getLogger("trustmesh").removeHandler(self._log)
+            logging.getLogger().removeHandler(self._log)
             self._log.close()
             self._log = None
