@@ -85,6 +85,16 @@ async function loadMine() {
   }
 }
 
+// True when `data` is what `part` last drew: a refresh then leaves that part alone, so
+// a live update never redraws under the member's cursor for nothing.
+const drawn = {};
+function unchanged(part, ...data) {
+  const text = JSON.stringify([data, state.contacts, state.names]);
+  if (drawn[part] === text) return true;
+  drawn[part] = text;
+  return false;
+}
+
 function link(id, text = null) {
   const a = el("a", { href: `#/member/${id}`, class: "member-link", "data-id": id }, text || nameOf(id));
   return a;
@@ -116,6 +126,7 @@ async function loadOverview() {
   $("peers").replaceChildren(...peers.map((p) => el("li", {}, link(p.id), " ", el("code", { class: "short" }, short(p.id)))));
   for (const m of members) if (m.name) state.names[m.id] = m.name;
   state.members = members;
+  if (unchanged("overview", peers, members, pending, sent)) return;
   renderMembers();
   $("pending").replaceChildren(...(pending.length ? pending.map((d) => el("li", { class: "pending-deal", "data-id": d.id },
     `${nameOf(d.author)} proposes ${d.ref.slice(0, 8)}: they are the ${d.role}${d.due ? `, due ${day(d.due)}` : ""} `,
@@ -191,15 +202,24 @@ function recordItem(r, replies) {
       `${reply.note ? `: “${reply.note}”` : ""}, ${day(reply.issued)}`));
   }
   if (!r.retracted && r.type !== "retraction" && (r.author === state.me || (r.type === "deal" && r.counterparty === state.me))) {
-    li.append(" ", button("Retract", "retract", () => {
-      const reason = window.prompt("Why do you retract it? (optional)") || null;
-      act(() => api("/v1/retractions", "POST", { target: r.id, reason }), "retracted");
-    }, { "data-id": r.id }));
+    li.append(" ", button("Retract…", "retract", () => li.append(retractForm(r)), { "data-id": r.id }));
   }
-  if (!r.retracted && r.type === "attestation" && r.subject === state.me) {
+  if (!r.retracted && r.type === "attestation" && r.subject === state.me
+      && !replies.some((x) => x.target === r.id && x.author === state.me)) {
     li.append(replyForm(r));
   }
   return li;
+}
+
+function retractForm(r) {
+  const form = el("form", { class: "retract-form inline", "data-id": r.id });
+  const reason = el("input", { class: "retract-reason", maxlength: "500", placeholder: "why (optional)" });
+  form.append(reason, el("button", { type: "submit" }, "Retract it"));
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    act(() => api("/v1/retractions", "POST", { target: r.id, reason: reason.value || null }), "retracted");
+  });
+  return form;
 }
 
 function replyForm(r) {
@@ -217,7 +237,9 @@ function replyForm(r) {
 async function showMember(id) {
   const page = await api(`/v1/members/${id}`);
   Object.assign(state.names, page.names);
+  const same = state.current === page.id && unchanged("member", page, [...state.myDeals.keys()]);
   state.current = page.id;
+  if (same) return showGraph(page.id);
   $("member").hidden = false;
   const profile = page.profile;
   $("member-name").textContent = page.me ? "me" : nameOf(page.id);
@@ -259,6 +281,7 @@ async function showGraph(around) {
   const graph = await api(around && around !== state.me ? `/v1/graph?around=${around}` : "/v1/graph");
   state.centre = graph.centre;
   for (const n of graph.nodes) if (n.name && !state.names[n.id]) state.names[n.id] = n.name;
+  if (unchanged("graph", graph)) return;
   $("graph-centre").textContent = nameOf(graph.centre);
   $("graph-hint").textContent = `Members within two relations (deals, positive attestations) of ${nameOf(graph.centre)}` +
     (graph.left_out ? `; ${graph.left_out} farther or less connected members left out.` : ".") + " A click on a member opens them.";
@@ -336,7 +359,11 @@ async function refresh() {
 let pendingRefresh = null;
 function soon() {
   clearTimeout(pendingRefresh);
-  pendingRefresh = setTimeout(() => refresh().catch((err) => notice(String(err.message || err), true)), 250);
+  pendingRefresh = setTimeout(() => {
+    // a reply or retraction being typed lives in a list a refresh redraws: wait for it
+    if (document.activeElement && document.activeElement.closest("#records, #about-me")) return soon();
+    refresh().catch((err) => notice(String(err.message || err), true));
+  }, 250);
 }
 
 // The node's event stream (NDJSON over a streamed GET): every new record, proposal or peer.
