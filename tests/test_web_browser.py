@@ -18,7 +18,7 @@ from trustmesh.testing.cluster import NodeProcess
 CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
 
-def wait(condition, what: str, timeout: float = 20.0):
+def wait(condition, what: str, timeout: float = 30.0):
     """Poll ``condition`` until it is truthy (its value) or fail after ``timeout`` seconds.
 
     A live page redraws a list when its data changes: an element found a moment ago may be
