@@ -22,14 +22,15 @@ def wait(condition, what: str, timeout: float = 30.0):
     """Poll ``condition`` until it is truthy (its value) or fail after ``timeout`` seconds.
 
     A live page redraws a list when its data changes: an element found a moment ago may be
-    gone (StaleElementReferenceException), so a step that touches the page is retried too.
+    gone or not yet drawn, so a step that touches the page is retried too.
     """
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.common.exceptions import (
+        ElementNotInteractableException, NoSuchElementException, StaleElementReferenceException)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             found = condition()
-        except (StaleElementReferenceException, NoSuchElementException):
+        except (StaleElementReferenceException, NoSuchElementException, ElementNotInteractableException):
             found = None
         if found:
             return found
@@ -124,6 +125,25 @@ def test_a_member_logs_in_attests_accepts_a_deal_and_sees_it_live(tmp_path, brow
             return True
         wait(answer, "the reply form")
         wait(lambda: "me acknowledges: “thanks”" in find(By.ID, "about-me").text, "my reply")
+
+        # take my attestation back: it stays on the page, flagged, and stops counting
+        mine = f'#records li.record[data-id="{made[0]["id"]}"]'
+
+        def retract():
+            item = find(By.CSS_SELECTOR, mine)
+            item.find_element(By.CSS_SELECTOR, "button.retract").click()
+            item.find_element(By.CSS_SELECTOR, "input.retract-reason").send_keys("wrong order")
+            item.find_element(By.CSS_SELECTOR, ".retract-form button").click()
+            return True
+        wait(retract, "the retract form")
+        wait(lambda: "retracted" in find(By.CSS_SELECTOR, mine).get_attribute("class"), "the retraction")
+        assert "sturdy frames" not in find(By.ID, "explanation").text
+
+        # a second proposal, declined
+        bob.deal(alice.id, ref="PO-8", role="client")
+        wait(lambda: find(By.CSS_SELECTOR, "li.pending-deal button.deal-decline").click() or True, "Decline")
+        wait(lambda: not d.find_elements(By.CSS_SELECTOR, "li.pending-deal"), "no proposal left")
+        assert alice.api("GET", "/v1/deals/pending") == []
 
         # the graph is centred on Bob and labelled
         wait(lambda: "Bob" in text("#graph text.graph-label"), "labels in the graph")

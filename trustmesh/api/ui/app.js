@@ -345,9 +345,15 @@ async function route() {
   }
 }
 
-let refreshing = null;
-async function refresh() {
-  if (refreshing) return refreshing;
+// One refresh at a time; one asked for during another runs after it (what it read may
+// predate the change that asked), and the asks made meanwhile share that one.
+let refreshing = null, queued = null;
+function refresh() {
+  if (queued) return queued;
+  if (refreshing) {
+    queued = refreshing.catch(() => {}).then(() => { queued = null; return refresh(); });
+    return queued;
+  }
   refreshing = (async () => {
     await loadMine();
     await loadOverview();
