@@ -53,6 +53,7 @@ def test_the_printed_link_logs_in_once_and_a_new_one_comes_from_the_cli(node):
     assert cookie != (node.home / "api.token").read_text().strip()  # the token never reaches the browser
     assert browser.get("/v1/status").json()["id"] == node.id
     assert browser.get("/ui").status_code == 200
+    assert "trustmesh web" in httpx.get(base + "/ui").text                        # no cookie: how to log in
     again = httpx.get(link)                                          # one time only
     assert again.status_code == 401 and "trustmesh web" in again.text
     assert httpx.get(base + "/ui/login", params={"code": "x" * 24}).status_code == 401

@@ -34,6 +34,7 @@ from starlette.routing import Route
 from trustmesh.api import COOKIE
 from trustmesh.api.routes import ROUTES as _HANDLERS
 from trustmesh.api.schemas import openapi_body, parse_body
+from trustmesh.api.web import log_in_page
 from trustmesh.api.webauth import CSRF_HEADER, WebAuth
 from trustmesh.errors import TrustmeshError
 from trustmesh.version import __version__
@@ -102,6 +103,8 @@ class Api:
                 return None
             return JSONResponse({"error": "a change from the web view needs its X-CSRF-Token header",
                                  "type": "Forbidden"}, 403)
+        if request.url.path == "/ui":        # a person at a browser, not a program: say what to do
+            return log_in_page("Open the login link the node printed at start.")
         return JSONResponse({"error": "missing or wrong bearer token", "type": "Unauthorized"}, 401,
                             headers={"WWW-Authenticate": "Bearer"})
 

@@ -43,7 +43,7 @@ async def login(api, request: Request) -> Response:
     if api.web is not None:
         session = api.web.redeem(request.query_params.get("code", ""), time.monotonic())
     if session is None:
-        return Response(_LOGIN_FAILED, 401, media_type="text/html; charset=utf-8", headers=_PAGE_HEADERS)
+        return log_in_page("This login link was used already or has expired.")
     response = RedirectResponse("/ui", 303, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
     _log_in(response, session)
     return response
@@ -68,6 +68,13 @@ async def member(api, request: Request) -> dict:
     return await api.node.member_page(key)
 
 
+def log_in_page(why: str) -> Response:
+    """The 401 a person at a browser gets: what happened, and how to get in."""
+    text = (f'<!doctype html><html lang="en"><meta charset="utf-8"><title>trustmesh: log in</title><p>{why}</p>'
+            "<p>Run <code>trustmesh web</code> for a new login link (each works once, for an hour).</p></html>\n")
+    return Response(text, 401, media_type="text/html; charset=utf-8", headers=_PAGE_HEADERS)
+
+
 def _log_in(response: Response, session: str) -> None:
     response.set_cookie(COOKIE, session, httponly=True, samesite="strict", path="/", max_age=30 * 86400)
 
@@ -75,11 +82,6 @@ def _log_in(response: Response, session: str) -> None:
 def _ui_file(name: str) -> bytes:
     return (files("trustmesh.api") / "ui" / name).read_bytes()
 
-
-_LOGIN_FAILED = b"""<!doctype html><html lang="en"><meta charset="utf-8"><title>trustmesh: log in</title>
-<p>This login link was used already or has expired.</p>
-<p>Run <code>trustmesh web</code> for a new one (each link works once, for an hour).</p></html>
-"""
 
 ROUTES: list[tuple] = [
     ("GET", "/ui", ui, "The web view (log in with /ui/login?code=, or ?token= once)."),
