@@ -109,3 +109,29 @@ def test_the_member_page_joins_trust_with_notes_dates_and_replies(node):
     assert node.api("GET", "/v1/graph")["centre"] == me
     for bad in (f"/v1/members/nobody", "/v1/graph?around=nobody"):
         assert node._http.get(bad).status_code == 400
+
+
+def test_a_code_works_once_and_not_after_its_hour():
+    from trustmesh.api.webauth import CODE_TTL_S, MAX_CODES, WebAuth
+    web = WebAuth("t" * 43)
+    late, spent, old = web.new_code(0.0), web.new_code(0.0), web.new_code(0.0)
+    assert web.redeem(late, CODE_TTL_S + 1) is None
+    session = web.redeem(spent, 10.0)
+    assert session and web.session_ok(session) and web.redeem(spent, 11.0) is None
+    for _ in range(MAX_CODES):
+        web.new_code(20.0)
+    assert web.redeem(old, 21.0) is None                        # the oldest make room, memory stays bounded
+    forged = session.split(".")[0] + "." + "0" * 64
+    assert not web.session_ok(forged) and not WebAuth("u" * 43).session_ok(session)   # another token
+    assert web.csrf_ok(session, web.csrf_for(session)) and not web.csrf_ok(forged, web.csrf_for(session))
+
+
+def test_without_tcp_there_is_no_login_link_to_make():
+    import trio
+    from trustmesh.api.app import Api
+
+    async def ask():
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(Api(None).app()), base_url="http://n") as c:
+            return await c.post("/v1/web/logins")        # the Unix socket's app of a node without --api-tcp
+    reply = trio.run(ask)
+    assert reply.status_code == 400 and "--api-tcp" in reply.json()["error"]
