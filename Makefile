@@ -23,10 +23,12 @@ $(BROWSER):
 test: $(STAMP) $(BROWSER)
 	$(PY) -m pytest -q
 
-# Listens on /ip4/0.0.0.0/tcp/4001 (see docs/operating.md); pass flags with
+# Listens on /ip4/0.0.0.0/tcp/4001 (see docs/operating.md), web view on API_TCP (it prints a
+# one-time login link, docs/web.md); pass flags with
 # `make run ARGS="--bootstrap /ip4/…/tcp/4001/p2p/12D3KooW…"`.
+API_TCP ?= 127.0.0.1:5001
 run: $(STAMP)
-	$(VENV)/bin/trustmesh node run $(ARGS)
+	$(VENV)/bin/trustmesh node run --api-tcp $(API_TCP) $(ARGS)
 
 # Four node processes on 127.0.0.1 make deals and attestations, converge, report, stop.
 demo: $(STAMP)

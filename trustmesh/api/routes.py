@@ -7,20 +7,15 @@ from __future__ import annotations
 
 import json
 import time
-from importlib.resources import files
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 
-from trustmesh.api import COOKIE, params
+from trustmesh.api import params, web
 from trustmesh.api.schemas import BadRequest
 from trustmesh.crypto.ids import did_key, peer_id
-from trustmesh.errors import NotFound
 from trustmesh.protocol.jsonview import record_view, stored_view
 from trustmesh.version import __version__
-
-UI_FILES = {"app.js": "text/javascript", "style.css": "text/css"}
-
 
 # ---- identity and status -------------------------------------------------------
 
@@ -153,7 +148,8 @@ async def members(api, request: Request) -> list:
 
 
 async def graph(api, request: Request) -> dict:
-    return await api.node.neighbourhood()
+    q = params.query(request, ("around",))
+    return await api.node.neighbourhood(params.member(q.get("around"), "around"))
 
 
 # ---- network ----------------------------------------------------------------------
@@ -218,34 +214,12 @@ def _event_json(data: dict) -> dict:
     return out
 
 
-# ---- the web view, metrics ------------------------------------------------------------
-
-async def ui(api, request: Request) -> Response:
-    page = _ui_file("index.html")
-    response = Response(page, media_type="text/html; charset=utf-8",
-                        headers={"Content-Security-Policy": "default-src 'self'; style-src 'self'",
-                                 "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
-    token = request.query_params.get("token")
-    if token and api.token is not None:
-        response.set_cookie(COOKIE, token, httponly=True, samesite="strict", path="/")
-    return response
-
-
-async def ui_file(api, request: Request) -> Response:
-    name = request.path_params["name"]
-    if name not in UI_FILES:
-        raise NotFound(f"no such file: {name}")
-    return Response(_ui_file(name), media_type=UI_FILES[name])
-
+# ---- metrics ------------------------------------------------------------
 
 async def metrics(api, request: Request) -> Response:
     from trustmesh.api.metrics import render
     text, content_type = render(api.node, await api.node.counts())
     return Response(text, media_type=content_type)
-
-
-def _ui_file(name: str) -> bytes:
-    return (files("trustmesh.api") / "ui" / name).read_bytes()
 
 
 # (method, path, handler, summary); also the OpenAPI schema's source
@@ -278,8 +252,7 @@ ROUTES: list[tuple] = [
     ("POST", "/v1/sync", sync_now, "Reconcile with every connected peer now."),
     ("GET", "/v1/events", events, "New events as NDJSON lines (?kinds=record,sync,...)."),
     ("GET", "/v1/members", members, "Members my network knows, with my trust per facet."),
-    ("GET", "/v1/graph", graph, "My neighbourhood: members within two relations, and the relations."),
-    ("GET", "/ui", ui, "The web view (?token= once, for TCP)."),
-    ("GET", "/ui/{name}", ui_file, "The web view's files."),
+    ("GET", "/v1/graph", graph, "Members within two relations of me (or of ?around=), and the relations."),
+    *web.ROUTES,
     ("GET", "/metrics", metrics, "Prometheus metrics."),
 ]

@@ -14,6 +14,7 @@ from trustmesh.net.config import DEFAULT_LISTEN
 def register(cli: click.Group) -> None:
     cli.add_command(node)
     cli.add_command(demo)
+    cli.add_command(web)
 
 
 @click.group()
@@ -90,3 +91,17 @@ def demo(nodes: int, timeout: float) -> None:
     """Start N nodes on loopback, make deals and attestations, show each node's view."""
     from trustmesh.cli import demo as demo_mod
     demo_mod.run_demo(nodes, timeout, click.echo)
+
+
+@click.command()
+@click.pass_context
+def web(ctx: click.Context) -> None:
+    """Print a fresh one-time login link to the running node's web view.
+
+    The link works once, for an hour; opening it logs the browser in and
+    leaves the link's URL. The node must serve TCP (--api-tcp).
+    """
+    from trustmesh.api.client import ApiClient
+    from trustmesh.core.home import resolve_home
+    with ApiClient(resolve_home(ctx.obj.home).root) as client:
+        click.echo(client.call("POST", "/v1/web/logins")["url"])

@@ -49,8 +49,14 @@ class Reading:
         from trustmesh.core.views import members
         return await self.worker.read(members, self.store, self.trust_engine, self.clock())
 
-    async def neighbourhood(self) -> dict:
-        """Members within two relations of me, and the relations (``views.neighbourhood``)."""
+    async def neighbourhood(self, around: bytes | None = None) -> dict:
+        """Members within two relations of me or ``around``, and the relations (``views.neighbourhood``)."""
         from trustmesh.core.views import neighbourhood
         return await self.worker.read(neighbourhood, self.store, self.trust_engine,
-                                      self.identity.public_key, self.clock())
+                                      self.identity.public_key, self.clock(), around)
+
+    async def member_page(self, member: bytes) -> dict:
+        """One member's profile, trust explained, records by and about them (``views.member_page``)."""
+        from trustmesh.core.views import member_page
+        return await self.worker.read(member_page, self.store, self.trust_engine,
+                                      self.identity.public_key, member, self.clock())

@@ -83,6 +83,10 @@ async def serve_node(home: Home, *, config, passphrase: bytes | None, api_tcp: s
                 nursery.start_soon(_log_events, node)
                 api = await nursery.start(partial(serve, node, home.root, tcp=api_tcp, metrics=metrics_tcp))
                 out(f"control API {api['socket']}" + (f" and {api['tcp']}" if "tcp" in api else ""))
+                if "web" in api:
+                    out(f"web view {api['web']}  (a one-time login link; `trustmesh web` makes another)")
+                else:
+                    out("web view off (start with --api-tcp 127.0.0.1:5001 to use it)")
                 if "metrics" in api:
                     out(f"metrics http://{api['metrics']}/metrics")
                 task_status.started(node)
