@@ -32,7 +32,9 @@ from trustmesh.net import tuning
 from trustmesh.net.defence import HARD, SOFT, Defence
 from trustmesh.net.peers.discovery import Discovery, peer_addrs
 from trustmesh.net.gossip.topic import Gossip
-from trustmesh.net.host import ConnectionEvents, build_host, full_addrs, id_of, key_of, parse_multiaddr
+from trustmesh.net.host import (
+    ConnectionEvents, build_host, busy_listen_addrs, full_addrs, id_of, key_of, parse_multiaddr,
+)
 from trustmesh.net.keepalive import KeepAlive
 from trustmesh.net.peers.known import KnownPeers
 from trustmesh.net.ports import NodePort
@@ -66,7 +68,7 @@ class NetService:
     @asynccontextmanager
     async def run(self):
         """Run the host and every protocol; yields ``self`` while running."""
-        listen = [parse_multiaddr(a) for a in self.config.listen]
+        listen = usable_listen([parse_multiaddr(a) for a in self.config.listen])
         self.host = host = build_host(self.identity)
         tuning.guard_streams(host, self._stream_failed)
         self.gossip = Gossip(host, self.config.gossip, self._intake, self.offence, self._allow,
@@ -80,6 +82,8 @@ class NetService:
         self.keepalive = KeepAlive(host, d.keepalive_interval_s, d.keepalive_timeout_s, d.replace_timeout_s)
         try:
             async with host.run(listen_addrs=listen):
+                if not host.get_addrs():
+                    raise NetworkError("cannot listen on " + ", ".join(str(a) for a in listen))
                 try:
                     async with background_trio_service(self.gossip.pubsub), \
                             background_trio_service(self.gossip.router):
@@ -318,6 +322,19 @@ class NetService:
                 self.save()
 
     # ---- stream handlers -------------------------------------------------
+
+
+def usable_listen(listen: list) -> list:
+    """The listen addresses to use: NetworkError when a busy one leaves none, or when only one
+    was asked for; with several, the busy ones are skipped with a warning."""
+    busy = busy_listen_addrs(listen)
+    if busy and (len(listen) == 1 or len(busy) == len(listen)):
+        addr, reason = next(iter(busy.items()))
+        raise NetworkError(f"cannot listen on {addr}: {reason.lower()} (another node on this port?"
+                           " choose another with --listen)")
+    for addr, reason in busy.items():
+        log.warning("not listening on %s: %s", addr, reason.lower())
+    return [a for a in listen if str(a) not in busy]
 
 
 async def _reset(stream) -> None:
