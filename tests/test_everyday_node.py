@@ -61,3 +61,38 @@ def test_sighup_stops_the_node_cleanly(tmp_path):
     assert "stopping on SIGHUP" in node.log_tail(50)
     node.start()                  # the home is free again
     node.stop()
+
+
+def test_ctrl_c_on_an_import_through_the_node_stops_the_nodes_import_too(running, tmp_path):
+    from trustmesh.crypto.keys import Identity
+    from trustmesh.protocol.bundle import bundle_chunks
+    from trustmesh.testing.cluster import environment
+    from trustmesh.testing.records import attestation_chain
+    import subprocess
+    import sys
+    people = [Identity.generate() for _ in range(4)]
+    raws = [r for p in people for r in attestation_chain(p, [q.public_key for q in people], 6_000)]
+    bundle = tmp_path / "big.bundle"
+    bundle.write_bytes(b"".join(bundle_chunks(raws)))
+    before = len(running.records)
+    cli = subprocess.Popen([sys.executable, "-m", "trustmesh", "--home", str(running.home), "import", str(bundle)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environment())
+    deadline = time.monotonic() + 60
+    while len(running.records) - before < 2000:
+        assert cli.poll() is None and time.monotonic() < deadline, "the import ended before it was interrupted"
+        time.sleep(0.02)
+    cli.send_signal(signal.SIGINT)
+    out, err = cli.communicate(timeout=30)
+    assert cli.returncode == 130 and err.decode().strip() == "trustmesh: interrupted", err
+    settled, last, deadline = time.monotonic(), len(running.records), time.monotonic() + 30
+    while time.monotonic() - settled < 2.0:        # no record for 2 s: the node's import is over
+        assert time.monotonic() < deadline, "the node went on importing"
+        now = len(running.records)
+        if now != last:
+            settled, last = time.monotonic(), now
+        time.sleep(0.05)
+    assert last - before < len(raws) // 2, (last - before, len(raws))
+    log = (running.home / "node.log").read_text()
+    assert sum(1 for line in log.splitlines() if "via import" in line) == 0
+    (summary,) = [line for line in log.splitlines() if "import accepted=" in line]
+    assert "interrupted=True" in summary, summary

@@ -139,6 +139,7 @@ class NetService:
         try:
             with trio.fail_after(15):
                 peer = await self.discovery.dial(addr)
+                self.discovery.release(peer.to_base58())
         except UsageError:
             raise
         except Exception as exc:
@@ -150,6 +151,7 @@ class NetService:
         peer = ID.from_base58(pid)
         if peer not in self.host.get_connected_peers():
             raise NetworkError(f"not connected to {pid}")
+        self.discovery.hold(pid, trio.current_time())
         await self._disconnect(peer)
 
     def add_bootstrap(self, addr: str) -> None:
@@ -295,10 +297,19 @@ class NetService:
         if await self.keepalive.replace_stale(peer):
             return                # every connection to it is closed: its redial starts clean
         await trio.sleep(0.3)     # let identify fill in the peer's listen addresses
+        # Each step only while still connected: opening a stream dials a peer that is
+        # gone, and the owner may have disconnected it meanwhile (discovery.hold).
+        if not self._still_connected(peer):
+            return
         self.discovery.connected(peer)
         if self.config.sync.on_connect and self._initiates(peer):
             await self.sync_with(peer)
-        await self.discovery.exchange(peer)
+        if self._still_connected(peer):
+            await self.discovery.exchange(peer)
+
+    def _still_connected(self, peer: ID) -> bool:
+        return peer in self.host.get_connected_peers() and \
+            not self.discovery.is_held(peer.to_base58(), trio.current_time())
 
     def _initiates(self, peer: ID) -> bool:
         """One side of a pair starts the sync: the one with the smaller peer id."""
