@@ -77,3 +77,75 @@ async def test_a_pending_proposal_is_accepted_by_an_eight_digit_prefix(tmp_path)
         (pid,) = b.pending_deals
         stored = await b.accept_deal(pid.hex()[:8])
         assert stored.record.author == a.identity.public_key
+
+
+async def test_the_node_commands_show_names_and_fill_client_and_supplier(tmp_path):
+    """status, peers, deal pending, deal sent and ask, through a real node's API (the CLI in a thread)."""
+    from functools import partial
+
+    from tests.everyday_kit import ok
+    from trustmesh.api.server import serve
+    a_home, b_home = tmp_path / "a", tmp_path / "b"
+    async with trustmesh.open_node(a_home, listen=LOOPBACK) as a, \
+            trustmesh.open_node(b_home, listen=LOOPBACK) as b, trio.open_nursery() as nursery:
+        await nursery.start(partial(serve, a, a_home))
+        await nursery.start(partial(serve, b, b_home))
+        await _names_scenario(a, b, a_home, b_home, ok)
+        nursery.cancel_scope.cancel()
+
+
+async def _names_scenario(a, b, a_home, b_home, ok):
+    await b.set_profile("Bob Builder")
+    await a.set_profile("Alice Martin")
+    await a.connect(b.addrs()[0])
+    await _until(lambda: _connected(b, a))
+
+    def cli(home, *args):
+        return ok(home, *args).out
+
+    await trio.to_thread.run_sync(cli, a_home, "contact", "add", "Bobby", b.id)
+    await _until(lambda: a.store.profile(b.identity.public_key) is not None)     # gossip or sync brought it
+    status = await trio.to_thread.run_sync(cli, a_home, "status")
+    assert f"Bobby (…{b.id[-8:]})  {b.id}" in status and "(Alice Martin)" in status
+    assert "synced   not yet" in status or "synced   20" in status
+    peers = await trio.to_thread.run_sync(cli, a_home, "peers")
+    assert "Bobby (…" in peers and b.id in peers
+    offer = await trio.to_thread.run_sync(cli, a_home, "deal", "propose", "bobby", "--ref", "PO-7",
+                                          "--role", "supplier")
+    assert offer.strip() == "pending"
+    await _until(lambda: b.store.profile(a.identity.public_key) is not None)
+    pending = (await trio.to_thread.run_sync(cli, b_home, "deal", "pending")).splitlines()
+    assert pending[0].split() == ["PROPOSAL", "FROM", "CLIENT", "SUPPLIER", "DUE", "ISSUED"]
+    assert pending[1].count(f"Alice Martin (…{a.id[-8:]})") == 2 and "Bob Builder (me)" in pending[1]
+    (pid,) = b.pending_deals
+    await trio.to_thread.run_sync(cli, b_home, "deal", "decline", pid.hex()[:8])
+    sent = await trio.to_thread.run_sync(cli, a_home, "deal", "sent")
+    assert "Bobby (…" in sent and "pending" in sent
+    asked = await trio.to_thread.run_sync(cli, a_home, "ask", "Bobby")
+    assert f"about Bobby (…{b.id[-8:]})" in asked and "by Bobby (…" in asked
+
+    def api(method, path, body=None):
+        import httpx
+        with httpx.Client(transport=httpx.HTTPTransport(uds=str(a_home / "api.sock")), base_url="http://n") as http:
+            reply = http.request(method, path, json=body)
+            return reply.status_code, reply.json()
+
+    carol = member(3).id
+    assert await trio.to_thread.run_sync(api, "POST", "/v1/contacts", {"name": "Carol", "id": carol}) == \
+        (200, {"name": "Carol", "id": carol, "added": _any_iso()})
+    code, listed = await trio.to_thread.run_sync(api, "GET", "/v1/contacts")
+    assert code == 200 and [c["name"] for c in listed] == ["Bobby", "Carol"]
+    code, err = await trio.to_thread.run_sync(api, "POST", "/v1/contacts", {"name": "carol", "id": b.id})
+    assert code == 400 and "already" in err["error"]
+    code, err = await trio.to_thread.run_sync(api, "POST", "/v1/contacts", {"name": "X", "id": "nope"})
+    assert code == 400 and "id" in err["error"]
+    assert (await trio.to_thread.run_sync(api, "DELETE", "/v1/contacts/Carol"))[0] == 200
+    assert (await trio.to_thread.run_sync(api, "DELETE", "/v1/contacts/Carol"))[0] == 404
+    code, schema = await trio.to_thread.run_sync(api, "GET", "/openapi.json")
+    body = schema["paths"]["/v1/contacts"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body["required"] == ["name", "id"]
+
+
+class _any_iso:
+    def __eq__(self, other):
+        return isinstance(other, str) and other.endswith("Z") and other[4] == "-"

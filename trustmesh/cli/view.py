@@ -50,6 +50,15 @@ class Names:
         tag = "me" if self.is_me(key) else short_id(key)
         return f"{_cut(name, 24)} ({tag})" if name else tag
 
+    @staticmethod
+    def key_of(pid: str) -> bytes | None:
+        from trustmesh.crypto.ids import parse_id
+        from trustmesh.errors import UsageError
+        try:
+            return parse_id(pid)
+        except UsageError:
+            return None
+
     def label_of(self, pid: str) -> str:
         """``label`` for a member given as its PeerID text (the API's answers)."""
         from trustmesh.crypto.ids import parse_id
