@@ -120,7 +120,7 @@ def test_the_event_stream_shows_new_records(daemon):
 
 
 def test_cli_goes_through_the_running_node(daemon):
-    out = daemon.cli("attest", BOB, "payment", "--positive", "--ref", "INV-12", "--json")
+    out = daemon.cli("attest", BOB, "payment", "--positive", "--new-member", "--ref", "INV-12", "--json")
     assert out.returncode == 0, out.stderr
     made = json.loads(out.stdout)
     assert [r["id"] for r in daemon.get("/v1/records", author=made["author"]).json()] == [made["id"]]

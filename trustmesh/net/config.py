@@ -97,6 +97,10 @@ class DiscoveryConfig:
     max_peers: int = 64
     redial_min_s: float = 1.0
     redial_max_s: float = 60.0
+    # A peer the owner disconnected (``trustmesh disconnect``) is not dialled
+    # again by this node for this long (bootstrap and known peers alike);
+    # ``connect`` ends the hold at once. Not a ban: the peer may dial us.
+    disconnect_hold_s: float = 300.0
     exchange_peers: int = 32        # addresses given per peer-exchange answer
     maintain_interval_s: float = 1.0
     save_interval_s: float = 30.0

@@ -32,7 +32,9 @@ from trustmesh.net import tuning
 from trustmesh.net.defence import HARD, SOFT, Defence
 from trustmesh.net.peers.discovery import Discovery, peer_addrs
 from trustmesh.net.gossip.topic import Gossip
-from trustmesh.net.host import ConnectionEvents, build_host, full_addrs, id_of, key_of, parse_multiaddr
+from trustmesh.net.host import (
+    ConnectionEvents, build_host, busy_listen_addrs, full_addrs, id_of, key_of, parse_multiaddr,
+)
 from trustmesh.net.keepalive import KeepAlive
 from trustmesh.net.peers.known import KnownPeers
 from trustmesh.net.ports import NodePort
@@ -66,7 +68,7 @@ class NetService:
     @asynccontextmanager
     async def run(self):
         """Run the host and every protocol; yields ``self`` while running."""
-        listen = [parse_multiaddr(a) for a in self.config.listen]
+        listen = usable_listen([parse_multiaddr(a) for a in self.config.listen])
         self.host = host = build_host(self.identity)
         tuning.guard_streams(host, self._stream_failed)
         self.gossip = Gossip(host, self.config.gossip, self._intake, self.offence, self._allow,
@@ -80,6 +82,8 @@ class NetService:
         self.keepalive = KeepAlive(host, d.keepalive_interval_s, d.keepalive_timeout_s, d.replace_timeout_s)
         try:
             async with host.run(listen_addrs=listen):
+                if not host.get_addrs():
+                    raise NetworkError("cannot listen on " + ", ".join(str(a) for a in listen))
                 try:
                     async with background_trio_service(self.gossip.pubsub), \
                             background_trio_service(self.gossip.router):
@@ -135,6 +139,7 @@ class NetService:
         try:
             with trio.fail_after(15):
                 peer = await self.discovery.dial(addr)
+                self.discovery.release(peer.to_base58())
         except UsageError:
             raise
         except Exception as exc:
@@ -146,6 +151,7 @@ class NetService:
         peer = ID.from_base58(pid)
         if peer not in self.host.get_connected_peers():
             raise NetworkError(f"not connected to {pid}")
+        self.discovery.hold(pid, trio.current_time())
         await self._disconnect(peer)
 
     def add_bootstrap(self, addr: str) -> None:
@@ -291,10 +297,19 @@ class NetService:
         if await self.keepalive.replace_stale(peer):
             return                # every connection to it is closed: its redial starts clean
         await trio.sleep(0.3)     # let identify fill in the peer's listen addresses
+        # Each step only while still connected: opening a stream dials a peer that is
+        # gone, and the owner may have disconnected it meanwhile (discovery.hold).
+        if not self._still_connected(peer):
+            return
         self.discovery.connected(peer)
         if self.config.sync.on_connect and self._initiates(peer):
             await self.sync_with(peer)
-        await self.discovery.exchange(peer)
+        if self._still_connected(peer):
+            await self.discovery.exchange(peer)
+
+    def _still_connected(self, peer: ID) -> bool:
+        return peer in self.host.get_connected_peers() and \
+            not self.discovery.is_held(peer.to_base58(), trio.current_time())
 
     def _initiates(self, peer: ID) -> bool:
         """One side of a pair starts the sync: the one with the smaller peer id."""
@@ -318,6 +333,19 @@ class NetService:
                 self.save()
 
     # ---- stream handlers -------------------------------------------------
+
+
+def usable_listen(listen: list) -> list:
+    """The listen addresses to use: NetworkError when a busy one leaves none, or when only one
+    was asked for; with several, the busy ones are skipped with a warning."""
+    busy = busy_listen_addrs(listen)
+    if busy and (len(listen) == 1 or len(busy) == len(listen)):
+        addr, reason = next(iter(busy.items()))
+        raise NetworkError(f"cannot listen on {addr}: {reason.lower()} (another node on this port?"
+                           " choose another with --listen)")
+    for addr, reason in busy.items():
+        log.warning("not listening on %s: %s", addr, reason.lower())
+    return [a for a in listen if str(a) not in busy]
 
 
 async def _reset(stream) -> None:

@@ -30,9 +30,11 @@ class EvidenceItem:
     rater_credibility: float = 1.0  # share of its weight the author keeps as a rater, in [0, 1]
 
     def to_dict(self) -> dict:
-        """A JSON-ready dict (the chain as a list)."""
+        """A JSON-ready dict (the chain as a list, the date as ISO 8601 UTC like every time we print)."""
+        from trustmesh.protocol.jsonview import iso
         out = asdict(self)
         out["chain"] = list(self.chain)
+        out["occurred"] = iso(self.occurred)
         return out
 
 

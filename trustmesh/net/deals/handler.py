@@ -45,8 +45,11 @@ async def propose(host: IHost, peer: ID, proposal: Deal, timeout_s: float) -> tu
     with trio.move_on_after(timeout_s) as scope:
         try:
             stream = await host.new_stream(peer, [DEAL_PROTOCOL])
-        except Exception as exc:
-            raise NetworkError(f"cannot open a deal stream to {peer}: {exc}") from None
+        except Exception as exc:      # libp2p's words (dial errors, protocol lists) mean nothing to a member
+            log.debug("deal stream to %s: %s", peer, exc)
+            raise NetworkError(f"{peer} is not reachable now (their node is offline, or not connected to"
+                               " mine): connect to it first (trustmesh connect ADDRESS), or send the"
+                               " proposal as a file (trustmesh deal propose ... -o FILE)") from None
         framed = FramedStream(stream, MAX_FRAME)
         try:
             await framed.write_frame(pack_message("propose", encode(proposal)))

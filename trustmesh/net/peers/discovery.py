@@ -65,6 +65,22 @@ class Discovery:
         for text in config.bootstrap:
             self.add_bootstrap(text)
         self._dialing: set[str] = set()
+        self._held: dict[str, float] = {}          # pid -> trio time until which we do not dial it
+
+    def hold(self, pid: str, now: float) -> None:
+        """Do not dial ``pid`` for ``disconnect_hold_s`` (the owner disconnected it)."""
+        self._held[pid] = now + self.config.disconnect_hold_s
+
+    def release(self, pid: str) -> None:
+        """End a hold (the owner connected to the peer again)."""
+        self._held.pop(pid, None)
+
+    def is_held(self, pid: str, now: float) -> bool:
+        until = self._held.get(pid)
+        if until is not None and now >= until:
+            del self._held[pid]
+            return False
+        return until is not None
 
     def add_bootstrap(self, text: str) -> None:
         """Add a bootstrap address (UsageError if it lacks /p2p/<id>)."""
@@ -88,6 +104,10 @@ class Discovery:
     async def dial(self, addr: str) -> ID:
         """Connect to ``addr`` now (clearing py-libp2p's negative cache first)."""
         info = peer_info(addr)
+        if info.peer_id in self.host.get_connected_peers():
+            # py-libp2p would add the address to the peerstore first, unchecked, and
+            # we would save it as the peer's: a typo'd port would be kept for ever.
+            return info.peer_id
         self.host.get_network().unblock_peer(info.peer_id)
         await self.host.connect(info)
         return info.peer_id
@@ -153,7 +173,7 @@ class Discovery:
                 continue
             if pid == me or pid in connected or pid in self._dialing:
                 continue
-            if self._is_banned(pid) or not self.backoff.due(pid, now):
+            if self._is_banned(pid) or self.is_held(pid, now) or not self.backoff.due(pid, now):
                 continue
             self._dialing.add(pid)
             nursery.start_soon(self._try_dial, pid, addrs)
