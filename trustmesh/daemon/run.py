@@ -22,6 +22,7 @@ import trio
 from trustmesh.crypto.ids import short_id
 from trustmesh.core.home import Home
 from trustmesh.core.node import Node, open_node
+from trustmesh.daemon.profiling import maybe_profile
 
 log = logging.getLogger("trustmesh.daemon")
 
@@ -60,7 +61,8 @@ async def run(home: Home, *, config, passphrase: bytes | None, api_tcp: str | No
         for addr in addrs:
             out(f"listening {addr}")
         try:
-            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
+            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals, \
+                    maybe_profile():
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(_log_events, node)
                     api = await nursery.start(partial(serve, node, home.root, tcp=api_tcp, metrics=metrics_tcp))

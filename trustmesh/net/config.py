@@ -47,6 +47,11 @@ class GossipConfig:
     batch_bytes: int = 96 * 1024
     publish_interval_s: float = 0.004   # pause between publishes: the 32-slot queues
     validation_concurrency: int = 64
+    # The protocol's signing policy is StrictNoSign (docs/protocol.md, 16.2): every
+    # record carries its author's signature, so a message signature only costs. True
+    # signs every message (the policy before) and refuses unsigned ones: for
+    # bench/network.py's same-run reference only; such a node gossips with no other.
+    sign_messages: bool = False
 
 
 @dataclass(frozen=True)
