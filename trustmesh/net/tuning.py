@@ -235,8 +235,7 @@ class SafePubsub(Pubsub):
         if self.strict_signing:
             await super().publish(topic_id, data)
             return
-        topics = [topic_id] if isinstance(topic_id, str) else list(topic_id)
-        await self.push_msg(self.my_id, rpc_pb2.Message(data=data, topicIDs=topics))
+        await self.push_msg(self.my_id, unsigned_message(topic_id, data))
 
     async def push_msg(self, msg_forwarder, msg) -> None:
         if not self.strict_signing and any(msg.HasField(f) for f in _AUTHOR_FIELDS):
@@ -259,6 +258,12 @@ class SafePubsub(Pubsub):
 
 
 _AUTHOR_FIELDS = ("from_id", "seqno", "signature", "key")   # absent under StrictNoSign
+
+
+def unsigned_message(topic_id, data: bytes):
+    """A StrictNoSign pubsub message: ``data`` and the topics, no other field present."""
+    topics = [topic_id] if isinstance(topic_id, str) else list(topic_id)
+    return rpc_pb2.Message(data=data, topicIDs=topics)
 
 
 def _mcache_entry(mid: bytes, topics):
