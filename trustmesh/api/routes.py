@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import time
 
+import trio
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 
@@ -212,10 +213,19 @@ async def events(api, request: Request) -> StreamingResponse:
     node = api.node
 
     async def lines():
+        # Everything already waiting goes out in one write: under gossip load a
+        # write per event cost the node more than the event (bench/network.py).
         async with node.subscribe(kinds) as stream:
             yield b'{"event":"subscribed"}\n'
             async for event in stream:
-                yield (json.dumps({"event": event.kind, **_event_json(event.data)}) + "\n").encode()
+                batch = [event]
+                while len(batch) < 1000:
+                    try:
+                        batch.append(stream.receive_nowait())
+                    except (trio.WouldBlock, trio.EndOfChannel):
+                        break
+                yield "".join(json.dumps({"event": e.kind, **_event_json(e.data)}) + "\n"
+                              for e in batch).encode()
     return StreamingResponse(lines(), media_type="application/x-ndjson")
 
 

@@ -160,7 +160,8 @@ def _from_text(name: str, text: str, known: dict[str, Setting], var: str) -> Any
 def _env_name(var: str, known: dict[str, Setting]) -> str | None:
     """The setting an environment variable names, None if it is not a setting variable."""
     if not var.startswith("TRUSTMESH_") or var in ("TRUSTMESH_HOME", "TRUSTMESH_PASSPHRASE_FILE",
-                                                   "TRUSTMESH_DEBUG", "TRUSTMESH_TEST_CLOCK_OFFSET_MS"):
+                                                   "TRUSTMESH_DEBUG", "TRUSTMESH_TEST_CLOCK_OFFSET_MS",
+                                                   "TRUSTMESH_PROFILE"):
         return None
     rest = var[len("TRUSTMESH_"):].lower()
     if rest.startswith("net_"):

@@ -103,6 +103,7 @@ class NetService:
                             self._nursery = nursery
                             nursery.start_soon(self.gossip.run_publisher)
                             nursery.start_soon(self.gossip.run_drain)
+                            nursery.start_soon(self.gossip.run_intake)
                             nursery.start_soon(self.discovery.run)
                             nursery.start_soon(self.keepalive.run)
                             nursery.start_soon(self._connection_events)

@@ -52,6 +52,21 @@ showed, per small message and per peer:
    ``FrameTooLarge`` / ``DecodeError`` instead, which pubsub does not catch:
    they reach ``guard_streams`` and count as an offence.
 
+9. Unsigned messages (the StrictNoSign policy of docs/protocol.md 16.2):
+   py-libp2p's ``strict_signing=False`` still puts ``from`` and ``seqno`` in
+   every message, accepts signed ones, and its router keys two things by
+   ``from + seqno`` whatever the message id function: the message cache
+   behind IHAVE/IWANT (so every unsigned message had the same key, and
+   IHAVE ids never matched the seen cache's content ids even when signed),
+   and an equivocation check that refuses a second message with the same
+   key (every unsigned message after the first). ``SafePubsub.publish``
+   builds messages with only ``data`` and ``topicIDs`` (the fields absent,
+   not empty, as libp2p's StrictNoSign says) and ``push_msg`` drops one
+   that carries any of the four fields; ``LeanGossipSub`` keys its message
+   cache by the pubsub message id, and skips the equivocation check for
+   messages without an author (a content-addressed message cannot
+   equivocate).
+
 Everything here is pinned to libp2p==0.8.1 (pyproject.toml). ``UPSTREAM``
 holds a hash of the source of every upstream function we replace, override
 or depend on; tests/test_p2p_tuning.py recomputes them, so an upgrade that
@@ -75,11 +90,15 @@ from libp2p.exceptions import ParseError as _ParseError
 from libp2p.io.exceptions import MessageTooLarge as _MessageTooLarge
 from libp2p.peer import peerstore as _peerstore_mod
 from libp2p.pubsub import utils as _utils_mod
+from libp2p.peer.id import ID
 from libp2p.pubsub.gossipsub import GossipSub
+from libp2p.pubsub.mcache import MessageCache
+from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import Pubsub
 from libp2p.utils import varint as _varint_mod
 
 from trustmesh.errors import DecodeError, FrameTooLarge
+from trustmesh.protocol.gossip import message_id
 
 log = logging.getLogger("trustmesh.p2p")
 
@@ -99,6 +118,9 @@ UPSTREAM = {
     "libp2p.network.swarm:Swarm.set_stream_handler": "2a7fda1f18e0bb71",
     "libp2p.network.health.ping_probe:ping_connection": "26ae4051cd744ab3",
     "libp2p.stream_muxer.yamux.yamux:_yamux_release_on_read": "2727aa9962fb8209",
+    "libp2p.pubsub.pubsub:Pubsub.publish": "5e875e00e471afb8",
+    "libp2p.pubsub.mcache:MessageCache.put": "bb1f483342005e12",
+    "libp2p.pubsub.gossipsub:GossipSub._check_equivocation": "4fc307cdaab33ada",
 }
 
 IDONTWANT_THRESHOLD = 1024      # bytes of message data, as go-libp2p
@@ -153,20 +175,42 @@ def env_to_send(host) -> tuple[bytes, bool]:
     return data, fresh
 
 
+class ContentMessageCache(MessageCache):
+    """The router's message cache keyed by the pubsub message id, not ``from + seqno`` (see 9)."""
+
+    def __init__(self, window_size: int, history_size: int, msg_id: Callable) -> None:
+        super().__init__(window_size, history_size)
+        self._msg_id = msg_id
+
+    def put(self, msg) -> None:
+        mid = self._msg_id(msg)
+        if mid in self.msgs:
+            return
+        self.msgs[mid] = msg
+        self.history[0].append(_mcache_entry(mid, msg.topicIDs))
+
+
 class LeanGossipSub(GossipSub):
     """GossipSub that sends IDONTWANT only for messages worth suppressing (> 1 KiB),
-    with a stable mesh (no GRAFT-flood penalty between honest re-grafts)."""
+    with a stable mesh (no GRAFT-flood penalty between honest re-grafts), flood
+    publishing, and a message cache keyed by ``msg_id`` (see 9)."""
 
     _small_message = False
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, msg_id: Callable = lambda msg: message_id(msg.data), **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.graft_flood_threshold = 0.0
+        self.mcache = ContentMessageCache(self.mcache.window_size, self.mcache.history_size, msg_id)
+
+    def _check_equivocation(self, msg) -> bool:
+        if not msg.from_id and not msg.seqno:      # no author, content-addressed: nothing to equivocate
+            return True
+        return super()._check_equivocation(msg)
 
     def _get_peers_to_send(self, topic_ids, msg_forwarder, origin, msg_id=None):
         topic_ids = list(topic_ids)
         peers = set(super()._get_peers_to_send(topic_ids, msg_forwarder, origin, msg_id))
-        if self.pubsub is not None and msg_forwarder == origin == self.pubsub.my_id:
+        if self.pubsub is not None and msg_forwarder == self.pubsub.my_id:   # our own publish
             for topic in topic_ids:            # flood publish our own messages
                 peers.update(p for p in self.pubsub.peer_topics.get(topic, ())
                              if p in self.peer_protocol and p != origin)
@@ -191,7 +235,17 @@ class SafePubsub(Pubsub):
     # (forwarder, reason, malformed) -> None; set by the owner to count an offence
     on_failure: "Callable | None" = None
 
+    async def publish(self, topic_id, data: bytes) -> None:
+        """Pubsub's publish; unsigned (StrictNoSign, see 9) unless ``strict_signing``."""
+        if self.strict_signing:
+            await super().publish(topic_id, data)
+            return
+        await self.push_msg(self.my_id, unsigned_message(topic_id, data))
+
     async def push_msg(self, msg_forwarder, msg) -> None:
+        if not self.strict_signing and any(msg.HasField(f) for f in _AUTHOR_FIELDS):
+            log.debug("dropped a signed gossip message from %s (StrictNoSign)", msg_forwarder)
+            return
         try:
             await super().push_msg(msg_forwarder, msg)
         except Exception as exc:
@@ -206,6 +260,20 @@ class SafePubsub(Pubsub):
                 pass
             self.peers.pop(peer_id, None)
         self._forget_all_subscriptions(peer_id)
+
+
+_AUTHOR_FIELDS = ("from_id", "seqno", "signature", "key")   # absent under StrictNoSign
+
+
+def unsigned_message(topic_id, data: bytes):
+    """A StrictNoSign pubsub message: ``data`` and the topics, no other field present."""
+    topics = [topic_id] if isinstance(topic_id, str) else list(topic_id)
+    return rpc_pb2.Message(data=data, topicIDs=topics)
+
+
+def _mcache_entry(mid: bytes, topics):
+    from libp2p.pubsub.mcache import CacheEntry
+    return CacheEntry(mid, topics)
 
 
 def malformed(exc: BaseException) -> bool:
