@@ -21,7 +21,8 @@ function cell(score) {
   if (!score) return el("td", {}, "–");
   const bar = el("span", { class: "bar" });
   bar.style.width = `${Math.round(score.lower * 60)}px`;     // CSSOM: allowed by the page's CSP
-  return el("td", {}, bar, `${score.score.toFixed(2)} ± ${score.uncertainty.toFixed(2)}`);
+  const verdict = el("span", { class: `verdict ${(score.verdict || "unknown").replace(" ", "-")}` }, score.verdict || "unknown");
+  return el("td", {}, verdict, " ", bar, `${score.score.toFixed(2)} ± ${score.uncertainty.toFixed(2)}`);
 }
 
 async function showMember(member) {
@@ -32,7 +33,7 @@ async function showMember(member) {
   box.replaceChildren();
   const scores = await api(`/v1/trust/${member.id}?explain=1`);
   for (const s of scores.filter((x) => x.evidence > 0)) {
-    box.append(el("h3", {}, `${s.facet}: ${s.score.toFixed(2)} (at least ${s.lower.toFixed(2)}, ${s.evidence} attestations by ${s.authors})`));
+    box.append(el("h3", {}, `${s.facet}: ${s.verdict}, ${s.score.toFixed(2)} (at least ${s.lower.toFixed(2)}, ${s.evidence} attestations by ${s.authors})`));
     const list = el("ul", { class: "evidence" });
     for (const item of s.explanation) {
       const verdict = el("span", item.positive ? {} : { class: "neg" }, item.positive ? "+" : "−");
