@@ -100,7 +100,9 @@ def test_records_trust_metrics_and_schema(daemon):
     assert daemon.get(f"/v1/records/{made['id'][:12]}").json()["id"] == made["id"]
     scores = daemon.get(f"/v1/trust/{BOB}", facet="delivery", explain="1").json()
     assert scores["evidence"] == 1 and scores["score"] > 0.5 and scores["explanation"]
-    assert daemon.get("/v1/rank", facet="delivery").json()[0]["subject"] == BOB
+    assert scores["verdict"] == "no objection"       # my own praise, no deal: known, not a record
+    ranked = daemon.get("/v1/rank", facet="delivery").json()
+    assert ranked[0]["subject"] == BOB and ranked[0]["verdict"] == "no objection"
     retracted = daemon.post("/v1/retractions", {"target": made["id"]}).json()
     assert retracted["type"] == "retraction"
     metrics = daemon.get("/metrics").text

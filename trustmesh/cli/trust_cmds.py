@@ -90,22 +90,23 @@ def rank(ctx: click.Context, facet: str, limit: int, as_json: bool) -> None:
         entries = with_ledger(ctx, action)
     if as_json:
         emit_json([{"subject": e.subject, "score": e.score, "uncertainty": e.uncertainty,
-                    "lower": e.lower, "evidence": e.evidence, "authors": e.authors} for e in entries[0]])
+                    "lower": e.lower, "evidence": e.evidence, "authors": e.authors,
+                    "verdict": e.verdict} for e in entries[0]])
         return
     entries, labels = entries
     if not entries:
         click.echo(f"nobody my network knows has evidence on {facet}")
         return
     from trustmesh.cli.common import print_columns
-    print_columns(("LOWER", "SCORE", "UNCERTAINTY", "EVIDENCE", "MEMBER", "SUBJECT"),
-                  [(f"{e.lower:.3f}", f"{e.score:.3f}", f"{e.uncertainty:.3f}", str(e.evidence), label, e.subject)
-                   for e, label in zip(entries, labels)])
+    print_columns(("VERDICT", "LOWER", "SCORE", "UNCERTAINTY", "EVIDENCE", "MEMBER", "SUBJECT"),
+                  [(e.verdict, f"{e.lower:.3f}", f"{e.score:.3f}", f"{e.uncertainty:.3f}", str(e.evidence),
+                    label, e.subject) for e, label in zip(entries, labels)])
 
 
 def _line(score) -> str:
     if not score.known:
         return f"  {score.facet:<12} unknown (no evidence from anyone my network vouches for)"
     contested = f", {score.contested} contested" if score.contested else ""
-    return (f"  {score.facet:<12} score {score.score:.3f}  lower {score.lower:.3f}  uncertainty"
+    return (f"  {score.facet:<12} {score.verdict:<13} score {score.score:.3f}  lower {score.lower:.3f}  uncertainty"
             f" {score.uncertainty:.3f}  ({score.evidence} attestations, {score.authors} authors{contested})")
 
