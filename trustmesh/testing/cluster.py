@@ -52,8 +52,9 @@ class NodeProcess:
 
     def __init__(self, home: str | os.PathLike, *, listen: str = "/ip4/127.0.0.1/tcp/0",
                  bootstrap: list[str] | None = None, args: list[str] | None = None,
-                 env: dict | None = None) -> None:
+                 env: dict | None = None, wrap: list[str] | None = None) -> None:
         self.home = Path(home)
+        self.wrap = list(wrap or [])        # e.g. ["ip", "netns", "exec", NS]: run the node inside a namespace
         self.listen = listen
         self.bootstrap = list(bootstrap or [])
         self.args = list(args or [])
@@ -76,7 +77,8 @@ class NodeProcess:
         """Start the process and wait until its API answers; NodeError if it does not."""
         self.home.mkdir(parents=True, exist_ok=True)
         (self.home / "api").unlink(missing_ok=True)
-        cmd = [sys.executable, "-m", "trustmesh", "--home", str(self.home), "node", "run", "--listen", self.listen]
+        cmd = self.wrap + [sys.executable, "-m", "trustmesh", "--home", str(self.home), "node", "run",
+                           "--listen", self.listen]
         for addr in self.bootstrap:
             cmd += ["--bootstrap", addr]
         cmd += self.args
