@@ -27,6 +27,8 @@ def node() -> None:
 @click.option("--bootstrap", "bootstrap", multiple=True, metavar="MULTIADDR",
               help="Peer to connect to at start and whenever it is lost: /ip4/…/tcp/…/p2p/<id> (repeatable).")
 @click.option("--mdns", is_flag=True, help="Find peers on the local network by mDNS (off by default).")
+@click.option("--relay", is_flag=True, help="Serve as a circuit relay for nodes behind NAT (off by default; "
+                                           "limits in the [nat] settings, see docs/operating.md).")
 @click.option("--auto-accept", type=click.Choice(["ask", "accept", "always", "never"]), default=None,
               help="Answer to deal proposals: keep them pending (ask, the default), accept those "
                    "from members with weight (accept), accept all, or decline all.")
@@ -37,7 +39,7 @@ def node() -> None:
                    "(for Prometheus and health checks; see docs/operating.md).")
 @click.option("-v", "--verbose", is_flag=True, help="Also log libp2p's own messages.")
 @click.pass_context
-def run(ctx: click.Context, listen: tuple[str, ...], bootstrap: tuple[str, ...], mdns: bool,
+def run(ctx: click.Context, listen: tuple[str, ...], bootstrap: tuple[str, ...], mdns: bool, relay: bool,
         auto_accept: str | None, api_tcp: str | None, metrics_tcp: str | None, verbose: bool) -> None:
     """Run the node in the foreground until Ctrl-C or SIGTERM.
 
@@ -51,7 +53,7 @@ def run(ctx: click.Context, listen: tuple[str, ...], bootstrap: tuple[str, ...],
     from trustmesh.core.home import resolve_home
     home = resolve_home(ctx.obj.home)
     found = settings.effective(home.root, flags={
-        "listen": list(listen), "bootstrap": list(bootstrap), "mdns": mdns,
+        "listen": list(listen), "bootstrap": list(bootstrap), "mdns": mdns, "nat.relay": relay,
         "deals.auto_accept": auto_accept, "api_tcp": api_tcp,
         "metrics_tcp": metrics_tcp})
     api = found["api_tcp"].value or None
