@@ -99,7 +99,8 @@ BODIES: dict[str, dict[str, Field]] = {
     "ask": {"subject": _member(False), "author": _member(False)},
     "contact": {"name": Field("string", True, max_length=100, description="my name for the member (a petname)"),
                 "id": _member()},
-    "connect": {"addr": Field("string", True, max_length=1000, description="a multiaddr ending in /p2p/<id>")},
+    "connect": {"addr": Field("string", True, max_length=1000, description="a multiaddr ending in /p2p/<id>, or a peer id alone "
+                                                                "(found through known addresses and the DHT)")},
 }
 
 

@@ -35,12 +35,25 @@ def status(ctx: click.Context, as_json: bool) -> None:
         click.echo(f"id       {found['id']}" + (f"  ({me})" if me else ""))
         for addr in found["addrs"]:
             click.echo(f"listen   {addr}")
+        click.echo(f"reach    {describe_reach(found.get('reach') or {})}")
         click.echo(f"peers    {len(found['peers'])}"
                    + "".join(f"\n         {names.label_of(p)}  {p}" for p in found["peers"]))
     click.echo("records  " + ", ".join(f"{n} {k}" for k, n in found["records"].items() if n)
                + f" ({found['total_records']} in all)")
     click.echo(f"synced   {_when(found['last_sync'])}")
     click.echo(f"version  {found['version']}")
+
+
+def describe_reach(reach: dict) -> str:
+    """One line: "reachable at …", "behind NAT, reachable through relay …", or not known yet."""
+    kind = reach.get("reachability", "unknown")
+    if kind == "public":
+        return f"reachable at {reach.get('reached_at') or 'its listen addresses'}"
+    if kind == "private":
+        relayed = reach.get("relayed_addrs") or []
+        return ("behind NAT, reachable through relay " + " ".join(relayed)) if relayed else \
+            "behind NAT, no relay reservation yet"
+    return "not known yet (no peer has checked it)"
 
 
 @click.command()
@@ -66,7 +79,8 @@ def peers(ctx: click.Context, as_json: bool) -> None:
 @json_option
 @click.pass_context
 def connect(ctx: click.Context, multiaddr: str, as_json: bool) -> None:
-    """Connect the node to a peer now (/ip4/…/tcp/…/p2p/<id>)."""
+    """Connect the node to a peer now: /ip4/…/tcp/…/p2p/<id>, or the peer id alone (12D3KooW…: found
+    through known addresses and the DHT)."""
     found = api_call(ctx, "POST", "/v1/peers", {"addr": multiaddr})
     emit_json(found) if as_json else click.echo(f"connected to {found['id']}")
 

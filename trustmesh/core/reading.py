@@ -44,7 +44,8 @@ class Reading:
         last = iso(int(last * 1000)) if last else None           # ISO 8601 UTC, as every time we show
         return {"id": self.id, "version": __version__, "addrs": self.addrs(),
                 "peers": [p["id"] for p in self.peers()], "records": counts,
-                "total_records": sum(counts.values()), "last_sync": last, "intake": sync["intake"]}
+                "total_records": sum(counts.values()), "last_sync": last, "intake": sync["intake"],
+                "reach": self.net.reachability() if self.net else {"reachability": "unknown"}}
 
     async def members(self) -> list[dict]:
         """Members my network knows, with my trust per facet (``views.members``)."""

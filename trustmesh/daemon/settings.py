@@ -26,7 +26,7 @@ from trustmesh.net.config import DEFAULT_LISTEN, NetConfig
 FILE = "config.toml"
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 LOG_FORMATS = ("auto", "human", "json")
-_NET_SECTIONS = ("gossip", "sync", "defence", "discovery", "deals")
+_NET_SECTIONS = ("gossip", "sync", "defence", "discovery", "deals", "nat")
 _CHOICES = {"log.level": LOG_LEVELS, "log.format": LOG_FORMATS,
             "deals.auto_accept": ("ask", "accept", "always", "never")}
 

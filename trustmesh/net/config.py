@@ -135,6 +135,45 @@ class DealConfig:
 
 
 @dataclass(frozen=True)
+class NatConfig:
+    """Reaching and being reached from behind NAT (docs/operating.md, "Behind NAT")."""
+
+    # AutoNAT: peers we reached directly are asked to dial us back; the verdict
+    # (the majority of the last answers, at least ``autonat_confirmations``
+    # agreeing) says "reachable" or "behind NAT". Checked every 2 s until a
+    # verdict, then every ``autonat_interval_s``. One confirmation by default: a
+    # trust network has few peers, and a wrong verdict costs little (a relay slot
+    # taken, or one not taken, until the next check).
+    autonat: bool = True
+    autonat_confirmations: int = 1
+    autonat_servers: int = 3            # asked per check
+    autonat_interval_s: float = 60.0
+    # Circuit relay v2, serving (off: a relay carries others' traffic). Limits
+    # are per relay: reservations held at once, circuits per reserved peer, how
+    # long a reservation lasts, and how long / how many bytes one circuit may
+    # carry before the relay closes it. A circuit is the fallback when hole
+    # punching fails, so it must carry a whole sync (100,000 records are ~30 MB).
+    relay: bool = False
+    relay_max_reservations: int = 32
+    relay_max_circuits: int = 8
+    relay_reservation_ttl_s: int = 3600
+    relay_circuit_duration_s: int = 3600
+    relay_circuit_bytes: int = 64 << 20
+    # Relay client: behind NAT, hold reservations on this many relays (the
+    # ``relays`` listed, then connected peers that serve as relays), and
+    # advertise their /p2p-circuit addresses.
+    reserve: bool = True
+    relays: tuple[str, ...] = ()
+    max_reservations: int = 2
+    # DCUtR: upgrade a relayed connection to a direct one by hole punching.
+    dcutr: bool = True
+    # Kademlia DHT (/ipfs/kad/1.0.0): server mode when reachable, client behind
+    # NAT; peer routing only (docs/protocol.md section 14 says what it reveals).
+    dht: bool = True
+    dial_timeout_s: float = 10.0        # one dial by id (DHT look-up, then each address)
+
+
+@dataclass(frozen=True)
 class NetConfig:
     """Everything the network side needs, with documented defaults."""
 
@@ -144,6 +183,7 @@ class NetConfig:
     defence: DefenceConfig = field(default_factory=DefenceConfig)
     discovery: DiscoveryConfig = field(default_factory=DiscoveryConfig)
     deals: DealConfig = field(default_factory=DealConfig)
+    nat: NatConfig = field(default_factory=NatConfig)
     query_timeout_s: float = 10.0
 
 

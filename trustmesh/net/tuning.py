@@ -67,6 +67,17 @@ showed, per small message and per peer:
    messages without an author (a content-addressed message cannot
    equivocate).
 
+10. ``BasicHost.get_addrs`` strips a trailing ``/p2p/<id>`` by decapsulating at
+   the *first* ``/p2p`` of an address, so a relayed address
+   ``<relay addr>/p2p/<relay>/p2p-circuit`` (given through ``addrs_factory``)
+   came out as ``<relay addr>/p2p/<us>``: we advertised the relay's address
+   under our id, and peers dialling it reached the relay (noise: wrong peer).
+   ``advertise_circuits`` appends relayed addresses after that step.
+
+11. DCUtR gives each of its three punching rounds 5 s (then sleeps 2 s): a punch
+   the NATs defeat was given up after ~21 s. A round that works completes in
+   one round trip plus a TCP handshake, so 2 s is plenty; failing takes ~12 s.
+
 Everything here is pinned to libp2p==0.8.1 (pyproject.toml). ``UPSTREAM``
 holds a hash of the source of every upstream function we replace, override
 or depend on; tests/test_p2p_tuning.py recomputes them, so an upgrade that
@@ -121,8 +132,19 @@ UPSTREAM = {
     "libp2p.pubsub.pubsub:Pubsub.publish": "5e875e00e471afb8",
     "libp2p.pubsub.mcache:MessageCache.put": "bb1f483342005e12",
     "libp2p.pubsub.gossipsub:GossipSub._check_equivocation": "4fc307cdaab33ada",
+    # NAT (net/reach/): overridden, or relied on as read
+    "libp2p.host.basic_host:BasicHost.get_addrs": "9d79f88eb0d4824b",
+    "libp2p.host.autonat.autonat:AutoNATService._handle_dial": "6feb7f3c283d8f99",
+    "libp2p.host.autonat.autonat:AutoNATService.query_server": "de7b70edeae67ac4",
+    "libp2p.relay.circuit_v2.protocol:CircuitV2Protocol._handle_connect": "4ad19b34934a7dfc",
+    "libp2p.relay.circuit_v2.protocol:CircuitV2Protocol.handle_incoming_connection": "07149e966eb5d9f6",
+    "libp2p.kad_dht.kad_dht:KadDHT._do_handle_stream": "5bbaed4d3cdf488c",
+    "libp2p.network.swarm:Swarm.dial_peer": "da3b538ccaeaeaa6",
+    "libp2p.relay.circuit_v2.dcutr:DCUtRProtocol._perform_hole_punch": "d978c5517fb21282",
+    "libp2p.relay.circuit_v2.dcutr:DCUtRProtocol._initiate_hole_punch_locked": "2e2ecbf940967b7e",
 }
 
+PUNCH_ROUND_S = 2.0              # one DCUtR punching round (see 11)
 IDONTWANT_THRESHOLD = 1024      # bytes of message data, as go-libp2p
 _KNOWN_ENVELOPES = 4096          # peers whose last envelope we remember
 ENVELOPE_RECHECK_S = 1.0         # how stale our own envelope may be
@@ -321,6 +343,19 @@ def guard_streams(host, on_failure: Callable) -> None:
     network.set_stream_handler(guarded)
 
 
+def advertise_circuits(host, circuits: Callable) -> None:
+    """``host.get_addrs()`` followed by ``circuits()`` (relayed addresses, each given
+    ``/p2p/<our id>``), intact (see 10). Identify, peer records and DCUtR all read it."""
+    original = host.get_addrs
+    me = host.get_id().to_base58()
+
+    def get_addrs():
+        import multiaddr
+        return list(original()) + [multiaddr.Multiaddr(f"{c}/p2p/{me}") for c in circuits()]
+
+    host.get_addrs = get_addrs
+
+
 async def read_rpc(reader, max_length: int) -> bytes:
     """Pubsub's RPC read, raising our typed errors for what pubsub would swallow (see 8)."""
     try:
@@ -341,3 +376,5 @@ def install() -> None:
         module.maybe_consume_signed_record = consume_signed_record
         module.env_to_send_in_RPC = env_to_send
     _pubsub_mod.read_varint_prefixed_bytes_limited = read_rpc
+    import libp2p.relay.circuit_v2.dcutr as _dcutr_mod
+    _dcutr_mod._HOLE_PUNCH_ROUND_TIMEOUT = PUNCH_ROUND_S

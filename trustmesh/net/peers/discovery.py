@@ -53,12 +53,13 @@ class Discovery:
     """Keeps a host connected to enough peers."""
 
     def __init__(self, host: IHost, config: DiscoveryConfig, known: KnownPeers,
-                 is_banned, on_event=None) -> None:
+                 is_banned, on_event=None, dial_circuit=None) -> None:
         self.host = host
         self.config = config
         self.known = known
         self._is_banned = is_banned
         self._on_event = on_event or (lambda *a: None)
+        self._dial_circuit = dial_circuit       # async (circuit addr) -> ID: the swarm cannot dial those
         self.backoff = Backoff(config.redial_min_s, config.redial_max_s)
         self.candidates: dict[str, list[str]] = {}   # learnt this run: id -> addrs
         self.bootstrap: dict[str, list[str]] = {}
@@ -109,6 +110,8 @@ class Discovery:
             # we would save it as the peer's: a typo'd port would be kept for ever.
             return info.peer_id
         self.host.get_network().unblock_peer(info.peer_id)
+        if "/p2p-circuit" in addr and self._dial_circuit is not None:
+            return await self._dial_circuit(addr)
         await self.host.connect(info)
         return info.peer_id
 
