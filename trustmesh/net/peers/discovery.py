@@ -245,12 +245,17 @@ class Discovery:
         if not data:
             return 0
         try:
-            items = unpack_message(data, self.config.exchange_peers + 1)
+            addrs = read_peers_frame(data, self.config.exchange_peers)
         except DecodeError:
             return 0
-        addrs = [a for a in items[1:] if isinstance(a, str) and len(a) < 300]
         self.learn(addrs)
         return len(addrs)
+
+
+def read_peers_frame(data: bytes, most: int) -> list[str]:
+    """The addresses in a ``["peers", addr...]`` answer (odd items dropped); DecodeError if it is none."""
+    items = unpack_message(data, most + 1)
+    return [a for a in items[1:] if isinstance(a, str) and len(a) < 300]
 
 
 def my_addrs(host: IHost) -> list[str]:
