@@ -20,13 +20,21 @@ BROWSER := /usr/bin/chromium /usr/bin/chromedriver
 $(BROWSER):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver
 
-test: $(STAMP) $(BROWSER)
+# The NAT tests build network namespaces with nftables NAT (root; skipped without it).
+NFT := /usr/sbin/nft
+
+$(NFT):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nftables iproute2
+
+test: $(STAMP) $(BROWSER) $(NFT)
 	$(PY) -m pytest -q
 
-# Listens on /ip4/0.0.0.0/tcp/4001 (see docs/operating.md); pass flags with
+# Listens on /ip4/0.0.0.0/tcp/4001 (see docs/operating.md), web view on API_TCP (it prints a
+# one-time login link, docs/web.md); pass flags with
 # `make run ARGS="--bootstrap /ip4/…/tcp/4001/p2p/12D3KooW…"`.
+API_TCP ?= 127.0.0.1:5001
 run: $(STAMP)
-	$(VENV)/bin/trustmesh node run $(ARGS)
+	$(VENV)/bin/trustmesh node run --api-tcp $(API_TCP) $(ARGS)
 
 # Four node processes on 127.0.0.1 make deals and attestations, converge, report, stop.
 demo: $(STAMP)

@@ -100,7 +100,9 @@ def test_records_trust_metrics_and_schema(daemon):
     assert daemon.get(f"/v1/records/{made['id'][:12]}").json()["id"] == made["id"]
     scores = daemon.get(f"/v1/trust/{BOB}", facet="delivery", explain="1").json()
     assert scores["evidence"] == 1 and scores["score"] > 0.5 and scores["explanation"]
-    assert daemon.get("/v1/rank", facet="delivery").json()[0]["subject"] == BOB
+    assert scores["verdict"] == "no objection"       # my own praise, no deal: known, not a record
+    ranked = daemon.get("/v1/rank", facet="delivery").json()
+    assert ranked[0]["subject"] == BOB and ranked[0]["verdict"] == "no objection"
     retracted = daemon.post("/v1/retractions", {"target": made["id"]}).json()
     assert retracted["type"] == "retraction"
     metrics = daemon.get("/metrics").text
@@ -120,7 +122,7 @@ def test_the_event_stream_shows_new_records(daemon):
 
 
 def test_cli_goes_through_the_running_node(daemon):
-    out = daemon.cli("attest", BOB, "payment", "--positive", "--ref", "INV-12", "--json")
+    out = daemon.cli("attest", BOB, "payment", "--positive", "--new-member", "--ref", "INV-12", "--json")
     assert out.returncode == 0, out.stderr
     made = json.loads(out.stdout)
     assert [r["id"] for r in daemon.get("/v1/records", author=made["author"]).json()] == [made["id"]]

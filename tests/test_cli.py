@@ -92,7 +92,7 @@ def test_encrypted_key_needs_its_passphrase_but_reading_does_not(tmp_path):
           code=1, says="passphrase file")
     assert held(home) == 0
     env = {"TRUSTMESH_PASSPHRASE_FILE": str(tmp_path / "pass")}
-    made = json.loads(tm(home, "attest", bob_id, "payment", "--positive", "--json", env=env).stdout)
+    made = json.loads(tm(home, "attest", bob_id, "payment", "--positive", "--new-member", "--json", env=env).stdout)
     assert made["subject"] == bob_id
     listed = js(home, "records")                     # no passphrase needed to read
     assert [r["id"] for r in listed] == [made["id"]]
@@ -107,7 +107,7 @@ def test_two_members_attest_deal_export_import_reply_retract(tmp_path):
     assert js(alice, "profile", "show")["name"] == "Alice Martin"
 
     # a plain attestation, with every option
-    made = json.loads(tm(alice, "attest", b_id, "payment", "--positive", "--ref", "INV-12", "--note", "paid on time",
+    made = json.loads(tm(alice, "attest", b_id, "payment", "--positive", "--new-member", "--ref", "INV-12", "--note", "paid on time",
                          "--occurred", "2026-01-15", "--expires", "2099-01-01T12:00:00+01:00", "--json").stdout)
     assert {k: made[k] for k in ("type", "author", "subject", "facet", "positive", "note", "occurred", "expires")} == {
         "type": "attestation", "author": a_id, "subject": b_id, "facet": "payment", "positive": True,
@@ -182,7 +182,7 @@ def test_two_members_attest_deal_export_import_reply_retract(tmp_path):
 def test_bad_input_is_one_line_and_changes_nothing(tmp_path):
     alice = make_home(tmp_path, "alice", ALICE)
     a, b = ALICE.id, BOB.id
-    good = json.loads(tm(alice, "attest", b, "quality", "--positive", "--json").stdout)
+    good = json.loads(tm(alice, "attest", b, "quality", "--positive", "--new-member", "--json").stdout)
     cases = [
         (("attest", "not-an-id", "payment", "--positive"), 2, "SUBJECT: not an Ed25519 identity id"),
         (("attest", b, "paymnt", "--positive"), 2, "unknown facet 'paymnt'"),
@@ -219,7 +219,7 @@ def test_bad_input_is_one_line_and_changes_nothing(tmp_path):
 def test_output_files_are_never_silently_overwritten(tmp_path):
     alice, bob = make_home(tmp_path, "alice", ALICE), make_home(tmp_path, "bob", BOB)
     carol = make_home(tmp_path, "carol", CAROL)
-    tm(alice, "attest", BOB.id, "payment", "--positive")
+    tm(alice, "attest", BOB.id, "payment", "--positive", "--new-member")
     target = tmp_path / "out.bundle"
     target.write_bytes(b"precious")
     fails(alice, "export", "-o", target, code=1, says="--force")

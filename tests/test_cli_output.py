@@ -43,7 +43,7 @@ def on_terminal(home, *args, **env) -> str:
 def test_tables_are_plain_when_piped_and_coloured_only_on_a_terminal(tmp_path):
     home = tmp_path / "h"
     assert tm(home, "init").returncode == 0
-    assert tm(home, "attest", BOB, "payment", "--positive", "--note", "a long note " * 5).returncode == 0
+    assert tm(home, "attest", BOB, "payment", "--positive", "--new-member", "--note", "a long note " * 5).returncode == 0
     piped = tm(home, "records").stdout
     assert "\x1b[" not in piped
     lines = piped.splitlines()

@@ -48,7 +48,7 @@ def both(homes, *args: str, code: int = 0):
 def test_each_writing_command_gives_the_same_answer_both_ways(homes):
     a, b = both(homes, "profile", "set", "--name", "Alice", "--org", "Martin", "--json")
     _same_shape(a, b)
-    a, b = both(homes, "attest", BOB, "payment", "--positive", "--ref", "INV-1", "--note", "on time",
+    a, b = both(homes, "attest", BOB, "payment", "--positive", "--new-member", "--ref", "INV-1", "--note", "on time",
                 "--occurred", "2026-01-15", "--expires", "2099-01-01", "--json")
     _same_shape(a, b)
     assert a["occurred"] == "2026-01-15T00:00:00Z" and a["expires"] == "2099-01-01T00:00:00Z"

@@ -11,9 +11,12 @@ crash on a request, and never answers 500 for bad input.
 
 Credentials (TCP only; the Unix socket's file mode is its gate): the bearer
 token in the Authorization header on every route. The web view logs in
-once with ``/ui?token=`` (the only place the token is read from a URL),
-which sets a SameSite=Strict, HttpOnly cookie good for GET requests only:
-a cookie never authorizes a change.
+with a one-time link (``/ui/login?code=``, printed by ``node run`` and by
+``trustmesh web``) or once with ``/ui?token=`` (the only places a secret
+is read from a URL); either sets a SameSite=Strict, HttpOnly session
+cookie. The cookie alone is good for reads; a change made with it also
+needs the session's ``X-CSRF-Token`` header, or it is refused with 403
+(``webauth.py``).
 """
 
 from __future__ import annotations
@@ -31,12 +34,14 @@ from starlette.routing import Route
 from trustmesh.api import COOKIE
 from trustmesh.api.routes import ROUTES as _HANDLERS
 from trustmesh.api.schemas import openapi_body, parse_body
+from trustmesh.api.web import log_in_page
+from trustmesh.api.webauth import CSRF_HEADER, WebAuth
 from trustmesh.errors import TrustmeshError
 from trustmesh.version import __version__
 
 log = logging.getLogger("trustmesh.api")
 
-
+OPEN = ("/ui/login",)       # its one-time code is the credential
 
 async def openapi(api, request: Request) -> dict:
     return openapi_schema()
@@ -49,10 +54,12 @@ ROUTES = [*_HANDLERS, ("GET", "/openapi.json", openapi, "This schema.")]
 class Api:
     """The handlers' shared state: one node, and the token of a TCP listener."""
 
-    def __init__(self, node, token: str | None = None, only: tuple[str, ...] | None = None) -> None:
+    def __init__(self, node, token: str | None = None, only: tuple[str, ...] | None = None,
+                 web: WebAuth | None = None) -> None:
         self.node = node
         self.token = token
         self.only = only            # serve just these paths (the tokenless metrics listener)
+        self.web = web if web is not None or token is None else WebAuth(token)
         self.started = time.time()
 
     def app(self) -> Starlette:
@@ -66,9 +73,9 @@ class Api:
 
     def _wrap(self, handler: Callable) -> Callable:
         async def endpoint(request: Request) -> Response:
-            if self.token is not None and not self._authorized(request):
-                return JSONResponse({"error": "missing or wrong bearer token", "type": "Unauthorized"}, 401,
-                                    headers={"WWW-Authenticate": "Bearer"})
+            refused = None if self.token is None else self._refused(request)
+            if refused is not None:
+                return refused
             try:
                 result = await handler(self, request)
             except TrustmeshError as exc:       # one JSON error shape, never a crash
@@ -80,15 +87,26 @@ class Api:
             return result if isinstance(result, Response) else JSONResponse(result)
         return endpoint
 
-    def _authorized(self, request: Request) -> bool:
+    def _refused(self, request: Request) -> Response | None:
+        """None when the request may go on; else the 401 or 403 answer."""
         given = request.headers.get("authorization", "")
         if given.startswith("Bearer ") and _same(given[7:], self.token):
-            return True
-        if request.method != "GET":
-            return False
-        if request.url.path == "/ui" and _same(request.query_params.get("token", ""), self.token):
-            return True
-        return _same(request.cookies.get(COOKIE, ""), self.token)
+            return None
+        if request.url.path in OPEN:
+            return None
+        if request.method == "GET" and request.url.path == "/ui" \
+                and _same(request.query_params.get("token", ""), self.token):
+            return None
+        cookie = request.cookies.get(COOKIE, "")
+        if self.web is not None and self.web.session_ok(cookie):
+            if request.method == "GET" or self.web.csrf_ok(cookie, request.headers.get(CSRF_HEADER, "")):
+                return None
+            return JSONResponse({"error": "a change from the web view needs its X-CSRF-Token header",
+                                 "type": "Forbidden"}, 403)
+        if request.url.path == "/ui":        # a person at a browser, not a program: say what to do
+            return log_in_page("Open the login link the node printed at start.")
+        return JSONResponse({"error": "missing or wrong bearer token", "type": "Unauthorized"}, 401,
+                            headers={"WWW-Authenticate": "Bearer"})
 
 
 def _same(candidate: str, token: str) -> bool:

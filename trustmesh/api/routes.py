@@ -7,20 +7,16 @@ from __future__ import annotations
 
 import json
 import time
-from importlib.resources import files
 
+import trio
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 
-from trustmesh.api import COOKIE, params
+from trustmesh.api import params, web
 from trustmesh.api.schemas import BadRequest
 from trustmesh.crypto.ids import did_key, peer_id
-from trustmesh.errors import NotFound
 from trustmesh.protocol.jsonview import record_view, stored_view
 from trustmesh.version import __version__
-
-UI_FILES = {"app.js": "text/javascript", "style.css": "text/css"}
-
 
 # ---- identity and status -------------------------------------------------------
 
@@ -110,7 +106,8 @@ async def propose(api, request: Request) -> dict:
 
 
 async def pending(api, request: Request) -> list:
-    return [record_view(deal, pid) for pid, deal in api.node.pending_deals.items()]
+    return [record_view(deal, pid, client=peer_id(deal.client), supplier=peer_id(deal.supplier))
+            for pid, deal in api.node.pending_deals.items()]
 
 
 async def sent(api, request: Request) -> list:
@@ -153,7 +150,28 @@ async def members(api, request: Request) -> list:
 
 
 async def graph(api, request: Request) -> dict:
-    return await api.node.neighbourhood()
+    q = params.query(request, ("around",))
+    return await api.node.neighbourhood(params.member(q.get("around"), "around"))
+
+
+# ---- contacts (my names for members: core/contacts.py) -----------------------------
+
+def _contacts(api):
+    from trustmesh.core.contacts import Contacts
+    return Contacts.of(api.node.ledger.home)
+
+
+async def contacts(api, request: Request) -> list:
+    return [c.to_dict() for c in _contacts(api).all()]
+
+
+async def contact(api, request: Request) -> dict:
+    b = await api.body(request, "contact")
+    return _contacts(api).add(b["name"], params.member(b["id"], "id"), api.node.clock()).to_dict()
+
+
+async def contact_remove(api, request: Request) -> dict:
+    return _contacts(api).remove(request.path_params["name"]).to_dict()
 
 
 # ---- network ----------------------------------------------------------------------
@@ -195,10 +213,19 @@ async def events(api, request: Request) -> StreamingResponse:
     node = api.node
 
     async def lines():
+        # Everything already waiting goes out in one write: under gossip load a
+        # write per event cost the node more than the event (bench/network.py).
         async with node.subscribe(kinds) as stream:
             yield b'{"event":"subscribed"}\n'
             async for event in stream:
-                yield (json.dumps({"event": event.kind, **_event_json(event.data)}) + "\n").encode()
+                batch = [event]
+                while len(batch) < 1000:
+                    try:
+                        batch.append(stream.receive_nowait())
+                    except (trio.WouldBlock, trio.EndOfChannel):
+                        break
+                yield "".join(json.dumps({"event": e.kind, **_event_json(e.data)}) + "\n"
+                              for e in batch).encode()
     return StreamingResponse(lines(), media_type="application/x-ndjson")
 
 
@@ -218,34 +245,12 @@ def _event_json(data: dict) -> dict:
     return out
 
 
-# ---- the web view, metrics ------------------------------------------------------------
-
-async def ui(api, request: Request) -> Response:
-    page = _ui_file("index.html")
-    response = Response(page, media_type="text/html; charset=utf-8",
-                        headers={"Content-Security-Policy": "default-src 'self'; style-src 'self'",
-                                 "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
-    token = request.query_params.get("token")
-    if token and api.token is not None:
-        response.set_cookie(COOKIE, token, httponly=True, samesite="strict", path="/")
-    return response
-
-
-async def ui_file(api, request: Request) -> Response:
-    name = request.path_params["name"]
-    if name not in UI_FILES:
-        raise NotFound(f"no such file: {name}")
-    return Response(_ui_file(name), media_type=UI_FILES[name])
-
+# ---- metrics ------------------------------------------------------------
 
 async def metrics(api, request: Request) -> Response:
     from trustmesh.api.metrics import render
     text, content_type = render(api.node, await api.node.counts())
     return Response(text, media_type=content_type)
-
-
-def _ui_file(name: str) -> bytes:
-    return (files("trustmesh.api") / "ui" / name).read_bytes()
 
 
 # (method, path, handler, summary); also the OpenAPI schema's source
@@ -270,6 +275,9 @@ ROUTES: list[tuple] = [
     ("GET", "/v1/rank", rank, "Best-known members on a facet (?facet= &limit=)."),
     ("GET", "/v1/weights/{member}", weight, "How much a member's word counts for me (0..1)."),
     ("POST", "/v1/import", import_bundle, "Verify and store a bundle (the body, streamed), gossip what is new."),
+    ("GET", "/v1/contacts", contacts, "My contacts: the names I give members."),
+    ("POST", "/v1/contacts", contact, "Name a member (a new name for them replaces the old)."),
+    ("DELETE", "/v1/contacts/{name}", contact_remove, "Forget a contact, by my name for them or their id."),
     ("POST", "/v1/ask", ask, "Ask connected peers about a member now."),
     ("GET", "/v1/peers", peers, "Connected peers."),
     ("POST", "/v1/peers", connect, "Connect to a peer."),
@@ -278,8 +286,7 @@ ROUTES: list[tuple] = [
     ("POST", "/v1/sync", sync_now, "Reconcile with every connected peer now."),
     ("GET", "/v1/events", events, "New events as NDJSON lines (?kinds=record,sync,...)."),
     ("GET", "/v1/members", members, "Members my network knows, with my trust per facet."),
-    ("GET", "/v1/graph", graph, "My neighbourhood: members within two relations, and the relations."),
-    ("GET", "/ui", ui, "The web view (?token= once, for TCP)."),
-    ("GET", "/ui/{name}", ui_file, "The web view's files."),
+    ("GET", "/v1/graph", graph, "Members within two relations of me (or of ?around=), and the relations."),
+    *web.ROUTES,
     ("GET", "/metrics", metrics, "Prometheus metrics."),
 ]

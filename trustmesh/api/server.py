@@ -3,7 +3,8 @@
 Why a Unix socket by default: only the owner can open a 0600 socket in the
 owner's 0700 home, with no token to leak; the optional TCP listener is for
 tools that cannot speak to a socket, refuses non-loopback addresses, and
-requires the bearer token of ``<home>/api.token``.
+requires the bearer token of ``<home>/api.token``; it also serves the web
+view, whose first one-time login link ``serve`` hands to its starter.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import logging
 import os
 import secrets
+import time
 from functools import partial
 from pathlib import Path
 
@@ -20,6 +22,7 @@ import trio
 from trustmesh.errors import UsageError
 from trustmesh.api import API_FILE, SOCKET_FILE, TOKEN_FILE
 from trustmesh.api.app import Api
+from trustmesh.api.webauth import WebAuth
 
 log = logging.getLogger("trustmesh.api")
 
@@ -84,13 +87,17 @@ async def serve(node, home: Path, *, tcp: str | None = None, metrics: str | None
     from hypercorn.utils import wrap_app
 
     sock_path = home / SOCKET_FILE
-    listeners = [(Api(node).app(), _unix_listener(sock_path))]
+    web = None
+    listeners = []
     info = {"pid": os.getpid(), "socket": str(sock_path)}
     if tcp:
         host, port = check_tcp(tcp)
         tcp_sock = _tcp_listener(host, port)
-        listeners.append((Api(node, token=token_of(home)).app(), tcp_sock))
+        token = token_of(home)
         info["tcp"] = f"{host}:{tcp_sock.getsockname()[1]}"
+        web = WebAuth(token, "http://" + (f"[{host}]" if ":" in host else host) + f":{tcp_sock.getsockname()[1]}")
+        listeners.append((Api(node, token=token, web=web).app(), tcp_sock))
+    listeners.insert(0, (Api(node, web=web).app(), _unix_listener(sock_path)))   # mints login links too
     if metrics:
         # read-only and tokenless on purpose: what a Prometheus scraper or a health check needs,
         # nothing that reads records or changes anything (docs/operating.md)
@@ -110,7 +117,8 @@ async def serve(node, home: Path, *, tcp: str | None = None, metrics: str | None
                                             config, sockets=sockets, shutdown_trigger=trio.sleep_forever))
             _write_info(home, info)
             log.info("control API on %s", ", ".join(str(v) for k, v in info.items() if k != "pid"))
-            task_status.started(info)
+            # the first login link is printed, never written to a file
+            task_status.started({**info, "web": web.login_url(time.monotonic())} if web else info)
             await trio.sleep_forever()
     finally:
         (home / API_FILE).unlink(missing_ok=True)

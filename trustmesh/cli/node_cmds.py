@@ -14,6 +14,7 @@ from trustmesh.net.config import DEFAULT_LISTEN
 def register(cli: click.Group) -> None:
     cli.add_command(node)
     cli.add_command(demo)
+    cli.add_command(web)
 
 
 @click.group()
@@ -27,6 +28,8 @@ def node() -> None:
 @click.option("--bootstrap", "bootstrap", multiple=True, metavar="MULTIADDR",
               help="Peer to connect to at start and whenever it is lost: /ip4/…/tcp/…/p2p/<id> (repeatable).")
 @click.option("--mdns", is_flag=True, help="Find peers on the local network by mDNS (off by default).")
+@click.option("--relay", is_flag=True, help="Serve as a circuit relay for nodes behind NAT (off by default; "
+                                           "limits in the [nat] settings, see docs/operating.md).")
 @click.option("--auto-accept", type=click.Choice(["ask", "accept", "always", "never"]), default=None,
               help="Answer to deal proposals: keep them pending (ask, the default), accept those "
                    "from members with weight (accept), accept all, or decline all.")
@@ -37,7 +40,7 @@ def node() -> None:
                    "(for Prometheus and health checks; see docs/operating.md).")
 @click.option("-v", "--verbose", is_flag=True, help="Also log libp2p's own messages.")
 @click.pass_context
-def run(ctx: click.Context, listen: tuple[str, ...], bootstrap: tuple[str, ...], mdns: bool,
+def run(ctx: click.Context, listen: tuple[str, ...], bootstrap: tuple[str, ...], mdns: bool, relay: bool,
         auto_accept: str | None, api_tcp: str | None, metrics_tcp: str | None, verbose: bool) -> None:
     """Run the node in the foreground until Ctrl-C or SIGTERM.
 
@@ -51,14 +54,15 @@ def run(ctx: click.Context, listen: tuple[str, ...], bootstrap: tuple[str, ...],
     from trustmesh.core.home import resolve_home
     home = resolve_home(ctx.obj.home)
     found, config, api, metrics = node_settings(home.root, listen=listen, bootstrap=bootstrap, mdns=mdns,
-                                                auto_accept=auto_accept, api_tcp=api_tcp, metrics_tcp=metrics_tcp)
+                                                relay=relay, auto_accept=auto_accept, api_tcp=api_tcp,
+                                                metrics_tcp=metrics_tcp)
     daemon.setup_logging(verbose, found["log.level"].value, found["log.format"].value,
                          found["log.levels"].value)
     trio.run(lambda: daemon.run(home, config=config, passphrase=ctx.obj.passphrase(),
                                 api_tcp=api, metrics_tcp=metrics, out=click.echo))
 
 
-def node_settings(root, *, listen=(), bootstrap=(), mdns=False, auto_accept=None, api_tcp=None,
+def node_settings(root, *, listen=(), bootstrap=(), mdns=False, relay=False, auto_accept=None, api_tcp=None,
                   metrics_tcp=None, environ=None):
     """The effective settings of ``node run`` with these flags: (settings, NetConfig, api, metrics).
 
@@ -68,7 +72,7 @@ def node_settings(root, *, listen=(), bootstrap=(), mdns=False, auto_accept=None
     """
     from trustmesh.daemon import settings
     found = settings.effective(root, environ, flags={
-        "listen": list(listen), "bootstrap": list(bootstrap), "mdns": mdns,
+        "listen": list(listen), "bootstrap": list(bootstrap), "mdns": mdns, "nat.relay": relay,
         "deals.auto_accept": auto_accept, "api_tcp": api_tcp,
         "metrics_tcp": metrics_tcp})
     api = found["api_tcp"].value or None
@@ -90,3 +94,17 @@ def demo(nodes: int, timeout: float) -> None:
     """Start N nodes on loopback, make deals and attestations, show each node's view."""
     from trustmesh.cli import demo as demo_mod
     demo_mod.run_demo(nodes, timeout, click.echo)
+
+
+@click.command()
+@click.pass_context
+def web(ctx: click.Context) -> None:
+    """Print a fresh one-time login link to the running node's web view.
+
+    The link works once, for an hour; opening it logs the browser in and
+    leaves the link's URL. The node must serve TCP (--api-tcp).
+    """
+    from trustmesh.api.client import ApiClient
+    from trustmesh.core.home import resolve_home
+    with ApiClient(resolve_home(ctx.obj.home).root) as client:
+        click.echo(client.call("POST", "/v1/web/logins")["url"])

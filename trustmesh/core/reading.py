@@ -39,18 +39,27 @@ class Reading:
         from trustmesh.version import __version__
         counts = await self.counts()
         sync = self.sync_status()
+        from trustmesh.protocol.jsonview import iso
         last = max((s.get("finished", 0) for s in sync["peers"].values() if s), default=None)
+        last = iso(int(last * 1000)) if last else None           # ISO 8601 UTC, as every time we show
         return {"id": self.id, "version": __version__, "addrs": self.addrs(),
                 "peers": [p["id"] for p in self.peers()], "records": counts,
-                "total_records": sum(counts.values()), "last_sync": last, "intake": sync["intake"]}
+                "total_records": sum(counts.values()), "last_sync": last, "intake": sync["intake"],
+                "reach": self.net.reachability() if self.net else {"reachability": "unknown"}}
 
     async def members(self) -> list[dict]:
         """Members my network knows, with my trust per facet (``views.members``)."""
         from trustmesh.core.views import members
         return await self.worker.read(members, self.store, self.trust_engine, self.clock())
 
-    async def neighbourhood(self) -> dict:
-        """Members within two relations of me, and the relations (``views.neighbourhood``)."""
+    async def neighbourhood(self, around: bytes | None = None) -> dict:
+        """Members within two relations of me or ``around``, and the relations (``views.neighbourhood``)."""
         from trustmesh.core.views import neighbourhood
         return await self.worker.read(neighbourhood, self.store, self.trust_engine,
-                                      self.identity.public_key, self.clock())
+                                      self.identity.public_key, self.clock(), around)
+
+    async def member_page(self, member: bytes) -> dict:
+        """One member's profile, trust explained, records by and about them (``views.member_page``)."""
+        from trustmesh.core.views import member_page
+        return await self.worker.read(member_page, self.store, self.trust_engine,
+                                      self.identity.public_key, member, self.clock())

@@ -22,6 +22,7 @@ import trio
 from trustmesh.crypto.ids import short_id
 from trustmesh.core.home import Home
 from trustmesh.core.node import Node, open_node
+from trustmesh.daemon.profiling import maybe_profile
 
 log = logging.getLogger("trustmesh.daemon")
 
@@ -79,15 +80,20 @@ async def serve_node(home: Home, *, config, passphrase: bytes | None, api_tcp: s
         for addr in addrs:
             out(f"listening {addr}")
         try:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(_log_events, node)
-                api = await nursery.start(partial(serve, node, home.root, tcp=api_tcp, metrics=metrics_tcp))
-                out(f"control API {api['socket']}" + (f" and {api['tcp']}" if "tcp" in api else ""))
-                if "metrics" in api:
-                    out(f"metrics http://{api['metrics']}/metrics")
-                task_status.started(node)
-                await until()
-                nursery.cancel_scope.cancel()
+            with maybe_profile():
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(_log_events, node)
+                    api = await nursery.start(partial(serve, node, home.root, tcp=api_tcp, metrics=metrics_tcp))
+                    out(f"control API {api['socket']}" + (f" and {api['tcp']}" if "tcp" in api else ""))
+                    if "web" in api:
+                        out(f"web view {api['web']}  (a one-time login link; `trustmesh web` makes another)")
+                    else:
+                        out("web view off (start with --api-tcp 127.0.0.1:5001 to use it)")
+                    if "metrics" in api:
+                        out(f"metrics http://{api['metrics']}/metrics")
+                    task_status.started(node)
+                    await until()
+                    nursery.cancel_scope.cancel()
         finally:
             (home.root / ADDRS_FILE).unlink(missing_ok=True)
     log.info("stopped")

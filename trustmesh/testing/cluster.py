@@ -44,15 +44,17 @@ def run_cli(home: str | os.PathLike | None, *args: str, timeout: float = 60.0, e
 class NodeProcess(DrivenNode):
     """One node process: start, call its API, watch its records, stop or kill."""
 
-    def __init__(self, home: str | os.PathLike, **options) -> None:
+    def __init__(self, home: str | os.PathLike, *, wrap: list[str] | None = None, **options) -> None:
         super().__init__(home, **options)
+        self.wrap = list(wrap or [])        # e.g. ["ip", "netns", "exec", NS]: run the node inside a namespace
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = START_S) -> "NodeProcess":
         """Start the process and wait until its API answers; NodeError if it does not."""
         self.home.mkdir(parents=True, exist_ok=True)
         (self.home / "api").unlink(missing_ok=True)
-        cmd = [sys.executable, "-m", "trustmesh", "--home", str(self.home), "node", "run", "--listen", self.listen]
+        cmd = self.wrap + [sys.executable, "-m", "trustmesh", "--home", str(self.home), "node", "run",
+                           "--listen", self.listen]
         for addr in self.bootstrap:
             cmd += ["--bootstrap", addr]
         cmd += self.args

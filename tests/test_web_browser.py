@@ -1,0 +1,165 @@
+"""The web view in headless Debian chromium, as a member uses it: log in by the printed link,
+find a member, attest, accept a deal live, see what is said about me, answer it, at phone width.
+
+One browser session and two node processes for the whole scenario; every wait polls a
+condition with a deadline. Screenshots go to tmp_path only.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+
+import pytest
+
+from trustmesh.testing.cluster import NodeProcess
+
+CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+
+
+def wait(condition, what: str, timeout: float = 30.0):
+    """Poll ``condition`` until it is truthy (its value) or fail after ``timeout`` seconds.
+
+    A live page redraws a list when its data changes: an element found a moment ago may be
+    gone or not yet drawn, so a step that touches the page is retried too.
+    """
+    from selenium.common.exceptions import (
+        ElementNotInteractableException, NoSuchElementException, StaleElementReferenceException)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            found = condition()
+        except (StaleElementReferenceException, NoSuchElementException, ElementNotInteractableException):
+            found = None
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def start_both(tmp_path) -> tuple[NodeProcess, NodeProcess]:
+    """Alice (web view on loopback TCP) and Bob, started side by side."""
+    alice = NodeProcess(tmp_path / "alice", args=["--api-tcp", "127.0.0.1:0"])
+    bob = NodeProcess(tmp_path / "bob")
+    threads = [threading.Thread(target=n.start) for n in (alice, bob)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert alice.id and bob.id, alice.log_tail() + bob.log_tail()
+    return alice, bob
+
+
+@pytest.fixture
+def browser(tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--no-first-run", f"--user-data-dir={tmp_path / 'chromium'}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+
+
+def test_a_member_logs_in_attests_accepts_a_deal_and_sees_it_live(tmp_path, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+    alice, bob = start_both(tmp_path)
+    try:
+        bob.profile("Bob", org="Bob's Bikes")
+        alice.connect(bob.addr)
+        link = re.search(r"web view (http://\S+/ui/login\?code=\S+)", (alice.home / "node.log").read_text())
+        assert link, alice.log_tail()
+        d = browser
+        find = d.find_element
+        text = lambda css: " ".join(e.text for e in d.find_elements(By.CSS_SELECTOR, css))   # noqa: E731
+
+        # one-time login: the code leaves the URL bar, the page is live
+        d.set_window_size(1100, 1400)
+        d.get(link.group(1))
+        wait(lambda: find(By.TAG_NAME, "body").get_attribute("data-ready") == "yes", "the page")
+        assert d.current_url.endswith("/ui") and "code=" not in d.current_url
+        assert find(By.ID, "me").text == alice.id
+        wait(lambda: find(By.TAG_NAME, "body").get_attribute("data-live") == "yes", "the event stream")
+
+        # search by id opens Bob's page: his profile name, not his id
+        find(By.ID, "search").send_keys(bob.id)
+        find(By.CSS_SELECTOR, "#search-form button").click()
+        wait(lambda: find(By.ID, "member-name").text == "Bob", "Bob's page")
+        assert "Bob's Bikes" in find(By.ID, "member-profile").text
+
+        # attest: the explanation says it in words, with the note and the date
+        Select(find(By.ID, "attest-facet")).select_by_visible_text("quality")
+        find(By.ID, "attest-note").send_keys("sturdy frames")
+        d.execute_script("arguments[0].value = '2026-10-02'", find(By.ID, "attest-date"))  # any locale's order
+        find(By.ID, "attest-submit").click()
+        wait(lambda: "You said: sturdy frames, 2026-10-02" in find(By.ID, "explanation").text, "my attestation")
+        made = [r for r in alice.api("GET", "/v1/records", kind="attestation") if r["note"] == "sturdy frames"]
+        assert len(made) == 1 and made[0]["subject"] == bob.id and made[0]["positive"] is True
+
+        # a proposal arrives while the page is open; accept it there
+        assert bob.deal(alice.id, ref="PO-7", role="supplier")["status"] == "pending"
+        wait(lambda: d.find_elements(By.CSS_SELECTOR, "li.pending-deal button.deal-accept"), "the proposal, live")
+        assert "Bob proposes" in text("li.pending-deal")
+        wait(lambda: find(By.CSS_SELECTOR, "li.pending-deal button.deal-accept").click() or True, "Accept")
+        wait(lambda: d.find_elements(By.CSS_SELECTOR, "#records li.record.deal"), "the deal on Bob's page")
+        assert "Bob client of me" not in text("#records li.record.deal")     # Bob proposed as the supplier
+        assert "me client of Bob" in text("#records li.record.deal")
+        wait(lambda: bob.api("GET", "/v1/records", kind="deal"), "the deal at Bob's node")
+
+        # Bob says something about me: it shows up live, and I answer it
+        bob.attest(alice.id, "payment", True, note="paid within a week")
+        wait(lambda: "paid within a week" in find(By.ID, "about-me").text, "Bob's word about me, live")
+
+        def answer():
+            form = find(By.CSS_SELECTOR, "#about-me form.reply-form")
+            form.find_element(By.CSS_SELECTOR, "input.reply-note").send_keys("thanks")   # focus holds redraws
+            Select(form.find_element(By.CSS_SELECTOR, "select.reply-stance")).select_by_value("acknowledge")
+            form.find_element(By.CSS_SELECTOR, "button").click()
+            return True
+        wait(answer, "the reply form")
+        wait(lambda: "me acknowledges: “thanks”" in find(By.ID, "about-me").text, "my reply")
+
+        # take my attestation back: it stays on the page, flagged, and stops counting
+        mine = f'#records li.record[data-id="{made[0]["id"]}"]'
+
+        def retract():
+            item = find(By.CSS_SELECTOR, mine)
+            item.find_element(By.CSS_SELECTOR, "button.retract").click()
+            item.find_element(By.CSS_SELECTOR, "input.retract-reason").send_keys("wrong order")
+            item.find_element(By.CSS_SELECTOR, ".retract-form button").click()
+            return True
+        wait(retract, "the retract form")
+        wait(lambda: "retracted" in find(By.CSS_SELECTOR, mine).get_attribute("class"), "the retraction")
+        assert "sturdy frames" not in find(By.ID, "explanation").text
+
+        # a second proposal, declined
+        bob.deal(alice.id, ref="PO-8", role="client")
+        wait(lambda: find(By.CSS_SELECTOR, "li.pending-deal button.deal-decline").click() or True, "Decline")
+        wait(lambda: not d.find_elements(By.CSS_SELECTOR, "li.pending-deal"), "no proposal left")
+        assert alice.api("GET", "/v1/deals/pending") == []
+
+        # the graph is centred on Bob and labelled
+        wait(lambda: "Bob" in text("#graph text.graph-label"), "labels in the graph")
+        assert {e.get_attribute("data-id") for e in d.find_elements(By.CSS_SELECTOR, "circle.graph-node")} \
+            >= {alice.id, bob.id}
+        d.save_screenshot(str(tmp_path / "member.png"))
+
+        # phone width: nothing scrolls sideways, on the member page and the overview
+        d.set_window_size(400, 900)
+        fits = "return document.scrollingElement.scrollWidth <= window.innerWidth && window.innerWidth <= 400"
+        wait(lambda: d.execute_script(fits), "no sideways scroll on a member's page", timeout=5)
+        d.execute_script("location.hash = '#'")
+        wait(lambda: not find(By.ID, "member").is_displayed(), "the overview")
+        assert d.execute_script(fits), "the overview scrolls sideways at 400 px"
+        d.save_screenshot(str(tmp_path / "phone.png"))
+        assert (tmp_path / "phone.png").stat().st_size > 5000
+    finally:
+        alice.stop()
+        bob.stop()
