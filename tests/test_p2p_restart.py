@@ -5,7 +5,8 @@ that is dead but never closed. The test puts a proxy between the two nodes
 that, on ``drop()``, stops forwarding on the links it carries without
 closing them (the survivor sees nothing at all), kills the other node with
 kill -9 and restarts it on the same identity: gossip must flow both ways
-again within a bound, whichever of the two has the larger peer id.
+again within a bound, whichever of the two has the larger peer id. The node
+killed with -9 is a process; the others run in this process (``InProcessNode``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import time
 
 import pytest
 
-from trustmesh.testing import NodeProcess
+from trustmesh.testing import InProcessNode, NodeProcess
 from trustmesh.crypto.keys import Identity
 from trustmesh.core.ledger import Ledger
 
@@ -130,8 +131,8 @@ def test_gossip_flows_again_after_a_silent_link_loss_and_a_restart(tmp_path, res
     survivor_id, restarted_id = _identities(restarted_larger)
     for name, ident in (("survivor", survivor_id), ("restarted", restarted_id)):
         Ledger.create(tmp_path / name, identity=ident).close()
-    survivor = NodeProcess(tmp_path / "survivor", listen=f"/ip4/127.0.0.1/tcp/{_free_port()}",
-                           env=GOSSIP_ONLY).start()
+    survivor = InProcessNode(tmp_path / "survivor", listen=f"/ip4/127.0.0.1/tcp/{_free_port()}",
+                             env=GOSSIP_ONLY).start()
     proxy = SilentProxy(int(survivor.addr.split("/tcp/")[1].split("/")[0]))
     via_proxy = f"/ip4/127.0.0.1/tcp/{proxy.port}/p2p/{survivor.id}"
     restarted = NodeProcess(tmp_path / "restarted", bootstrap=[via_proxy], env=GOSSIP_ONLY)
@@ -170,10 +171,10 @@ def test_gossip_flows_again_after_a_silent_link_loss_and_a_restart(tmp_path, res
 def test_a_connection_that_went_silent_is_closed_by_the_keepalive(tmp_path):
     quick = {**GOSSIP_ONLY, "TRUSTMESH_NET_DISCOVERY_KEEPALIVE_INTERVAL_S": "1",
              "TRUSTMESH_NET_DISCOVERY_KEEPALIVE_TIMEOUT_S": "2"}
-    survivor = NodeProcess(tmp_path / "survivor", env=quick).start()
+    survivor = InProcessNode(tmp_path / "survivor", env=quick).start()
     proxy = SilentProxy(int(survivor.addr.split("/tcp/")[1].split("/")[0]))
-    other = NodeProcess(tmp_path / "other", env=quick,
-                        bootstrap=[f"/ip4/127.0.0.1/tcp/{proxy.port}/p2p/{survivor.id}"])
+    other = InProcessNode(tmp_path / "other", env=quick,
+                          bootstrap=[f"/ip4/127.0.0.1/tcp/{proxy.port}/p2p/{survivor.id}"])
     try:
         other.start()
         assert _wait(lambda: survivor.peers(), 20)
