@@ -16,6 +16,7 @@ import pytest
 from trustmesh.testing.cluster import NodeProcess
 
 CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+CAROL = "12D3KooWLuzsaAwxoYj1bDLHrCC4NpLPM6ZCBA6P1dTqVPhfFQ4w"     # a member with no node here
 
 
 def wait(condition, what: str, timeout: float = 30.0):
@@ -103,6 +104,14 @@ def test_a_member_logs_in_attests_accepts_a_deal_and_sees_it_live(tmp_path, brow
         made = [r for r in alice.api("GET", "/v1/records", kind="attestation") if r["note"] == "sturdy frames"]
         assert len(made) == 1 and made[0]["subject"] == bob.id and made[0]["positive"] is True
 
+        # the list filters by name as I type
+        find(By.ID, "search").clear()
+        find(By.ID, "search").send_keys("bob")
+        wait(lambda: [r.get_attribute("data-id") for r in d.find_elements(By.CSS_SELECTOR, "tr.member")] == [bob.id],
+             "Bob alone in the list")
+        find(By.ID, "search").send_keys("zz")
+        wait(lambda: not d.find_elements(By.CSS_SELECTOR, "tr.member"), "nobody matches")
+
         # a proposal arrives while the page is open; accept it there
         assert bob.deal(alice.id, ref="PO-7", role="supplier")["status"] == "pending"
         wait(lambda: d.find_elements(By.CSS_SELECTOR, "li.pending-deal button.deal-accept"), "the proposal, live")
@@ -126,6 +135,14 @@ def test_a_member_logs_in_attests_accepts_a_deal_and_sees_it_live(tmp_path, brow
         wait(answer, "the reply form")
         wait(lambda: "me acknowledges: “thanks”" in find(By.ID, "about-me").text, "my reply")
 
+        # what my supplier says of someone else, in words
+        bob.attest(CAROL, "delivery", True, note="on time, every time")
+        d.execute_script(f"location.hash = '#/member/{CAROL}'")
+        wait(lambda: "Bob (your supplier) said: on time, every time" in find(By.ID, "explanation").text,
+             "Bob's word about Carol, explained")
+        d.execute_script(f"location.hash = '#/member/{bob.id}'")
+        wait(lambda: find(By.ID, "member-name").text == "Bob", "Bob's page again")
+
         # take my attestation back: it stays on the page, flagged, and stops counting
         mine = f'#records li.record[data-id="{made[0]["id"]}"]'
 
@@ -147,14 +164,15 @@ def test_a_member_logs_in_attests_accepts_a_deal_and_sees_it_live(tmp_path, brow
 
         # the graph is centred on Bob and labelled
         wait(lambda: "Bob" in text("#graph text.graph-label"), "labels in the graph")
-        assert {e.get_attribute("data-id") for e in d.find_elements(By.CSS_SELECTOR, "circle.graph-node")} \
-            >= {alice.id, bob.id}
+        wait(lambda: {e.get_attribute("data-id") for e in d.find_elements(By.CSS_SELECTOR, "circle.graph-node")}
+             >= {alice.id, bob.id}, "Alice and Bob in the graph")
         d.save_screenshot(str(tmp_path / "member.png"))
 
         # phone width: nothing scrolls sideways, on the member page and the overview
         d.set_window_size(400, 900)
         fits = "return document.scrollingElement.scrollWidth <= window.innerWidth && window.innerWidth <= 400"
         wait(lambda: d.execute_script(fits), "no sideways scroll on a member's page", timeout=5)
+        d.save_screenshot(str(tmp_path / "phone-member.png"))
         d.execute_script("location.hash = '#'")
         wait(lambda: not find(By.ID, "member").is_displayed(), "the overview")
         assert d.execute_script(fits), "the overview scrolls sideways at 400 px"
