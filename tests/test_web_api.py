@@ -112,17 +112,21 @@ def test_the_member_page_joins_trust_with_notes_dates_and_replies(node):
 
 
 def test_a_code_works_once_and_not_after_its_hour():
-    from trustmesh.api.webauth import CODE_TTL_S, MAX_CODES, WebAuth
-    web = WebAuth("t" * 43)
+    from trustmesh.api.webauth import CODE_TTL_S, MAX_CODES, SESSION_S, WebAuth
+    web, wall = WebAuth("t" * 43), 1_790_000_000.0
     late, spent, old = web.new_code(0.0), web.new_code(0.0), web.new_code(0.0)
-    assert web.redeem(late, CODE_TTL_S + 1) is None
-    session = web.redeem(spent, 10.0)
-    assert session and web.session_ok(session) and web.redeem(spent, 11.0) is None
+    assert web.redeem(late, CODE_TTL_S + 1, wall) is None
+    session = web.redeem(spent, 10.0, wall)
+    assert session and web.session_ok(session, wall + 60) and web.redeem(spent, 11.0, wall) is None
+    assert not web.session_ok(session, wall + SESSION_S)                  # a login does not last for ever
     for _ in range(MAX_CODES):
         web.new_code(20.0)
-    assert web.redeem(old, 21.0) is None                        # the oldest make room, memory stays bounded
-    forged = session.split(".")[0] + "." + "0" * 64
-    assert not web.session_ok(forged) and not WebAuth("u" * 43).session_ok(session)   # another token
+    assert web.redeem(old, 21.0, wall) is None                 # the oldest make room, memory stays bounded
+    forged = session.rpartition(".")[0] + "." + "0" * 64
+    later = f"{int(wall) + 10**6}." + session.split(".", 1)[1]             # its issue time moved on
+    for bad in (forged, later, "", "x.y", "1.2.3"):
+        assert not web.session_ok(bad, wall + 60), bad
+    assert not WebAuth("u" * 43).session_ok(session, wall + 60)            # another node's token
     assert web.csrf_ok(session, web.csrf_for(session)) and not web.csrf_ok(forged, web.csrf_for(session))
 
 

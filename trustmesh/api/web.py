@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from trustmesh.api import COOKIE, params
+from trustmesh.api.webauth import SESSION_S
 from trustmesh.errors import NotFound, UsageError
 
 UI_FILES = {"app.js": "text/javascript", "graph.js": "text/javascript", "style.css": "text/css"}
@@ -26,7 +27,7 @@ _PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; style-src 'self
 async def ui(api, request: Request) -> Response:
     response = Response(_ui_file("index.html"), media_type="text/html; charset=utf-8", headers=_PAGE_HEADERS)
     if request.query_params.get("token") and api.web is not None:    # the older login: the page strips it
-        _log_in(response, api.web.new_session())
+        _log_in(response, api.web.new_session(time.time()))
     return response
 
 
@@ -41,7 +42,7 @@ async def login(api, request: Request) -> Response:
     """Swap a one-time code for the session cookie, and leave the code's URL at once."""
     session = None
     if api.web is not None:
-        session = api.web.redeem(request.query_params.get("code", ""), time.monotonic())
+        session = api.web.redeem(request.query_params.get("code", ""), time.monotonic(), time.time())
     if session is None:
         return log_in_page("This login link was used already or has expired.")
     response = RedirectResponse("/ui", 303, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
@@ -52,7 +53,7 @@ async def login(api, request: Request) -> Response:
 async def session(api, request: Request) -> dict:
     """Who I am, and the CSRF token the page sends with every change (null without a cookie)."""
     cookie = request.cookies.get(COOKIE, "")
-    csrf = api.web.csrf_for(cookie) if api.web is not None and api.web.session_ok(cookie) else None
+    csrf = api.web.csrf_for(cookie) if api.web is not None and api.web.session_ok(cookie, time.time()) else None
     return {"me": api.node.id, "csrf": csrf}
 
 
@@ -76,7 +77,7 @@ def log_in_page(why: str) -> Response:
 
 
 def _log_in(response: Response, session: str) -> None:
-    response.set_cookie(COOKIE, session, httponly=True, samesite="strict", path="/", max_age=30 * 86400)
+    response.set_cookie(COOKIE, session, httponly=True, samesite="strict", path="/", max_age=int(SESSION_S))
 
 
 def _ui_file(name: str) -> bytes:
