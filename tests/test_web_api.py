@@ -85,6 +85,10 @@ def test_a_change_with_the_cookie_alone_is_refused(node):
     assert made.status_code == 200 and made.json()["subject"] == BOB
     assert httpx.post(str(browser.base_url) + "/v1/attestations", json=body,
                       headers={"X-CSRF-Token": csrf}).status_code == 401               # no cookie, no bearer
+    assert browser.post("/v1/web/logout").status_code == 403
+    out = browser.post("/v1/web/logout", headers={"X-CSRF-Token": csrf})
+    assert out.status_code == 200 and "trustmesh_token" not in browser.cookies
+    assert browser.get("/ui").status_code == 401
 
 
 def test_the_member_page_joins_trust_with_notes_dates_and_replies(node):

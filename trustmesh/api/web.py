@@ -13,7 +13,7 @@ import time
 from importlib.resources import files
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from trustmesh.api import COOKIE, params
 from trustmesh.api.webauth import SESSION_S
@@ -57,6 +57,13 @@ async def session(api, request: Request) -> dict:
     return {"me": api.node.id, "csrf": csrf}
 
 
+async def logout(api, request: Request) -> Response:
+    """Forget the session cookie in this browser (a copy of it stays valid until its 30 days end)."""
+    response = JSONResponse({"logged_out": True})
+    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
+    return response
+
+
 async def new_login(api, request: Request) -> dict:
     """A fresh one-time login link (``trustmesh web``)."""
     if api.web is None or not api.web.base:
@@ -90,5 +97,6 @@ ROUTES: list[tuple] = [
     ("GET", "/ui/{name}", ui_file, "The web view's files."),
     ("GET", "/v1/web/session", session, "My id, and the CSRF token the web view sends with changes."),
     ("POST", "/v1/web/logins", new_login, "A fresh one-time login link for the web view."),
+    ("POST", "/v1/web/logout", logout, "Forget the web view's session cookie in this browser."),
     ("GET", "/v1/members/{member}", member, "One member's page: profile, trust explained, records by and about them."),
 ]

@@ -303,6 +303,8 @@ function wireForms() {
     else notice(found.length ? `${found.length} members match: pick one in the list` : "no member matches", !found.length);
   });
   $("search").addEventListener("input", renderMembers);
+  $("logout").addEventListener("click", () => api("/v1/web/logout", "POST").then(() => location.replace("/ui"),
+    (err) => notice(String(err.message || err), true)));
   $("attest-facet").addEventListener("change", () => { $("attest-skill-label").hidden = $("attest-facet").value !== "skill"; });
   $("attest-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
