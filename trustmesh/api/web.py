@@ -19,7 +19,8 @@ from trustmesh.api import COOKIE, params
 from trustmesh.api.webauth import SESSION_S
 from trustmesh.errors import NotFound, UsageError
 
-UI_FILES = {"app.js": "text/javascript", "graph.js": "text/javascript", "style.css": "text/css"}
+UI_FILES = {"app.js": "text/javascript", "words.js": "text/javascript", "graph.js": "text/javascript",
+            "style.css": "text/css"}
 _PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; style-src 'self'; img-src 'self' data:",
                  "Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"}
 
