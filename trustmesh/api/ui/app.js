@@ -51,6 +51,7 @@ async function loadMine() {
   }
   try {
     const contacts = await api("/v1/contacts");
+    state.hasContacts = true;
     state.contacts = Object.fromEntries(contacts.map((c) => [c.id, c.name]));
     $("contacts").replaceChildren(...(contacts.length ? contacts.map((c) =>
       el("li", { class: "contact", "data-id": c.id }, link(c.id, c.name), " ", el("code", { class: "short" }, short(c.id)),
