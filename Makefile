@@ -20,7 +20,13 @@ BROWSER := /usr/bin/chromium /usr/bin/chromedriver
 $(BROWSER):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver
 
-test: $(STAMP) $(BROWSER)
+# The NAT tests build network namespaces with nftables NAT (root; skipped without it).
+NFT := /usr/sbin/nft
+
+$(NFT):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nftables iproute2
+
+test: $(STAMP) $(BROWSER) $(NFT)
 	$(PY) -m pytest -q
 
 # Listens on /ip4/0.0.0.0/tcp/4001 (see docs/operating.md), web view on API_TCP (it prints a

@@ -1,84 +1,285 @@
-"""Network benchmark: real node processes on 127.0.0.1. Prints its figures.
+"""Network benchmark: real node processes on 127.0.0.1, driven over their API. Prints its figures.
 
-    python bench/network.py                  # propagation + catch-up + idle memory
+    python bench/network.py                  # propagation + CPU + burst + catch-up + idle memory
+    python bench/network.py --reference      # also the same network with signed gossip messages
     python bench/network.py --million        # also 1,000,000 records: RSS, reconciliation (slow)
 
-1. Propagation: 10 nodes in a random sparse mesh, 1,000 records published
-   at 50/s from random nodes; per record, the time from its creation until
-   the last node has it (targets: median <= 250 ms, p99 <= 1 s, 100% <= 10 s).
-2. Catch-up: a fresh node syncing 100,000 records from one peer (target
-   <= 10 s, bytes on the wire <= 1.3x the records' size).
-3. Burst: one member makes 10,000 records in a row; every node of a chain
-   of 3 gets them all (gossip batches under load, sync repairs the rest).
+1. Propagation and CPU: 10 nodes in a random sparse mesh; records made
+   through each node's API at 50/s and then at 100/s, from random nodes;
+   per record, the time from its creation until the last node has it
+   (targets: median <= 250 ms, p99 <= 1 s, 100% <= 10 s). CPU time per
+   record per node from each process's own counters (/proc: the event-loop
+   thread and the other threads apart, idle CPU subtracted), then the same
+   with one publisher, so the sending side (API, signing, storing,
+   publishing) and the receiving side are apart (target <= 1 ms per record
+   per node at 50/s). One receiver runs under cProfile
+   (TRUSTMESH_PROFILE): where its event loop's CPU goes, by part.
+   ``--reference`` repeats it all with the old signing policy (every
+   gossip message signed: TRUSTMESH_NET_GOSSIP_SIGN_MESSAGES=1), the
+   same-run reference for the machine's load.
+2. Burst: one member's 10,000 records (imported at once on its node) reach
+   every node of a chain of 3 (target <= 5 s).
+3. Catch-up: a fresh node syncing 100,000 records from one peer (target
+   <= 5 s, bytes on the wire <= 1.1x the records' size).
 4. Memory: RSS of an idle node, and of a node holding 1,000,000 records
    (target <= 500 MB).
 5. Reconciliation (--million): two nodes holding 1,000,000 records that
    differ by 10 connect; round trips and bytes other than the records'
    own (targets <= 5 round trips, <= 20 KB).
-The machine is shared (2 cores, other work running): figures are noisy.
+The machine is shared (2 cores, other work running): every figure is
+printed with the load average, and the latency figures mean little when
+the load is above the 2 cores.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import os
+import pstats
 import random
+import signal
 import statistics
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from trustmesh.crypto.keys import Identity  # noqa: E402
 from trustmesh.testing.cluster import NodeProcess  # noqa: E402
-from trustmesh.testing.records import fill_store  # noqa: E402
+from trustmesh.testing.records import attestation_chain, fill_store  # noqa: E402
 from trustmesh.core.ledger import Ledger, now_ms  # noqa: E402
-from trustmesh.protocol.records import Attestation, encode, record_id, sign  # noqa: E402
-
 
 def pct(values, q):
     values = sorted(values)
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
-def propagation(root: Path, n_nodes=10, n_records=1000, rate=50.0) -> None:
-    env = {"TRUSTMESH_NET_DISCOVERY_TARGET_PEERS": "3"}
-    nodes: list[NodeProcess] = []
-    try:
-        for i in range(n_nodes):
-            boot = [random.choice(nodes).addr for _ in range(min(2, len(nodes)))]
-            nodes.append(NodeProcess(root / f"p{i}", bootstrap=sorted(set(boot)), env=env).start())
-        time.sleep(3)
-        degrees = [len(n.call("peers")) for n in nodes]
-        print(f"propagation: {n_nodes} nodes, peers per node {degrees}")
-        tags = []
-        start = time.monotonic()
-        for k in range(n_records):
-            origin = random.choice(nodes)
-            subject = random.choice([n for n in nodes if n is not origin])
-            tags.append((origin, origin.send("attest", subject=subject.id, facet="payment", positive=True)))
-            time.sleep(max(0.0, start + (k + 1) / rate - time.monotonic()))
-        ids = [origin.result(tag, 60) for origin, tag in tags]
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and not all(n.has(ids) for n in nodes):
+def load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load {one:.1f}/{five:.1f} (1/5 min) on {os.cpu_count()} cores"
+
+
+def cpu_of(node: NodeProcess) -> tuple[float, float]:
+    """(event-loop thread, all other threads) CPU seconds of a node process so far."""
+    tick = os.sysconf("SC_CLK_TCK")
+    pid = node.proc.pid
+
+    def ticks(path: str) -> float:
+        fields = open(path).read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / tick
+    total = ticks(f"/proc/{pid}/stat")          # includes threads that ended
+    main = ticks(f"/proc/{pid}/task/{pid}/stat")
+    return main, total - main
+
+
+class Network:
+    """``n`` node processes, each bootstrapping from up to 2 random earlier ones."""
+
+    def __init__(self, root: Path, n: int, env: dict, profile: Path | None = None) -> None:
+        self.nodes: list[NodeProcess] = []
+        self.profile = profile
+        for i in range(n):
+            boot = sorted({random.choice(self.nodes).addr for _ in range(min(2, len(self.nodes)))})
+            node_env = dict(env)
+            if profile is not None and i == 1:      # a receiver in the one-publisher run
+                node_env["TRUSTMESH_PROFILE"] = str(profile)
+            self.nodes.append(NodeProcess(root / f"p{i}", bootstrap=boot, env=node_env).start(120))
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not all(len(n.peers()) >= 2 for n in self.nodes):
+            time.sleep(0.2)
+        time.sleep(2)                    # meshes formed (1 s heartbeat)
+
+    def profiling(self, on: bool) -> None:
+        """Start (SIGUSR1) or stop and write (SIGUSR2) the profiled node's profile."""
+        if self.profile is None:
+            return
+        if on:
+            self.profile.unlink(missing_ok=True)
+            os.kill(self.nodes[1].proc.pid, signal.SIGUSR1)
+            return
+        os.kill(self.nodes[1].proc.pid, signal.SIGUSR2)
+        deadline = time.monotonic() + 30
+        while not self.profile.exists() and time.monotonic() < deadline:
             time.sleep(0.1)
-        delays, missing = [], 0
-        for rid in ids:
-            times = [n.records.get(rid) for n in nodes]
-            if None in times:
-                missing += 1
-                continue
-            delays.append(max(times) - min(times))
-        within10 = sum(1 for d in delays if d <= 10) / len(ids)
-        print(f"  published {n_records} records at {rate:.0f}/s from random nodes")
-        print(f"  time until every node has a record: median {statistics.median(delays) * 1000:.0f} ms, "
-              f"p99 {pct(delays, 0.99) * 1000:.0f} ms, max {max(delays) * 1000:.0f} ms")
-        print(f"  everywhere within 10 s: {within10 * 100:.1f}% (missing after 15 s: {missing})")
-        print(f"  idle-ish node RSS after the run: {statistics.median(n.rss_mb() for n in nodes):.0f} MiB (median)")
-    finally:
-        for n in nodes:
+
+    def cpu(self) -> list[tuple[float, float]]:
+        return [cpu_of(n) for n in self.nodes]
+
+    def stop(self) -> None:
+        for n in self.nodes:
             n.stop()
+
+
+def idle_cpu(net: Network, seconds: float = 4.0) -> list[float]:
+    """Each node's CPU seconds per second while nothing is published (heartbeats, pings)."""
+    before, t0 = net.cpu(), time.monotonic()
+    time.sleep(seconds)
+    after, took = net.cpu(), time.monotonic() - t0
+    return [(sum(a) - sum(b)) / took for a, b in zip(after, before)]
+
+
+def load_run(net: Network, idle: list[float], n_records: int, rate: float, one_origin: bool) -> dict:
+    """Publish ``n_records`` at ``rate``/s through the API; latency and CPU figures."""
+    nodes = net.nodes
+    pool = ThreadPoolExecutor(16)
+    futures = []
+    net.profiling(True)
+    before, t0 = net.cpu(), time.monotonic()
+    for k in range(n_records):
+        origin = nodes[0] if one_origin else random.choice(nodes)
+        subject = random.choice([n for n in nodes if n is not origin])
+        futures.append(pool.submit(origin.attest, subject.id))
+        time.sleep(max(0.0, t0 + (k + 1) / rate - time.monotonic()))
+    ids, failed = [], 0
+    for f in futures:
+        try:
+            ids.append(f.result(120))
+        except Exception:            # a node too loaded to answer its API in time
+            failed += 1
+    pool.shutdown()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and not all(n.has(ids) for n in nodes):
+        time.sleep(0.05)
+    after, took = net.cpu(), time.monotonic() - t0
+    net.profiling(False)
+    churn = sum(n.log_tail(100_000).count("gave no answer to a ping") for n in nodes)
+    delays, missing = [], 0
+    for rid in ids:
+        times = [n.records.get(rid) for n in nodes]
+        if None in times:
+            missing += 1
+            continue
+        delays.append(max(times) - min(times))
+    per_node = [(sum(a) - sum(b) - i * took) / max(1, len(ids)) * 1000 for a, b, i in zip(after, before, idle)]
+    loop_share = sum(a[0] - b[0] for a, b in zip(after, before)) / max(
+        1e-9, sum(sum(a) - sum(b) for a, b in zip(after, before)))
+    profile = summarise_profile(net.profile, n_records, idle[1] * took) if net.profile else None
+    return {"delays": delays, "missing": missing, "n": len(ids), "failed": failed, "per_node_ms": per_node,
+            "loop_share": loop_share, "seconds": took, "profile": profile, "churn": churn}
+
+
+def print_run(label: str, r: dict, one_origin: bool) -> None:
+    d = r["delays"]
+    within10 = sum(1 for x in d if x <= 10) / r["n"]
+    per = r["per_node_ms"]
+    print(f"  {label}: {r['n']} records ({r['failed']} API calls failed), {load()}; "
+          f"connections closed by keep-alive so far: {r['churn']}")
+    if d:
+        print(f"    time until every node has a record: median {statistics.median(d) * 1000:.0f} ms, "
+              f"p99 {pct(d, 0.99) * 1000:.0f} ms, max {max(d) * 1000:.0f} ms; "
+              f"everywhere within 10 s: {within10 * 100:.1f}% (missing after 15 s: {r['missing']})")
+    if one_origin:
+        rest = per[1:]
+        print(f"    CPU per record: publisher {per[0]:.2f} ms, receivers median {statistics.median(rest):.2f} ms "
+              f"(min {min(rest):.2f}, max {max(rest):.2f}); mean over all nodes {statistics.mean(per):.2f} ms")
+    else:
+        print(f"    CPU per record per node: mean {statistics.mean(per):.2f} ms (min {min(per):.2f}, "
+              f"max {max(per):.2f}); summed over {len(per)} nodes {sum(per):.1f} ms; "
+              f"event-loop thread {r['loop_share'] * 100:.0f}% of it")
+    if r.get("profile"):
+        print_profile(r["profile"])
+
+
+# Where a profiled node's event-loop CPU goes: the first part whose path fragment matches.
+PARTS = [
+    ("noise (encryption)", ("security/noise", "/noise/", "cryptography/hazmat/primitives/ciphers")),
+    ("yamux", ("stream_muxer/yamux",)),
+    ("protobuf", ("google/protobuf", "_pb2.py")),
+    ("message signature", ("pubsub/validators.py", "libp2p/crypto/")),
+    ("gossipsub / pubsub", ("libp2p/pubsub/",)),
+    ("other libp2p", ("libp2p/",)),
+    ("our validation (decode, verify)", ("trustmesh/protocol/", "trustmesh/crypto/", "trustmesh/store/checks")),
+    ("the store (SQLite)", ("trustmesh/store/", "sqlite3")),
+    ("our network side", ("trustmesh/net/",)),
+    ("our core (intake, events)", ("trustmesh/core/",)),
+    ("API (HTTP, events stream)", ("trustmesh/api/", "starlette", "hypercorn", "h11", "anyio", "httpx")),
+    ("trio (scheduling, sockets)", ("/trio/",)),
+]
+# Libraries that are leaves: their time goes to whoever called them (nacl: a record's or a message's
+# signature; hashlib; a builtin)
+LEAVES = ("~", "nacl/", "cffi", "hashlib", "logging/", "msgpack", "multiaddr", "base58", "<frozen", "<string>")
+
+
+def part_of(path: str, name: str) -> str | None:
+    if "sqlite3" in name or "sqlite3" in path:
+        return "the store (SQLite)"
+    if path == "~" or any(leaf in path for leaf in LEAVES):
+        return None
+    for part, fragments in PARTS:
+        if any(f in path for f in fragments):
+            return part
+    return "other"
+
+
+def summarise_profile(path: Path, records: int, idle_s: float) -> dict | None:
+    """The profiled node's event-loop CPU in one window, by part, leaf libraries charged to callers."""
+    if not path.exists():
+        return None
+    stats = pstats.Stats(str(path)).stats            # func -> (cc, nc, tt, ct, callers)
+    memo: dict = {}
+
+    def owner(func, depth=0):
+        if func in memo:
+            return memo[func]
+        part = part_of(func[0], func[2])
+        if part is None:
+            callers = stats.get(func, (0, 0, 0, 0, {}))[4]
+            if not callers or depth > 30:
+                part = "other"
+            else:   # the heaviest caller's part
+                caller = max(callers, key=lambda c: callers[c][2] if isinstance(callers[c], tuple) else 0)
+                part = owner(caller, depth + 1)
+        memo[func] = part
+        return part
+    totals: dict[str, float] = {}
+    calls = 0
+    for func, (_cc, nc, tt, _ct, _callers) in stats.items():
+        totals[owner(func)] = totals.get(owner(func), 0.0) + tt
+        calls += nc
+    return {"totals": totals, "records": records, "calls": calls, "idle_s": idle_s}
+
+
+def print_profile(p: dict) -> None:
+    totals, records = p["totals"], max(1, p["records"])
+    whole = sum(totals.values())
+    print(f"    profiled receiver (node 1), event-loop thread, cProfile on its CPU clock: {whole:.2f} s "
+          f"= {whole / records * 1000:.2f} ms per record (profiling inflates it; {p['calls'] / records:.0f} "
+          f"Python calls per record), by part:")
+    for part, t in sorted(totals.items(), key=lambda kv: -kv[1]):
+        if t / whole >= 0.01:
+            print(f"      {part:34s} {t / whole * 100:5.1f}%")
+
+
+def propagation(root: Path, signed: bool, n_nodes: int = 10, n_records: int = 1000) -> dict:
+    policy = "signed messages (old StrictSign)" if signed else "unsigned messages (StrictNoSign)"
+    env = {"TRUSTMESH_NET_DISCOVERY_TARGET_PEERS": "3"}
+    if signed:
+        env["TRUSTMESH_NET_GOSSIP_SIGN_MESSAGES"] = "1"
+    profile = Path(tempfile.gettempdir()) / f"trustmesh-network-{'signed' if signed else 'unsigned'}.pstats"
+    net = Network(root / ("signed" if signed else "unsigned"), n_nodes, env, profile)
+    out = {}
+    try:
+        print(f"propagation, {policy}: {n_nodes} nodes, peers per node "
+              f"{[len(n.peers()) for n in net.nodes]}; {load()}")
+        idle = idle_cpu(net)
+        print(f"  idle CPU per node: {statistics.mean(idle) * 1000:.0f} ms/s (subtracted below)")
+        for rate in (50.0, 100.0):
+            r = load_run(net, idle, n_records, rate, one_origin=False)
+            print_run(f"{rate:.0f} records/s from random nodes", r, False)
+            out[rate] = r
+        r = load_run(net, idle, n_records // 2, 50.0, one_origin=True)
+        print_run("50 records/s from one node (node 0 publishes, the profiled node 1 receives)", r, True)
+        out["one"] = r
+        print(f"  idle-ish node RSS after the runs: {statistics.median(n.rss_mb() for n in net.nodes):.0f} MiB "
+              f"(median)")
+    finally:
+        net.stop()
+    print(f"  (the last window's profile: {profile})")
+    return out
 
 
 def catch_up(root: Path, n_records=100_000) -> None:
@@ -91,13 +292,13 @@ def catch_up(root: Path, n_records=100_000) -> None:
         t0 = time.monotonic()
         fresh = NodeProcess(root / "fresh", bootstrap=[full.addr]).start()
         while time.monotonic() - t0 < 120:
-            if fresh.call("status")["records"] >= n_records:
+            if fresh.status()["records"] >= n_records:
                 break
             time.sleep(0.2)
         took = time.monotonic() - t0
-        status = fresh.call("status")
+        status = fresh.status()
         stats = next(iter(status["sync"]["peers"].values()), None) or \
-            next(iter(full.call("status")["sync"]["peers"].values()), {})
+            next(iter(full.status()["sync"]["peers"].values()), {})
         wire = stats.get("bytes_in", 0) + stats.get("bytes_out", 0)
         print(f"  fresh node holds {status['records']} records {took:.1f} s after it started "
               f"(sync session {stats.get('seconds')} s)")
@@ -111,31 +312,40 @@ def catch_up(root: Path, n_records=100_000) -> None:
 
 
 def burst(root: Path, n_records: int = 10_000, n_nodes: int = 3) -> None:
-    """A burst of new records from one member reaches every node (gossip, then sync)."""
+    """One member's burst of new records reaches every node of a chain (gossip, then sync).
+
+    The member made them offline and imports them on its node in one bundle
+    (imports are gossiped like records made there), so the burst is as fast
+    as it can be: the measure is the network's, not the API's.
+    """
+    member = Identity.generate()
+    raws = attestation_chain(member, [Identity.generate().public_key for _ in range(50)], n_records)
+    ids = [hashlib.sha256(r).hexdigest() for r in raws]
     nodes: list[NodeProcess] = []
     try:
         for i in range(n_nodes):
             nodes.append(NodeProcess(root / f"b{i}", bootstrap=[nodes[-1].addr] if nodes else []).start())
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not all(n.peers() for n in nodes):
+            time.sleep(0.1)
         time.sleep(2)
-        origin, others = nodes[0], nodes[1:]
+        origin = nodes[0]
+        before = [cpu_of(n) for n in nodes]
         t0 = time.monotonic()
-        ids = []
-        for start in range(0, n_records, 1000):
-            ids += origin.call("attest-many", subjects=[others[0].id] * min(1000, n_records - start),
-                               timeout=120)
+        origin.import_raws(raws)
         made = time.monotonic() - t0
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not all(n.has(ids) for n in others):
-            time.sleep(0.2)
+        while time.monotonic() < deadline and not all(n.has(ids) for n in nodes):
+            time.sleep(0.05)
         took = time.monotonic() - t0
-        got = [sum(1 for r in ids if r in n.records) for n in others]
-        via = {}
-        for n in others:
-            for e in n.events_of("sync"):
-                via["sync"] = via.get("sync", 0) + int(e.get("received", 0))
-        print(f"burst: {n_records:,} records made by one member in {made:.1f} s; all {n_nodes} nodes "
-              f"hold them {took:.1f} s after the first (held: {got}; "
-              f"{via.get('sync', 0)} came by sync, the rest by gossip)")
+        cpu = [sum(a) - sum(b) for a, b in zip((cpu_of(n) for n in nodes), before)]
+        got = [sum(1 for r in ids if r in n.records) for n in nodes]
+        via = sum(n.status()["sync"]["intake"].get("accepted", 0) for n in nodes[1:])
+        by_sync = sum(int(e.get("received", 0)) for n in nodes[1:] for e in n.events_of("sync"))
+        print(f"burst: {n_records:,} records by one member, imported on its node in {made:.1f} s; all "
+              f"{n_nodes} nodes hold them {took:.1f} s after the import started (target <= 5 s; held: {got}; "
+              f"{via} stored from peers, {by_sync} of them by sync); CPU per record per node "
+              f"{statistics.mean(cpu) / n_records * 1000:.2f} ms; {load()}")
     finally:
         for n in nodes:
             n.stop()
@@ -178,12 +388,12 @@ def million(root: Path, n_records: int = 1_000_000, differ: int = 10) -> None:
         deadline = time.monotonic() + 120
         stats = None
         while time.monotonic() < deadline:
-            peers = a.call("status")["sync"]["peers"]
+            peers = a.status()["sync"]["peers"]
             stats = next(iter(peers.values()), None)
             if stats and stats.get("result") == "done":
                 break
             time.sleep(0.2)
-        counts = (a.call("status")["records"], b.call("status")["records"])
+        counts = (a.status()["records"], b.status()["records"])
         print(f"  reconciliation: {stats['round_trips']} round trips, "
               f"{stats['overhead'] / 1000:.1f} KB of fingerprints/ids/framing "
               f"(targets <= 5 round trips, <= 20 KB), records moved: sent {stats['sent']}, "
@@ -200,22 +410,34 @@ def million(root: Path, n_records: int = 1_000_000, differ: int = 10) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--million", action="store_true")
+    parser.add_argument("--reference", action="store_true",
+                        help="also run the propagation with signed gossip messages (the old policy)")
+    parser.add_argument("--records", type=int, default=1000, help="records per propagation run")
     parser.add_argument("--skip-propagation", action="store_true")
     parser.add_argument("--skip-catch-up", action="store_true")
     parser.add_argument("--skip-burst", action="store_true")
     args = parser.parse_args()
     random.seed(7)
+    print(f"bench/network.py on {os.cpu_count()} cores; {load()} at the start")
     with tempfile.TemporaryDirectory(prefix="trustmesh-bench-") as tmp:
         root = Path(tmp)
         if not args.skip_propagation:
-            propagation(root)
-        if not args.skip_catch_up:
-            catch_up(root)
+            new = propagation(root, signed=False, n_records=args.records)
+            if args.reference:
+                old = propagation(root, signed=True, n_records=args.records)
+                for key, label in ((50.0, "50/s"), (100.0, "100/s"), ("one", "one publisher")):
+                    a = statistics.mean(new[key]["per_node_ms"])
+                    b = statistics.mean(old[key]["per_node_ms"])
+                    print(f"reference, {label}: CPU per record per node unsigned {a:.2f} ms vs signed "
+                          f"{b:.2f} ms = {a / b:.2f}x")
         if not args.skip_burst:
             burst(root)
+        if not args.skip_catch_up:
+            catch_up(root)
         memory(root)
         if args.million:
             million(root)
+    print(f"done; {load()}")
 
 
 if __name__ == "__main__":

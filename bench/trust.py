@@ -30,7 +30,7 @@ from nacl.bindings import crypto_sign, crypto_sign_seed_keypair
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from attacks import scale_free  # noqa: E402
+from trustmesh.testing.worlds import scale_free  # noqa: E402
 from trustmesh.store import Store  # noqa: E402
 from trustmesh.protocol.records import (  # noqa: E402
     Attestation, Deal, encode, record_id, signing_input,

@@ -39,3 +39,16 @@ def make_ledger(tmp_path):
     yield make
     for ledger in opened:
         ledger.close()
+
+
+@pytest.fixture
+def web():
+    """A plain HTTP client for a test's requests to a node's TCP listener.
+
+    One per test: ``httpx.get`` builds a TLS context on every call (a few
+    tenths of a second each on a loaded machine). Requests set their own
+    cookies; call ``web.cookies.clear()`` after a response that set one.
+    """
+    import httpx
+    with httpx.Client(timeout=30) as client:
+        yield client

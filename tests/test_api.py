@@ -1,41 +1,36 @@
-"""The control API and the CLI through it, against real daemon processes."""
+"""The control API and the CLI through it, against real nodes.
+
+Each node runs the daemon's own code (``daemon.run.serve_node``) on a thread
+of this process (``InProcessNode``), and the CLI runs in this process too
+(``invoke_cli``): neither process would add anything but its start-up. The
+daemon's lifecycle (its pid in ``<home>/api``, SIGTERM, exit code) is
+tested on a real process.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-import signal
 import stat
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from trustmesh.testing import environment
+from trustmesh.testing import InProcessNode, NodeProcess, invoke_cli
 
 
 class Daemon:
-    """``trustmesh node run`` as a user runs it (not driven), with its control API."""
+    """A node as ``trustmesh node run`` runs it (not driven), with its control API."""
 
-    def __init__(self, home: Path, *args: str) -> None:
+    def __init__(self, home: Path, *args: str, process: bool = False) -> None:
         self.home = home
-        log = open(home.parent / f"{home.name}.log", "wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "trustmesh", "--home", str(home), "node", "run",
-             "--listen", "/ip4/127.0.0.1/tcp/0", *args], stdout=log, stderr=subprocess.STDOUT, env=environment())
-        deadline = time.monotonic() + 30
-        while not (home / "api").exists():
-            assert self.proc.poll() is None and time.monotonic() < deadline, self.log()
-            time.sleep(0.1)
+        self.node = (NodeProcess if process else InProcessNode)(home, args=list(args)).start()
+        self.proc = getattr(self.node, "proc", None)
         self.info = json.loads((home / "api").read_text())
         self.http = httpx.Client(transport=httpx.HTTPTransport(uds=self.info["socket"]),
                                  base_url="http://node", timeout=30)
-
-    def log(self) -> str:
-        return (self.home.parent / f"{self.home.name}.log").read_text(errors="replace")[-3000:]
 
     def get(self, path, **params):
         return self.http.get(path, params=params)
@@ -43,15 +38,12 @@ class Daemon:
     def post(self, path, body=None, **kw):
         return self.http.post(path, json=body, **kw)
 
-    def cli(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "trustmesh", "--home", str(self.home), *args],
-                              capture_output=True, text=True, timeout=60, env=environment())
+    def cli(self, *args: str):
+        return invoke_cli(self.home, *args)
 
     def stop(self) -> None:
         self.http.close()
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(20)
+        self.node.stop(20)
 
 
 @pytest.fixture
@@ -64,7 +56,8 @@ def daemon(tmp_path):
 BOB = "12D3KooWEN94n2GW3NVygr9HGNfkMGc6dPC5ZkgaACv1TXL9cR2R"
 
 
-def test_socket_is_private_and_the_api_file_goes_away_on_stop(daemon):
+def test_socket_is_private_and_the_api_file_goes_away_on_stop(tmp_path):
+    daemon = Daemon(tmp_path / "alice", "--api-tcp", "127.0.0.1:0", process=True)
     assert stat.S_IMODE(os.stat(daemon.info["socket"]).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(daemon.home / "api.token").st_mode) == 0o600
     assert daemon.info["pid"] == daemon.proc.pid
@@ -73,12 +66,12 @@ def test_socket_is_private_and_the_api_file_goes_away_on_stop(daemon):
     assert not (daemon.home / "api").exists() and not Path(daemon.info["socket"]).exists()
 
 
-def test_tcp_needs_the_bearer_token(daemon):
+def test_tcp_needs_the_bearer_token(daemon, web):
     base = f"http://{daemon.info['tcp']}"
     token = (daemon.home / "api.token").read_text().strip()
-    assert httpx.get(base + "/v1/health").status_code == 401
-    assert httpx.get(base + "/v1/health", headers={"Authorization": "Bearer nope"}).status_code == 401
-    ok = httpx.get(base + "/v1/status", headers={"Authorization": f"Bearer {token}"})
+    assert web.get(base + "/v1/health").status_code == 401
+    assert web.get(base + "/v1/health", headers={"Authorization": "Bearer nope"}).status_code == 401
+    ok = web.get(base + "/v1/status", headers={"Authorization": f"Bearer {token}"})
     assert ok.status_code == 200 and ok.json()["id"] == daemon.get("/v1/identity").json()["id"]
 
 
@@ -95,7 +88,7 @@ def test_malformed_requests_get_a_clear_400_and_the_daemon_lives_on(daemon):
     assert daemon.get("/v1/records/00000000").status_code == 404
     assert daemon.get("/v1/nothing").status_code == 404
     assert daemon.http.delete("/v1/status").status_code == 405
-    assert daemon.get("/v1/health").json()["ok"] and daemon.proc.poll() is None
+    assert daemon.get("/v1/health").json()["ok"] and daemon.node.is_running()
 
 
 def test_records_trust_metrics_and_schema(daemon):
@@ -107,7 +100,9 @@ def test_records_trust_metrics_and_schema(daemon):
     assert daemon.get(f"/v1/records/{made['id'][:12]}").json()["id"] == made["id"]
     scores = daemon.get(f"/v1/trust/{BOB}", facet="delivery", explain="1").json()
     assert scores["evidence"] == 1 and scores["score"] > 0.5 and scores["explanation"]
-    assert daemon.get("/v1/rank", facet="delivery").json()[0]["subject"] == BOB
+    assert scores["verdict"] == "no objection"       # my own praise, no deal: known, not a record
+    ranked = daemon.get("/v1/rank", facet="delivery").json()
+    assert ranked[0]["subject"] == BOB and ranked[0]["verdict"] == "no objection"
     retracted = daemon.post("/v1/retractions", {"target": made["id"]}).json()
     assert retracted["type"] == "retraction"
     metrics = daemon.get("/metrics").text
@@ -127,7 +122,7 @@ def test_the_event_stream_shows_new_records(daemon):
 
 
 def test_cli_goes_through_the_running_node(daemon):
-    out = daemon.cli("attest", BOB, "payment", "--positive", "--ref", "INV-12", "--json")
+    out = daemon.cli("attest", BOB, "payment", "--positive", "--new-member", "--ref", "INV-12", "--json")
     assert out.returncode == 0, out.stderr
     made = json.loads(out.stdout)
     assert [r["id"] for r in daemon.get("/v1/records", author=made["author"]).json()] == [made["id"]]
@@ -139,8 +134,7 @@ def test_cli_goes_through_the_running_node(daemon):
 
 def test_without_a_node_network_commands_say_so_in_one_line(tmp_path):
     for args in (["status"], ["peers"], ["ask", BOB], ["deal", "pending"]):
-        out = subprocess.run([sys.executable, "-m", "trustmesh", "--home", str(tmp_path / "none"), *args],
-                             capture_output=True, text=True, timeout=30, env=environment())
+        out = invoke_cli(tmp_path / "none", *args)
         assert out.returncode == 1 and out.stdout == ""
         assert out.stderr.startswith("trustmesh: no node is running for home") and out.stderr.count("\n") == 1
 
@@ -165,7 +159,7 @@ def test_two_nodes_connect_ask_and_make_a_deal_through_the_cli(tmp_path):
         deal_id = json.loads(accepted.stdout)["id"]
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline and not alice.get("/v1/records", kind="deal").json():
-            time.sleep(0.2)
+            time.sleep(0.05)
         assert [r["id"] for r in alice.get("/v1/records", kind="deal").json()] == [deal_id]
         assert alice.cli("disconnect", bob_id).returncode == 0
     finally:
@@ -226,8 +220,7 @@ def test_import_goes_through_the_running_node_and_is_gossiped(tmp_path):
     for facet in ("payment", "quality", "delivery"):
         maker.attest(BOB, facet, True)
     maker.close()
-    export = subprocess.run([sys.executable, "-m", "trustmesh", "--home", str(tmp_path / "maker"), "export",
-                             "-o", str(tmp_path / "b.bundle")], capture_output=True, text=True, env=environment())
+    export = invoke_cli(tmp_path / "maker", "export", "-o", str(tmp_path / "b.bundle"))
     assert export.returncode == 0, export.stderr
     alice, bob = Daemon(tmp_path / "alice"), Daemon(tmp_path / "bob")
     try:
@@ -238,7 +231,7 @@ def test_import_goes_through_the_running_node_and_is_gossiped(tmp_path):
         assert report["accepted"] == 3 and report["rejected"] == 0
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline and len(bob.get("/v1/records", subject=BOB).json()) < 3:
-            time.sleep(0.2)
+            time.sleep(0.05)
         assert len(bob.get("/v1/records", subject=BOB).json()) == 3     # gossiped at once
         again = alice.cli("import", str(tmp_path / "b.bundle"))
         assert again.returncode == 0 and "through the running node" in again.stdout

@@ -1,11 +1,14 @@
-"""The real ``trustmesh`` command, run in subprocesses against real home directories."""
+"""The ``trustmesh`` command against real home directories.
+
+In this process (``trustmesh.testing.invoke_cli``: the console script's own
+entry point under click's runner); ``test_cli_output`` runs it as a real
+process, where the process is the point.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,19 +19,15 @@ from trustmesh.core.ledger import Ledger
 from trustmesh.store import Store
 from trustmesh.protocol.bundle import BUNDLE_MAGIC, bundle_chunks
 from trustmesh.protocol.records import Attestation, encode, record_id, sign
+from trustmesh.testing import invoke_cli
 
-ROOT = Path(__file__).resolve().parent.parent
-ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
-ENV.pop("TRUSTMESH_HOME", None)
-ENV.pop("TRUSTMESH_PASSPHRASE_FILE", None)
 ALICE, BOB, CAROL = member(1), member(2), member(3)
 DAY = 86_400_000
 
 
 def tm(home, *args, ok=True, env=None, cwd=None):
     """Run ``trustmesh --home HOME ARGS``; by default insist on success."""
-    argv = [sys.executable, "-m", "trustmesh"] + (["--home", str(home)] if home else []) + [str(a) for a in args]
-    done = subprocess.run(argv, capture_output=True, text=True, env=env or ENV, cwd=cwd, timeout=60)
+    done = invoke_cli(home or None, *args, env=env, cwd=cwd)
     assert "Traceback" not in done.stderr, done.stderr
     if ok:
         assert done.returncode == 0, (args, done.stdout, done.stderr)
@@ -92,8 +91,8 @@ def test_encrypted_key_needs_its_passphrase_but_reading_does_not(tmp_path):
     fails(home, "--passphrase-file", tmp_path / "nope", "attest", bob_id, "payment", "--positive",
           code=1, says="passphrase file")
     assert held(home) == 0
-    env = {**ENV, "TRUSTMESH_PASSPHRASE_FILE": str(tmp_path / "pass")}
-    made = json.loads(tm(home, "attest", bob_id, "payment", "--positive", "--json", env=env).stdout)
+    env = {"TRUSTMESH_PASSPHRASE_FILE": str(tmp_path / "pass")}
+    made = json.loads(tm(home, "attest", bob_id, "payment", "--positive", "--new-member", "--json", env=env).stdout)
     assert made["subject"] == bob_id
     listed = js(home, "records")                     # no passphrase needed to read
     assert [r["id"] for r in listed] == [made["id"]]
@@ -108,7 +107,7 @@ def test_two_members_attest_deal_export_import_reply_retract(tmp_path):
     assert js(alice, "profile", "show")["name"] == "Alice Martin"
 
     # a plain attestation, with every option
-    made = json.loads(tm(alice, "attest", b_id, "payment", "--positive", "--ref", "INV-12", "--note", "paid on time",
+    made = json.loads(tm(alice, "attest", b_id, "payment", "--positive", "--new-member", "--ref", "INV-12", "--note", "paid on time",
                          "--occurred", "2026-01-15", "--expires", "2099-01-01T12:00:00+01:00", "--json").stdout)
     assert {k: made[k] for k in ("type", "author", "subject", "facet", "positive", "note", "occurred", "expires")} == {
         "type": "attestation", "author": a_id, "subject": b_id, "facet": "payment", "positive": True,
@@ -152,8 +151,7 @@ def test_two_members_attest_deal_export_import_reply_retract(tmp_path):
     reply = json.loads(tm(bob, "reply", backed["id"][:12], "--contest", "--note", "the spec changed", "--json").stdout)
     assert reply["type"] == "reply" and reply["stance"] == "contest" and reply["target"] == backed["id"]
     fails(bob, "reply", made["id"], code=2, says="--contest or --acknowledge")
-    stdout = subprocess.run([sys.executable, "-m", "trustmesh", "--home", str(bob), "export"],
-                            capture_output=True, env=ENV, timeout=60).stdout
+    stdout = tm(bob, "export").stdout_bytes
     assert stdout.startswith(BUNDLE_MAGIC)
     (tmp_path / "bob.bundle").write_bytes(stdout)
     assert js(alice, "import", tmp_path / "bob.bundle")["accepted"] == 2   # Bob's profile and reply
@@ -184,7 +182,7 @@ def test_two_members_attest_deal_export_import_reply_retract(tmp_path):
 def test_bad_input_is_one_line_and_changes_nothing(tmp_path):
     alice = make_home(tmp_path, "alice", ALICE)
     a, b = ALICE.id, BOB.id
-    good = json.loads(tm(alice, "attest", b, "quality", "--positive", "--json").stdout)
+    good = json.loads(tm(alice, "attest", b, "quality", "--positive", "--new-member", "--json").stdout)
     cases = [
         (("attest", "not-an-id", "payment", "--positive"), 2, "SUBJECT: not an Ed25519 identity id"),
         (("attest", b, "paymnt", "--positive"), 2, "unknown facet 'paymnt'"),
@@ -221,7 +219,7 @@ def test_bad_input_is_one_line_and_changes_nothing(tmp_path):
 def test_output_files_are_never_silently_overwritten(tmp_path):
     alice, bob = make_home(tmp_path, "alice", ALICE), make_home(tmp_path, "bob", BOB)
     carol = make_home(tmp_path, "carol", CAROL)
-    tm(alice, "attest", BOB.id, "payment", "--positive")
+    tm(alice, "attest", BOB.id, "payment", "--positive", "--new-member")
     target = tmp_path / "out.bundle"
     target.write_bytes(b"precious")
     fails(alice, "export", "-o", target, code=1, says="--force")

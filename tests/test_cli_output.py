@@ -1,4 +1,8 @@
-"""Human output: plain columns when piped or with NO_COLOR, colour only on a terminal; completion."""
+"""Human output: plain columns when piped or with NO_COLOR, colour only on a terminal; completion.
+
+Piped output in this process (``invoke_cli``); a real process where it is the
+point: stdout on a pseudo-terminal, and what the command imports at start.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +11,13 @@ import pty
 import subprocess
 import sys
 
-from trustmesh.testing import environment
+from trustmesh.testing import environment, invoke_cli
 
 BOB = "12D3KooWEN94n2GW3NVygr9HGNfkMGc6dPC5ZkgaACv1TXL9cR2R"
 
 
 def tm(home, *args, **env):
-    return subprocess.run([sys.executable, "-m", "trustmesh", "--home", str(home), *args],
-                          capture_output=True, text=True, timeout=60, env={**environment(), **env})
+    return invoke_cli(home, *args, env=env)
 
 
 def on_terminal(home, *args, **env) -> str:
@@ -40,7 +43,7 @@ def on_terminal(home, *args, **env) -> str:
 def test_tables_are_plain_when_piped_and_coloured_only_on_a_terminal(tmp_path):
     home = tmp_path / "h"
     assert tm(home, "init").returncode == 0
-    assert tm(home, "attest", BOB, "payment", "--positive", "--note", "a long note " * 5).returncode == 0
+    assert tm(home, "attest", BOB, "payment", "--positive", "--new-member", "--note", "a long note " * 5).returncode == 0
     piped = tm(home, "records").stdout
     assert "\x1b[" not in piped
     lines = piped.splitlines()
@@ -58,9 +61,8 @@ def test_completion_scripts_for_each_shell(tmp_path):
                           ("fish", "complete --no-files --command trustmesh")):
         out = tm(tmp_path, "completion", shell)
         assert out.returncode == 0 and marker in out.stdout and "_TRUSTMESH_COMPLETE" in out.stdout
-    asked = subprocess.run([sys.executable, "-m", "trustmesh"], capture_output=True, text=True, timeout=30,
-                           env={**environment(), "_TRUSTMESH_COMPLETE": "bash_complete",
-                                "COMP_WORDS": "trustmesh sta", "COMP_CWORD": "1"})
+    asked = invoke_cli(None, env={"_TRUSTMESH_COMPLETE": "bash_complete",
+                                  "COMP_WORDS": "trustmesh sta", "COMP_CWORD": "1"})
     assert "plain,status" in asked.stdout.splitlines()
     assert tm(tmp_path, "completion", "tcsh").returncode == 2
 

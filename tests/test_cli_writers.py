@@ -2,7 +2,8 @@
 
 The CLI has one writer interface with two implementations (cli/writer.py);
 each command here runs both ways, on two homes, and the answers must agree
-(ids, authors and times aside, which differ by construction).
+(ids, authors and times aside, which differ by construction). The commands
+and the nodes run in this process (``invoke_cli``, ``InProcessNode``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 
 import pytest
 
-from trustmesh.testing import NodeProcess, run_cli
+from trustmesh.testing import InProcessNode, invoke_cli
 
 BOB = "12D3KooWEN94n2GW3NVygr9HGNfkMGc6dPC5ZkgaACv1TXL9cR2R"
 PER_AUTHOR = {"id", "author", "prev", "issued", "ref", "received", "target", "deal"}
@@ -27,8 +28,8 @@ def homes(tmp_path_factory):
     """An offline home and a home whose node runs (both initialised)."""
     root = tmp_path_factory.mktemp("writers")
     offline, online = root / "offline", root / "online"
-    assert run_cli(offline, "init").returncode == 0
-    node = NodeProcess(online).start()
+    assert invoke_cli(offline, "init").returncode == 0
+    node = InProcessNode(online).start()
     yield offline, online, node
     node.stop()
 
@@ -38,7 +39,7 @@ def both(homes, *args: str, code: int = 0):
     offline, online, _ = homes
     out = []
     for home, way in ((offline, "ledger"), (online, "node")):
-        done = run_cli(home, *args)
+        done = invoke_cli(home, *args)
         assert done.returncode == code, (way, args, done.stdout, done.stderr)
         out.append(json.loads(done.stdout) if code == 0 and "--json" in args else done)
     return out
@@ -47,16 +48,16 @@ def both(homes, *args: str, code: int = 0):
 def test_each_writing_command_gives_the_same_answer_both_ways(homes):
     a, b = both(homes, "profile", "set", "--name", "Alice", "--org", "Martin", "--json")
     _same_shape(a, b)
-    a, b = both(homes, "attest", BOB, "payment", "--positive", "--ref", "INV-1", "--note", "on time",
+    a, b = both(homes, "attest", BOB, "payment", "--positive", "--new-member", "--ref", "INV-1", "--note", "on time",
                 "--occurred", "2026-01-15", "--expires", "2099-01-01", "--json")
     _same_shape(a, b)
     assert a["occurred"] == "2026-01-15T00:00:00Z" and a["expires"] == "2099-01-01T00:00:00Z"
     first = (a["id"], b["id"])
     offline, online, _ = homes
-    made = [json.loads(run_cli(h, "retract", rid[:12], "--reason", "wrong invoice", "--json").stdout)
+    made = [json.loads(invoke_cli(h, "retract", rid[:12], "--reason", "wrong invoice", "--json").stdout)
             for h, rid in ((offline, first[0]), (online, first[1]))]
     _same_shape(*made)
-    again = [run_cli(h, "retract", rid, "--json") for h, rid in ((offline, first[0]), (online, first[1]))]
+    again = [invoke_cli(h, "retract", rid, "--json") for h, rid in ((offline, first[0]), (online, first[1]))]
     for done in again:                    # the rule is the core's: checked both ways
         assert done.returncode == 1 and "already retracted" in done.stderr, done.stderr
 
@@ -78,10 +79,10 @@ def test_mistakes_are_refused_the_same_way_both_ways(homes):
 
 def test_a_live_proposal_keeps_its_due_date(tmp_path):
     """The bug this interface closed: through the node, --due was dropped (stored as null)."""
-    a = NodeProcess(tmp_path / "a").start()
-    b = NodeProcess(tmp_path / "b", bootstrap=[a.addr], args=["--auto-accept", "always"]).start()
+    a = InProcessNode(tmp_path / "a").start()
+    b = InProcessNode(tmp_path / "b", bootstrap=[a.addr], args=["--auto-accept", "always"]).start()
     try:
-        done = run_cli(a.home, "deal", "propose", b.id, "--ref", "PO-7", "--role", "client",
+        done = invoke_cli(a.home, "deal", "propose", b.id, "--ref", "PO-7", "--role", "client",
                        "--due", "2026-12-20", "--json")
         assert done.returncode == 0, done.stderr
         found = json.loads(done.stdout)

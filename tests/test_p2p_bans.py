@@ -1,4 +1,8 @@
-"""Bans hold: across restarts (clean or kill -9), and on every path a banned peer can take."""
+"""Bans hold: across restarts (clean or kill -9), and on every path a banned peer can take.
+
+The clean restart runs the node in this process (``InProcessNode``); kill -9
+needs a process to kill.
+"""
 
 from __future__ import annotations
 
@@ -9,21 +13,21 @@ import pytest
 import trio
 
 import trustmesh
-from trustmesh.testing import NodeProcess, hostile
+from trustmesh.testing import InProcessNode, NodeProcess, hostile
 
 BAN = {"TRUSTMESH_NET_DEFENCE_BAN_S": "600"}
 
 
 @pytest.mark.parametrize("stop", ["sigterm", "sigkill"])
 def test_a_ban_survives_a_restart(tmp_path, stop):
-    node = NodeProcess(tmp_path / "n", env=BAN).start()
+    node = (NodeProcess if stop == "sigkill" else InProcessNode)(tmp_path / "n", env=BAN).start()
     try:
         seed = os.urandom(32)
         first = hostile(node.addr, "forged", seed=seed)
         deadline = time.monotonic() + 10
         while not any(e["peer"] == first["id"] for e in node.events_of("ban")):
             assert time.monotonic() < deadline, node.events
-            time.sleep(0.1)
+            time.sleep(0.02)
         if stop == "sigkill":
             node.kill()              # at once: the ban must already be on disk
         else:

@@ -1,17 +1,21 @@
-"""A relay is judged only on what it could have checked itself (real node processes).
+"""A relay is judged only on what it could have checked itself (real nodes).
 
 An attacker must not be able to get one honest node banned by another: a
 record refused for a link rule (the relay lacked the target) or for "issued
 in the future" (the relay's clock is a little ahead) is refused and not
 relayed, but costs the relay nothing, and sync stops offering a record whose
 link verdict cannot change.
+
+T1 runs in this process (``InProcessNode``), and so does T2 unless its clock
+is set off, which needs a process of its own (the offset is read once per
+process).
 """
 
 from __future__ import annotations
 
 import time
 
-from trustmesh.testing import NodeProcess
+from trustmesh.testing import InProcessNode, NodeProcess
 from trustmesh.crypto.keys import Identity
 from trustmesh.core.ledger import Ledger, now_ms
 from trustmesh.protocol.records import Attestation, Profile, Reply, encode, record_id, sign
@@ -26,7 +30,7 @@ def _wait(condition, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, what
-        time.sleep(0.1)
+        time.sleep(0.02)
 
 
 def _pair(tmp_path, seed_t2: list[bytes] = (), t2_env: dict | None = None):
@@ -35,8 +39,9 @@ def _pair(tmp_path, seed_t2: list[bytes] = (), t2_env: dict | None = None):
         ledger = Ledger.create(tmp_path / "t2")
         assert all(r.status == "accepted" for r in ledger.store.ingest(list(seed_t2), now_ms()))
         ledger.close()
-    t1 = NodeProcess(tmp_path / "t1", env=QUIET).start()
-    t2 = NodeProcess(tmp_path / "t2", bootstrap=[t1.addr], env={**QUIET, **(t2_env or {})}).start()
+    t1 = InProcessNode(tmp_path / "t1", env=QUIET).start()
+    t2_kind = NodeProcess if "TRUSTMESH_TEST_CLOCK_OFFSET_MS" in (t2_env or {}) else InProcessNode
+    t2 = t2_kind(tmp_path / "t2", bootstrap=[t1.addr], env={**QUIET, **(t2_env or {})}).start()
     _wait(lambda: t1.peers() and t2.peers(), 20, "the nodes did not connect")
     probe = t1.profile("t1")             # gossip from T1 to T2 works
     _wait(lambda: t2.has([probe]), 20, "no gossip from T1 to T2")

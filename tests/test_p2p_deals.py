@@ -1,4 +1,4 @@
-"""Deals proposed and countersigned across node processes."""
+"""Deals proposed and countersigned across nodes (on threads of this process: ``InProcessNode``)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import dataclasses
 
 import trustmesh
 from trustmesh.protocol.records import sign
-from trustmesh.testing import Cluster, NodeError
+from trustmesh.testing import Cluster, InProcessNode, NodeError
 
 
 def test_a_deal_is_countersigned_across_nodes_and_gossiped(tmp_path):
-    with Cluster(3, root=tmp_path, args=["--auto-accept", "always"]) as net:
+    with Cluster(3, root=tmp_path, args=["--auto-accept", "always"], node=InProcessNode) as net:
         outcome = net[0].deal(net[1].id, ref="INV-7", role="client")
         assert outcome["status"] == "accepted", outcome
         deal_id = outcome["deal"]["id"]
@@ -22,12 +22,12 @@ def test_a_deal_is_countersigned_across_nodes_and_gossiped(tmp_path):
         # the deal gives the counterparty weight from the proposer's point of view
         deadline = time.monotonic() + 15
         while net[0].weight(net[1].id) == 0 and time.monotonic() < deadline:
-            time.sleep(0.5)
+            time.sleep(0.1)
         assert net[0].weight(net[1].id) > 0
 
 
 def test_a_pending_proposal_is_accepted_later(tmp_path):
-    with Cluster(2, root=tmp_path) as net:                         # default policy: ask the user
+    with Cluster(2, root=tmp_path, node=InProcessNode) as net:      # default policy: ask the user
         outcome = net[0].deal(net[1].id, ref="PO-1", role="supplier")
         assert outcome["status"] == "pending"
         (pending,) = [d["id"] for d in net[1].api("GET", "/v1/deals/pending")]
@@ -36,7 +36,7 @@ def test_a_pending_proposal_is_accepted_later(tmp_path):
 
 
 def test_a_proposal_to_an_unreachable_member_fails_cleanly(tmp_path):
-    with Cluster(1, root=tmp_path) as net:
+    with Cluster(1, root=tmp_path, node=InProcessNode) as net:
         stranger = "12D3KooWEwr3ysfpW4BmMAFZ5t5smhaTaAPhNRSNrCc61PNVH7HK"
         try:
             net[0].deal(stranger, ref="X", role="client")

@@ -1,17 +1,17 @@
-"""A peer gets bounded patience: no slow-loris frame, one inbound sync session at a time."""
+"""A peer gets bounded patience: no slow-loris frame, one inbound sync session at a time (node and peer in this process)."""
 
 from __future__ import annotations
 
 import pytest
 
-from trustmesh.testing import NodeProcess, hostile
+from trustmesh.testing import InProcessNode, hostile
 
 IDLE_S = 3.0        # the sync idle timeout for these tests (default 20 s)
 
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory):
-    n = NodeProcess(tmp_path_factory.mktemp("patience") / "n",
+    n = InProcessNode(tmp_path_factory.mktemp("patience") / "n",
                     env={"TRUSTMESH_NET_SYNC_IDLE_TIMEOUT_S": str(IDLE_S)}).start()
     yield n
     n.stop()
@@ -28,4 +28,4 @@ def test_one_inbound_sync_session_per_peer(node):
     seen = hostile(node.addr, "sync-parallel", count=32)
     assert seen["held"] <= 1, seen
     assert seen["connected_after"]
-    assert node.proc.poll() is None
+    assert node.is_running()

@@ -6,7 +6,7 @@ import trio
 
 import trustmesh
 from tests.conftest import member
-from trustmesh.testing import NodeProcess
+from trustmesh.testing import InProcessNode
 
 NO_SYNC = {"TRUSTMESH_NET_SYNC_ON_CONNECT": "false", "TRUSTMESH_NET_SYNC_INTERVAL_S": "3600"}
 
@@ -16,10 +16,10 @@ def test_ask_fetches_what_peers_hold_about_a_subject(tmp_path):
     with trustmesh.Ledger.create(tmp_path / "a") as ledger:     # held before the node starts,
         about = [ledger.attest(prospect, "solvency", False).id.hex() for _ in range(3)]
         other = ledger.set_profile("not about the prospect").id.hex()   # so never gossiped
-    a = NodeProcess(tmp_path / "a", env=NO_SYNC).start()
+    a = InProcessNode(tmp_path / "a", env=NO_SYNC).start()
     b = None
     try:
-        b = NodeProcess(tmp_path / "b", bootstrap=[a.addr], env=NO_SYNC).start()
+        b = InProcessNode(tmp_path / "b", bootstrap=[a.addr], env=NO_SYNC).start()
         for _ in range(100):
             if b.peers():
                 break

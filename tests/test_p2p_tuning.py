@@ -40,14 +40,30 @@ def test_an_accepted_envelope_is_not_rechecked_but_a_forged_one_is_refused():
     envelope, _ = tuning.env_to_send(alice)
     peer = alice.get_id()
     assert tuning.consume_signed_record(_Msg(senderRecord=envelope), mallory, peer)
-    assert tuning.accepted_envelope(peer) == envelope
+    assert tuning.accepted_envelope(mallory, peer) == envelope
     forged = envelope[:-1] + bytes([envelope[-1] ^ 1])      # the signature's last byte
     assert not tuning.consume_signed_record(_Msg(senderRecord=forged), mallory, peer)
     # someone else's valid envelope presented for alice is refused too
     other, _ = tuning.env_to_send(mallory)
     assert not tuning.consume_signed_record(_Msg(senderRecord=other), alice, peer)
-    assert tuning.accepted_envelope(peer) == envelope
+    assert tuning.accepted_envelope(mallory, peer) == envelope and tuning.accepted_envelope(alice, peer) is None
     assert tuning.consume_signed_record(_Msg(senderRecord=None), mallory, peer)
+
+
+def test_each_host_in_a_process_records_an_envelope_it_accepts(monkeypatch):
+    # two nodes in one process (an app's, a test's): the second must not skip what the first
+    # checked, or the envelope never reaches its peerstore
+    checked = []
+    original = tuning._original_consume
+    monkeypatch.setattr(tuning, "_original_consume",
+                        lambda msg, host, peer: checked.append(host) or original(msg, host, peer))
+    alice, bob, carol = (build_host(Identity.generate()) for _ in range(3))
+    envelope, _ = tuning.env_to_send(alice)
+    peer = alice.get_id()
+    for host in (bob, bob, carol, carol):
+        assert tuning.consume_signed_record(_Msg(senderRecord=envelope), host, peer)
+    assert checked == [bob, carol]                # once per host, then remembered per host
+    assert tuning.accepted_envelope(carol, peer) == envelope == tuning.accepted_envelope(bob, peer)
 
 
 def test_our_envelope_is_reused_within_a_second():
@@ -126,3 +142,57 @@ async def test_a_failing_stream_handler_is_contained_and_reported():
     assert Stream.reset_called
     assert seen == [("peer", "/meshsub/1.1.0: DecodeError: Error parsing message", True)]
     assert tuning.malformed(DecodeError("x")) and not tuning.malformed(KeyError("x"))
+
+
+def test_unsigned_messages_are_cached_by_content_and_never_taken_for_equivocation():
+    """StrictNoSign: py-libp2p keyed its message cache and equivocation check by from + seqno,
+    which every unsigned message shares (empty); both must follow the content id instead."""
+    from libp2p.pubsub.pb import rpc_pb2
+
+    from trustmesh.protocol.gossip import message_id
+    router = tuning.LeanGossipSub(["/meshsub/1.1.0"], 2, 2, 4)
+    first, second = (rpc_pb2.Message(data=d, topicIDs=["t"]) for d in (b"\x91\x01", b"\x91\x02"))
+    for msg in (first, second, first):
+        assert router._check_equivocation(msg)
+        router.mcache.put(msg)
+    assert router.mcache.window("t") == [message_id(first.data), message_id(second.data)]
+    assert router.mcache.get(message_id(second.data)) is second
+    # a signed message still gets upstream's check: same author and seqno, other data
+    signed = [rpc_pb2.Message(data=d, topicIDs=["t"], from_id=b"\x00\x01a", seqno=b"\x01") for d in (b"a", b"b")]
+    assert router._check_equivocation(signed[0]) and not router._check_equivocation(signed[1])
+
+
+async def test_unsigned_publish_has_no_author_fields_and_signed_messages_are_dropped(monkeypatch):
+    from libp2p.peer.id import ID
+    from libp2p.pubsub.pb import rpc_pb2
+
+    pushed = []
+
+    async def upstream_push(self, forwarder, msg):       # what reaches py-libp2p's push_msg
+        pushed.append((forwarder, msg))
+    monkeypatch.setattr(tuning.Pubsub, "push_msg", upstream_push)
+    me = ID(b"\x00\x01me")
+    pubsub = tuning.SafePubsub.__new__(tuning.SafePubsub)
+    pubsub.strict_signing = False
+    pubsub.host = SimpleNamespace(get_id=lambda: me)
+    await pubsub.publish("t", b"\x91\x01")
+    forwarder, msg = pushed.pop()
+    assert forwarder == me and msg.data == b"\x91\x01" and list(msg.topicIDs) == ["t"]
+    assert not any(msg.HasField(f) for f in ("from_id", "seqno", "signature", "key"))
+    assert msg.SerializeToString() == b"\x12\x02\x91\x01\x22\x01t"     # data and topic, nothing else
+    for field in ("from_id", "seqno", "signature", "key"):
+        await pubsub.push_msg(ID(b"\x00\x01x"), rpc_pb2.Message(data=b"\x91\x01", topicIDs=["t"],
+                                                                **{field: b""}))
+    assert pushed == []      # present, even empty: not StrictNoSign
+    await pubsub.push_msg(ID(b"\x00\x01x"), rpc_pb2.Message(data=b"\x91\x01", topicIDs=["t"]))
+    assert len(pushed) == 1
+
+
+def test_own_unsigned_messages_are_flood_published_too():
+    from libp2p.peer.id import ID
+    me, mesh_peer, other = (ID(bytes([0, 1, i])) for i in range(3))
+    router = tuning.LeanGossipSub(["/meshsub/1.1.0"], 2, 2, 4)
+    router.pubsub = SimpleNamespace(my_id=me, peer_topics={"t": {mesh_peer, other}})
+    router.peer_protocol = {p: "/meshsub/1.1.0" for p in (mesh_peer, other)}
+    router.mesh = {"t": {mesh_peer}}
+    assert set(router._get_peers_to_send(["t"], me, ID(b""))) == {mesh_peer, other}

@@ -1,41 +1,69 @@
-"""The attack harness on small graphs: a regression here means the model got easier to game."""
+"""The attack harness on small graphs: a regression here means the model got easier to game.
 
-import sys
-from pathlib import Path
+Each test is a quick version of a row of ``bench/attacks.py`` (the kit is
+``trustmesh.testing.scenarios``); the full-size figures are in docs/trust.md.
+"""
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
-
-import attacks  # noqa: E402
+from trustmesh.testing import scenarios as sc
 
 
 def test_sybils_capture_little_and_do_not_grow_with_their_number():
-    few = attacks.sybil_scenario(1000, 200, 10, views=3)
-    many = attacks.sybil_scenario(1000, 1000, 10, views=3)
+    few = sc.sybil_scenario(1000, 200, 10, views=3)
+    many = sc.sybil_scenario(1000, 1000, 10, views=3)
     assert few["sybil_share"] <= 0.005 and many["sybil_share"] <= 0.005
     assert many["sybil_share"] <= few["sybil_share"] * 1.2
     assert few["auc"] >= 0.99 and many["auc"] >= 0.99
 
 
+def test_far_communities_are_not_warned_against():
+    row = sc.sybil_scenario(1000, 200, 10, views=3, graph="communities100")
+    assert row["far_not_warned"] >= 0.99 and row["honest_warned"] <= 0.01, row
+    assert row["auc_weight"] >= 0.9, row
+
+
 def test_liars_and_collectives_do_not_raise_bad_deals():
     for model in ("liars", "collective"):
-        row = attacks.threat_scenario(600, model, views=3)
+        row = sc.threat_scenario(600, model, views=3)
         assert row["rise"] <= 0.02, row
 
 
-def test_slanderers_barely_move_honest_scores():
-    row = attacks.slander_scenario(600, views=3)
+def test_camouflaged_collectives_and_spies_gain_little_even_in_the_tail():
+    for model in ("camouflaged", "spies"):
+        row = sc.threat_scenario(600, model, views=3)
+        assert row["rise"] <= 0.02 and row["max"] <= 0.15, row
+
+
+def test_a_scammer_with_sybils_buys_no_top_rank():
+    row = sc.scammer_scenario(2000, 200, 30, worlds=1, views=3)
+    assert row["in_top10"] == 0.0, row
+    assert row["conc_attackers"] > 5 * row["conc_honest"], row      # the metric sees the piling on
+    assert row["after_below_line"] == 1.0 and row["after_recommended"] == 0.0, row
+
+
+def test_slander_ring_is_caught_and_a_lone_negative_is_no_brand():
+    row = sc.slander_ring_scenario(600, views=3)
+    assert row["move_3plus"] <= 0.05, row
+    assert row["move_1_victim"] > 0.1, row      # one victim: cannot be told from a real failure
+    assert row["lone_negative_unknown"] == 1.0 and row["bad_supplier_warning"] == 1.0, row
+
+
+def test_slanderers_without_deals_barely_move_honest_scores():
+    row = sc.slander_scenario(600, views=3)
     assert row["score_move_max"] <= 0.05, row
 
 
+def test_verdicts_are_usable():
+    row = sc.verdict_scenario(2000, views=3, sybils=100)
+    assert row["recommended_of_good10"] >= 0.8 and row["recommended_of_bad30"] <= 0.02, row
+    assert row["newcomer_and_one_praise_unknown"] == 1.0, row
+    assert row["good_deals_recommended"] > row["good_deals_no_objection"] > row["good_deals_warning"], row
+
+
+def test_a_late_payer_keeps_most_of_its_say_on_quality():
+    assert sc.late_payer_scenario(600, views=3)["weight_kept"] >= 0.75
+
+
 def test_oscillator_and_newcomer():
-    assert 1 <= attacks.oscillator_scenario(600, views=2)["bad_deals_before_drop"] <= 15
-    fresh = attacks.whitewash_scenario(300)
+    assert 1 <= sc.oscillator_scenario(600, views=2)["bad_deals_before_drop"] <= 15
+    fresh = sc.whitewash_scenario(300)
     assert fresh["newcomer_uncertainty"] == 1.0 and fresh["newcomer_lower"] < fresh["honest_lower_median"]
-
-
-def test_camouflaged_collectives_and_spies_gain_little():
-    # measured on this small graph: camouflaged 0.011, spies 0.0003 (0.29 and 0.14 at full
-    # size before the walk back and the camps)
-    for model in ("camouflaged", "spies"):
-        row = attacks.threat_scenario(600, model, views=3)
-        assert row["rise"] <= 0.02, row

@@ -1,21 +1,14 @@
-"""``trustmesh trust`` and ``trustmesh rank`` run as real commands on a real home."""
+"""``trustmesh trust`` and ``trustmesh rank`` run as commands (in this process) on a real home."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 from trustmesh.crypto.ids import peer_id
 from trustmesh.core.ledger import Ledger
-
-ROOT = Path(__file__).resolve().parent.parent
+from trustmesh.testing import invoke_cli
 
 
 def run(home, *args):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "trustmesh", "--home", str(home), *args],
-                          capture_output=True, text=True, env=env, timeout=60)
+    return invoke_cli(home, *args)
 
 
 def test_trust_and_rank_commands(tmp_path):
@@ -31,7 +24,8 @@ def test_trust_and_rank_commands(tmp_path):
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["subject"] == peer_id(c.me) and data["facet"] == "delivery"
-    assert set(data) >= {"score", "uncertainty", "lower", "evidence", "authors", "explanation"}
+    assert set(data) >= {"score", "uncertainty", "lower", "evidence", "authors", "explanation", "verdict"}
+    assert data["verdict"] == "unknown"     # one praise is not a record
     assert data["evidence"] == 1 and data["explanation"][0]["chain"] == [peer_id(me.me), peer_id(b.me)]
 
     every = json.loads(run(tmp_path / "me", "trust", peer_id(c.me), "--json").stdout)
@@ -40,9 +34,14 @@ def test_trust_and_rank_commands(tmp_path):
     ranked = json.loads(run(tmp_path / "me", "rank", "--facet", "delivery", "--limit", "5", "--json").stdout)
     assert [r["subject"] for r in ranked] == [peer_id(b.me), peer_id(c.me)]
     assert ranked[0]["lower"] >= ranked[1]["lower"]
+    assert ranked[0]["verdict"] == "no objection"   # my own good deal: known, not yet a record
+    table = run(tmp_path / "me", "rank", "--facet", "delivery").stdout
+    assert table.splitlines()[0].split()[0] == "VERDICT" and "no objection" in table
 
     text = run(tmp_path / "me", "trust", peer_id(c.me), "--facet", "delivery", "--explain")
     assert text.returncode == 0 and "via" in text.stdout
+    mine = run(tmp_path / "me", "trust", peer_id(b.me), "--facet", "delivery").stdout
+    assert "no objection" in mine
     newcomer = run(tmp_path / "me", "trust", peer_id(bytes(range(32))), "--facet", "payment")
     assert "unknown" in newcomer.stdout
 

@@ -44,6 +44,16 @@ from trustmesh.protocol.sync.index import SyncIndex, fingerprint_ids  # noqa: E4
 from trustmesh.protocol.sync.session import SyncSession, WantRecords  # noqa: E402
 from trustmesh.protocol.validate import MAX_CLOCK_SKEW_MS  # noqa: E402
 
+GOSSIP_TOPIC = "trustmesh/records/1"
+
+
+def pubsub_message(data: bytes) -> bytes:
+    """The libp2p pubsub ``Message`` protobuf of a StrictNoSign message (docs/protocol.md 16.2):
+    field 2 (data) and field 4 (topic), nothing else, written out by hand."""
+    topic = GOSSIP_TOPIC.encode()
+    return b"\x12" + encode_varint(len(data)) + data + b"\x22" + encode_varint(len(topic)) + topic
+
+
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "records.json"
 NOW = 1_790_000_000_000                 # 2026-09-21T14:13:20Z, the "now" every vector is checked at
@@ -583,9 +593,11 @@ def build() -> dict:
         "peer_order": [ordered(ALICE, BOB), ordered(ALICE, CAROL), ordered(BOB, CAROL)],
         "gossip": {
             "single": {"records": ["attestation-minimal"], "data_hex": encode(att1).hex(),
-                       "message_id_hex": hashlib.sha256(encode(att1)).hexdigest()},
+                       "message_id_hex": hashlib.sha256(encode(att1)).hexdigest(),
+                       "pubsub_message_hex": pubsub_message(encode(att1)).hex()},
             "batch": {"records": ["attestation-minimal", "deal"], "data_hex": batch.hex(),
-                      "message_id_hex": hashlib.sha256(batch).hexdigest()},
+                      "message_id_hex": hashlib.sha256(batch).hexdigest(),
+                      "pubsub_message_hex": pubsub_message(batch).hex()},
         },
         "fingerprints": [fingerprint_vector("empty", []), fingerprint_vector("one", world_ids[:1]),
                          fingerprint_vector("complete-positives", world_ids)],

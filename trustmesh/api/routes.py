@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import time
 
+import trio
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 
@@ -105,7 +106,8 @@ async def propose(api, request: Request) -> dict:
 
 
 async def pending(api, request: Request) -> list:
-    return [record_view(deal, pid) for pid, deal in api.node.pending_deals.items()]
+    return [record_view(deal, pid, client=peer_id(deal.client), supplier=peer_id(deal.supplier))
+            for pid, deal in api.node.pending_deals.items()]
 
 
 async def sent(api, request: Request) -> list:
@@ -152,6 +154,26 @@ async def graph(api, request: Request) -> dict:
     return await api.node.neighbourhood(params.member(q.get("around"), "around"))
 
 
+# ---- contacts (my names for members: core/contacts.py) -----------------------------
+
+def _contacts(api):
+    from trustmesh.core.contacts import Contacts
+    return Contacts.of(api.node.ledger.home)
+
+
+async def contacts(api, request: Request) -> list:
+    return [c.to_dict() for c in _contacts(api).all()]
+
+
+async def contact(api, request: Request) -> dict:
+    b = await api.body(request, "contact")
+    return _contacts(api).add(b["name"], params.member(b["id"], "id"), api.node.clock()).to_dict()
+
+
+async def contact_remove(api, request: Request) -> dict:
+    return _contacts(api).remove(request.path_params["name"]).to_dict()
+
+
 # ---- network ----------------------------------------------------------------------
 
 async def ask(api, request: Request) -> list:
@@ -191,10 +213,19 @@ async def events(api, request: Request) -> StreamingResponse:
     node = api.node
 
     async def lines():
+        # Everything already waiting goes out in one write: under gossip load a
+        # write per event cost the node more than the event (bench/network.py).
         async with node.subscribe(kinds) as stream:
             yield b'{"event":"subscribed"}\n'
             async for event in stream:
-                yield (json.dumps({"event": event.kind, **_event_json(event.data)}) + "\n").encode()
+                batch = [event]
+                while len(batch) < 1000:
+                    try:
+                        batch.append(stream.receive_nowait())
+                    except (trio.WouldBlock, trio.EndOfChannel):
+                        break
+                yield "".join(json.dumps({"event": e.kind, **_event_json(e.data)}) + "\n"
+                              for e in batch).encode()
     return StreamingResponse(lines(), media_type="application/x-ndjson")
 
 
@@ -244,6 +275,9 @@ ROUTES: list[tuple] = [
     ("GET", "/v1/rank", rank, "Best-known members on a facet (?facet= &limit=)."),
     ("GET", "/v1/weights/{member}", weight, "How much a member's word counts for me (0..1)."),
     ("POST", "/v1/import", import_bundle, "Verify and store a bundle (the body, streamed), gossip what is new."),
+    ("GET", "/v1/contacts", contacts, "My contacts: the names I give members."),
+    ("POST", "/v1/contacts", contact, "Name a member (a new name for them replaces the old)."),
+    ("DELETE", "/v1/contacts/{name}", contact_remove, "Forget a contact, by my name for them or their id."),
     ("POST", "/v1/ask", ask, "Ask connected peers about a member now."),
     ("GET", "/v1/peers", peers, "Connected peers."),
     ("POST", "/v1/peers", connect, "Connect to a peer."),

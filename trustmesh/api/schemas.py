@@ -97,7 +97,10 @@ BODIES: dict[str, dict[str, Field]] = {
     "propose": {"counterparty": _member(), "ref": Field("string", True, max_length=200),
                 "role": Field("string", True, choices=ROLES), "due": _time("when the work is due")},
     "ask": {"subject": _member(False), "author": _member(False)},
-    "connect": {"addr": Field("string", True, max_length=1000, description="a multiaddr ending in /p2p/<id>")},
+    "contact": {"name": Field("string", True, max_length=100, description="my name for the member (a petname)"),
+                "id": _member()},
+    "connect": {"addr": Field("string", True, max_length=1000, description="a multiaddr ending in /p2p/<id>, or a peer id alone "
+                                                                "(found through known addresses and the DHT)")},
 }
 
 

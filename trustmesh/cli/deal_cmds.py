@@ -13,9 +13,10 @@ from __future__ import annotations
 import click
 
 from trustmesh.cli.common import (
-    api_call, check_output, emit_json, member, parse_date, print_columns, read_small, with_ledger,
-    write_output,
+    api_call, check_output, emit_json, parse_date, print_columns, read_small, with_ledger, write_output,
 )
+from trustmesh.cli.members import resolve
+from trustmesh.cli.view import names_for
 from trustmesh.errors import TrustmeshError
 
 _JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -45,11 +46,12 @@ def deal() -> None:
 def deal_propose(ctx: click.Context, subject: str, ref: str, role: str, due: str | None,
                  output: str | None, force: bool, as_json: bool) -> None:
     """Sign a deal proposal for SUBJECT to countersign: live through the node, or as a file."""
+    from trustmesh.crypto.ids import peer_id
     from trustmesh.protocol.bundle import proposal_bytes
-    key = member(subject, "SUBJECT")
+    key = resolve(ctx, subject, "SUBJECT")
     due_ms = parse_date(due, "--due") if due else None
     if output is None:
-        found = api_call(ctx, "POST", "/v1/deals", {"counterparty": subject, "ref": ref, "role": role,
+        found = api_call(ctx, "POST", "/v1/deals", {"counterparty": peer_id(key), "ref": ref, "role": role,
                                                     "due": due_ms})
         if as_json:
             emit_json(found)
@@ -125,9 +127,18 @@ def deal_pending(ctx: click.Context, as_json: bool) -> None:
     if not found:
         click.echo("no pending proposals")
         return
-    print_columns(("PROPOSAL", "FROM", "CLIENT", "SUPPLIER", "ISSUED"),
-                  [(d["id"], d["author"], str(d.get("client", "")), str(d.get("supplier", "")),
-                    str(d.get("issued", ""))) for d in found])
+    with names_for(ctx) as names:
+        print_columns(("PROPOSAL", "FROM", "CLIENT", "SUPPLIER", "DUE", "ISSUED"),
+                      [(d["id"][:16], names.label_of(d["author"]),
+                        *(names.label_of(x) for x in _client_supplier(d)),
+                        (d.get("due") or "-")[:10], d["issued"]) for d in found])
+
+
+def _client_supplier(view: dict) -> tuple[str, str]:
+    """(client, supplier) PeerIDs of a deal's JSON view (``role`` is the proposer's)."""
+    if view["role"] == "client":
+        return view["author"], view["counterparty"]
+    return view["counterparty"], view["author"]
 
 
 @deal.command("accept")
@@ -162,6 +173,8 @@ def deal_sent(ctx: click.Context, as_json: bool) -> None:
     if not found:
         click.echo("no proposals sent")
         return
-    print_columns(("PROPOSAL", "TO", "ROLE", "STATUS", "ISSUED"),
-                  [(d["id"][:16], d["counterparty"], d["role"], d["status"] + (f": {d['reason']}" if d.get("reason") else ""),
-                    str(d.get("issued", ""))) for d in found])
+    with names_for(ctx) as names:
+        print_columns(("PROPOSAL", "TO", "ROLE", "STATUS", "ISSUED"),
+                      [(d["id"][:16], names.label_of(d["counterparty"]), d["role"],
+                        d["status"] + (f": {d['reason']}" if d.get("reason") else ""), d["issued"])
+                       for d in found])

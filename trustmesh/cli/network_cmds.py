@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import click
 
-from trustmesh.cli.common import api_call, emit_json, print_columns
+from trustmesh.cli.common import api_call, emit_json, format_ms, print_columns
+from trustmesh.cli.members import member_text
+from trustmesh.cli.view import names_for
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
@@ -28,14 +30,30 @@ def status(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         emit_json(found)
         return
-    click.echo(f"id       {found['id']}")
-    for addr in found["addrs"]:
-        click.echo(f"listen   {addr}")
-    click.echo(f"peers    {len(found['peers'])}" + "".join(f"\n         {p}" for p in found["peers"]))
+    with names_for(ctx) as names:
+        me = names.name(names.key_of(found["id"]))
+        click.echo(f"id       {found['id']}" + (f"  ({me})" if me else ""))
+        for addr in found["addrs"]:
+            click.echo(f"listen   {addr}")
+        click.echo(f"reach    {describe_reach(found.get('reach') or {})}")
+        click.echo(f"peers    {len(found['peers'])}"
+                   + "".join(f"\n         {names.label_of(p)}  {p}" for p in found["peers"]))
     click.echo("records  " + ", ".join(f"{n} {k}" for k, n in found["records"].items() if n)
                + f" ({found['total_records']} in all)")
-    click.echo(f"synced   {found['last_sync'] or 'not yet'}")
+    click.echo(f"synced   {_when(found['last_sync'])}")
     click.echo(f"version  {found['version']}")
+
+
+def describe_reach(reach: dict) -> str:
+    """One line: "reachable at …", "behind NAT, reachable through relay …", or not known yet."""
+    kind = reach.get("reachability", "unknown")
+    if kind == "public":
+        return f"reachable at {reach.get('reached_at') or 'its listen addresses'}"
+    if kind == "private":
+        relayed = reach.get("relayed_addrs") or []
+        return ("behind NAT, reachable through relay " + " ".join(relayed)) if relayed else \
+            "behind NAT, no relay reservation yet"
+    return "not known yet (no peer has checked it)"
 
 
 @click.command()
@@ -50,9 +68,10 @@ def peers(ctx: click.Context, as_json: bool) -> None:
     if not found:
         click.echo("no peers connected")
         return
-    print_columns(("PEER", "ADDRESSES", "OFFENCES", "BANNED"),
-                  [(p["id"], " ".join(p.get("addrs", [])), str(p.get("offences", 0)),
-                    "yes" if p.get("banned") else "") for p in found])
+    with names_for(ctx) as names:
+        print_columns(("PEER", "ID", "ADDRESSES", "OFFENCES", "BANNED"),
+                      [(names.label_of(p["id"]), p["id"], " ".join(p.get("addrs", [])), str(p.get("offences", 0)),
+                        "yes" if p.get("banned") else "") for p in found])
 
 
 @click.command()
@@ -60,7 +79,8 @@ def peers(ctx: click.Context, as_json: bool) -> None:
 @json_option
 @click.pass_context
 def connect(ctx: click.Context, multiaddr: str, as_json: bool) -> None:
-    """Connect the node to a peer now (/ip4/…/tcp/…/p2p/<id>)."""
+    """Connect the node to a peer now: /ip4/…/tcp/…/p2p/<id>, or the peer id alone (12D3KooW…: found
+    through known addresses and the DHT)."""
     found = api_call(ctx, "POST", "/v1/peers", {"addr": multiaddr})
     emit_json(found) if as_json else click.echo(f"connected to {found['id']}")
 
@@ -70,8 +90,12 @@ def connect(ctx: click.Context, multiaddr: str, as_json: bool) -> None:
 @json_option
 @click.pass_context
 def disconnect(ctx: click.Context, peer: str, as_json: bool) -> None:
-    """Close the node's connections to a peer."""
-    found = api_call(ctx, "DELETE", f"/v1/peers/{peer}")
+    """Close the node's connections to a peer, and dial it no more for a while (not a ban).
+
+    The node does not dial PEER again for discovery.disconnect_hold_s
+    (300 s by default), bootstrap or not; 'connect' ends the hold.
+    """
+    found = api_call(ctx, "DELETE", f"/v1/peers/{member_text(ctx, peer, 'PEER')}")
     emit_json(found) if as_json else click.echo(f"disconnected {found['disconnected']}")
 
 
@@ -80,15 +104,23 @@ def disconnect(ctx: click.Context, peer: str, as_json: bool) -> None:
 @json_option
 @click.pass_context
 def ask(ctx: click.Context, subject: str, as_json: bool) -> None:
-    """Ask my network now about a member (records are verified and kept)."""
-    found = api_call(ctx, "POST", "/v1/ask", {"subject": subject})
+    """Ask my network now about a member (records are verified and kept).
+
+    Prints everything then known about them: what peers answered and what
+    my store already held (deals I made with them included).
+    """
+    pid = member_text(ctx, subject, "SUBJECT")
+    found = api_call(ctx, "POST", "/v1/ask", {"subject": pid})
     if as_json:
         emit_json(found)
         return
-    click.echo(f"{len(found)} records known about {subject}")
-    for rec in found:
-        what = f"{rec.get('facet', '')} {'+' if rec.get('positive') else '-'}" if rec["type"] == "attestation" else ""
-        click.echo(f"  {rec['type']:11} {rec['id'][:12]}  by {rec['author']}  {what}".rstrip())
+    with names_for(ctx) as names:
+        click.echo(f"{len(found)} records known about {names.label_of(pid)} ({pid})")
+        for rec in found:
+            what = f"{rec.get('facet', '')} {'+' if rec.get('positive') else '-'}" \
+                if rec["type"] == "attestation" else ""
+            click.echo(f"  {rec['type']:11} {rec['id'][:12]}  {rec['issued'][:10]}  by {names.label_of(rec['author'])}"
+                       f"  {what}".rstrip())
 
 
 @click.command()
@@ -100,3 +132,12 @@ def completion(ctx: click.Context, shell: str) -> None:
     root = ctx.find_root().command
     script = get_completion_class(shell)(root, {}, "trustmesh", "_TRUSTMESH_COMPLETE").source()
     click.echo(script)
+
+
+def _when(value) -> str:
+    """An API time (ISO text, or milliseconds from an older node) as ISO 8601 UTC."""
+    if value is None:
+        return "not yet"
+    if isinstance(value, (int, float)):
+        return format_ms(int(value * 1000) if value < 10**11 else int(value)) or str(value)
+    return str(value)

@@ -28,6 +28,8 @@ def node() -> None:
 @click.option("--bootstrap", "bootstrap", multiple=True, metavar="MULTIADDR",
               help="Peer to connect to at start and whenever it is lost: /ip4/…/tcp/…/p2p/<id> (repeatable).")
 @click.option("--mdns", is_flag=True, help="Find peers on the local network by mDNS (off by default).")
+@click.option("--relay", is_flag=True, help="Serve as a circuit relay for nodes behind NAT (off by default; "
+                                           "limits in the [nat] settings, see docs/operating.md).")
 @click.option("--auto-accept", type=click.Choice(["ask", "accept", "always", "never"]), default=None,
               help="Answer to deal proposals: keep them pending (ask, the default), accept those "
                    "from members with weight (accept), accept all, or decline all.")
@@ -38,7 +40,7 @@ def node() -> None:
                    "(for Prometheus and health checks; see docs/operating.md).")
 @click.option("-v", "--verbose", is_flag=True, help="Also log libp2p's own messages.")
 @click.pass_context
-def run(ctx: click.Context, listen: tuple[str, ...], bootstrap: tuple[str, ...], mdns: bool,
+def run(ctx: click.Context, listen: tuple[str, ...], bootstrap: tuple[str, ...], mdns: bool, relay: bool,
         auto_accept: str | None, api_tcp: str | None, metrics_tcp: str | None, verbose: bool) -> None:
     """Run the node in the foreground until Ctrl-C or SIGTERM.
 
@@ -48,11 +50,29 @@ def run(ctx: click.Context, listen: tuple[str, ...], bootstrap: tuple[str, ...],
     """
     import trio
 
-    from trustmesh.daemon import run as daemon, settings
+    from trustmesh.daemon import run as daemon
     from trustmesh.core.home import resolve_home
     home = resolve_home(ctx.obj.home)
-    found = settings.effective(home.root, flags={
-        "listen": list(listen), "bootstrap": list(bootstrap), "mdns": mdns,
+    found, config, api, metrics = node_settings(home.root, listen=listen, bootstrap=bootstrap, mdns=mdns,
+                                                relay=relay, auto_accept=auto_accept, api_tcp=api_tcp,
+                                                metrics_tcp=metrics_tcp)
+    daemon.setup_logging(verbose, found["log.level"].value, found["log.format"].value,
+                         found["log.levels"].value)
+    trio.run(lambda: daemon.run(home, config=config, passphrase=ctx.obj.passphrase(),
+                                api_tcp=api, metrics_tcp=metrics, out=click.echo))
+
+
+def node_settings(root, *, listen=(), bootstrap=(), mdns=False, relay=False, auto_accept=None, api_tcp=None,
+                  metrics_tcp=None, environ=None):
+    """The effective settings of ``node run`` with these flags: (settings, NetConfig, api, metrics).
+
+    Addresses are checked before anything starts (a non-loopback API is
+    refused). Shared with ``trustmesh.testing.InProcessNode``, which runs
+    the same node from the same flags inside a test's process.
+    """
+    from trustmesh.daemon import settings
+    found = settings.effective(root, environ, flags={
+        "listen": list(listen), "bootstrap": list(bootstrap), "mdns": mdns, "nat.relay": relay,
         "deals.auto_accept": auto_accept, "api_tcp": api_tcp,
         "metrics_tcp": metrics_tcp})
     api = found["api_tcp"].value or None
@@ -63,11 +83,7 @@ def run(ctx: click.Context, listen: tuple[str, ...], bootstrap: tuple[str, ...],
     if metrics:
         from trustmesh.api.server import parse_address
         parse_address(metrics)
-    daemon.setup_logging(verbose, found["log.level"].value, found["log.format"].value,
-                         found["log.levels"].value)
-    config = settings.net_config(found)
-    trio.run(lambda: daemon.run(home, config=config, passphrase=ctx.obj.passphrase(),
-                                api_tcp=api, metrics_tcp=metrics, out=click.echo))
+    return found, settings.net_config(found), api, metrics
 
 
 @click.command()

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import click
 
-from trustmesh.cli.common import emit_json, member, parse_date, with_store
+from trustmesh.cli.common import emit_json, parse_date, with_store
+from trustmesh.cli.members import confirm_known, my_key as _my_key, resolve
 from trustmesh.errors import TrustmeshError, UsageError
 
 _JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -82,7 +83,7 @@ def profile_show(ctx: click.Context, member_id: str | None, as_json: bool) -> No
     from trustmesh.protocol.jsonview import record_view
 
     def run(store):
-        key = member(member_id, "MEMBER") if member_id else _my_key(ctx)
+        key = resolve(ctx, member_id, "MEMBER") if member_id else _my_key(ctx)
         items = store.records(author=key, kind="profile")
         if not items:
             raise TrustmeshError("no profile known for that member")
@@ -91,38 +92,48 @@ def profile_show(ctx: click.Context, member_id: str | None, as_json: bool) -> No
             emit_json(record_view(newest.record, newest.id))
         else:
             from trustmesh.cli.view import Names, print_record
-            print_record(newest, Names(store), now_ms(), [])
+            print_record(newest, _names(ctx, store), now_ms(), [])
     with_store(ctx, run)
 
 
 @click.command()
 @click.argument("subject")
 @click.argument("facet")
-@click.option("--positive/--negative", "positive", default=None,
-              help="The verdict: required, one or the other.")
+@click.option("--positive", is_flag=True, help="The verdict is good (give this or --negative).")
+@click.option("--negative", is_flag=True, help="The verdict is bad (give this or --positive).")
 @click.option("--ref", help="The external reference (invoice, order number); only its hash is published.")
 @click.option("--deal", "deal_id", metavar="DEAL_ID", help="A deal both of you signed, as evidence.")
 @click.option("--occurred", metavar="DATE", help="When it happened (default: now).")
 @click.option("--expires", metavar="DATE", help="When this statement stops counting.")
 @click.option("--note", help="A short note (at most 280 characters).")
+@click.option("--new-member", is_flag=True,
+              help="SUBJECT is new to this node (no record by or about them, not a contact): sign anyway.")
 @_JSON
 @click.pass_context
-def attest(ctx: click.Context, subject: str, facet: str, positive: bool | None, ref: str | None,
+def attest(ctx: click.Context, subject: str, facet: str, positive: bool, negative: bool, ref: str | None,
            deal_id: str | None, occurred: str | None, expires: str | None, note: str | None,
-           as_json: bool) -> None:
+           new_member: bool, as_json: bool) -> None:
     """Sign a statement about one facet of a member you worked with.
 
     FACET is one of payment, delivery, quality, relation, solvency, or
-    skill:<name>.
+    skill:<name>. SUBJECT is an id, a contact's name, or a unique fragment
+    (8+ characters) of the id of a member known here.
     """
+    from trustmesh.crypto.ids import peer_id
     from trustmesh.protocol.facets import check_facet
-    if positive is None:
-        raise UsageError("give --positive or --negative")
-    member(subject, "SUBJECT")
+    if positive == negative:
+        raise UsageError("give --positive or --negative" if not positive else
+                         "--positive and --negative exclude each other: give one")
+    key = resolve(ctx, subject, "SUBJECT")
     check_facet(facet)
     occurred_ms = parse_date(occurred, "--occurred") if occurred else None
     expires_ms = parse_date(expires, "--expires") if expires else None
-    write(ctx, lambda w: w.attest(subject, facet, positive, ref=ref, note=note, deal=deal_id,
+    subject = peer_id(key)
+
+    def check(_writer):       # once the key opened (a passphrase error comes first)
+        if key != _my_key(ctx):     # about oneself: the core's refusal says it best
+            confirm_known(ctx, key, new_member, "Sign an attestation about them")
+    write(ctx, lambda w: check(w) or w.attest(subject, facet, positive, ref=ref, note=note, deal=deal_id,
                                   occurred=occurred_ms, expires=expires_ms), as_json)
 
 
@@ -168,8 +179,8 @@ def records(ctx: click.Context, author: str | None, subject: str | None, facet: 
     from trustmesh.protocol.jsonview import stored_view
     from trustmesh.core.ledger import now_ms
     from trustmesh.protocol.facets import check_facet
-    author_key = member(author, "--author") if author else None
-    subject_key = member(subject, "--subject") if subject else None
+    author_key = resolve(ctx, author, "--author") if author else None
+    subject_key = resolve(ctx, subject, "--subject") if subject else None
     if facet:
         check_facet(facet)
     now = now_ms()
@@ -180,7 +191,7 @@ def records(ctx: click.Context, author: str | None, subject: str | None, facet: 
         if as_json:
             emit_json([stored_view(item, now) for item in items])
         elif items:
-            print_table(items, Names(store, _my_key(ctx)), now)
+            print_table(items, _names(ctx, store), now)
         else:
             click.echo("no records" + ("" if include_all else " in force (--all shows retracted and expired ones)"),
                        err=True)
@@ -210,20 +221,18 @@ def show(ctx: click.Context, record_id: str, as_json: bool) -> None:
             emit_json(stored_view(item, now, raw=item.raw.hex(),
                                   replies=[record_view(r.record, r.id) for r in replies]))
         else:
-            print_record(item, Names(store, _my_key(ctx)), now, replies)
+            print_record(item, _names(ctx, store), now, replies)
     with_store(ctx, run)
 
 
 # ---- helpers --------------------------------------------------------------
 
-def _my_key(ctx: click.Context) -> bytes | None:
-    """My public key if the key file opens without help (None when it is encrypted)."""
-    from trustmesh.core.keyfile import load_key
+def _names(ctx: click.Context, store):
+    """Names for a listing: my contacts' names first, then profile names; "me" for me."""
+    from trustmesh.cli.view import Names
+    from trustmesh.core.contacts import Contacts
     from trustmesh.core.home import resolve_home
-    try:
-        return load_key(resolve_home(ctx.obj.home).key, ctx.obj.passphrase()).public_key
-    except TrustmeshError:
-        return None
+    return Names(store, _my_key(ctx), Contacts.of(resolve_home(ctx.obj.home)).names())
 
 
 def write(ctx: click.Context, make, as_json: bool) -> None:

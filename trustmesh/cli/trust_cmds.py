@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from trustmesh.cli.common import emit_json, format_ms, with_ledger
+from trustmesh.cli.common import emit_json, with_ledger
 
 
 def register(cli: click.Group) -> None:
@@ -25,9 +25,9 @@ def register(cli: click.Group) -> None:
 @click.pass_context
 def trust(ctx: click.Context, subject: str, facet: str | None, explain: bool, as_json: bool) -> None:
     """How far SUBJECT can be trusted, from my point of view (score, uncertainty, lower bound)."""
-    from trustmesh.crypto.ids import parse_id
+    from trustmesh.cli.members import resolve
     from trustmesh.protocol.facets import check_facet
-    key = parse_id(subject)
+    key = resolve(ctx, subject, "SUBJECT")
     if facet is not None:
         check_facet(facet)
 
@@ -35,34 +35,36 @@ def trust(ctx: click.Context, subject: str, facet: str | None, explain: bool, as
         from trustmesh.core.trustview import TrustEngine
         engine = TrustEngine.for_ledger(ledger)
         now = ledger.clock()
-        if explain:
-            return engine.explain(key, facet, now)
-        return engine.trust(key, facet, now)
+        found = engine.explain(key, facet, now) if explain else engine.trust(key, facet, now)
+        if as_json:
+            return found, []
+        return found, _words(ctx, ledger, found if isinstance(found, list) else [found])
 
     from trustmesh.cli.common import working
     with working("reading the evidence and computing trust…"):
-        found = with_ledger(ctx, action)
-    scores = found if isinstance(found, list) else [found]
+        found, text = with_ledger(ctx, action)
     if as_json:
-        emit_json(found.to_dict() if not isinstance(found, list) else [s.to_dict() for s in scores])
+        emit_json(found.to_dict() if not isinstance(found, list) else [s.to_dict() for s in found])
         return
-    click.echo(f"subject {scores[0].subject}")
+    for line in text:
+        click.echo(line)
+
+
+def _words(ctx: click.Context, ledger, scores) -> list[str]:
+    """The human answer: the subject by name, a line per facet, the evidence in words."""
+    from trustmesh.cli import explain
+    from trustmesh.cli.view import Names
+    from trustmesh.core.contacts import Contacts
+    names = Names(ledger.store, ledger.me, Contacts.of(ledger.home).names())
+    related = explain.relations(ledger.store, ledger.me) if any(s.explanation for s in scores) else {}
+    subject = names.key_of(scores[0].subject)
+    out = [f"subject {names.label(subject)}  {scores[0].subject}" if names.name(subject)
+           else f"subject {scores[0].subject}"]
     for score in scores:
-        click.echo(_line(score))
+        out.append(_line(score))
         for item in score.explanation:
-            verdict = "+" if item.positive else "-"
-            flags = ", ".join(x for x in ("deal" if item.deal else "no deal",
-                                          "contested" if item.contested else "",
-                                          "mine" if item.first_hand else "") if x)
-            click.echo(f"    {verdict} {item.record[:16]}  {format_ms(item.occurred)}  weight {item.weight:.3f}"
-                       f"  ({flags})  by {item.author}")
-            if item.chain:
-                click.echo("      via " + " -> ".join(_short(m) for m in item.chain))
-                if item.rater_credibility < 0.995:
-                    click.echo(f"      word discounted to {item.rater_credibility:.0%}: what it says of others"
-                               " clashes with what the people nearer to me report")
-            else:
-                click.echo("      no path from me to this author: it does not count")
+            out += explain.lines(item, names, ledger.store, ledger.me, related)
+    return out
 
 
 @click.command()
@@ -76,32 +78,35 @@ def rank(ctx: click.Context, facet: str, limit: int, as_json: bool) -> None:
     check_facet(facet)
 
     def action(ledger):
+        from trustmesh.cli.view import Names
+        from trustmesh.core.contacts import Contacts
         from trustmesh.core.trustview import TrustEngine
-        return TrustEngine.for_ledger(ledger).rank(facet, limit, ledger.clock())
+        found = TrustEngine.for_ledger(ledger).rank(facet, limit, ledger.clock())
+        names = Names(ledger.store, ledger.me, Contacts.of(ledger.home).names())
+        return found, [names.label(names.key_of(e.subject)) for e in found]
 
     from trustmesh.cli.common import working
     with working("reading the evidence and computing trust…"):
         entries = with_ledger(ctx, action)
     if as_json:
         emit_json([{"subject": e.subject, "score": e.score, "uncertainty": e.uncertainty,
-                    "lower": e.lower, "evidence": e.evidence, "authors": e.authors} for e in entries])
+                    "lower": e.lower, "evidence": e.evidence, "authors": e.authors,
+                    "verdict": e.verdict} for e in entries[0]])
         return
+    entries, labels = entries
     if not entries:
         click.echo(f"nobody my network knows has evidence on {facet}")
         return
     from trustmesh.cli.common import print_columns
-    print_columns(("LOWER", "SCORE", "UNCERTAINTY", "EVIDENCE", "SUBJECT"),
-                  [(f"{e.lower:.3f}", f"{e.score:.3f}", f"{e.uncertainty:.3f}", str(e.evidence), e.subject)
-                   for e in entries])
+    print_columns(("VERDICT", "LOWER", "SCORE", "UNCERTAINTY", "EVIDENCE", "MEMBER", "SUBJECT"),
+                  [(e.verdict, f"{e.lower:.3f}", f"{e.score:.3f}", f"{e.uncertainty:.3f}", str(e.evidence),
+                    label, e.subject) for e, label in zip(entries, labels)])
 
 
 def _line(score) -> str:
     if not score.known:
         return f"  {score.facet:<12} unknown (no evidence from anyone my network vouches for)"
     contested = f", {score.contested} contested" if score.contested else ""
-    return (f"  {score.facet:<12} score {score.score:.3f}  lower {score.lower:.3f}  uncertainty"
+    return (f"  {score.facet:<12} {score.verdict:<13} score {score.score:.3f}  lower {score.lower:.3f}  uncertainty"
             f" {score.uncertainty:.3f}  ({score.evidence} attestations, {score.authors} authors{contested})")
 
-
-def _short(member: str) -> str:
-    return "…" + member[-8:]

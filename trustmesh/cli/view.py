@@ -7,6 +7,7 @@ same status marks).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
 import click
@@ -21,32 +22,77 @@ MAX_CELL = 40
 
 
 class Names:
-    """Profile names of the members a listing mentions, looked up once each."""
+    """How members are shown: my name for them (contacts) first, else their profile name,
+    with the PeerID's tail, and "me" for me; each looked up once."""
 
-    def __init__(self, store: Store | None, me: bytes | None = None) -> None:
+    def __init__(self, store: Store | None, me: bytes | None = None,
+                 contacts: dict[bytes, str] | None = None) -> None:
         self._store = store
         self._me = me
+        self._contacts = contacts or {}
         self._cache: dict[bytes, str | None] = {}
 
     def name(self, key: bytes) -> str | None:
-        """The member's newest profile name, or None."""
+        """My contact name for the member, else their newest profile name, else None."""
+        if key in self._contacts:
+            return self._contacts[key]
         if key not in self._cache:
             profile = self._store.profile(key) if self._store is not None else None
             self._cache[key] = profile.name if profile else None
         return self._cache[key]
 
+    def is_me(self, key: bytes) -> bool:
+        return self._me is not None and key == self._me
+
     def label(self, key: bytes) -> str:
-        """A short label for tables: the profile name, else the PeerID's tail."""
+        """A short label for tables: the name and the PeerID's tail, or "me"."""
         name = self.name(key)
-        tag = short_id(key)
-        if self._me is not None and key == self._me:
-            tag = "me"
+        tag = "me" if self.is_me(key) else short_id(key)
         return f"{_cut(name, 24)} ({tag})" if name else tag
 
+    @staticmethod
+    def key_of(pid: str) -> bytes | None:
+        from trustmesh.crypto.ids import parse_id
+        from trustmesh.errors import UsageError
+        try:
+            return parse_id(pid)
+        except UsageError:
+            return None
+
+    def label_of(self, pid: str) -> str:
+        """``label`` for a member given as its PeerID text (the API's answers)."""
+        from trustmesh.crypto.ids import parse_id
+        from trustmesh.errors import UsageError
+        try:
+            return self.label(parse_id(pid))
+        except UsageError:
+            return pid
+
     def full(self, key: bytes) -> str:
-        """The PeerID, preceded by the profile name when known."""
+        """The PeerID, preceded by the name when known."""
         name = self.name(key)
         return f"{name}  {peer_id(key)}" if name else peer_id(key)
+
+
+@contextlib.contextmanager
+def names_for(ctx):
+    """The Names of the home in ``ctx`` while the block runs: its store, contacts, my key.
+
+    Usable beside a running node (the store is only read); a home without a
+    store yet shows bare ids.
+    """
+    from trustmesh.cli.members import my_key
+    from trustmesh.core.contacts import Contacts
+    from trustmesh.core.home import resolve_home
+    home = resolve_home(ctx.obj.home)
+    store = None
+    if home.store.exists() and home.key.exists():
+        store = Store.open(home.store, verify_threads=1)
+    try:
+        yield Names(store, my_key(ctx), Contacts.of(home).names())
+    finally:
+        if store is not None:
+            store.close()
 
 
 def marks(item: StoredRecord, now_ms: int) -> list[str]:

@@ -88,26 +88,35 @@ class ImportJob:
 
 
 async def import_bundle(node, chunks: AsyncIterable[bytes]) -> ImportReport:
-    """Store a bundle's records through the node's intake; the report."""
+    """Store a bundle's records through the node's intake; the report.
+
+    However it ends (done, damaged, or the caller gone: Ctrl-C on the CLI),
+    one "import" event sums it up (the daemon logs it as one line; the
+    records themselves are logged at debug level only).
+    """
     job = ImportJob()
     forks_before = len(await node.worker.read(node.store.forks))
+    interrupted = True
     try:
-        async for chunk in chunks:
-            batch = job.feed(chunk)
-            if batch:
-                job.stored(await node.import_records(batch))
-        job.finish()
-    except DecodeError as exc:
-        job.report.damaged = str(exc)
+        try:
+            async for chunk in chunks:
+                batch = job.feed(chunk)
+                if batch:
+                    job.stored(await node.import_records(batch))
+            job.finish()
+        except DecodeError as exc:
+            job.report.damaged = str(exc)
+        finally:
+            last = job.take()
+            if last:
+                with trio.CancelScope(shield=True):       # what was read whole is kept
+                    job.report.add(await node.import_records(last))
+        interrupted = False
+        job.report.forks = len(await node.worker.read(node.store.forks)) - forks_before
     finally:
-        last = job.take()
-        if last:
-            with trio.CancelScope(shield=True):       # what was read whole is kept
-                job.report.add(await node.import_records(last))
-    job.report.forks = len(await node.worker.read(node.store.forks)) - forks_before
-    report = job.report
-    node.notify("import", accepted=report.accepted, duplicate=report.duplicate, rejected=report.rejected,
-                damaged=report.damaged or "")
+        report = job.report
+        node.notify("import", accepted=report.accepted, duplicate=report.duplicate, rejected=report.rejected,
+                    damaged=report.damaged or "", interrupted=interrupted)
     return report
 
 

@@ -47,9 +47,16 @@ def load_key(path: Path, passphrase: bytes | None = None) -> Identity:
 
 
 def read_passphrase_file(path: str | os.PathLike) -> bytes:
-    """A passphrase from a file, without its trailing newline."""
+    """A passphrase from a file, without its trailing newline.
+
+    An empty one is refused: it would silently make (or expect) an
+    unencrypted key, the opposite of what giving a passphrase file asks for.
+    """
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise KeyFileError(f"cannot read the passphrase file {path}: {exc.strerror}") from None
-    return data.rstrip(b"\r\n")
+    passphrase = data.rstrip(b"\r\n")
+    if not passphrase:
+        raise KeyFileError(f"the passphrase file {path} is empty: write the passphrase in it")
+    return passphrase

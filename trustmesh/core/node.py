@@ -265,16 +265,22 @@ class Node(Reading):
     # ---- asking the network ------------------------------------------------------
 
     async def ask(self, subject: bytes | str | None = None, *, author: bytes | str | None = None) -> list[StoredRecord]:
-        """Ask connected peers for records about ``subject`` (or by ``author``);
-        verified, stored, and returned with what was already held."""
+        """Ask connected peers for records about ``subject`` (or by ``author``); verified,
+        stored, and returned with everything already held by or about them, oldest first."""
         if (subject is None) == (author is None):
             raise UsageError("ask about a subject or about an author")
         net = self._net()
         key = member_key(subject if subject is not None else author)
         await net.query({"subject": key} if subject is not None else {"author": key})
-        if subject is not None:
-            return await self.worker.read(self.store.records, subject=key, now_ms=now_ms())
-        return await self.worker.read(self.store.records, author=key, now_ms=now_ms())
+        if subject is None:
+            return await self.worker.read(self.store.records, author=key, now_ms=now_ms())
+        # What I know of a prospect is what is said about them and what they signed
+        # (their profile, their deals with me or others, their replies), peers' and mine.
+        about = await self.worker.read(self.store.records, subject=key, now_ms=now_ms())
+        by = await self.worker.read(self.store.records, author=key, now_ms=now_ms())
+        seen: set[bytes] = set()
+        both = [s for s in about + by if not (s.id in seen or seen.add(s.id))]
+        return sorted(both, key=lambda s: (s.record.issued, s.id))
 
     # ---- network ---------------------------------------------------------------
 

@@ -39,10 +39,13 @@ class Reading:
         from trustmesh.version import __version__
         counts = await self.counts()
         sync = self.sync_status()
+        from trustmesh.protocol.jsonview import iso
         last = max((s.get("finished", 0) for s in sync["peers"].values() if s), default=None)
+        last = iso(int(last * 1000)) if last else None           # ISO 8601 UTC, as every time we show
         return {"id": self.id, "version": __version__, "addrs": self.addrs(),
                 "peers": [p["id"] for p in self.peers()], "records": counts,
-                "total_records": sum(counts.values()), "last_sync": last, "intake": sync["intake"]}
+                "total_records": sum(counts.values()), "last_sync": last, "intake": sync["intake"],
+                "reach": self.net.reachability() if self.net else {"reachability": "unknown"}}
 
     async def members(self) -> list[dict]:
         """Members my network knows, with my trust per facet (``views.members``)."""

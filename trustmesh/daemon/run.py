@@ -22,6 +22,7 @@ import trio
 from trustmesh.crypto.ids import short_id
 from trustmesh.core.home import Home
 from trustmesh.core.node import Node, open_node
+from trustmesh.daemon.profiling import maybe_profile
 
 log = logging.getLogger("trustmesh.daemon")
 
@@ -52,6 +53,25 @@ def setup_logging(verbose: bool = False, level: str = "info", fmt: str = "auto",
 async def run(home: Home, *, config, passphrase: bytes | None, api_tcp: str | None = None,
               metrics_tcp: str | None = None, out=print) -> None:
     """Run a node with ``config`` (a NetConfig) until SIGINT/SIGTERM/SIGHUP."""
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
+        async def until_signalled() -> None:
+            async for signum in signals:
+                log.info("stopping on %s", signal.Signals(signum).name)
+                return
+        await serve_node(home, config=config, passphrase=passphrase, api_tcp=api_tcp,
+                         metrics_tcp=metrics_tcp, out=out, until=until_signalled)
+
+
+async def serve_node(home: Home, *, config, passphrase: bytes | None, api_tcp: str | None = None,
+                     metrics_tcp: str | None = None, out=print, until=trio.sleep_forever,
+                     task_status=trio.TASK_STATUS_IGNORED) -> None:
+    """What ``node run`` runs, until ``until()`` returns: the node, its addresses file, its log, its API.
+
+    Apart from ``run`` so that a test (``trustmesh.testing.InProcessNode``)
+    can run the very same node inside its own process, where signals
+    belong to the main thread. Started (``task_status``) with the Node
+    once the API answers.
+    """
     from trustmesh.api.server import serve
     async with open_node(home, config=config, passphrase=passphrase) as node:
         addrs = node.addrs()
@@ -60,7 +80,7 @@ async def run(home: Home, *, config, passphrase: bytes | None, api_tcp: str | No
         for addr in addrs:
             out(f"listening {addr}")
         try:
-            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
+            with maybe_profile():
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(_log_events, node)
                     api = await nursery.start(partial(serve, node, home.root, tcp=api_tcp, metrics=metrics_tcp))
@@ -71,10 +91,9 @@ async def run(home: Home, *, config, passphrase: bytes | None, api_tcp: str | No
                         out("web view off (start with --api-tcp 127.0.0.1:5001 to use it)")
                     if "metrics" in api:
                         out(f"metrics http://{api['metrics']}/metrics")
-                    async for signum in signals:
-                        log.info("stopping on %s", signal.Signals(signum).name)
-                        nursery.cancel_scope.cancel()
-                        break
+                    task_status.started(node)
+                    await until()
+                    nursery.cancel_scope.cancel()
         finally:
             (home.root / ADDRS_FILE).unlink(missing_ok=True)
     log.info("stopped")

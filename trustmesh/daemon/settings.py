@@ -26,7 +26,7 @@ from trustmesh.net.config import DEFAULT_LISTEN, NetConfig
 FILE = "config.toml"
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 LOG_FORMATS = ("auto", "human", "json")
-_NET_SECTIONS = ("gossip", "sync", "defence", "discovery", "deals")
+_NET_SECTIONS = ("gossip", "sync", "defence", "discovery", "deals", "nat")
 _CHOICES = {"log.level": LOG_LEVELS, "log.format": LOG_FORMATS,
             "deals.auto_accept": ("ask", "accept", "always", "never")}
 
@@ -160,7 +160,8 @@ def _from_text(name: str, text: str, known: dict[str, Setting], var: str) -> Any
 def _env_name(var: str, known: dict[str, Setting]) -> str | None:
     """The setting an environment variable names, None if it is not a setting variable."""
     if not var.startswith("TRUSTMESH_") or var in ("TRUSTMESH_HOME", "TRUSTMESH_PASSPHRASE_FILE",
-                                                   "TRUSTMESH_DEBUG", "TRUSTMESH_TEST_CLOCK_OFFSET_MS"):
+                                                   "TRUSTMESH_DEBUG", "TRUSTMESH_TEST_CLOCK_OFFSET_MS",
+                                                   "TRUSTMESH_PROFILE"):
         return None
     rest = var[len("TRUSTMESH_"):].lower()
     if rest.startswith("net_"):

@@ -41,12 +41,21 @@ class GossipConfig:
     max_messages_per_s: float = 400.0
     max_rpc_bytes: int = 1 << 20    # an inbound RPC above this resets the stream
     # One gossip message carries up to this many records / bytes; above one
-    # record the payload is a batch (see pacing.py). Receivers accept batches of
-    # up to 256 records whatever their own setting (protocol/gossip.py MAX_BATCH).
-    batch_records: int = 64
-    batch_bytes: int = 96 * 1024
+    # record the payload is a batch (see pacing.py): whatever waits when the
+    # publisher is ready goes in one message, up to the protocol's 256 records
+    # (protocol/gossip.py MAX_BATCH, what receivers accept whatever their own
+    # setting). Every message costs each node its noise, yamux, protobuf and
+    # pubsub work once per copy, whatever it carries, so the fuller the cheaper;
+    # 256 records of at most 2 KiB stay well under the 1 MiB RPC limit.
+    batch_records: int = 256
+    batch_bytes: int = 256 * 1024
     publish_interval_s: float = 0.004   # pause between publishes: the 32-slot queues
     validation_concurrency: int = 64
+    # The protocol's signing policy is StrictNoSign (docs/protocol.md, 16.2): every
+    # record carries its author's signature, so a message signature only costs. True
+    # signs every message (the policy before) and refuses unsigned ones: for
+    # bench/network.py's same-run reference only; such a node gossips with no other.
+    sign_messages: bool = False
 
 
 @dataclass(frozen=True)
@@ -97,6 +106,10 @@ class DiscoveryConfig:
     max_peers: int = 64
     redial_min_s: float = 1.0
     redial_max_s: float = 60.0
+    # A peer the owner disconnected (``trustmesh disconnect``) is not dialled
+    # again by this node for this long (bootstrap and known peers alike);
+    # ``connect`` ends the hold at once. Not a ban: the peer may dial us.
+    disconnect_hold_s: float = 300.0
     exchange_peers: int = 32        # addresses given per peer-exchange answer
     maintain_interval_s: float = 1.0
     save_interval_s: float = 30.0
@@ -122,6 +135,45 @@ class DealConfig:
 
 
 @dataclass(frozen=True)
+class NatConfig:
+    """Reaching and being reached from behind NAT (docs/operating.md, "Behind NAT")."""
+
+    # AutoNAT: peers we reached directly are asked to dial us back; the verdict
+    # (the majority of the last answers, at least ``autonat_confirmations``
+    # agreeing) says "reachable" or "behind NAT". Checked every 2 s until a
+    # verdict, then every ``autonat_interval_s``. One confirmation by default: a
+    # trust network has few peers, and a wrong verdict costs little (a relay slot
+    # taken, or one not taken, until the next check).
+    autonat: bool = True
+    autonat_confirmations: int = 1
+    autonat_servers: int = 3            # asked per check
+    autonat_interval_s: float = 60.0
+    # Circuit relay v2, serving (off: a relay carries others' traffic). Limits
+    # are per relay: reservations held at once, circuits per reserved peer, how
+    # long a reservation lasts, and how long / how many bytes one circuit may
+    # carry before the relay closes it. A circuit is the fallback when hole
+    # punching fails, so it must carry a whole sync (100,000 records are ~30 MB).
+    relay: bool = False
+    relay_max_reservations: int = 32
+    relay_max_circuits: int = 8
+    relay_reservation_ttl_s: int = 3600
+    relay_circuit_duration_s: int = 3600
+    relay_circuit_bytes: int = 64 << 20
+    # Relay client: behind NAT, hold reservations on this many relays (the
+    # ``relays`` listed, then connected peers that serve as relays), and
+    # advertise their /p2p-circuit addresses.
+    reserve: bool = True
+    relays: tuple[str, ...] = ()
+    max_reservations: int = 2
+    # DCUtR: upgrade a relayed connection to a direct one by hole punching.
+    dcutr: bool = True
+    # Kademlia DHT (/ipfs/kad/1.0.0): server mode when reachable, client behind
+    # NAT; peer routing only (docs/protocol.md section 14 says what it reveals).
+    dht: bool = True
+    dial_timeout_s: float = 10.0        # one dial by id (DHT look-up, then each address)
+
+
+@dataclass(frozen=True)
 class NetConfig:
     """Everything the network side needs, with documented defaults."""
 
@@ -131,6 +183,7 @@ class NetConfig:
     defence: DefenceConfig = field(default_factory=DefenceConfig)
     discovery: DiscoveryConfig = field(default_factory=DiscoveryConfig)
     deals: DealConfig = field(default_factory=DealConfig)
+    nat: NatConfig = field(default_factory=NatConfig)
     query_timeout_s: float = 10.0
 
 

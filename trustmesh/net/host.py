@@ -51,6 +51,39 @@ def parse_multiaddr(text: str) -> multiaddr.Multiaddr:
         raise UsageError(f"not a multiaddr: {text!r} ({exc})") from None
 
 
+def busy_listen_addrs(addrs: list[multiaddr.Multiaddr]) -> dict[str, str]:
+    """The listen addresses whose TCP port is taken, each with the system's reason.
+
+    Why we look first: py-libp2p binds its listeners with SO_REUSEPORT (for
+    hole punching), so a second node on a busy port would share it with the
+    first and receive half of its connections, and a bind that does fail is
+    only logged while the node runs on without an address. A plain bind
+    (no SO_REUSEPORT) fails on a port any socket listens on.
+    """
+    import socket
+    busy = {}
+    for addr in addrs:
+        protocols = {p.name for p in addr.protocols()}
+        if "tcp" not in protocols:
+            continue
+        port = int(addr.value_for_protocol("tcp"))
+        if port == 0:
+            continue
+        family = socket.AF_INET6 if "ip6" in protocols else socket.AF_INET
+        ip = addr.value_for_protocol("ip6" if "ip6" in protocols else "ip4") if protocols & {"ip4", "ip6"} \
+            else ("::" if family == socket.AF_INET6 else "0.0.0.0")
+        probe = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # TIME_WAIT is no owner
+            probe.bind((ip, port))
+            probe.listen(1)
+        except OSError as exc:
+            busy[str(addr)] = exc.strerror or str(exc)
+        finally:
+            probe.close()
+    return busy
+
+
 def peer_info(text: str) -> PeerInfo:
     """Peer id and address of a ``.../p2p/<id>`` multiaddr; UsageError otherwise."""
     try:

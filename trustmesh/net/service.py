@@ -32,11 +32,14 @@ from trustmesh.net import tuning
 from trustmesh.net.defence import HARD, SOFT, Defence
 from trustmesh.net.peers.discovery import Discovery, peer_addrs
 from trustmesh.net.gossip.topic import Gossip
-from trustmesh.net.host import ConnectionEvents, build_host, full_addrs, id_of, key_of, parse_multiaddr
+from trustmesh.net.host import (
+    ConnectionEvents, build_host, busy_listen_addrs, full_addrs, id_of, key_of, parse_multiaddr,
+)
 from trustmesh.net.keepalive import KeepAlive
 from trustmesh.net.peers.known import KnownPeers
 from trustmesh.net.ports import NodePort
 from trustmesh.net.query.handler import QueryProtocol
+from trustmesh.net.reach import Reach, is_relayed
 from trustmesh.net.sync.handler import SyncProtocol
 
 log = logging.getLogger("trustmesh.p2p")
@@ -58,6 +61,7 @@ class NetService:
         self.discovery: Discovery | None = None
         self._nursery: trio.Nursery | None = None
         self.sync: SyncProtocol | None = None
+        self.reach: Reach | None = None
         self.query_protocol: QueryProtocol | None = None
         self._conn_send, self._conn_recv = trio.open_memory_channel(10_000)
 
@@ -66,20 +70,25 @@ class NetService:
     @asynccontextmanager
     async def run(self):
         """Run the host and every protocol; yields ``self`` while running."""
-        listen = [parse_multiaddr(a) for a in self.config.listen]
+        listen = usable_listen([parse_multiaddr(a) for a in self.config.listen])
         self.host = host = build_host(self.identity)
+        self.reach = Reach(host, self.config.nat, lambda pid: self.known.peers.get(pid, {}).get("addrs", []))
+        tuning.advertise_circuits(host, self.reach.circuit_addrs)
         tuning.guard_streams(host, self._stream_failed)
         self.gossip = Gossip(host, self.config.gossip, self._intake, self.offence, self._allow,
                              banned=self.banned)
         self.gossip.pubsub.on_failure = self._stream_failed
         self.discovery = Discovery(host, self.config.discovery, self.known,
-                                   lambda pid: self.defence.is_banned(pid, trio.current_time()))
+                                   lambda pid: self.defence.is_banned(pid, trio.current_time()),
+                                   dial_circuit=self.reach.dial_circuit_addr)
         self.sync = SyncProtocol(host, self.config.sync, self.port, self.offence)
         self.query_protocol = QueryProtocol(host, self.config.query_timeout_s, self.port, self.offence)
         d = self.config.discovery
         self.keepalive = KeepAlive(host, d.keepalive_interval_s, d.keepalive_timeout_s, d.replace_timeout_s)
         try:
             async with host.run(listen_addrs=listen):
+                if not host.get_addrs():
+                    raise NetworkError("cannot listen on " + ", ".join(str(a) for a in listen))
                 try:
                     async with background_trio_service(self.gossip.pubsub), \
                             background_trio_service(self.gossip.router):
@@ -95,10 +104,11 @@ class NetService:
                         host.set_stream_handler(QUERY_PROTOCOL, self._unless_banned(self.query_protocol.handle))
                         host.get_network().register_notifee(ConnectionEvents(
                             lambda p: self._conn_event("up", p), lambda p: self._conn_event("down", p)))
-                        async with trio.open_nursery() as nursery:
+                        async with self.reach.running(), trio.open_nursery() as nursery:
                             self._nursery = nursery
                             nursery.start_soon(self.gossip.run_publisher)
                             nursery.start_soon(self.gossip.run_drain)
+                            nursery.start_soon(self.gossip.run_intake)
                             nursery.start_soon(self.discovery.run)
                             nursery.start_soon(self.keepalive.run)
                             nursery.start_soon(self._connection_events)
@@ -125,27 +135,63 @@ class NetService:
         """Our dialable addresses, each ending in /p2p/<our id>."""
         return full_addrs(self.host) if self.host else []
 
+    def reachability(self) -> dict:
+        """Reachable or behind NAT, where, through which relays (``Reach.describe``)."""
+        return self.reach.describe() if self.reach and self.host else {"reachability": "unknown"}
+
     def announce(self, raws: list[bytes]) -> None:
         """Gossip records already stored here."""
         if self.gossip:
             self.gossip.announce(raws)
 
     async def connect(self, addr: str) -> str:
-        """Connect to a peer address now; its peer id. NetworkError if it cannot be reached."""
+        """Connect to a peer address, or to a peer id alone (found through known
+        addresses and the DHT); its peer id. NetworkError if it cannot be reached."""
+        if not addr.startswith("/"):
+            return await self.connect_id(addr)
         try:
             with trio.fail_after(15):
                 peer = await self.discovery.dial(addr)
+                self.discovery.release(peer.to_base58())
         except UsageError:
             raise
         except Exception as exc:
             raise NetworkError(f"cannot connect to {addr}: {exc}") from None
         return peer.to_base58()
 
+    async def connect_id(self, pid: str) -> str:
+        """Connect to the node of peer id ``pid``; UsageError if it is not one, NetworkError if unreachable."""
+        try:
+            peer = ID.from_base58(pid)
+        except Exception:
+            raise UsageError(f"not a peer id: {pid!r}") from None
+        if key_of(peer) is None:
+            raise UsageError(f"not a member's peer id: {pid!r}")
+        try:
+            with trio.fail_after(3 * self.config.nat.dial_timeout_s):
+                await self.reach.dial_id(peer)
+        except trio.TooSlowError:
+            raise NetworkError(f"cannot reach {pid}: no answer in time") from None
+        return pid
+
+    async def reach_member(self, member: bytes, within_s: float | None = None) -> bool:
+        """Be connected to ``member``'s node if it can be found (by id) within ``within_s``; whether we are."""
+        peer = id_of(member)
+        if peer in self.host.get_connected_peers() or peer == self.host.get_id():
+            return peer in self.host.get_connected_peers()
+        try:
+            with trio.move_on_after(within_s or 3 * self.config.nat.dial_timeout_s):
+                await self.reach.dial_id(peer)
+        except NetworkError as exc:
+            log.debug("cannot reach %s: %s", peer, exc)
+        return peer in self.host.get_connected_peers()
+
     async def disconnect(self, pid: str) -> None:
         """Close every connection to peer ``pid`` (it may come back: this is not a ban)."""
         peer = ID.from_base58(pid)
         if peer not in self.host.get_connected_peers():
             raise NetworkError(f"not connected to {pid}")
+        self.discovery.hold(pid, trio.current_time())
         await self._disconnect(peer)
 
     def add_bootstrap(self, addr: str) -> None:
@@ -159,14 +205,17 @@ class NetService:
         for peer in self.host.get_connected_peers():
             pid = peer.to_base58()
             conduct = self.defence.conduct.get(pid)
+            conns = self.host.get_network().get_connections(peer)
             out.append({"id": pid, "addrs": peer_addrs(self.host, peer),
-                        "connections": len(self.host.get_network().get_connections(peer)),
+                        "connections": len(conns),
+                        "relayed": bool(conns) and all(is_relayed(c) for c in conns),
                         "banned": self.defence.is_banned(pid, now),
                         "offences": (conduct.hard + conduct.soft) if conduct else 0})
         return out
 
     async def propose_deal(self, counterparty: bytes, proposal) -> tuple[str, bytes | str]:
-        """Send a deal proposal to the counterparty's node; its answer."""
+        """Send a deal proposal to the counterparty's node (found by its id if need be); its answer."""
+        await self.reach_member(counterparty)
         return await deal_proto.propose(self.host, id_of(counterparty), proposal,
                                         self.config.deals.timeout_s)
 
@@ -193,7 +242,9 @@ class NetService:
         return results
 
     async def query(self, request: dict) -> list[bytes]:
-        """Ask every connected peer; the records they answered with."""
+        """Ask every connected peer (and the subject's own node, found by its id); the records they answered."""
+        if isinstance(request.get("subject"), bytes):
+            await self.reach_member(request["subject"], within_s=5.0)    # a subject may run no node
         return await self.query_protocol.ask_all(request)
 
     # ---- defence ---------------------------------------------------------
@@ -291,10 +342,20 @@ class NetService:
         if await self.keepalive.replace_stale(peer):
             return                # every connection to it is closed: its redial starts clean
         await trio.sleep(0.3)     # let identify fill in the peer's listen addresses
+        # Each step only while still connected: opening a stream dials a peer that is
+        # gone, and the owner may have disconnected it meanwhile (discovery.hold).
+        if not self._still_connected(peer):
+            return
         self.discovery.connected(peer)
+        await self.reach.peer_connected(peer)
         if self.config.sync.on_connect and self._initiates(peer):
             await self.sync_with(peer)
-        await self.discovery.exchange(peer)
+        if self._still_connected(peer):
+            await self.discovery.exchange(peer)
+
+    def _still_connected(self, peer: ID) -> bool:
+        return peer in self.host.get_connected_peers() and \
+            not self.discovery.is_held(peer.to_base58(), trio.current_time())
 
     def _initiates(self, peer: ID) -> bool:
         """One side of a pair starts the sync: the one with the smaller peer id."""
@@ -318,6 +379,19 @@ class NetService:
                 self.save()
 
     # ---- stream handlers -------------------------------------------------
+
+
+def usable_listen(listen: list) -> list:
+    """The listen addresses to use: NetworkError when a busy one leaves none, or when only one
+    was asked for; with several, the busy ones are skipped with a warning."""
+    busy = busy_listen_addrs(listen)
+    if busy and (len(listen) == 1 or len(busy) == len(listen)):
+        addr, reason = next(iter(busy.items()))
+        raise NetworkError(f"cannot listen on {addr}: {reason.lower()} (another node on this port?"
+                           " choose another with --listen)")
+    for addr, reason in busy.items():
+        log.warning("not listening on %s: %s", addr, reason.lower())
+    return [a for a in listen if str(a) not in busy]
 
 
 async def _reset(stream) -> None:

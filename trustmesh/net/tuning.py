@@ -52,6 +52,32 @@ showed, per small message and per peer:
    ``FrameTooLarge`` / ``DecodeError`` instead, which pubsub does not catch:
    they reach ``guard_streams`` and count as an offence.
 
+9. Unsigned messages (the StrictNoSign policy of docs/protocol.md 16.2):
+   py-libp2p's ``strict_signing=False`` still puts ``from`` and ``seqno`` in
+   every message, accepts signed ones, and its router keys two things by
+   ``from + seqno`` whatever the message id function: the message cache
+   behind IHAVE/IWANT (so every unsigned message had the same key, and
+   IHAVE ids never matched the seen cache's content ids even when signed),
+   and an equivocation check that refuses a second message with the same
+   key (every unsigned message after the first). ``SafePubsub.publish``
+   builds messages with only ``data`` and ``topicIDs`` (the fields absent,
+   not empty, as libp2p's StrictNoSign says) and ``push_msg`` drops one
+   that carries any of the four fields; ``LeanGossipSub`` keys its message
+   cache by the pubsub message id, and skips the equivocation check for
+   messages without an author (a content-addressed message cannot
+   equivocate).
+
+10. ``BasicHost.get_addrs`` strips a trailing ``/p2p/<id>`` by decapsulating at
+   the *first* ``/p2p`` of an address, so a relayed address
+   ``<relay addr>/p2p/<relay>/p2p-circuit`` (given through ``addrs_factory``)
+   came out as ``<relay addr>/p2p/<us>``: we advertised the relay's address
+   under our id, and peers dialling it reached the relay (noise: wrong peer).
+   ``advertise_circuits`` appends relayed addresses after that step.
+
+11. DCUtR gives each of its three punching rounds 5 s (then sleeps 2 s): a punch
+   the NATs defeat was given up after ~21 s. A round that works completes in
+   one round trip plus a TCP handshake, so 2 s is plenty; failing takes ~12 s.
+
 Everything here is pinned to libp2p==0.8.1 (pyproject.toml). ``UPSTREAM``
 holds a hash of the source of every upstream function we replace, override
 or depend on; tests/test_p2p_tuning.py recomputes them, so an upgrade that
@@ -75,11 +101,15 @@ from libp2p.exceptions import ParseError as _ParseError
 from libp2p.io.exceptions import MessageTooLarge as _MessageTooLarge
 from libp2p.peer import peerstore as _peerstore_mod
 from libp2p.pubsub import utils as _utils_mod
+from libp2p.peer.id import ID
 from libp2p.pubsub.gossipsub import GossipSub
+from libp2p.pubsub.mcache import MessageCache
+from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import Pubsub
 from libp2p.utils import varint as _varint_mod
 
 from trustmesh.errors import DecodeError, FrameTooLarge
+from trustmesh.protocol.gossip import message_id
 
 log = logging.getLogger("trustmesh.p2p")
 
@@ -99,15 +129,31 @@ UPSTREAM = {
     "libp2p.network.swarm:Swarm.set_stream_handler": "2a7fda1f18e0bb71",
     "libp2p.network.health.ping_probe:ping_connection": "26ae4051cd744ab3",
     "libp2p.stream_muxer.yamux.yamux:_yamux_release_on_read": "2727aa9962fb8209",
+    "libp2p.pubsub.pubsub:Pubsub.publish": "5e875e00e471afb8",
+    "libp2p.pubsub.mcache:MessageCache.put": "bb1f483342005e12",
+    "libp2p.pubsub.gossipsub:GossipSub._check_equivocation": "4fc307cdaab33ada",
+    # NAT (net/reach/): overridden, or relied on as read
+    "libp2p.host.basic_host:BasicHost.get_addrs": "9d79f88eb0d4824b",
+    "libp2p.host.autonat.autonat:AutoNATService._handle_dial": "6feb7f3c283d8f99",
+    "libp2p.host.autonat.autonat:AutoNATService.query_server": "de7b70edeae67ac4",
+    "libp2p.relay.circuit_v2.protocol:CircuitV2Protocol._handle_connect": "4ad19b34934a7dfc",
+    "libp2p.relay.circuit_v2.protocol:CircuitV2Protocol.handle_incoming_connection": "07149e966eb5d9f6",
+    "libp2p.kad_dht.kad_dht:KadDHT._do_handle_stream": "5bbaed4d3cdf488c",
+    "libp2p.network.swarm:Swarm.dial_peer": "da3b538ccaeaeaa6",
+    "libp2p.relay.circuit_v2.dcutr:DCUtRProtocol._perform_hole_punch": "d978c5517fb21282",
+    "libp2p.relay.circuit_v2.dcutr:DCUtRProtocol._initiate_hole_punch_locked": "2e2ecbf940967b7e",
 }
 
+PUNCH_ROUND_S = 2.0              # one DCUtR punching round (see 11)
 IDONTWANT_THRESHOLD = 1024      # bytes of message data, as go-libp2p
 _KNOWN_ENVELOPES = 4096          # peers whose last envelope we remember
 ENVELOPE_RECHECK_S = 1.0         # how stale our own envelope may be
 
 _original_consume = _utils_mod.maybe_consume_signed_record
 _original_env = _peerstore_mod.env_to_send_in_RPC
-_accepted: OrderedDict[bytes, bytes] = OrderedDict()   # peer id bytes -> envelope bytes
+# host -> (peer id bytes -> envelope bytes): per host, as the peerstore each accepted envelope
+# goes into, so that two nodes in one process (an app's, a test's) each record their peers
+_accepted: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 _sent: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()   # host -> (when built, envelope)
 
 
@@ -117,20 +163,23 @@ def consume_signed_record(msg, host, peer_id) -> bool:
         return True
     key = peer_id.to_bytes()
     envelope = msg.senderRecord
-    if _accepted.get(key) == envelope:
-        _accepted.move_to_end(key)
+    known = _accepted.get(host)
+    if known is not None and known.get(key) == envelope:
+        known.move_to_end(key)
         return True
     ok = _original_consume(msg, host, peer_id)
     if ok:
-        _accepted[key] = envelope
-        while len(_accepted) > _KNOWN_ENVELOPES:
-            _accepted.popitem(last=False)
+        if known is None:
+            known = _accepted[host] = OrderedDict()
+        known[key] = envelope
+        while len(known) > _KNOWN_ENVELOPES:
+            known.popitem(last=False)
     return ok
 
 
-def accepted_envelope(peer_id) -> bytes | None:
-    """The last envelope accepted from ``peer_id`` (not checked again while it stays the same)."""
-    return _accepted.get(peer_id.to_bytes())
+def accepted_envelope(host, peer_id) -> bytes | None:
+    """The last envelope ``host`` accepted from ``peer_id`` (not checked again while it stays the same)."""
+    return _accepted.get(host, {}).get(peer_id.to_bytes())
 
 
 def env_to_send(host) -> tuple[bytes, bool]:
@@ -148,20 +197,42 @@ def env_to_send(host) -> tuple[bytes, bool]:
     return data, fresh
 
 
+class ContentMessageCache(MessageCache):
+    """The router's message cache keyed by the pubsub message id, not ``from + seqno`` (see 9)."""
+
+    def __init__(self, window_size: int, history_size: int, msg_id: Callable) -> None:
+        super().__init__(window_size, history_size)
+        self._msg_id = msg_id
+
+    def put(self, msg) -> None:
+        mid = self._msg_id(msg)
+        if mid in self.msgs:
+            return
+        self.msgs[mid] = msg
+        self.history[0].append(_mcache_entry(mid, msg.topicIDs))
+
+
 class LeanGossipSub(GossipSub):
     """GossipSub that sends IDONTWANT only for messages worth suppressing (> 1 KiB),
-    with a stable mesh (no GRAFT-flood penalty between honest re-grafts)."""
+    with a stable mesh (no GRAFT-flood penalty between honest re-grafts), flood
+    publishing, and a message cache keyed by ``msg_id`` (see 9)."""
 
     _small_message = False
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, msg_id: Callable = lambda msg: message_id(msg.data), **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.graft_flood_threshold = 0.0
+        self.mcache = ContentMessageCache(self.mcache.window_size, self.mcache.history_size, msg_id)
+
+    def _check_equivocation(self, msg) -> bool:
+        if not msg.from_id and not msg.seqno:      # no author, content-addressed: nothing to equivocate
+            return True
+        return super()._check_equivocation(msg)
 
     def _get_peers_to_send(self, topic_ids, msg_forwarder, origin, msg_id=None):
         topic_ids = list(topic_ids)
         peers = set(super()._get_peers_to_send(topic_ids, msg_forwarder, origin, msg_id))
-        if self.pubsub is not None and msg_forwarder == origin == self.pubsub.my_id:
+        if self.pubsub is not None and msg_forwarder == self.pubsub.my_id:   # our own publish
             for topic in topic_ids:            # flood publish our own messages
                 peers.update(p for p in self.pubsub.peer_topics.get(topic, ())
                              if p in self.peer_protocol and p != origin)
@@ -186,7 +257,17 @@ class SafePubsub(Pubsub):
     # (forwarder, reason, malformed) -> None; set by the owner to count an offence
     on_failure: "Callable | None" = None
 
+    async def publish(self, topic_id, data: bytes) -> None:
+        """Pubsub's publish; unsigned (StrictNoSign, see 9) unless ``strict_signing``."""
+        if self.strict_signing:
+            await super().publish(topic_id, data)
+            return
+        await self.push_msg(self.my_id, unsigned_message(topic_id, data))
+
     async def push_msg(self, msg_forwarder, msg) -> None:
+        if not self.strict_signing and any(msg.HasField(f) for f in _AUTHOR_FIELDS):
+            log.debug("dropped a signed gossip message from %s (StrictNoSign)", msg_forwarder)
+            return
         try:
             await super().push_msg(msg_forwarder, msg)
         except Exception as exc:
@@ -201,6 +282,20 @@ class SafePubsub(Pubsub):
                 pass
             self.peers.pop(peer_id, None)
         self._forget_all_subscriptions(peer_id)
+
+
+_AUTHOR_FIELDS = ("from_id", "seqno", "signature", "key")   # absent under StrictNoSign
+
+
+def unsigned_message(topic_id, data: bytes):
+    """A StrictNoSign pubsub message: ``data`` and the topics, no other field present."""
+    topics = [topic_id] if isinstance(topic_id, str) else list(topic_id)
+    return rpc_pb2.Message(data=data, topicIDs=topics)
+
+
+def _mcache_entry(mid: bytes, topics):
+    from libp2p.pubsub.mcache import CacheEntry
+    return CacheEntry(mid, topics)
 
 
 def malformed(exc: BaseException) -> bool:
@@ -248,6 +343,19 @@ def guard_streams(host, on_failure: Callable) -> None:
     network.set_stream_handler(guarded)
 
 
+def advertise_circuits(host, circuits: Callable) -> None:
+    """``host.get_addrs()`` followed by ``circuits()`` (relayed addresses, each given
+    ``/p2p/<our id>``), intact (see 10). Identify, peer records and DCUtR all read it."""
+    original = host.get_addrs
+    me = host.get_id().to_base58()
+
+    def get_addrs():
+        import multiaddr
+        return list(original()) + [multiaddr.Multiaddr(f"{c}/p2p/{me}") for c in circuits()]
+
+    host.get_addrs = get_addrs
+
+
 async def read_rpc(reader, max_length: int) -> bytes:
     """Pubsub's RPC read, raising our typed errors for what pubsub would swallow (see 8)."""
     try:
@@ -268,3 +376,5 @@ def install() -> None:
         module.maybe_consume_signed_record = consume_signed_record
         module.env_to_send_in_RPC = env_to_send
     _pubsub_mod.read_varint_prefixed_bytes_limited = read_rpc
+    import libp2p.relay.circuit_v2.dcutr as _dcutr_mod
+    _dcutr_mod._HOLE_PUNCH_ROUND_TIMEOUT = PUNCH_ROUND_S

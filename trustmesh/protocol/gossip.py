@@ -15,12 +15,19 @@ is larger.
 
 from __future__ import annotations
 
+import hashlib
+
 from trustmesh.errors import DecodeError
 from trustmesh.protocol.codec import MAX_RECORD_SIZE
 from trustmesh.protocol.framing import FrameDecoder, frame
 
 BATCH_MARK = 0xC1
 MAX_BATCH = 256         # records in one batch message, at most
+
+
+def message_id(data: bytes) -> bytes:
+    """The gossip message id of a message's data: SHA-256 of it (= the record id for one record)."""
+    return hashlib.sha256(data).digest()
 
 
 def pack_message(raws: list[bytes]) -> bytes:

@@ -127,6 +127,19 @@ class Queries(Database):
                             order="r.seq DESC", limit=1)
         return rows[0].record if rows else None  # type: ignore[return-value]
 
+    def knows_member(self, member: bytes) -> bool:
+        """True when some record held here is by or about ``member`` (a deal's counterparty too)."""
+        with self._reading() as conn:
+            return conn.execute("SELECT 1 FROM records WHERE author = ? OR subject = ? LIMIT 1",
+                                (member, member)).fetchone() is not None
+
+    def members(self) -> set[bytes]:
+        """Every member a record held here is by or about."""
+        with self._reading() as conn:
+            return {row[0] for row in conn.execute(
+                "SELECT author FROM records UNION SELECT subject FROM records WHERE subject IS NOT NULL")
+                if isinstance(row[0], bytes) and len(row[0]) == 32}
+
     def forks(self, author: bytes | None = None) -> list[Fork]:
         """Every fork proof held, or those of one author."""
         sql, args = "SELECT author, seq, id_a, id_b, found FROM forks", []

@@ -4,26 +4,69 @@ As ``trio.testing`` ships trio's own doubles, this ships ours, all real parts:
 
 - ``Cluster`` / ``NodeProcess``: N real node processes on 127.0.0.1, driven
   through their control API, watched through their event stream;
-  ``run_cli`` runs the ``trustmesh`` command as a user would;
+  ``run_cli`` runs the ``trustmesh`` command as a user would (a process);
+- ``InProcessNode``: the same node on a thread of this process (the
+  daemon's code, the same API), where a process adds nothing but start-up;
+- ``invoke_cli``: the same command in this process (click's runner), for
+  tests where a process adds nothing but its start-up time;
 - ``hostile``: a deliberately misbehaving libp2p peer (forged, malformed,
-  oversized, flooding…) run against a node;
+  oversized, flooding…) run against a node, in a trio loop of its own;
 - ``MemoryPeer`` / ``pump``: two sync or query sessions joined in memory,
   for protocol tests with no sockets (h11's tests/helpers.py);
 - ``worlds``: synthetic reputation worlds and attacks for the trust model.
 """
 
+from trustmesh.testing.clirun import CliResult, invoke_cli
 from trustmesh.testing.cluster import Cluster, NodeError, NodeProcess, environment, run_cli
+from trustmesh.testing.inprocess import InProcessNode
 from trustmesh.testing.memsync import Link, MemoryPeer, finished, handle_sync_event, pump
 
 
 def hostile(target: str, mode: str, count: int = 500, timeout: float = 60.0,
-            seed: bytes | None = None) -> dict:
+            seed: bytes | None = None, process: bool = False) -> dict:
     """Run the misbehaving peer (``testing/hostile.py``) against ``target``; what it saw.
 
-    A separate process, so its libp2p host and the node under attack never
-    share an event loop. ``seed`` fixes its identity, so that a later run is
-    the same peer.
+    Its libp2p host never shares an event loop with the node under attack:
+    it runs in a trio loop of its own, on a thread of this process, or in a
+    process of its own with ``process=True`` (what a node on another
+    machine would be; a thread costs no interpreter start). ``seed`` fixes
+    its identity, so that a later run is the same peer.
     """
+    if process:
+        return _hostile_process(target, mode, count, timeout, seed)
+    import threading
+
+    import trio
+    main = _peer_main()
+    outcome: dict = {}
+
+    async def bounded() -> dict:
+        with trio.fail_after(timeout):
+            return await main(target, mode, count, seed)
+
+    def run() -> None:
+        try:
+            outcome["seen"] = trio.run(bounded)
+        except BaseException as exc:          # reported below, in the caller's thread
+            outcome["error"] = exc
+    thread = threading.Thread(target=run, name=f"hostile {mode}", daemon=True)
+    thread.start()
+    thread.join(timeout + 15)
+    if "seen" not in outcome:
+        raise NodeError(f"hostile peer ({mode}) failed: {outcome.get('error', 'did not finish')!r}")
+    return outcome["seen"]
+
+
+def _peer_main():
+    """The hostile peer's coroutine. Importing its module rebinds this package's name ``hostile``
+    (a submodule becomes an attribute of its package), so the function is put back."""
+    import importlib
+    peer = importlib.import_module("trustmesh.testing.hostile")
+    globals()["hostile"] = _HOSTILE
+    return peer.main
+
+
+def _hostile_process(target: str, mode: str, count: int, timeout: float, seed: bytes | None) -> dict:
     import json
     import subprocess
     import sys
@@ -35,5 +78,7 @@ def hostile(target: str, mode: str, count: int = 500, timeout: float = 60.0,
     return json.loads(out.stdout.decode().strip().splitlines()[-1])
 
 
-__all__ = ["Cluster", "NodeProcess", "NodeError", "environment", "run_cli", "hostile",
+_HOSTILE = hostile
+
+__all__ = ["Cluster", "NodeProcess", "InProcessNode", "NodeError", "environment", "run_cli", "invoke_cli", "CliResult", "hostile",
            "MemoryPeer", "Link", "pump", "finished", "handle_sync_event"]

@@ -2,10 +2,10 @@
 
 For tests, ``trustmesh demo`` and the benchmarks: each node is a separate
 ``trustmesh node run`` process (one core per host, the way members run
-them), commanded over its Unix socket exactly as the CLI is. A thread per
-node follows its event stream (``/v1/events``), so a test can wait until
-a node holds a record and a benchmark can time when it arrived.
-Blocking API, so callers need no event loop::
+them), commanded over its Unix socket exactly as the CLI is (``driven.py``).
+``Cluster(..., node=InProcessNode)`` runs the same nodes as threads of the
+calling process instead, where a process adds nothing but its start-up
+time. Blocking API, so callers need no event loop::
 
     with Cluster(3) as net:
         rid = net[0].attest(net[2].id)
@@ -14,7 +14,6 @@ Blocking API, so callers need no event loop::
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -23,9 +22,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
-import httpx
+from trustmesh.testing.driven import DrivenNode, NodeError
 
 
 def environment(extra: dict | None = None) -> dict:
@@ -43,40 +41,20 @@ def run_cli(home: str | os.PathLike | None, *args: str, timeout: float = 60.0, e
                           env=environment(env), input=stdin.decode() if stdin is not None else None, text=True)
 
 
-class NodeError(RuntimeError):
-    """A node process failed to start, or its API refused a call."""
-
-
-class NodeProcess:
+class NodeProcess(DrivenNode):
     """One node process: start, call its API, watch its records, stop or kill."""
 
-    def __init__(self, home: str | os.PathLike, *, listen: str = "/ip4/127.0.0.1/tcp/0",
-                 bootstrap: list[str] | None = None, args: list[str] | None = None,
-                 env: dict | None = None) -> None:
-        self.home = Path(home)
-        self.listen = listen
-        self.bootstrap = list(bootstrap or [])
-        self.args = list(args or [])
-        self.env = env
+    def __init__(self, home: str | os.PathLike, *, wrap: list[str] | None = None, **options) -> None:
+        super().__init__(home, **options)
+        self.wrap = list(wrap or [])        # e.g. ["ip", "netns", "exec", NS]: run the node inside a namespace
         self.proc: subprocess.Popen | None = None
-        self.id: str | None = None
-        self.addrs: list[str] = []
-        self.records: dict[str, float] = {}     # record id (hex) -> when this node had it (held at start: then)
-        self.events: list[dict] = []
-        self._http: httpx.Client | None = None
-        self._lock = threading.Lock()
-        self._watching = threading.Event()
-
-    @property
-    def addr(self) -> str:
-        """The node's first dialable address."""
-        return self.addrs[0]
 
     def start(self, timeout: float = 30.0) -> "NodeProcess":
         """Start the process and wait until its API answers; NodeError if it does not."""
         self.home.mkdir(parents=True, exist_ok=True)
         (self.home / "api").unlink(missing_ok=True)
-        cmd = [sys.executable, "-m", "trustmesh", "--home", str(self.home), "node", "run", "--listen", self.listen]
+        cmd = self.wrap + [sys.executable, "-m", "trustmesh", "--home", str(self.home), "node", "run",
+                           "--listen", self.listen]
         for addr in self.bootstrap:
             cmd += ["--bootstrap", addr]
         cmd += self.args
@@ -88,115 +66,12 @@ class NodeProcess:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.kill()
                 raise NodeError(f"node in {self.home} did not start: {self.log_tail()}")
-            time.sleep(0.05)
-        info = json.loads((self.home / "api").read_text())
-        self._http = httpx.Client(transport=httpx.HTTPTransport(uds=info["socket"]),
-                                  base_url="http://node", timeout=60)
-        me = self.api("GET", "/v1/identity")
-        self.id, self.addrs = me["id"], me["addrs"]
-        self._watching.clear()
-        threading.Thread(target=self._watch, args=(self._http,), daemon=True).start()
-        if not self._watching.wait(timeout):
-            raise NodeError(f"node {self.id}: no event stream")
-        held = self.api("GET", "/v1/records/ids")      # what arrived before the stream was followed
-        now = time.time()
-        with self._lock:
-            for rid in held:
-                self.records.setdefault(rid, now)
+            time.sleep(0.02)
+        self._attach(timeout)
         return self
 
-    def _watch(self, http: httpx.Client) -> None:
-        try:
-            with http.stream("GET", "/v1/events", timeout=None) as lines:
-                for line in lines.iter_lines():
-                    event = json.loads(line)
-                    kind = event.get("event")
-                    if kind == "subscribed":
-                        self._watching.set()
-                    elif kind == "record":
-                        with self._lock:
-                            self.records.setdefault(event["id"], time.time())
-                    else:
-                        with self._lock:
-                            self.events.append(event)
-        except (httpx.HTTPError, ValueError, RuntimeError):
-            return          # the node stopped
-
-    # ---- the API ---------------------------------------------------------
-
-    def api(self, method: str, path: str, body: Any = None, **params) -> Any:
-        """One API call; its JSON answer. NodeError with the node's message on an error."""
-        if self._http is None:
-            raise NodeError(f"node in {self.home} is not running")
-        try:
-            reply = self._http.request(method, path, json=body, params=params or None)
-        except httpx.HTTPError as exc:
-            raise NodeError(f"node {self.id}: {method} {path}: {exc}") from None
-        if reply.status_code != 200:
-            raise NodeError(f"node {self.id}: {method} {path}: {reply.status_code} {reply.text[:500]}")
-        return reply.json()
-
-    def attest(self, subject: str, facet: str = "payment", positive: bool = True, **options) -> str:
-        """Make an attestation on this node; its id (hex)."""
-        return self.api("POST", "/v1/attestations", {"subject": subject, "facet": facet,
-                                                     "positive": positive, **options})["id"]
-
-    def import_raws(self, raws: list[bytes]) -> dict:
-        """Import records as the owner would (a bundle through the API): stored here, then gossiped."""
-        from trustmesh.protocol.bundle import bundle_chunks
-        reply = self._http.post("/v1/import", content=b"".join(bundle_chunks(raws)))
-        if reply.status_code != 200:
-            raise NodeError(f"node {self.id}: import: {reply.status_code} {reply.text[:500]}")
-        return reply.json()
-
-    def attest_many(self, subjects: list[str], facet: str = "payment") -> list[str]:
-        """One positive attestation about each of ``subjects``, in order; their ids."""
-        return [self.attest(s, facet) for s in subjects]
-
-    def profile(self, name: str, org: str | None = None) -> str:
-        return self.api("PUT", "/v1/profile", {"name": name, "org": org})["id"]
-
-    def deal(self, peer: str, ref: str = "deal", role: str = "client") -> dict:
-        """Propose a deal live to ``peer``; the answer (status, reason, deal)."""
-        return self.api("POST", "/v1/deals", {"counterparty": peer, "ref": ref, "role": role})
-
-    def peers(self) -> list[dict]:
-        return self.api("GET", "/v1/peers")
-
-    def status(self) -> dict:
-        """The node's status, with ``records`` as the total held and ``sync`` its sync status."""
-        found = self.api("GET", "/v1/status")
-        found["records_by_type"], found["records"] = found["records"], found["total_records"]
-        found["sync"] = self.api("GET", "/v1/sync")
-        return found
-
-    def weight(self, member: str) -> float:
-        return self.api("GET", f"/v1/weights/{member}")["weight"]
-
-    def ids(self) -> set[str]:
-        """Every record id the node's store holds."""
-        return set(self.api("GET", "/v1/records/ids"))
-
-    def sync(self) -> list[dict]:
-        return self.api("POST", "/v1/sync")
-
-    def connect(self, addr: str) -> str:
-        return self.api("POST", "/v1/peers", {"addr": addr})["id"]
-
-    def ask(self, subject: str) -> list[str]:
-        return [r["id"] for r in self.api("POST", "/v1/ask", {"subject": subject})]
-
-    # ---- watching ----------------------------------------------------------
-
-    def events_of(self, kind: str) -> list[dict]:
-        """The events of ``kind`` the node has reported ("ban", "offence", "peer-up"…)."""
-        with self._lock:
-            return [e for e in self.events if e.get("event") == kind]
-
-    def has(self, record_ids) -> bool:
-        """True when this node holds every one of ``record_ids`` (held at its start, or announced since)."""
-        with self._lock:
-            return all(r in self.records for r in record_ids)
+    def is_running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
 
     def rss_mb(self) -> float:
         """The process's resident memory in MiB (Linux)."""
@@ -209,13 +84,6 @@ class NodeProcess:
         """User + system CPU time the process has used (Linux)."""
         fields = open(f"/proc/{self.proc.pid}/stat").read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    # ---- lifecycle -----------------------------------------------------------
-
-    def _close_http(self) -> None:
-        if self._http is not None:
-            self._http.close()
-            self._http = None
 
     def stop(self, timeout: float = 15.0) -> int | None:
         """SIGTERM, wait for a clean exit (kill after ``timeout``); the exit code."""
@@ -236,19 +104,6 @@ class NodeProcess:
             self.proc.kill()
             self.proc.wait(10)
 
-    def restart(self, timeout: float = 30.0) -> "NodeProcess":
-        """Start again on the same home (and the same listen address)."""
-        with self._lock:
-            self.records.clear()
-        return self.start(timeout)
-
-    def log_tail(self, n: int = 20) -> str:
-        """The last lines the node logged."""
-        try:
-            return "\n".join((self.home / "node.log").read_text(errors="replace").splitlines()[-n:])
-        except OSError:
-            return ""
-
 
 class Cluster:
     """N node processes in temporary homes; a context manager that stops them all.
@@ -259,19 +114,20 @@ class Cluster:
     """
 
     def __init__(self, n: int, *, root: str | os.PathLike | None = None, args: list[str] | None = None,
-                 topology: str = "chain", env: dict | None = None) -> None:
+                 topology: str = "chain", env: dict | None = None, node: type[DrivenNode] = NodeProcess) -> None:
         self._tmp = None if root else tempfile.TemporaryDirectory(prefix="trustmesh-cluster-")
         self.root = Path(root or self._tmp.name)
         self.n = n
         self.args = args or []
         self.topology = topology
         self.env = env
-        self.nodes: list[NodeProcess] = []
+        self.kind = node
+        self.nodes: list[DrivenNode] = []
 
     def __enter__(self) -> "Cluster":
         try:
-            self.nodes.append(NodeProcess(self.root / "node0", args=self.args, env=self.env).start())
-            rest = [NodeProcess(self.root / f"node{i}", args=self.args, env=self.env) for i in range(1, self.n)]
+            self.nodes.append(self.kind(self.root / "node0", args=self.args, env=self.env).start())
+            rest = [self.kind(self.root / f"node{i}", args=self.args, env=self.env) for i in range(1, self.n)]
             if self.topology == "chain":
                 for i, node in enumerate(rest, start=1):
                     node.bootstrap = [self.nodes[i - 1].addr]
@@ -289,10 +145,10 @@ class Cluster:
         return self
 
     @staticmethod
-    def _start_all(nodes: list[NodeProcess]) -> None:
+    def _start_all(nodes: list[DrivenNode]) -> None:
         errors: list[BaseException] = []
 
-        def boot(node: NodeProcess) -> None:
+        def boot(node: DrivenNode) -> None:
             try:
                 node.start()
             except BaseException as exc:
@@ -305,9 +161,9 @@ class Cluster:
         if errors:
             raise errors[0]
 
-    def add(self, name: str, bootstrap: list[str] | None = None, args: list[str] | None = None) -> NodeProcess:
+    def add(self, name: str, bootstrap: list[str] | None = None, args: list[str] | None = None) -> DrivenNode:
         """Start one more node in this cluster's directory."""
-        node = NodeProcess(self.root / name, bootstrap=bootstrap, args=args or self.args, env=self.env).start()
+        node = self.kind(self.root / name, bootstrap=bootstrap, args=args or self.args, env=self.env).start()
         self.nodes.append(node)
         return node
 
@@ -320,7 +176,7 @@ class Cluster:
         if self._tmp is not None:
             self._tmp.cleanup()
 
-    def __getitem__(self, i: int) -> NodeProcess:
+    def __getitem__(self, i: int) -> DrivenNode:
         return self.nodes[i]
 
     def __iter__(self):

@@ -213,6 +213,18 @@ async def parallel_syncs(host, peer, n: int) -> int:
     return held
 
 
+GOSSIP_MODES = ("forged", "poison", "malformed", "flood", "sybil")   # sent on the topic: need the mesh
+
+
+async def _until(condition, seconds: float) -> bool:
+    """Poll ``condition`` every 20 ms for at most ``seconds``; whether it held."""
+    with trio.move_on_after(seconds):
+        while not condition():
+            await trio.sleep(0.02)
+        return True
+    return False
+
+
 async def main(target: str, mode: str, count: int, seed: bytes | None = None) -> dict:
     from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11, PROTOCOL_ID_V12, GossipSub
     from libp2p.pubsub.pubsub import Pubsub
@@ -233,7 +245,8 @@ async def main(target: str, mode: str, count: int, seed: bytes | None = None) ->
                 await pubsub.wait_until_ready()
                 await pubsub.subscribe(TOPIC)
                 await host.connect(info)
-                await trio.sleep(1.2)            # let the mesh form (heartbeat 1 s)
+                if mode in GOSSIP_MODES:         # let the mesh form (heartbeat 1 s)
+                    await _until(lambda: info.peer_id in router.mesh.get(TOPIC, ()), 3.0)
                 if mode == "forged":
                     await pubsub.publish(TOPIC, forged_record(me))
                     sent = 1
@@ -273,16 +286,16 @@ async def main(target: str, mode: str, count: int, seed: bytes | None = None) ->
                         await pubsub.publish(TOPIC, pack_message(raws[start:start + step]))
                         sent += len(raws[start:start + step])
                         await trio.sleep(0.001 if mode == "flood" else 0.05)
-                await trio.sleep(2.0)
-                still = info.peer_id in host.get_connected_peers()
+                def connected() -> bool:
+                    return info.peer_id in host.get_connected_peers()
+                still = not await _until(lambda: not connected(), 2.0)    # cut off within 2 s?
                 readmitted = False
                 if not still:                    # a banned peer is turned away on reconnect
                     host.get_network().unblock_peer(info.peer_id)
                     try:
                         with trio.fail_after(5):
                             await host.connect(info)
-                        await trio.sleep(1.5)
-                        readmitted = info.peer_id in host.get_connected_peers()
+                        readmitted = not await _until(lambda: not connected(), 1.5)
                     except Exception:
                         readmitted = False
                 return {"id": me.id, "mode": mode, "sent": sent, "connected_after": still,

@@ -9,10 +9,11 @@ from trustmesh.trust.config import DEFAULT, TrustConfig
 from trustmesh.trust.engine import TrustModel, member_name
 from trustmesh.trust.evidence import EvidenceTable, build_table
 from trustmesh.trust.opinion import decay, opinion
-from trustmesh.trust.results import EvidenceItem, RankEntry, TrustScore
+from trustmesh.trust.results import EvidenceItem, FacetOpinions, RankEntry, TrustScore
+from trustmesh.trust.verdict import VERDICTS
 from trustmesh.trust.weights import AuthorWeights, author_weights
 
 __all__ = [
     "TrustConfig", "DEFAULT", "TrustModel", "EvidenceTable", "build_table", "opinion", "decay",
-    "TrustScore", "RankEntry", "EvidenceItem", "AuthorWeights", "author_weights", "member_name",
+    "TrustScore", "RankEntry", "EvidenceItem", "FacetOpinions", "VERDICTS", "AuthorWeights", "author_weights", "member_name",
 ]

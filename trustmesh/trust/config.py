@@ -72,8 +72,42 @@ class TrustConfig:
     camp_margin: float = 0.25
     """The camp penalty applies fully once the viewer's walk leans this much to one camp
     (0.25: 62.5% against 37.5%), proportionally below (see camps.py)."""
+    independence: float = 0.5
+    """A rater's word about a subject counts fully while at least this share of its incoming
+    trust comes from outside that subject's raters, proportionally less below (support.py):
+    many authors piling onto one subject count as far as the trust entering them."""
+    standing: float = 0.1
+    """Members whose author weight is at least this are in good standing: their contest
+    replies count against the author of the negative (support.py)."""
+    reply_free: float = 0.3
+    """A contested negative counts fully while at most this share of its author's other
+    negatives are contested by members in good standing..."""
+    reply_full: float = 0.6
+    """...and not at all from this share on (a slander ring leaves this trace)."""
+
+    # ---- verdicts (verdict.py) -----------------------------------------
+    verdict_evidence: float = 1.0
+    """Less evidence than this (units whose authors count) reads as unknown."""
+    known_authors: float = 2.0
+    """Fewer independent authors' worth than this (both sides) reads as unknown."""
+    recommend_score: float = 0.75
+    """Recommended: expected value at least this..."""
+    recommend_authors: float = 3.0
+    """...from at least this many independent authors' worth of positives."""
+    warning_score: float = 0.6
+    """Warning: expected value below this..."""
+    warning_authors: float = 2.0
+    """...from at least this many independent authors' worth of negatives."""
     tolerance: float = 1e-9
     max_iterations: int = 200
+
+    def family(self, facet: str) -> str:
+        """The facet family a rater's credibility is kept per (money, work, relation)."""
+        if facet in ("payment", "solvency"):
+            return "money"
+        if facet == "relation":
+            return "relation"
+        return "work"
 
     def half_life(self, facet: str) -> float:
         """The half-life in days for ``facet``."""

@@ -5,8 +5,9 @@ A member can earn walk mass honestly as a payer and still lie as a rater
 multiplied by a credibility in [0, 1] read from the evidence *about* that
 author, judged only by authors nearer to the viewer: members are taken in
 layers of hop distance from the viewer over the relation graph, and a
-member of layer d is judged from the evidence (all facets together) of
-members of layers < d, each counted with its own final weight. The order
+member of layer d is judged from the evidence of members of layers < d
+(per facet family: money, work, relation; a member who pays late keeps its
+say about others' quality, measured by ``late_payer_scenario``), each counted with its own final weight. The order
 is acyclic, so a collective cannot vouch for itself, and the viewer's own
 evidence is the anchor.
 
@@ -37,12 +38,19 @@ def hop_layers(relations: sp.csr_matrix, viewer: int) -> np.ndarray:
 
 
 def credibility(evidence: EvidenceTable, weight: np.ndarray, layer: np.ndarray, now_ms: int,
-                config: TrustConfig) -> np.ndarray:
-    """Per member, the share of its weight its ratings keep (1 for the viewer and the unjudged)."""
+                config: TrustConfig, family: str | None = None) -> np.ndarray:
+    """Per member, the share of its weight its ratings keep (1 for the viewer and the unjudged).
+
+    With ``family``, only evidence on that facet family judges (a late payer keeps its say
+    about quality); without, all facets together.
+    """
     ev = evidence
     cred = np.ones(ev.size)
     la, ls = layer[ev.author], layer[ev.subject]
-    rows = np.flatnonzero((la >= 0) & (ls > la) & (ev.expires > now_ms))
+    chosen = (la >= 0) & (ls > la) & (ev.expires > now_ms)
+    if family is not None:
+        chosen &= np.array([config.family(f) == family for f in ev.facets] + [False])[ev.facet]
+    rows = np.flatnonzero(chosen)
     if len(rows) == 0:
         return cred
     half_lives = np.array([config.half_life(f) for f in ev.facets])
@@ -51,7 +59,8 @@ def credibility(evidence: EvidenceTable, weight: np.ndarray, layer: np.ndarray, 
     pos = ev.positive[rows]
     units *= np.where(pos, 1.0, config.negative_weight * np.where(ev.pair_dealt[rows], 1.0, config.slander_weight))
     spent = np.bincount(ev.author[rows], units, minlength=ev.size)
-    budget = config.rater_budget * max(1, len(ev.facets))
+    budget = config.rater_budget * max(1, len(ev.facets) if family is None else
+                                       sum(config.family(f) == family for f in ev.facets))
     units *= np.minimum(1.0, np.divide(budget, spent, out=np.ones_like(spent), where=spent > 0))[ev.author[rows]]
     rows_layer = ls[rows]
     order = np.argsort(rows_layer, kind="stable")

@@ -30,7 +30,9 @@ from trustmesh.protocol.facets import CORE_FACETS, is_facet
 from trustmesh.trust.config import DAY_MS, DEFAULT, TrustConfig
 from trustmesh.trust.evidence import EvidenceTable
 from trustmesh.trust.opinion import decay, opinion
-from trustmesh.trust.results import EvidenceItem, RankEntry, TrustScore
+from trustmesh.trust.results import EvidenceItem, FacetOpinions, RankEntry, TrustScore
+from trustmesh.trust.support import independence, reply_factor
+from trustmesh.trust.verdict import VERDICTS, verdict, verdicts
 from trustmesh.trust.weights import AuthorWeights, author_weights
 
 _AGGREGATE_MS = 60_000
@@ -54,6 +56,7 @@ class TrustModel:
         self._weights: tuple[int, AuthorWeights | None] | None = None
         self._facets: dict[str, tuple[int, tuple]] = {}
         self._budgets: dict[str, np.ndarray] = {}
+        self._reply: np.ndarray | None = None
         self.refreshes = 0
 
     # ---- weights ---------------------------------------------------------
@@ -68,14 +71,15 @@ class TrustModel:
             self._weights = (day, found)
             self._facets.clear()
             self._budgets.clear()
+            self._reply = None
             self.refreshes += 1
         return self._weights[1]
 
-    def _author_weight(self, now_ms: int) -> np.ndarray:
+    def _author_weight(self, now_ms: int, facet: str | None = None) -> np.ndarray:
         w = self.weights(now_ms)
         if w is None:
             return np.zeros(self.evidence.size)
-        return w.weight
+        return w.weight if facet is None else w.weight_for(self.config.family(facet))
 
     # ---- queries ---------------------------------------------------------
 
@@ -105,23 +109,41 @@ class TrustModel:
         facet = _checked(facet)
         if limit <= 0:
             return []
-        subjects, r, s, count, authors = self._facet_aggregate(facet, now_ms)
+        subjects, r, s, count, authors, for_, against = self._facet_aggregate(facet, now_ms)
         if len(subjects) == 0:
             return []
         keep = r + s > 1e-9
         if self._viewer is not None:
             keep &= subjects != self._viewer
-        subjects, r, s, count, authors = (a[keep] for a in (subjects, r, s, count, authors))
+        subjects, r, s, count, authors, for_, against = (
+            a[keep] for a in (subjects, r, s, count, authors, for_, against))
         # A normal approximation picks the candidates; the exact Beta quantile orders them.
         mean = (r + 1) / (r + s + 2)
         approx = mean - norm.ppf(1 - self.config.quantile) * np.sqrt(mean * (1 - mean) / (r + s + 3))
         pool = min(len(subjects), max(4 * limit, 400))
         cand = np.argpartition(-approx, pool - 1)[:pool] if pool < len(subjects) else np.arange(len(subjects))
         score, unc, lower = opinion(r[cand], s[cand], self.config.quantile)
+        said = verdicts(r[cand], s[cand], for_[cand], against[cand], self.config)
         order = np.lexsort((-score, -lower))[:limit]
         names = self.evidence.members
         return [RankEntry(member_name(names[subjects[cand[i]]]), facet, float(score[i]), float(unc[i]),
-                          float(lower[i]), int(count[cand[i]]), int(authors[cand[i]])) for i in order]
+                          float(lower[i]), int(count[cand[i]]), int(authors[cand[i]]), VERDICTS[said[i]])
+                for i in order]
+
+    def opinions(self, facet: str, now_ms: int) -> FacetOpinions:
+        """The viewer's opinion of every member on ``facet`` at once, as arrays (unknown: the prior's).
+
+        For harnesses and bulk readers: one pass, the same numbers ``trust`` gives one by one.
+        """
+        facet = _checked(facet)
+        subjects, r, s, _, _, for_, against = self._facet_aggregate(facet, now_ms)
+        size = self.evidence.size
+        full = [np.zeros(size) for _ in range(4)]
+        for column, values in zip(full, (r, s, for_, against)):
+            column[subjects] = values
+        score, unc, lower = opinion(full[0], full[1], self.config.quantile)
+        return FacetOpinions(facet, full[0], full[1], score, unc, lower,
+                             verdicts(full[0], full[1], full[2], full[3], self.config), full[2], full[3])
 
     # ---- internals -------------------------------------------------------
 
@@ -139,19 +161,21 @@ class TrustModel:
         if index is None or facet not in ev.facets:
             return _unknown(name, facet, self.config)
         rows = np.arange(*ev.slice_of(index, ev.facets.index(facet)).indices(len(ev.key)))
-        weight = self._author_weight(now_ms)
+        weight = self._author_weight(now_ms, facet)
         rows = rows[ev.expires[rows] > now_ms]
-        units, _, group_w = self._units(rows, facet, weight, now_ms)
+        units, starts, group_w = self._units(rows, facet, weight, now_ms)
         pos = ev.positive[rows]
         r, s = units[pos].sum(), units[~pos].sum()
         score, unc, lower = opinion(r, s, self.config.quantile)
+        for_, against = self._sides(rows, units, starts, group_w)
+        said = verdict(r, s, for_.sum(), against.sum(), self.config)
         authors = len(set(ev.author[rows][group_w > 0].tolist()))
         contested = int((ev.contested[rows] & ~pos).sum())
         items: tuple[EvidenceItem, ...] = ()
         if explain:
-            items = self._items(rows, units, weight, explain, now_ms)
+            items = self._items(rows, units, weight, explain, now_ms, facet)
         return TrustScore(name, facet, float(score), float(unc), float(lower), len(rows), authors,
-                          contested, items)
+                          contested, items, said)
 
     def _raw_units(self, rows: np.ndarray, facet: str, now_ms: int) -> np.ndarray:
         ev, cfg = self.evidence, self.config
@@ -177,12 +201,17 @@ class TrustModel:
         return scale
 
     def _units(self, rows: np.ndarray, facet: str, weight: np.ndarray, now_ms: int):
-        """Per row: evidence units counted; per group (author within subject): starts and weight."""
+        """Per row: evidence units counted; per group (author within subject): starts and weight.
+
+        The group weight is the author's weight (``first_hand`` for the viewer) times the
+        share of it that is independent of the subject's other raters (support.py).
+        """
         ev, cfg = self.evidence, self.config
         if len(rows) == 0:
             return np.zeros(0), np.zeros(0, np.int64), np.zeros(0)
         raw = self._raw_units(rows, facet, now_ms)
         raw *= self._budget_scale(facet, now_ms)[ev.author[rows]]
+        raw *= self._replies(now_ms)[rows]
         authors, subjects = ev.author[rows], ev.subject[rows]
         change = np.empty(len(rows), bool)
         change[0] = True
@@ -193,28 +222,51 @@ class TrustModel:
         scale = np.divide(capped, total, out=np.zeros_like(total), where=total > 0)
         group_author = authors[starts]
         group_w = weight[group_author].copy()
+        found = self.weights(now_ms)
+        if found is not None:
+            group_w *= independence(found.inflow, group_author, subjects[starts], self._viewer, cfg)
         if self._viewer is not None:
             group_w[group_author == self._viewer] = cfg.first_hand
         per_group = scale * group_w
         sizes = np.diff(np.append(starts, len(rows)))
         return raw * np.repeat(per_group, sizes), starts, np.repeat(group_w, sizes)
 
+    def _replies(self, now_ms: int) -> np.ndarray:
+        """Per row, the share a contested negative keeps (support.py), cached with the weights."""
+        self.weights(now_ms)
+        if self._reply is None:
+            found = self.weights(now_ms)
+            standing = np.zeros(self.evidence.size) if found is None else found.reach
+            self._reply = reply_factor(self.evidence, standing, now_ms, self.config)
+        return self._reply
+
+    def _sides(self, rows: np.ndarray, units: np.ndarray, starts: np.ndarray, group_w: np.ndarray):
+        """Per group: independent authors' worth for (positives, negatives), and its subject."""
+        ev, cfg = self.evidence, self.config
+        signed = np.where(ev.positive[rows], units, -units)
+        net = np.add.reduceat(signed, starts) if len(rows) else np.zeros(0)
+        worth = np.minimum(group_w[starts], 1.0) if len(rows) else np.zeros(0)
+        if self._viewer is not None and len(rows):
+            worth[ev.author[rows][starts] == self._viewer] = cfg.warning_authors
+        return np.where(net > 0, worth, 0.0), np.where(net < 0, worth, 0.0)
+
     def _facet_aggregate(self, facet: str, now_ms: int) -> tuple:
-        """Per subject on ``facet``: (subjects, r, s, attestations, authors), cached briefly."""
+        """Per subject on ``facet``: (subjects, r, s, attestations, authors, independent authors'
+        worth for and against), cached briefly."""
         bucket = now_ms // _AGGREGATE_MS
         self.weights(now_ms)            # may clear the cache when the day changed
         held = self._facets.get(facet)
         if held is not None and held[0] == bucket:
             return held[1]
         ev = self.evidence
-        empty = (np.zeros(0, np.int64),) + (np.zeros(0),) * 4
+        empty = (np.zeros(0, np.int64),) + (np.zeros(0),) * 6
         if facet not in ev.facets:
             return empty
         rows = np.arange(*ev.facet_slice(ev.facets.index(facet)).indices(len(ev.key)))
         rows = rows[ev.expires[rows] > now_ms]
         if len(rows) == 0:
             return empty
-        units, starts, group_w = self._units(rows, facet, self._author_weight(now_ms), now_ms)
+        units, starts, group_w = self._units(rows, facet, self._author_weight(now_ms, facet), now_ms)
         pos = ev.positive[rows]
         subjects = ev.subject[rows]
         first = np.flatnonzero(np.r_[True, subjects[1:] != subjects[:-1]])
@@ -224,11 +276,14 @@ class TrustModel:
         counted = np.zeros(len(rows))
         counted[starts] = group_w[starts] > 0
         authors = np.add.reduceat(counted, first)
-        result = (subjects[first], r, s, count, authors)
+        for_, against = np.zeros(len(rows)), np.zeros(len(rows))
+        for_[starts], against[starts] = self._sides(rows, units, starts, group_w)
+        result = (subjects[first], r, s, count, authors, np.add.reduceat(for_, first),
+                  np.add.reduceat(against, first))
         self._facets[facet] = (bucket, result)
         return result
 
-    def _items(self, rows, units, weight, limit: int, now_ms: int) -> tuple[EvidenceItem, ...]:
+    def _items(self, rows, units, weight, limit: int, now_ms: int, facet: str) -> tuple[EvidenceItem, ...]:
         ev = self.evidence
         order = np.argsort(-units, kind="stable")[:limit]
         picked = rows[order]
@@ -245,7 +300,8 @@ class TrustModel:
                 author_weight=float(weight[author]), weight=float(units[order[k]]),
                 first_hand=author == self._viewer,
                 chain=tuple(member_name(ev.members[i]) for i in chain) if chain else (),
-                rater_credibility=float(found.credibility[author]) if found is not None else 0.0))
+                rater_credibility=(float(found.credibility_for(self.config.family(facet))[author])
+                                   if found is not None else 0.0)))
         return tuple(items)
 
 
@@ -257,4 +313,4 @@ def _checked(facet: str) -> str:
 
 def _unknown(name: str, facet: str, config: TrustConfig) -> TrustScore:
     score, unc, lower = opinion(0.0, 0.0, config.quantile)
-    return TrustScore(name, facet, float(score), float(unc), float(lower), 0, 0)
+    return TrustScore(name, facet, float(score), float(unc), float(lower), 0, 0, verdict=verdict(0, 0, 0, 0, config))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class EvidenceItem:
@@ -30,9 +32,11 @@ class EvidenceItem:
     rater_credibility: float = 1.0  # share of its weight the author keeps as a rater, in [0, 1]
 
     def to_dict(self) -> dict:
-        """A JSON-ready dict (the chain as a list)."""
+        """A JSON-ready dict (the chain as a list, the date as ISO 8601 UTC like every time we print)."""
+        from trustmesh.protocol.jsonview import iso
         out = asdict(self)
         out["chain"] = list(self.chain)
+        out["occurred"] = iso(self.occurred)
         return out
 
 
@@ -56,6 +60,7 @@ class TrustScore:
     authors: int
     contested: int = 0
     explanation: tuple[EvidenceItem, ...] = ()
+    verdict: str = "unknown"    # recommended / no objection / unknown / warning (verdict.py)
 
     @property
     def known(self) -> bool:
@@ -67,7 +72,7 @@ class TrustScore:
         return {"subject": self.subject, "facet": self.facet, "score": self.score,
                 "uncertainty": self.uncertainty, "lower": self.lower,
                 "evidence": self.evidence, "authors": self.authors,
-                "contested": self.contested,
+                "contested": self.contested, "verdict": self.verdict,
                 "explanation": [item.to_dict() for item in self.explanation]}
 
 
@@ -82,7 +87,27 @@ class RankEntry:
     lower: float
     evidence: int
     authors: int
+    verdict: str = "unknown"
 
     def to_dict(self) -> dict:
         """The JSON form the CLI prints."""
         return asdict(self)
+
+
+@dataclass(frozen=True, eq=False)
+class FacetOpinions:
+    """Every member's opinion on one facet, as arrays indexed like the evidence table.
+
+    ``verdict`` holds indexes into ``trustmesh.trust.verdict.VERDICTS``; ``for_``
+    and ``against`` the independent authors' worth behind each side.
+    """
+
+    facet: str
+    r: np.ndarray
+    s: np.ndarray
+    score: np.ndarray
+    uncertainty: np.ndarray
+    lower: np.ndarray
+    verdict: np.ndarray
+    for_: np.ndarray
+    against: np.ndarray

@@ -73,6 +73,18 @@ class AuthorWeights:
     inflow: sp.csr_matrix   # row v: walk mass arriving at v from each member
     iterations: int
     credibility: np.ndarray  # the share of its weight each rater keeps (credibility.py, camps.py)
+    families: dict = None   # facet family -> (weight, credibility) judged on that family alone
+    reach: np.ndarray | None = None  # the weight from the walks alone, before any rater credibility
+
+    def weight_for(self, family: str) -> np.ndarray:
+        """Author weights for ratings in one facet family (``TrustConfig.family``)."""
+        held = (self.families or {}).get(family)
+        return self.weight if held is None else held[0]
+
+    def credibility_for(self, family: str) -> np.ndarray:
+        """The rater credibility used for one facet family."""
+        held = (self.families or {}).get(family)
+        return self.credibility if held is None else held[1]
 
     def chain(self, member: int, max_length: int = 8) -> list[int] | None:
         """The strongest chain of relations viewer -> ... -> ``member``, or None.
@@ -152,13 +164,19 @@ def author_weights(evidence: EvidenceTable, viewer: int, now_ms: int,
         back[evidence.equivocators] = 0.0
     vouched = rel.indices[rel.indptr[viewer]:rel.indptr[viewer + 1]]     # whom I vouch for myself
     weight = _scaled(mass, back, viewer, vouched, config, None)
-    cred = credibility(evidence, weight, hop_layers(rel, viewer), now_ms, config)
+    layers = hop_layers(rel, viewer)
+    cred = credibility(evidence, weight, layers, now_ms, config)
+    families = {}
+    for family in sorted({config.family(f) for f in evidence.facets}):
+        families[family] = credibility(evidence, weight, layers, now_ms, config, family)
     camp = camp_credibility(evidence, mass, weight, now_ms, config)
     if (camp < 1.0).any():      # the core is measured among those whose word counts
         weight = _scaled(mass, back, viewer, vouched, config, camp)
-    cred *= camp
-    cred[viewer] = 1.0
-    return AuthorWeights(viewer, mass, weight * cred, inflow, n1, cred)
+    for held in [cred] + list(families.values()):
+        held *= camp
+        held[viewer] = 1.0
+    families = {f: (weight * c, c) for f, c in families.items()}
+    return AuthorWeights(viewer, mass, weight * cred, inflow, n1, cred, families, weight)
 
 
 def _scaled(mass, back, viewer, vouched, config: TrustConfig, counted) -> np.ndarray:

@@ -45,8 +45,11 @@ async def propose(host: IHost, peer: ID, proposal: Deal, timeout_s: float) -> tu
     with trio.move_on_after(timeout_s) as scope:
         try:
             stream = await host.new_stream(peer, [DEAL_PROTOCOL])
-        except Exception as exc:
-            raise NetworkError(f"cannot open a deal stream to {peer}: {exc}") from None
+        except Exception as exc:      # libp2p's words (dial errors, protocol lists) mean nothing to a member
+            log.debug("deal stream to %s: %s", peer, exc)
+            raise NetworkError(f"{peer} is not reachable now (their node is offline, or not connected to"
+                               " mine): connect to it first (trustmesh connect ADDRESS), or send the"
+                               " proposal as a file (trustmesh deal propose ... -o FILE)") from None
         framed = FramedStream(stream, MAX_FRAME)
         try:
             await framed.write_frame(pack_message("propose", encode(proposal)))
@@ -82,10 +85,7 @@ def handler(decide: Decide, offence: Offence, me: bytes, timeout_s: float):
                     data = await framed.read_frame()
                     if data is None:
                         return
-                    items = unpack_message(data, 2)
-                    if len(items) != 2 or items[0] != "propose" or not isinstance(items[1], bytes):
-                        raise DecodeError("not a proposal")
-                    proposal = decode(items[1], allow_proposal=True)
+                    proposal = read_proposal_frame(data)
                 except (DecodeError, RemoteProtocolError) as exc:
                     offence(peer, "hard", f"deal: {exc}")
                     await framed.reset()
@@ -98,6 +98,21 @@ def handler(decide: Decide, offence: Offence, me: bytes, timeout_s: float):
             await framed.close()
 
     return handle
+
+
+def read_proposal_frame(data: bytes) -> Deal:
+    """The proposal in a ``["propose", <deal>]`` frame; DecodeError for anything else.
+
+    Apart from the handler so the fuzz kit (testing/fuzzing.py) feeds it
+    exactly what a peer's frame reaches.
+    """
+    items = unpack_message(data, 2)
+    if len(items) != 2 or items[0] != "propose" or not isinstance(items[1], bytes):
+        raise DecodeError("not a proposal")
+    proposal = decode(items[1], allow_proposal=True)
+    if not isinstance(proposal, Deal):
+        raise DecodeError("a proposal is a deal")
+    return proposal
 
 
 async def _answer(proposal, peer: ID, decide: Decide, me: bytes) -> tuple[str, bytes | str]:

@@ -10,12 +10,12 @@
   gossipsub scores reset on reconnect) and refused (False).
 - Our own publishes also pass the validator; they are already stored, so it
   says yes at once.
+- Validations waiting at the same time share one intake call (intake.py).
 - Publishing is paced through a PublishQueue (see pacing.py).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -28,8 +28,9 @@ from trustmesh.errors import DecodeError
 from trustmesh.net.config import TOPIC, GossipConfig
 from trustmesh.net.defence import judge
 from trustmesh.net.ports import IntakeReport
+from trustmesh.net.gossip.intake import IntakeBatcher
 from trustmesh.net.gossip.pacing import PublishQueue
-from trustmesh.protocol.gossip import unpack_message
+from trustmesh.protocol.gossip import message_id as content_id, unpack_message
 from trustmesh.net.tuning import LeanGossipSub, SafePubsub
 
 log = logging.getLogger("trustmesh.p2p.gossip")
@@ -42,7 +43,7 @@ Offence = Callable[[ID, str, str], None]
 
 def message_id(msg) -> bytes:
     """Content address of a gossip message (= the record id for one record)."""
-    return hashlib.sha256(msg.data).digest()
+    return content_id(msg.data)
 
 
 class Gossip:
@@ -53,7 +54,6 @@ class Gossip:
                  banned: Callable[[ID], bool] = lambda peer: False) -> None:
         self.host = host
         self.config = config
-        self._intake = intake
         self._offence = offence
         self._allowed = allowed
         self._banned = banned
@@ -66,15 +66,18 @@ class Gossip:
             max_messages_per_topic_per_second=config.max_messages_per_s,
             eclipse_protection_enabled=False,   # all peers share one IP on loopback / a LAN
             adaptive_gossip_enabled=False,      # see tuning.LeanGossipSub
+            msg_id=message_id,
         )
         self.pubsub = SafePubsub(
             host, self.router, msg_id_constructor=message_id,
+            strict_signing=config.sign_messages,    # StrictNoSign (docs/protocol.md 16.2)
             max_inbound_rpc_size=config.max_rpc_bytes,
             max_concurrent_validator_count=config.validation_concurrency,
             validation_cache_size=10_000,
             validation_timeout=60.0,   # intake waits behind sync batches; a timeout would drop the message
         )
         self.queue = PublishQueue(config.batch_records, config.batch_bytes)
+        self.batcher = IntakeBatcher(intake)
         self._wake = trio.Event()
         self.published_messages = 0
         self.published_records = 0
@@ -108,6 +111,10 @@ class Gossip:
                 log.debug("publish failed: %s", exc)
             await trio.sleep(self.config.publish_interval_s)
 
+    async def run_intake(self) -> None:
+        """Hand validated messages' records to the node's intake, batched (see intake.py)."""
+        await self.batcher.run()
+
     async def run_drain(self) -> None:
         """Empty the subscription: records were taken in by the validator already."""
         while True:
@@ -127,7 +134,7 @@ class Gossip:
             self._offence(forwarder, "hard", "gossip: over the rate limit")
             return False
         try:
-            report = await self._intake(raws, forwarder, "gossip")
+            report = await self.batcher.take(raws, forwarder)
         except Exception as exc:      # the node never crashes on what a peer sends
             log.warning("intake failed: %s", exc)
             return False

@@ -53,18 +53,35 @@ class Discovery:
     """Keeps a host connected to enough peers."""
 
     def __init__(self, host: IHost, config: DiscoveryConfig, known: KnownPeers,
-                 is_banned, on_event=None) -> None:
+                 is_banned, on_event=None, dial_circuit=None) -> None:
         self.host = host
         self.config = config
         self.known = known
         self._is_banned = is_banned
         self._on_event = on_event or (lambda *a: None)
+        self._dial_circuit = dial_circuit       # async (circuit addr) -> ID: the swarm cannot dial those
         self.backoff = Backoff(config.redial_min_s, config.redial_max_s)
         self.candidates: dict[str, list[str]] = {}   # learnt this run: id -> addrs
         self.bootstrap: dict[str, list[str]] = {}
         for text in config.bootstrap:
             self.add_bootstrap(text)
         self._dialing: set[str] = set()
+        self._held: dict[str, float] = {}          # pid -> trio time until which we do not dial it
+
+    def hold(self, pid: str, now: float) -> None:
+        """Do not dial ``pid`` for ``disconnect_hold_s`` (the owner disconnected it)."""
+        self._held[pid] = now + self.config.disconnect_hold_s
+
+    def release(self, pid: str) -> None:
+        """End a hold (the owner connected to the peer again)."""
+        self._held.pop(pid, None)
+
+    def is_held(self, pid: str, now: float) -> bool:
+        until = self._held.get(pid)
+        if until is not None and now >= until:
+            del self._held[pid]
+            return False
+        return until is not None
 
     def add_bootstrap(self, text: str) -> None:
         """Add a bootstrap address (UsageError if it lacks /p2p/<id>)."""
@@ -88,7 +105,13 @@ class Discovery:
     async def dial(self, addr: str) -> ID:
         """Connect to ``addr`` now (clearing py-libp2p's negative cache first)."""
         info = peer_info(addr)
+        if info.peer_id in self.host.get_connected_peers():
+            # py-libp2p would add the address to the peerstore first, unchecked, and
+            # we would save it as the peer's: a typo'd port would be kept for ever.
+            return info.peer_id
         self.host.get_network().unblock_peer(info.peer_id)
+        if "/p2p-circuit" in addr and self._dial_circuit is not None:
+            return await self._dial_circuit(addr)
         await self.host.connect(info)
         return info.peer_id
 
@@ -153,7 +176,7 @@ class Discovery:
                 continue
             if pid == me or pid in connected or pid in self._dialing:
                 continue
-            if self._is_banned(pid) or not self.backoff.due(pid, now):
+            if self._is_banned(pid) or self.is_held(pid, now) or not self.backoff.due(pid, now):
                 continue
             self._dialing.add(pid)
             nursery.start_soon(self._try_dial, pid, addrs)
@@ -222,12 +245,17 @@ class Discovery:
         if not data:
             return 0
         try:
-            items = unpack_message(data, self.config.exchange_peers + 1)
+            addrs = read_peers_frame(data, self.config.exchange_peers)
         except DecodeError:
             return 0
-        addrs = [a for a in items[1:] if isinstance(a, str) and len(a) < 300]
         self.learn(addrs)
         return len(addrs)
+
+
+def read_peers_frame(data: bytes, most: int) -> list[str]:
+    """The addresses in a ``["peers", addr...]`` answer (odd items dropped); DecodeError if it is none."""
+    items = unpack_message(data, most + 1)
+    return [a for a in items[1:] if isinstance(a, str) and len(a) < 300]
 
 
 def my_addrs(host: IHost) -> list[str]:

@@ -1,0 +1,560 @@
+"""A fuzz kit for every decoder a peer or a caller can reach: valid seeds, mutators, targets.
+
+Why a kit of our own rather than a coverage-guided fuzzer: the contract to
+check is simple and total - whatever bytes arrive, a decoder either returns
+or raises one of *our* errors (``trustmesh.errors``) - and the decoders are
+pure, so a seeded ``random.Random`` over valid seeds reaches deep enough,
+runs anywhere (CI, ``bench/fuzz.py``) and replays exactly: a failure is
+reported with the bytes that caused it.
+
+    for case in cases(seed=1, n=10_000):       # (target name, input bytes)
+        failure = run_case(*case)               # None, or a Failure to print
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import random
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+
+from trustmesh.crypto.keys import Identity
+from trustmesh.errors import TrustmeshError
+from trustmesh.protocol.bundle import BUNDLE_MAGIC, PROPOSAL_MAGIC, read_bundle, read_proposal
+from trustmesh.protocol.codec import pack
+from trustmesh.protocol.framing import FrameDecoder, encode_varint, frame
+from trustmesh.protocol.gossip import pack_message, unpack_message
+from trustmesh.protocol.jsonview import record_view
+from trustmesh.protocol.messages import RecordsReceived
+from trustmesh.protocol.query.session import QueryAsked, QueryClient, QueryServer
+from trustmesh.protocol.query.wire import QueryRequest
+from trustmesh.protocol.records import (
+    Attestation, Deal, Profile, Reply, Retraction, countersign, decode, encode, record_id, sign,
+)
+from trustmesh.protocol.sync.index import SyncIndex
+from trustmesh.protocol.sync.session import SyncSession, WantRecords
+from trustmesh.protocol.validate import check_link, check_record, link_target
+
+T0 = 1_760_000_000_000      # a fixed "now" (ms): the seeds and the checks never read the clock
+
+
+@dataclass
+class Failure:
+    """A case whose decoder raised something other than our errors."""
+
+    target: str
+    data: bytes
+    error: str
+    trace: str
+
+    def describe(self) -> str:
+        """What to print: the target, the error, and the input to reproduce it (hex)."""
+        return (f"target {self.target}: {self.error}\n  input ({len(self.data)} bytes, hex): {self.data.hex()}\n"
+                f"  reproduce: trustmesh.testing.fuzzing.TARGETS[{self.target!r}](bytes.fromhex(...))\n"
+                f"{self.trace}")
+
+
+# ---- valid seeds ---------------------------------------------------------------
+
+@functools.cache
+def _seed_records() -> tuple[bytes, ...]:
+    alice, bob = Identity.from_seed(b"a" * 32), Identity.from_seed(b"b" * 32)
+    prof = encode(sign(Profile(alice.public_key, 1, None, T0, "Alice", "Acme", "https://a.example"), alice))
+    att = encode(sign(Attestation(alice.public_key, 2, record_id(prof), T0, bob.public_key, "payment", True,
+                                  b"\x11" * 32, None, T0 - 1000, T0 + 86_400_000, "paid on time"), alice))
+    deal = sign(Deal(bob.public_key, alice.public_key, "client", b"\x22" * 32, T0 + 5000, T0), bob)
+    deal_raw = encode(countersign(deal, alice))
+    ret = encode(sign(Retraction(alice.public_key, 3, record_id(att), T0, record_id(att), "mistake"), alice))
+    rep = encode(sign(Reply(bob.public_key, 1, None, T0, record_id(att), "contest", "no"), bob))
+    return (prof, att, deal_raw, ret, rep)
+
+
+def seed_records() -> list[bytes]:
+    """One valid record of every type (a deal countersigned, a chain of three), fixed keys."""
+    return list(_seed_records())
+
+
+def seed_proposal() -> bytes:
+    alice, bob = Identity.from_seed(b"a" * 32), Identity.from_seed(b"b" * 32)
+    return encode(sign(Deal(bob.public_key, alice.public_key, "supplier", b"\x33" * 32, None, T0), bob))
+
+
+def _sync_transcript(mine: list[bytes], theirs: list[bytes]) -> tuple[list[bytes], list[bytes]]:
+    """The chunks each side of a real in-memory sync wrote: (initiator's, responder's)."""
+    from trustmesh.testing.memsync import Link, MemoryPeer, handle_sync_event, pump
+    a, b = MemoryPeer.holding(mine), MemoryPeer.holding(theirs)
+    sa, sb = SyncSession(a.index, initiator=True), SyncSession(b.index, initiator=False)
+    sa.start()
+    sb.start()
+    link = Link()
+    out: tuple[list[bytes], list[bytes]] = ([], [])
+    for session, sent in ((sa, out[0]), (sb, out[1])):      # record every chunk as it is written
+        def capture(session=session, sent=sent, orig=session.data_to_send):
+            data = orig()
+            if data:
+                sent.append(data)
+            return data
+        session.data_to_send = capture
+    pump(sa, sb, lambda e: handle_sync_event(a, sa, e), lambda e: handle_sync_event(b, sb, e), link=link)
+    return out
+
+
+def _query_transcript(records: list[bytes]) -> tuple[bytes, bytes]:
+    alice = Identity.from_seed(b"a" * 32)
+    client = QueryClient(QueryRequest(subject=None, author=alice.public_key, limit=10))
+    client.start()
+    ask = client.data_to_send()
+    server = QueryServer()
+    server.receive_data(ask)
+    server.next_event()
+    server.provide(records[:3], records[3:])
+    return ask, server.data_to_send()
+
+
+def seeds() -> dict[str, list[bytes]]:
+    """Valid inputs of every target: what an honest peer or caller sends."""
+    return {name: list(group) for name, group in _seeds().items()}
+
+
+@functools.cache
+def _seeds() -> dict[str, list[bytes]]:
+    recs = seed_records()
+    more = [encode(sign(Profile(Identity.from_seed(bytes([i]) * 32).public_key, 1, None, T0, f"p{i}",
+                                None, None), Identity.from_seed(bytes([i]) * 32))) for i in range(1, 40)]
+    init, _ = _sync_transcript(recs + more[:20], recs)        # the responder target holds ``recs``
+    _, resp = _sync_transcript(recs, recs[:2] + more[15:])    # and so does the initiator target
+    ask, answer = _query_transcript(recs)
+    addrs = ["/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWEN94n2GW3NVygr9HGNfkMGc6dPC5ZkgaACv1TXL9cR2R",
+             "/ip6/::1/tcp/9/p2p/12D3KooWEN94n2GW3NVygr9HGNfkMGc6dPC5ZkgaACv1TXL9cR2R"]
+    out = {
+        "record": recs + [seed_proposal()],
+        "gossip": recs[:2] + [pack_message(recs), pack_message(more[:5])],
+        "bundle": [BUNDLE_MAGIC + b"".join(frame(r) for r in recs), BUNDLE_MAGIC],
+        "proposal": [PROPOSAL_MAGIC + seed_proposal()],
+        "sync-responder": [b"".join(init), init[0]],
+        "sync-initiator": [b"".join(resp), resp[0]],
+        "query-server": [ask],
+        "query-client": [answer],
+        "deal-frame": [frame(pack(["propose", seed_proposal()]))],
+        "peers-frame": [frame(pack(["peers", *addrs]))],
+    }
+    for route, bodies in api_seeds().items():
+        out[f"api-{route}"] = [json.dumps(b).encode() for b in bodies]
+    return out
+
+
+def api_seeds() -> dict[str, list[dict]]:
+    """A valid body of every API route that takes one (``api/schemas.py``)."""
+    bob = "12D3KooWEN94n2GW3NVygr9HGNfkMGc6dPC5ZkgaACv1TXL9cR2R"
+    return {
+        "attest": [{"subject": bob, "facet": "payment", "positive": True, "ref": "inv-1", "note": "ok",
+                    "occurred": T0, "expires": T0 + 10**9}],
+        "retract": [{"target": "ab" * 32, "reason": "typo"}],
+        "reply": [{"target": "ab" * 32, "stance": "contest", "note": "no"}],
+        "profile": [{"name": "Alice", "org": "Acme", "url": "https://a.example"}],
+        "propose": [{"counterparty": bob, "ref": "job 7", "role": "client", "due": T0}],
+        "ask": [{"subject": bob}, {"author": bob}],
+        "connect": [{"addr": "/ip4/127.0.0.1/tcp/4001/p2p/" + bob}],
+    }
+
+
+# ---- targets: bytes in, return or raise TrustmeshError --------------------------
+
+def t_record(data: bytes, verify: bool = True) -> None:
+    """Decode, check, verify and show: what every intake does with a record."""
+    rec = decode(data, allow_proposal=True)
+    record_view(rec, record_id(data))
+    try:
+        check_record(rec, T0, verify=verify)
+    except TrustmeshError:
+        pass
+    if link_target(rec) is not None:
+        check_link(rec, _target())
+
+
+@functools.cache
+def _target():
+    return decode(_seed_records()[1])
+
+
+def t_stored(data: bytes) -> None:
+    """A record read back from the store is always showable (``stored=True``)."""
+    record_view(decode(data, allow_proposal=True, stored=True), record_id(data))
+
+
+def t_gossip(data: bytes) -> None:
+    for raw in unpack_message(data):
+        try:
+            t_record(raw, verify=False)
+        except TrustmeshError:
+            pass
+
+
+def t_bundle(data: bytes) -> None:
+    """A bundle read in uneven chunks (the import streams it)."""
+    rng = random.Random(len(data))
+    chunks, pos = [], 0
+    while pos < len(data):
+        step = rng.choice((1, 7, 64, 4096))
+        chunks.append(data[pos:pos + step])
+        pos += step
+    for raw in read_bundle(chunks):
+        try:
+            t_record(raw, verify=False)
+        except TrustmeshError:
+            pass
+
+
+def t_proposal(data: bytes) -> None:
+    read_proposal(data)
+
+
+def _drive(session, data: bytes, on_event: Callable[[Any], None]) -> None:
+    """Feed ``data`` in two pieces then EOF, taking every event, as a pump does."""
+    cut = len(data) // 2
+    for piece in (data[:cut], data[cut:], b""):
+        if session.state in ("done", "failed", "error"):
+            return
+        session.receive_data(piece)
+        for _ in range(10_000):
+            session.data_to_send()
+            event = session.next_event()
+            if event is None:
+                break
+            on_event(event)
+
+
+def _sync_events(session: SyncSession, held: dict[bytes, bytes]):
+    def on_event(event) -> None:
+        if isinstance(event, WantRecords):
+            session.provide([held[i] for i in event.ids if i in held])
+        elif isinstance(event, RecordsReceived):
+            for raw in event.raws:
+                try:
+                    t_record(raw, verify=False)
+                except TrustmeshError:
+                    pass
+            session.index.add([hashlib.sha256(r).digest() for r in event.raws])
+    return on_event
+
+
+_HELD = None
+
+
+def _held() -> dict[bytes, bytes]:
+    global _HELD
+    if _HELD is None:
+        _HELD = {record_id(r): r for r in seed_records()}
+    return _HELD
+
+
+def t_sync_responder(data: bytes) -> None:
+    held = _held()
+    session = SyncSession(SyncIndex(held), initiator=False)
+    _drive(session, data, _sync_events(session, held))
+
+
+def t_sync_initiator(data: bytes) -> None:
+    held = _held()
+    session = SyncSession(SyncIndex(held), initiator=True)
+    session.start()
+    session.data_to_send()
+    _drive(session, data, _sync_events(session, held))
+
+
+def t_query_server(data: bytes) -> None:
+    session = QueryServer()
+    recs = seed_records()
+
+    def on_event(event) -> None:
+        if isinstance(event, QueryAsked):
+            session.provide(recs[:event.limit], recs[:1])
+    _drive(session, data, on_event)
+
+
+def t_query_client(data: bytes) -> None:
+    session = QueryClient(QueryRequest(subject=b"\x01" * 32, limit=10))
+    session.start()
+    session.data_to_send()
+
+    def on_event(event) -> None:
+        if isinstance(event, RecordsReceived):
+            for raw in event.raws:
+                try:
+                    t_record(raw, verify=False)
+                except TrustmeshError:
+                    pass
+    _drive(session, data, on_event)
+
+
+def _frames(data: bytes, limit: int) -> list[bytes]:
+    decoder = FrameDecoder(limit)
+    decoder.feed(data)
+    return list(decoder.frames())
+
+
+def t_deal_frame(data: bytes) -> None:
+    """What the deal handler does with a peer's first frame (``net/deals``)."""
+    from trustmesh.net.deals.handler import MAX_FRAME, read_proposal_frame
+    for body in _frames(data, MAX_FRAME)[:1]:
+        proposal = read_proposal_frame(body)
+        check_record(proposal, T0, verify=True)
+
+
+def t_peers_frame(data: bytes) -> None:
+    """What peer exchange does with an answer: every address through ``peer_info``."""
+    from trustmesh.net.host import peer_info
+    from trustmesh.net.peers.discovery import MAX_FRAME, read_peers_frame
+    for body in _frames(data, MAX_FRAME)[:1]:
+        for addr in read_peers_frame(body, 16):
+            try:
+                peer_info(addr)
+            except TrustmeshError:
+                pass
+
+
+def _api_target(route: str) -> Callable[[bytes], None]:
+    def target(data: bytes) -> None:
+        from trustmesh.api.schemas import parse_body
+        parse_body(data, route)
+    target.__doc__ = f"The schema validator of the {route!r} body."
+    return target
+
+
+TARGETS: dict[str, Callable[[bytes], None]] = {
+    "record": t_record, "stored": t_stored, "gossip": t_gossip, "bundle": t_bundle, "proposal": t_proposal,
+    "sync-responder": t_sync_responder, "sync-initiator": t_sync_initiator,
+    "query-server": t_query_server, "query-client": t_query_client,
+    "deal-frame": t_deal_frame, "peers-frame": t_peers_frame,
+    **{f"api-{route}": _api_target(route) for route in api_seeds()},
+}
+_SEED_OF = {"stored": "record"}     # targets sharing another's seeds
+
+
+def run_case(target: str, data: bytes) -> Failure | None:
+    """Run one case: None if only our errors came out, else the Failure."""
+    try:
+        TARGETS[target](data)
+    except TrustmeshError:
+        return None
+    except Exception as exc:        # the point: anything else is a bug to report
+        return Failure(target, data, f"{type(exc).__name__}: {exc}"[:300], traceback.format_exc(limit=8))
+    return None
+
+
+# ---- mutators: valid bytes in, plausible hostile bytes out ------------------------
+
+INTERESTING = (0x00, 0x01, 0x7f, 0x80, 0xff, 0xc0, 0xc1, 0xc2, 0xc3, 0xc4, 0xc6, 0xca, 0xcb, 0xcc, 0xcf,
+               0xd3, 0xd9, 0xdb, 0xdc, 0xdd, 0xde, 0xdf, 0x90, 0x9f, 0xa0, 0xbf, 0xe0)
+
+
+def _bitflip(rng, data, _):
+    out = bytearray(data)
+    for _ in range(rng.randint(1, 4)):
+        if out:
+            out[rng.randrange(len(out))] ^= 1 << rng.randrange(8)
+    return bytes(out)
+
+
+def _interesting(rng, data, _):
+    if not data:
+        return bytes([rng.choice(INTERESTING)])
+    out = bytearray(data)
+    out[rng.randrange(len(out))] = rng.choice(INTERESTING)
+    return bytes(out)
+
+
+def _truncate(rng, data, _):
+    return data[:rng.randrange(len(data) + 1)]
+
+
+def _extend(rng, data, _):
+    return data + rng.randbytes(rng.choice((1, 3, 16, 200)))
+
+
+def _splice(rng, data, other):
+    return data[:rng.randrange(len(data) + 1)] + other[rng.randrange(len(other) + 1):]
+
+
+def _dup_delete(rng, data, _):
+    if len(data) < 2:
+        return data * 2
+    i, j = sorted(rng.sample(range(len(data) + 1), 2))
+    return data[:i] + data[j:] if rng.random() < 0.5 else data[:j] + data[i:j] + data[j:]
+
+
+def _huge_length(rng, data, _):
+    """A length header claiming far more than follows: msgpack bin/str/array 32, or a varint."""
+    head = rng.choice((b"\xc6\xff\xff\xff\xff", b"\xdb\x7f\xff\xff\xff", b"\xdd\xff\xff\xff\xff",
+                       encode_varint(rng.choice((2**31, 2**62, 10**7, 1 << 20 | 1))), b"\xff" * 10))
+    i = rng.randrange(len(data) + 1)
+    return data[:i] + head + data[i:]
+
+
+def _nest(rng, data, _):
+    depth = rng.choice((50, 200, 600, 2000))
+    inner = b"\x91" * depth + b"\x01"
+    if rng.random() < 0.5:
+        return frame(b"\x92\x01" + inner) + data
+    i = rng.randrange(len(data) + 1)
+    return data[:i] + inner + data[i:]
+
+
+def _random_value(rng, depth=0):
+    kind = rng.randrange(12)
+    if kind == 0:
+        return rng.choice((0, -1, 2**63 - 1, 2**64 - 1, -2**63, 2**63, 255, 256, 65536))
+    if kind == 1:
+        return rng.randbytes(rng.choice((0, 1, 31, 32, 33, 64, 65, 3000)))
+    if kind == 2:
+        return rng.choice(("", "x" * 3000, "payment", "\u202e", "\x00", "a" * 33, "https://", "é"))
+    if kind == 3:
+        return None
+    if kind == 4:
+        return rng.random() < 0.5
+    if kind == 5:
+        return rng.choice((0.5, float("nan"), 1e308))
+    if kind == 6 and depth < 3:
+        return [_random_value(rng, depth + 1) for _ in range(rng.randrange(4))]
+    if kind == 7 and depth < 3:
+        return {1: _random_value(rng, depth + 1)}
+    if kind == 8:
+        return msgpack.ExtType(rng.randrange(128), rng.randbytes(4))
+    if kind == 9:
+        return rng.randrange(-5, 40)
+    if kind == 10:
+        return rng.randbytes(16)
+    return [] if rng.random() < 0.5 else [rng.randrange(5)]
+
+
+def _retype(rng, value, depth=0):
+    """``value`` (a decoded msgpack array) with one element, somewhere, replaced by another type."""
+    if not isinstance(value, list) or not value or (depth and rng.random() < 0.3):
+        return _random_value(rng)
+    i = rng.randrange(len(value))
+    out = list(value)
+    out[i] = _retype(rng, out[i], depth + 1) if isinstance(out[i], list) else _random_value(rng)
+    return out
+
+
+def _repack(value, rng) -> bytes:
+    try:
+        return msgpack.packb(value, use_bin_type=rng.random() < 0.8, use_single_float=rng.random() < 0.5)
+    except Exception:
+        return b""
+
+
+def _type_swap(rng, data, _):
+    """Decode the msgpack inside (a whole value, or each frame), swap a field's type, re-encode."""
+    try:
+        value = msgpack.unpackb(data, raw=False, strict_map_key=False)
+        return _repack(_retype(rng, value), rng) or data
+    except Exception:
+        pass
+    try:                            # framed: swap inside one frame and frame it again
+        start = len(BUNDLE_MAGIC) if data.startswith(BUNDLE_MAGIC) else 0
+        bodies = _frames(data[start:], 1 << 22)
+    except Exception:
+        return _bitflip(rng, data, _)
+    if not bodies:
+        return _bitflip(rng, data, _)
+    i = rng.randrange(len(bodies))
+    try:
+        value = msgpack.unpackb(bodies[i], raw=False, strict_map_key=False)
+        bodies[i] = _repack(_retype(rng, value), rng) or bodies[i]
+    except Exception:
+        bodies[i] = _bitflip(rng, bodies[i], _)
+    return data[:start] + b"".join(frame(b) for b in bodies)
+
+
+def _non_canonical(rng, data, _):
+    """A positive fixint or fixstr/bin header written in a longer (non-canonical) form."""
+    for _ in range(8):
+        if not data:
+            break
+        i = rng.randrange(len(data))
+        b = data[i]
+        if b < 0x80:
+            return data[:i] + bytes([rng.choice((0xcc, 0xd0))]) + data[i:]
+        if 0xa0 <= b <= 0xbf:
+            return data[:i] + bytes([0xd9, b & 0x1f]) + data[i + 1:]
+        if 0x90 <= b <= 0x9f:
+            return data[:i] + bytes([0xdc, 0, b & 0x0f]) + data[i + 1:]
+    return _interesting(rng, data, _)
+
+
+def _reframe(rng, data, other):
+    """Mutate inside one frame and fix its length, so the checks behind the framing are reached."""
+    start = 0
+    for magic in (BUNDLE_MAGIC, PROPOSAL_MAGIC):
+        if data.startswith(magic):
+            start = len(magic)
+    try:
+        bodies = _frames(data[start:], 1 << 22)
+    except Exception:
+        bodies = []
+    if not bodies:
+        return _bitflip(rng, data, other)
+    i = rng.randrange(len(bodies))
+    bodies[i] = rng.choice(BYTE_MUTATORS)(rng, bodies[i], other)
+    return data[:start] + b"".join(frame(b) for b in bodies)
+
+
+def _json_mutate(rng, data, _):
+    """A JSON body with a field given a hostile value (any type, huge, nested, a lone surrogate)."""
+    try:
+        body = json.loads(data)
+    except Exception:
+        return _bitflip(rng, data, _)
+    if not isinstance(body, dict):
+        body = {"x": body}
+    key = rng.choice(list(body) + ["unknown", "ref"]) if body else "subject"
+    kind = rng.randrange(9)
+    value: Any = {0: 2**70, 1: -1, 2: [body.get(key)], 3: {"a": 1}, 4: None, 5: 1.5, 6: True,
+                  7: "x" * 70_000, 8: "\ud800"}[kind]
+    if rng.random() < 0.2:
+        body.pop(key, None)
+    else:
+        body[key] = value
+    out = json.dumps(body).encode()
+    if rng.random() < 0.05:
+        out = b"[" * 5000 + out + b"]" * 5000
+    return out
+
+
+BYTE_MUTATORS = (_bitflip, _interesting, _truncate, _extend, _splice, _dup_delete, _huge_length, _nest,
+                 _type_swap, _non_canonical)
+MUTATORS = BYTE_MUTATORS + (_reframe, _reframe, _type_swap)
+
+
+def mutate(rng: random.Random, data: bytes, other: bytes, target: str = "") -> bytes:
+    """One to three mutations of ``data`` (``other``: a second seed to splice from)."""
+    pool = MUTATORS + ((_json_mutate,) * 6 if target.startswith("api-") else ())
+    for _ in range(rng.choice((1, 1, 1, 2, 3))):
+        data = rng.choice(pool)(rng, data, other)
+    return data
+
+
+def cases(seed: int = 0, n: int = 1000, targets: list[str] | None = None) -> Iterator[tuple[str, bytes]]:
+    """``n`` fuzz cases, round-robin over ``targets`` (default all): (target, input), reproducible."""
+    rng = random.Random(seed)
+    pool = seeds()
+    names = list(targets or TARGETS)
+    every = [s for group in pool.values() for s in group]
+    for i in range(n):
+        name = names[i % len(names)]
+        own = pool[_SEED_OF.get(name, name)]
+        data = rng.choice(own)
+        if rng.random() < 0.02:
+            yield name, data           # the seeds themselves must pass too
+            continue
+        yield name, mutate(rng, data, rng.choice(own if rng.random() < 0.7 else every), name)
+
+
+__all__ = ["TARGETS", "Failure", "cases", "mutate", "run_case", "seeds", "seed_records", "api_seeds"]

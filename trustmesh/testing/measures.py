@@ -1,0 +1,118 @@
+"""What the trust harness measures on a world (worlds.py), and SybilRank as a baseline.
+
+- sybil share and AUC: walk mass (and final author weight) held by sybils,
+  and the chance a random honest member ranks above a random sybil;
+- SybilRank (Cao et al., NSDI 2012): a plain walk over the deal graph from
+  the viewer, stopped early (log2 n rounds), degree-normalised: the baseline
+  the walk must at least match on every topology;
+- bad deals: a viewer repeatedly picks the best of 5 random members by
+  ``lower`` on delivery; the share of those deals that go bad (and per viewer,
+  for the tails);
+- concentration: the share of a group of raters' counted weight that lands
+  on the one subject they back most (attackers pile onto their scammer,
+  honest raters spread over their partners).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.stats import rankdata
+
+from trustmesh.trust import VERDICTS, TrustConfig, TrustModel
+from trustmesh.testing.worlds import DELIVERY, HONEST, NOW, SYBIL, World
+
+ACCEPT = 0.5       # the acceptance line on ``lower`` the harness's members use
+
+
+def auc(good: np.ndarray, bad: np.ndarray) -> float:
+    """Chance that a random good member scores above a random bad one (ties count half)."""
+    ranks = rankdata(np.concatenate([good, bad]))
+    return float((ranks[: len(good)].sum() - len(good) * (len(good) + 1) / 2) / (len(good) * len(bad)))
+
+
+def viewers(world: World, count: int, among: np.ndarray | None = None) -> list[int]:
+    """Honest viewers chosen at random (``among``: only from these members)."""
+    honest = np.flatnonzero(world.kind == HONEST) if among is None else among
+    return [int(v) for v in world.rng.choice(honest, count, replace=False)]
+
+
+def sybilrank(world: World, viewer: int) -> np.ndarray:
+    """SybilRank's trust from ``viewer``: log2(n) rounds over the undirected deal graph, per degree."""
+    d = np.array(world.deals, dtype=np.int64).reshape(-1, 3)
+    adj = sp.csr_matrix((np.ones(2 * len(d)), (np.r_[d[:, 0], d[:, 1]], np.r_[d[:, 1], d[:, 0]])),
+                        shape=(world.n, world.n))
+    adj.data[:] = 1.0
+    adj.sum_duplicates()
+    adj.data[:] = 1.0
+    deg = np.asarray(adj.sum(axis=1)).ravel()
+    step = (adj @ sp.diags(np.divide(1.0, deg, out=np.zeros(world.n), where=deg > 0))).tocsr()
+    x = np.zeros(world.n)
+    x[viewer] = 1.0
+    for _ in range(int(math.ceil(math.log2(world.n)))):
+        x = step @ x
+    return np.divide(x, deg, out=np.zeros(world.n), where=deg > 0)
+
+
+def sybil_metrics(world: World, table, views: list[int], config: TrustConfig) -> dict:
+    """Means over viewers: sybil share of mass, AUC by mass, by weight, and SybilRank's AUC."""
+    out = {"sybil_share": [], "auc": [], "auc_weight": [], "auc_sybilrank": []}
+    sybil = world.kind == SYBIL
+    for v in views:
+        found = TrustModel(table, table.members[v], config).weights(NOW)
+        mass = found.mass.copy()
+        mass[v] = 0.0
+        honest = world.kind == HONEST
+        honest[v] = False
+        out["sybil_share"].append(mass[sybil].sum() / mass.sum())
+        out["auc"].append(auc(mass[honest], mass[sybil]))
+        out["auc_weight"].append(auc(found.weight[honest], found.weight[sybil]))
+        out["auc_sybilrank"].append(auc(*(lambda t: (t[honest], t[sybil]))(sybilrank(world, v))))
+    return {k: float(np.mean(v)) for k, v in out.items()}
+
+
+def opinions(table, viewer: int, config: TrustConfig, facet: str = "delivery"):
+    """The viewer's opinions of every member on ``facet`` (``FacetOpinions``)."""
+    return TrustModel(table, table.members[viewer], config).opinions(facet, NOW)
+
+
+def verdict_codes(name: str) -> int:
+    """The code ``FacetOpinions.verdict`` uses for the verdict ``name``."""
+    return VERDICTS.index(name)
+
+
+def bad_deal_rates(world: World, table, views: list[int], config: TrustConfig,
+                   trials: int = 2000) -> list[float]:
+    """Per viewer, the share of bad deals when picking the best of 5 random suppliers by ``lower``."""
+    rng = np.random.default_rng(7)
+    rates = []
+    for v in views:
+        lower = opinions(table, v, config).lower + rng.random(table.size) * 1e-9  # random tie-break
+        others = np.flatnonzero(world.kind != SYBIL)     # sybils vouch, they are not on offer
+        others = others[others != v]
+        cand = rng.choice(others, (trials, 5))
+        pick = cand[np.arange(trials), np.argmax(lower[cand], axis=1)]
+        rates.append(float((rng.random(trials) >= world.quality[pick]).mean()))
+    return rates
+
+
+def concentration(table, viewer: int, raters: np.ndarray, config: TrustConfig,
+                  facet: int = DELIVERY) -> float:
+    """Share of ``raters``' counted positive weight on ``facet`` landing on their best-backed subject.
+
+    Counted weight: each (rater, subject) pair at the rater's author weight
+    from ``viewer`` (its word, before the per-subject limits).
+    """
+    found = TrustModel(table, table.members[viewer], config).weights(NOW)
+    if found is None:
+        return 0.0
+    chosen = np.zeros(table.size, bool)
+    chosen[raters] = True
+    rows = np.flatnonzero((table.facet == facet) & table.positive & chosen[table.author])
+    pairs = np.unique(table.author[rows].astype(np.int64) * table.size + table.subject[rows])
+    authors, subjects = pairs // table.size, pairs % table.size
+    per_subject = np.bincount(subjects, found.weight[authors], minlength=table.size)
+    total = per_subject.sum()
+    return float(per_subject.max() / total) if total > 0 else 0.0
