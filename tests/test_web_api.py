@@ -1,5 +1,6 @@
-"""The web view's server side, over real HTTP to a real node process: the one-time login link,
-the CSRF guard on changes made with the session cookie, the member page and the neighbourhood."""
+"""The web view's server side, over real HTTP to a real node (the daemon's code, on a thread of
+this process): the one-time login link, the CSRF guard on changes made with the session cookie,
+the member page and the neighbourhood."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from trustmesh.testing.cluster import NodeProcess, run_cli
+from trustmesh.testing import InProcessNode, invoke_cli
 
 BOB = "12D3KooWEN94n2GW3NVygr9HGNfkMGc6dPC5ZkgaACv1TXL9cR2R"
 CAROL = "12D3KooWLuzsaAwxoYj1bDLHrCC4NpLPM6ZCBA6P1dTqVPhfFQ4w"
@@ -17,12 +18,12 @@ CAROL = "12D3KooWLuzsaAwxoYj1bDLHrCC4NpLPM6ZCBA6P1dTqVPhfFQ4w"
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory):
-    started = NodeProcess(tmp_path_factory.mktemp("web") / "alice", args=["--api-tcp", "127.0.0.1:0"]).start()
+    started = InProcessNode(tmp_path_factory.mktemp("web") / "alice", args=["--api-tcp", "127.0.0.1:0"]).start()
     yield started
     started.stop()
 
 
-def printed_link(node: NodeProcess) -> str:
+def printed_link(node: InProcessNode) -> str:
     """The login link ``node run`` printed at start (polled: the line may still be on its way)."""
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -60,7 +61,7 @@ def test_the_printed_link_logs_in_once_and_a_new_one_comes_from_the_cli(node):
     token = (node.home / "api.token").read_text().strip()
     assert httpx.get(base + "/ui/login", params={"code": token}).status_code == 401
     assert httpx.get(base + "/v1/status", params={"token": token}).status_code == 401
-    fresh = run_cli(node.home, "web")
+    fresh = invoke_cli(node.home, "web")
     assert fresh.returncode == 0, fresh.stderr
     assert fresh.stdout.startswith(base + "/ui/login?code=") and fresh.stdout.count("\n") == 1
     assert logged_in(fresh.stdout.strip()).get("/v1/identity").status_code == 200

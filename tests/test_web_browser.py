@@ -1,19 +1,19 @@
 """The web view in headless Debian chromium, as a member uses it: log in by the printed link,
 find a member, attest, accept a deal live, see what is said about me, answer it, at phone width.
 
-One browser session and two node processes for the whole scenario; every wait polls a
+One browser session and two nodes (the daemon's code, on threads of this process) for the whole
+scenario; every wait polls a
 condition with a deadline. Screenshots go to tmp_path only.
 """
 
 from __future__ import annotations
 
 import re
-import threading
 import time
 
 import pytest
 
-from trustmesh.testing.cluster import NodeProcess
+from trustmesh.testing import InProcessNode
 
 CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 CAROL = "12D3KooWLuzsaAwxoYj1bDLHrCC4NpLPM6ZCBA6P1dTqVPhfFQ4w"     # a member with no node here
@@ -39,17 +39,14 @@ def wait(condition, what: str, timeout: float = 30.0):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def start_both(tmp_path) -> tuple[NodeProcess, NodeProcess]:
-    """Alice (web view on loopback TCP) and Bob, started side by side."""
-    alice = NodeProcess(tmp_path / "alice", args=["--api-tcp", "127.0.0.1:0"])
-    bob = NodeProcess(tmp_path / "bob")
-    threads = [threading.Thread(target=n.start) for n in (alice, bob)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert alice.id and bob.id, alice.log_tail() + bob.log_tail()
-    return alice, bob
+def start_both(tmp_path) -> tuple[InProcessNode, InProcessNode]:
+    """Alice (web view on loopback TCP) and Bob: the daemon's code, on threads of this process."""
+    alice = InProcessNode(tmp_path / "alice", args=["--api-tcp", "127.0.0.1:0"]).start()
+    try:
+        return alice, InProcessNode(tmp_path / "bob").start()
+    except BaseException:
+        alice.stop()
+        raise
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@
 "use strict";
 const FACETS = ["payment", "delivery", "quality", "relation", "solvency"];
 const state = { me: null, csrf: null, names: {}, contacts: {}, myDeals: new Map(), members: [], current: null,
-  centre: null, hasContacts: true };
+  wanted: null, centre: null, hasContacts: true };
 const $ = (id) => document.getElementById(id);
 
 async function api(path, method = "GET", body = undefined) {
@@ -72,6 +72,12 @@ function unchanged(part, ...data) {
   drawn[part] = text;
   return false;
 }
+
+// Answers can come back out of order (a live refresh of the member I just left, after the
+// page of the one I opened): only the answer to the latest request of a part is drawn.
+const latest = {};
+const ticket = (part) => (latest[part] = (latest[part] || 0) + 1);
+const stale = (part, t) => latest[part] !== t;
 
 function link(id, text = null) {
   const a = el("a", { href: `#/member/${id}`, class: "member-link", "data-id": id }, text || nameOf(id));
@@ -178,7 +184,9 @@ function replyForm(r) {
 }
 
 async function showMember(id) {
+  const t = ticket("member");
   const page = await api(`/v1/members/${id}`);
+  if (stale("member", t)) return;
   Object.assign(state.names, page.names);
   const same = state.current === page.id && unchanged("member", page, [...state.myDeals.keys()]);
   state.current = page.id;
@@ -221,7 +229,9 @@ async function showMember(id) {
 // ---- the graph ----------------------------------------------------------------------------
 
 async function showGraph(around) {
+  const t = ticket("graph");
   const graph = await api(around && around !== state.me ? `/v1/graph?around=${around}` : "/v1/graph");
+  if (stale("graph", t)) return;
   state.centre = graph.centre;
   for (const n of graph.nodes) if (n.name && !state.names[n.id]) state.names[n.id] = n.name;
   if (unchanged("graph", graph)) return;
@@ -280,10 +290,12 @@ function wireForms() {
 
 async function route() {
   const m = location.hash.match(/^#\/member\/(.+)$/);
+  state.wanted = m ? decodeURIComponent(m[1]) : null;    // what a refresh redraws from now on
   if (m) {
-    await showMember(decodeURIComponent(m[1]));
+    await showMember(state.wanted);
     $("member").scrollIntoView({ block: "start" });
   } else {
+    ticket("member");                 // a member's page on its way is no longer wanted
     state.current = null;
     $("member").hidden = true;
     await showGraph(null);
@@ -302,7 +314,7 @@ function refresh() {
   refreshing = (async () => {
     await loadMine();
     await loadOverview();
-    if (state.current) await showMember(state.current); else await showGraph(state.centre);
+    if (state.wanted) await showMember(state.wanted); else await showGraph(state.centre);
   })().finally(() => { refreshing = null; document.body.dataset.refreshes = String(Number(document.body.dataset.refreshes || 0) + 1); });
   return refreshing;
 }
