@@ -1,5 +1,6 @@
 """The web view in headless Debian chromium, as a member uses it: log in by the printed link,
-find a member, attest, accept a deal live, see what is said about me, answer it, at phone width.
+find a member, name them, attest, accept a deal live, see what is said about me, answer it, take
+back what I said, at phone width.
 
 One browser session and two nodes (the daemon's code, on threads of this process) for the whole
 scenario; every wait polls a
@@ -101,9 +102,18 @@ def test_a_member_logs_in_attests_accepts_a_deal_and_sees_it_live(tmp_path, brow
         made = [r for r in alice.api("GET", "/v1/records", kind="attestation") if r["note"] == "sturdy frames"]
         assert len(made) == 1 and made[0]["subject"] == bob.id and made[0]["positive"] is True
 
+        # my own name for Bob wins over the one he publishes, everywhere on the page
+        find(By.ID, "contact-name").clear()
+        find(By.ID, "contact-name").send_keys("Bobby")
+        find(By.CSS_SELECTOR, "#contact-form button").click()
+        wait(lambda: find(By.ID, "member-name").text == "Bobby", "my name for Bob")
+        wait(lambda: "Bobby" in find(By.ID, "contacts").text, "Bob in my contacts")
+        assert alice.api("GET", "/v1/contacts") == [{"name": "Bobby", "id": bob.id,
+                                                     "added": alice.api("GET", "/v1/contacts")[0]["added"]}]
+
         # the list filters by name as I type
         find(By.ID, "search").clear()
-        find(By.ID, "search").send_keys("bob")
+        find(By.ID, "search").send_keys("bobby")                          # my name for him
         wait(lambda: [r.get_attribute("data-id") for r in d.find_elements(By.CSS_SELECTOR, "tr.member")] == [bob.id],
              "Bob alone in the list")
         find(By.ID, "search").send_keys("zz")
@@ -112,11 +122,10 @@ def test_a_member_logs_in_attests_accepts_a_deal_and_sees_it_live(tmp_path, brow
         # a proposal arrives while the page is open; accept it there
         assert bob.deal(alice.id, ref="PO-7", role="supplier")["status"] == "pending"
         wait(lambda: d.find_elements(By.CSS_SELECTOR, "li.pending-deal button.deal-accept"), "the proposal, live")
-        assert "Bob proposes" in text("li.pending-deal")
+        assert "Bobby proposes" in text("li.pending-deal")
         wait(lambda: find(By.CSS_SELECTOR, "li.pending-deal button.deal-accept").click() or True, "Accept")
         wait(lambda: d.find_elements(By.CSS_SELECTOR, "#records li.record.deal"), "the deal on Bob's page")
-        assert "Bob client of me" not in text("#records li.record.deal")     # Bob proposed as the supplier
-        assert "me client of Bob" in text("#records li.record.deal")
+        assert "me client of Bobby" in text("#records li.record.deal")      # Bob proposed as the supplier
         wait(lambda: bob.api("GET", "/v1/records", kind="deal"), "the deal at Bob's node")
 
         # Bob says something about me: it shows up live, and I answer it
@@ -135,10 +144,10 @@ def test_a_member_logs_in_attests_accepts_a_deal_and_sees_it_live(tmp_path, brow
         # what my supplier says of someone else, in words
         bob.attest(CAROL, "delivery", True, note="on time, every time")
         d.execute_script(f"location.hash = '#/member/{CAROL}'")
-        wait(lambda: "Bob (your supplier) said: on time, every time" in find(By.ID, "explanation").text,
+        wait(lambda: "Bobby (your supplier) said: on time, every time" in find(By.ID, "explanation").text,
              "Bob's word about Carol, explained")
         d.execute_script(f"location.hash = '#/member/{bob.id}'")
-        wait(lambda: find(By.ID, "member-name").text == "Bob", "Bob's page again")
+        wait(lambda: find(By.ID, "member-name").text == "Bobby", "Bob's page again")
 
         # take my attestation back: it stays on the page, flagged, and stops counting
         mine = f'#records li.record[data-id="{made[0]["id"]}"]'
@@ -160,7 +169,7 @@ def test_a_member_logs_in_attests_accepts_a_deal_and_sees_it_live(tmp_path, brow
         assert alice.api("GET", "/v1/deals/pending") == []
 
         # the graph is centred on Bob and labelled
-        wait(lambda: "Bob" in text("#graph text.graph-label"), "labels in the graph")
+        wait(lambda: "Bobby" in text("#graph text.graph-label"), "labels in the graph")
         wait(lambda: {e.get_attribute("data-id") for e in d.find_elements(By.CSS_SELECTOR, "circle.graph-node")}
              >= {alice.id, bob.id}, "Alice and Bob in the graph")
         d.save_screenshot(str(tmp_path / "member.png"))

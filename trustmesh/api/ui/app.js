@@ -188,7 +188,8 @@ async function showMember(id) {
   const page = await api(`/v1/members/${id}`);
   if (stale("member", t)) return;
   Object.assign(state.names, page.names);
-  const same = state.current === page.id && unchanged("member", page, [...state.myDeals.keys()]);
+  const opened = state.current !== page.id;       // a new page: its forms start afresh; a redraw keeps what is typed
+  const same = !opened && unchanged("member", page, [...state.myDeals.keys()]);
   state.current = page.id;
   if (same) return showGraph(page.id);
   $("member").hidden = false;
@@ -197,10 +198,10 @@ async function showMember(id) {
   $("member-id").textContent = page.id;
   $("member-profile").textContent = profile ? [profile.name, profile.org, profile.url].filter(Boolean).join(" · ") : "no profile published";
   $("contact-form").hidden = page.me || !state.hasContacts;
-  $("contact-name").value = state.contacts[page.id] || (profile ? profile.name : "");
+  if (opened) $("contact-name").value = state.contacts[page.id] || (profile ? profile.name : "");
   $("member-actions").hidden = page.me;
   $("profile-form").hidden = !page.me;
-  if (page.me && profile) { $("profile-name").value = profile.name; $("profile-org").value = profile.org || ""; $("profile-url").value = profile.url || ""; }
+  if (opened && page.me && profile) { $("profile-name").value = profile.name; $("profile-org").value = profile.org || ""; $("profile-url").value = profile.url || ""; }
 
   const byId = new Map(page.records.map((r) => [r.id, r]));
   $("verdicts").tBodies[0].replaceChildren(...page.trust.map((s) => el("tr", { class: "facet", "data-facet": s.facet },
@@ -222,7 +223,9 @@ async function showMember(id) {
   $("about-me").replaceChildren(...(aboutMe.length ? aboutMe.map((r) => recordItem(r, page.replies)) : [el("li", { class: "hint" }, "nothing")]));
   $("records").replaceChildren(...page.records.map((r) => recordItem(r, page.replies)));
   const deals = page.records.filter((r) => r.type === "deal" && !r.retracted && (r.author === state.me || r.counterparty === state.me));
+  const chosen = opened ? "" : $("attest-deal").value;
   $("attest-deal").replaceChildren(el("option", { value: "" }, "none"), ...deals.map((d) => el("option", { value: d.id }, `deal ${d.id.slice(0, 8)}, ${day(d.issued)}`)));
+  if (deals.some((d) => d.id === chosen)) $("attest-deal").value = chosen;
   await showGraph(page.id);
 }
 
