@@ -184,6 +184,12 @@ def test_a_member_logs_in_attests_accepts_a_deal_and_sees_it_live(tmp_path, brow
         assert d.execute_script(fits), "the overview scrolls sideways at 400 px"
         d.save_screenshot(str(tmp_path / "phone.png"))
         assert (tmp_path / "phone.png").stat().st_size > 5000
+
+        # the older login by the token: the page takes it out of the URL bar at once
+        token = (alice.home / "api.token").read_text().strip()
+        d.get(link.group(1).split("/ui/")[0] + f"/ui?token={token}")
+        wait(lambda: find(By.TAG_NAME, "body").get_attribute("data-ready") == "yes", "the page again")
+        assert "token" not in d.current_url and d.current_url.endswith("/ui")
     finally:
         alice.stop()
         bob.stop()
