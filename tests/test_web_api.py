@@ -144,3 +144,9 @@ def test_without_tcp_there_is_no_login_link_to_make():
             return await c.post("/v1/web/logins")        # the Unix socket's app of a node without --api-tcp
     reply = trio.run(ask)
     assert reply.status_code == 400 and "--api-tcp" in reply.json()["error"]
+
+
+def test_a_wrong_token_beside_a_good_cookie_mints_nothing(node):
+    browser = logged_in(node.api("POST", "/v1/web/logins")["url"])
+    page = browser.get("/ui", params={"token": "not-the-token"})
+    assert page.status_code == 200 and "set-cookie" not in page.headers

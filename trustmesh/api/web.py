@@ -9,6 +9,7 @@ cookie for reads and the cookie plus ``X-CSRF-Token`` for changes
 
 from __future__ import annotations
 
+import hmac
 import time
 from importlib.resources import files
 
@@ -27,8 +28,9 @@ _PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; style-src 'self
 
 async def ui(api, request: Request) -> Response:
     response = Response(_ui_file("index.html"), media_type="text/html; charset=utf-8", headers=_PAGE_HEADERS)
-    if request.query_params.get("token") and api.web is not None:    # the older login: the page strips it
-        _log_in(response, api.web.new_session(time.time()))
+    token = request.query_params.get("token", "")
+    if api.web is not None and api.token and hmac.compare_digest(token.encode(), api.token.encode()):
+        _log_in(response, api.web.new_session(time.time()))       # the older login: the page strips it
     return response
 
 
