@@ -102,6 +102,13 @@ def test_a_member_logs_in_attests_accepts_a_deal_and_sees_it_live(tmp_path, brow
         made = [r for r in alice.api("GET", "/v1/records", kind="attestation") if r["note"] == "sturdy frames"]
         assert len(made) == 1 and made[0]["subject"] == bob.id and made[0]["positive"] is True
 
+        # a skill is a facet too, listed on the page and in the list
+        Select(find(By.ID, "attest-facet")).select_by_value("skill")
+        find(By.ID, "attest-skill").send_keys("welding")
+        find(By.ID, "attest-submit").click()
+        wait(lambda: d.find_elements(By.CSS_SELECTOR, '#verdicts tr[data-facet="skill:welding"]'), "the skill's row")
+        wait(lambda: "welding" in text("tr.member td.skills"), "the skill in the list")
+
         # my own name for Bob wins over the one he publishes, everywhere on the page
         find(By.ID, "contact-name").clear()
         find(By.ID, "contact-name").send_keys("Bobby")
