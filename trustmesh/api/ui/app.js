@@ -151,7 +151,8 @@ function recordItem(r, replies) {
       `${reply.note ? `: “${reply.note}”` : ""}, ${day(reply.issued)}`));
   }
   if (!r.retracted && r.type !== "retraction" && (r.author === state.me || (r.type === "deal" && r.counterparty === state.me))) {
-    li.append(" ", button("Retract…", "retract", () => li.append(retractForm(r)), { "data-id": r.id }));
+    li.append(" ", button("Retract…", "retract", () => li.querySelector(".retract-form") || li.append(retractForm(r)),
+      { "data-id": r.id }));
   }
   if (!r.retracted && r.type === "attestation" && r.subject === state.me
       && !replies.some((x) => x.target === r.id && x.author === state.me)) {
