@@ -1,5 +1,6 @@
-"""The web view's server side, over real HTTP to a real node process: the one-time login link,
-the CSRF guard on changes made with the session cookie, the member page and the neighbourhood."""
+"""The web view's server side, over real HTTP to a real node (the daemon's code, on a thread of
+this process): the one-time login link, the CSRF guard on changes made with the session cookie,
+the member page and the neighbourhood."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from trustmesh.testing.cluster import NodeProcess, run_cli
+from trustmesh.testing import InProcessNode, invoke_cli
 
 BOB = "12D3KooWEN94n2GW3NVygr9HGNfkMGc6dPC5ZkgaACv1TXL9cR2R"
 CAROL = "12D3KooWLuzsaAwxoYj1bDLHrCC4NpLPM6ZCBA6P1dTqVPhfFQ4w"
@@ -17,12 +18,12 @@ CAROL = "12D3KooWLuzsaAwxoYj1bDLHrCC4NpLPM6ZCBA6P1dTqVPhfFQ4w"
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory):
-    started = NodeProcess(tmp_path_factory.mktemp("web") / "alice", args=["--api-tcp", "127.0.0.1:0"]).start()
+    started = InProcessNode(tmp_path_factory.mktemp("web") / "alice", args=["--api-tcp", "127.0.0.1:0"]).start()
     yield started
     started.stop()
 
 
-def printed_link(node: NodeProcess) -> str:
+def printed_link(node: InProcessNode) -> str:
     """The login link ``node run`` printed at start (polled: the line may still be on its way)."""
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -60,7 +61,7 @@ def test_the_printed_link_logs_in_once_and_a_new_one_comes_from_the_cli(node):
     token = (node.home / "api.token").read_text().strip()
     assert httpx.get(base + "/ui/login", params={"code": token}).status_code == 401
     assert httpx.get(base + "/v1/status", params={"token": token}).status_code == 401
-    fresh = run_cli(node.home, "web")
+    fresh = invoke_cli(node.home, "web")
     assert fresh.returncode == 0, fresh.stderr
     assert fresh.stdout.startswith(base + "/ui/login?code=") and fresh.stdout.count("\n") == 1
     assert logged_in(fresh.stdout.strip()).get("/v1/identity").status_code == 200
@@ -85,6 +86,10 @@ def test_a_change_with_the_cookie_alone_is_refused(node):
     assert made.status_code == 200 and made.json()["subject"] == BOB
     assert httpx.post(str(browser.base_url) + "/v1/attestations", json=body,
                       headers={"X-CSRF-Token": csrf}).status_code == 401               # no cookie, no bearer
+    assert browser.post("/v1/web/logout").status_code == 403
+    out = browser.post("/v1/web/logout", headers={"X-CSRF-Token": csrf})
+    assert out.status_code == 200 and "trustmesh_token" not in browser.cookies
+    assert browser.get("/ui").status_code == 401
 
 
 def test_the_member_page_joins_trust_with_notes_dates_and_replies(node):
@@ -112,17 +117,21 @@ def test_the_member_page_joins_trust_with_notes_dates_and_replies(node):
 
 
 def test_a_code_works_once_and_not_after_its_hour():
-    from trustmesh.api.webauth import CODE_TTL_S, MAX_CODES, WebAuth
-    web = WebAuth("t" * 43)
+    from trustmesh.api.webauth import CODE_TTL_S, MAX_CODES, SESSION_S, WebAuth
+    web, wall = WebAuth("t" * 43), 1_790_000_000.0
     late, spent, old = web.new_code(0.0), web.new_code(0.0), web.new_code(0.0)
-    assert web.redeem(late, CODE_TTL_S + 1) is None
-    session = web.redeem(spent, 10.0)
-    assert session and web.session_ok(session) and web.redeem(spent, 11.0) is None
+    assert web.redeem(late, CODE_TTL_S + 1, wall) is None
+    session = web.redeem(spent, 10.0, wall)
+    assert session and web.session_ok(session, wall + 60) and web.redeem(spent, 11.0, wall) is None
+    assert not web.session_ok(session, wall + SESSION_S)                  # a login does not last for ever
     for _ in range(MAX_CODES):
         web.new_code(20.0)
-    assert web.redeem(old, 21.0) is None                        # the oldest make room, memory stays bounded
-    forged = session.split(".")[0] + "." + "0" * 64
-    assert not web.session_ok(forged) and not WebAuth("u" * 43).session_ok(session)   # another token
+    assert web.redeem(old, 21.0, wall) is None                 # the oldest make room, memory stays bounded
+    forged = session.rpartition(".")[0] + "." + "0" * 64
+    later = f"{int(wall) + 10**6}." + session.split(".", 1)[1]             # its issue time moved on
+    for bad in (forged, later, "", "x.y", "1.2.3"):
+        assert not web.session_ok(bad, wall + 60), bad
+    assert not WebAuth("u" * 43).session_ok(session, wall + 60)            # another node's token
     assert web.csrf_ok(session, web.csrf_for(session)) and not web.csrf_ok(forged, web.csrf_for(session))
 
 
@@ -135,3 +144,9 @@ def test_without_tcp_there_is_no_login_link_to_make():
             return await c.post("/v1/web/logins")        # the Unix socket's app of a node without --api-tcp
     reply = trio.run(ask)
     assert reply.status_code == 400 and "--api-tcp" in reply.json()["error"]
+
+
+def test_a_wrong_token_beside_a_good_cookie_mints_nothing(node):
+    browser = logged_in(node.api("POST", "/v1/web/logins")["url"])
+    page = browser.get("/ui", params={"token": "not-the-token"})
+    assert page.status_code == 200 and "set-cookie" not in page.headers

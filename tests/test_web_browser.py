@@ -1,21 +1,23 @@
 """The web view in headless Debian chromium, as a member uses it: log in by the printed link,
-find a member, attest, accept a deal live, see what is said about me, answer it, at phone width.
+find a member, name them, attest, accept a deal live, see what is said about me, answer it, take
+back what I said, at phone width.
 
-One browser session and two node processes for the whole scenario; every wait polls a
+One browser session and two nodes (the daemon's code, on threads of this process) for the whole
+scenario; every wait polls a
 condition with a deadline. Screenshots go to tmp_path only.
 """
 
 from __future__ import annotations
 
 import re
-import threading
 import time
 
 import pytest
 
-from trustmesh.testing.cluster import NodeProcess
+from trustmesh.testing import InProcessNode
 
 CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+CAROL = "12D3KooWLuzsaAwxoYj1bDLHrCC4NpLPM6ZCBA6P1dTqVPhfFQ4w"     # a member with no node here
 
 
 def wait(condition, what: str, timeout: float = 30.0):
@@ -38,17 +40,14 @@ def wait(condition, what: str, timeout: float = 30.0):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def start_both(tmp_path) -> tuple[NodeProcess, NodeProcess]:
-    """Alice (web view on loopback TCP) and Bob, started side by side."""
-    alice = NodeProcess(tmp_path / "alice", args=["--api-tcp", "127.0.0.1:0"])
-    bob = NodeProcess(tmp_path / "bob")
-    threads = [threading.Thread(target=n.start) for n in (alice, bob)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert alice.id and bob.id, alice.log_tail() + bob.log_tail()
-    return alice, bob
+def start_both(tmp_path) -> tuple[InProcessNode, InProcessNode]:
+    """Alice (web view on loopback TCP) and Bob: the daemon's code, on threads of this process."""
+    alice = InProcessNode(tmp_path / "alice", args=["--api-tcp", "127.0.0.1:0"]).start()
+    try:
+        return alice, InProcessNode(tmp_path / "bob").start()
+    except BaseException:
+        alice.stop()
+        raise
 
 
 @pytest.fixture
@@ -103,14 +102,37 @@ def test_a_member_logs_in_attests_accepts_a_deal_and_sees_it_live(tmp_path, brow
         made = [r for r in alice.api("GET", "/v1/records", kind="attestation") if r["note"] == "sturdy frames"]
         assert len(made) == 1 and made[0]["subject"] == bob.id and made[0]["positive"] is True
 
+        # a skill is a facet too, listed on the page and in the list
+        Select(find(By.ID, "attest-facet")).select_by_value("skill")
+        find(By.ID, "attest-skill").send_keys("welding")
+        find(By.ID, "attest-submit").click()
+        wait(lambda: d.find_elements(By.CSS_SELECTOR, '#verdicts tr[data-facet="skill:welding"]'), "the skill's row")
+        wait(lambda: "welding" in text("tr.member td.skills"), "the skill in the list")
+
+        # my own name for Bob wins over the one he publishes, everywhere on the page
+        find(By.ID, "contact-name").clear()
+        find(By.ID, "contact-name").send_keys("Bobby")
+        find(By.CSS_SELECTOR, "#contact-form button").click()
+        wait(lambda: find(By.ID, "member-name").text == "Bobby", "my name for Bob")
+        wait(lambda: "Bobby" in find(By.ID, "contacts").text, "Bob in my contacts")
+        assert alice.api("GET", "/v1/contacts") == [{"name": "Bobby", "id": bob.id,
+                                                     "added": alice.api("GET", "/v1/contacts")[0]["added"]}]
+
+        # the list filters by name as I type
+        find(By.ID, "search").clear()
+        find(By.ID, "search").send_keys("bobby")                          # my name for him
+        wait(lambda: [r.get_attribute("data-id") for r in d.find_elements(By.CSS_SELECTOR, "tr.member")] == [bob.id],
+             "Bob alone in the list")
+        find(By.ID, "search").send_keys("zz")
+        wait(lambda: not d.find_elements(By.CSS_SELECTOR, "tr.member"), "nobody matches")
+
         # a proposal arrives while the page is open; accept it there
         assert bob.deal(alice.id, ref="PO-7", role="supplier")["status"] == "pending"
         wait(lambda: d.find_elements(By.CSS_SELECTOR, "li.pending-deal button.deal-accept"), "the proposal, live")
-        assert "Bob proposes" in text("li.pending-deal")
+        assert "Bobby proposes" in text("li.pending-deal")
         wait(lambda: find(By.CSS_SELECTOR, "li.pending-deal button.deal-accept").click() or True, "Accept")
         wait(lambda: d.find_elements(By.CSS_SELECTOR, "#records li.record.deal"), "the deal on Bob's page")
-        assert "Bob client of me" not in text("#records li.record.deal")     # Bob proposed as the supplier
-        assert "me client of Bob" in text("#records li.record.deal")
+        assert "me client of Bobby" in text("#records li.record.deal")      # Bob proposed as the supplier
         wait(lambda: bob.api("GET", "/v1/records", kind="deal"), "the deal at Bob's node")
 
         # Bob says something about me: it shows up live, and I answer it
@@ -125,6 +147,14 @@ def test_a_member_logs_in_attests_accepts_a_deal_and_sees_it_live(tmp_path, brow
             return True
         wait(answer, "the reply form")
         wait(lambda: "me acknowledges: “thanks”" in find(By.ID, "about-me").text, "my reply")
+
+        # what my supplier says of someone else, in words
+        bob.attest(CAROL, "delivery", True, note="on time, every time")
+        d.execute_script(f"location.hash = '#/member/{CAROL}'")
+        wait(lambda: "Bobby (your supplier) said: on time, every time" in find(By.ID, "explanation").text,
+             "Bob's word about Carol, explained")
+        d.execute_script(f"location.hash = '#/member/{bob.id}'")
+        wait(lambda: find(By.ID, "member-name").text == "Bobby", "Bob's page again")
 
         # take my attestation back: it stays on the page, flagged, and stops counting
         mine = f'#records li.record[data-id="{made[0]["id"]}"]'
@@ -146,20 +176,27 @@ def test_a_member_logs_in_attests_accepts_a_deal_and_sees_it_live(tmp_path, brow
         assert alice.api("GET", "/v1/deals/pending") == []
 
         # the graph is centred on Bob and labelled
-        wait(lambda: "Bob" in text("#graph text.graph-label"), "labels in the graph")
-        assert {e.get_attribute("data-id") for e in d.find_elements(By.CSS_SELECTOR, "circle.graph-node")} \
-            >= {alice.id, bob.id}
+        wait(lambda: "Bobby" in text("#graph text.graph-label"), "labels in the graph")
+        wait(lambda: {e.get_attribute("data-id") for e in d.find_elements(By.CSS_SELECTOR, "circle.graph-node")}
+             >= {alice.id, bob.id}, "Alice and Bob in the graph")
         d.save_screenshot(str(tmp_path / "member.png"))
 
         # phone width: nothing scrolls sideways, on the member page and the overview
         d.set_window_size(400, 900)
         fits = "return document.scrollingElement.scrollWidth <= window.innerWidth && window.innerWidth <= 400"
         wait(lambda: d.execute_script(fits), "no sideways scroll on a member's page", timeout=5)
+        d.save_screenshot(str(tmp_path / "phone-member.png"))
         d.execute_script("location.hash = '#'")
         wait(lambda: not find(By.ID, "member").is_displayed(), "the overview")
         assert d.execute_script(fits), "the overview scrolls sideways at 400 px"
         d.save_screenshot(str(tmp_path / "phone.png"))
         assert (tmp_path / "phone.png").stat().st_size > 5000
+
+        # the older login by the token: the page takes it out of the URL bar at once
+        token = (alice.home / "api.token").read_text().strip()
+        d.get(link.group(1).split("/ui/")[0] + f"/ui?token={token}")
+        wait(lambda: find(By.TAG_NAME, "body").get_attribute("data-ready") == "yes", "the page again")
+        assert "token" not in d.current_url and d.current_url.endswith("/ui")
     finally:
         alice.stop()
         bob.stop()

@@ -98,7 +98,7 @@ class Api:
                 and _same(request.query_params.get("token", ""), self.token):
             return None
         cookie = request.cookies.get(COOKIE, "")
-        if self.web is not None and self.web.session_ok(cookie):
+        if self.web is not None and self.web.session_ok(cookie, time.time()):
             if request.method == "GET" or self.web.csrf_ok(cookie, request.headers.get(CSRF_HEADER, "")):
                 return None
             return JSONResponse({"error": "a change from the web view needs its X-CSRF-Token header",

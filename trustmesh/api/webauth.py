@@ -6,10 +6,11 @@ once and for ``CODE_TTL_S``; opening it swaps the code for a session cookie
 and redirects to ``/ui``, so nothing secret stays in the URL bar. A new
 link any time: ``trustmesh web``.
 
-Why a signed cookie and no session table: the cookie is ``nonce.mac`` with
-``mac = HMAC(api token, nonce)``, so it survives a node restart, costs no
-memory per browser, and deleting ``<home>/api.token`` logs every browser
-out. The raw token is never stored in the browser.
+Why a signed cookie and no session table: the cookie is ``issued.nonce.mac``
+with ``mac = HMAC(api token, issued.nonce)``, so it survives a node
+restart, costs no memory per browser, stops working after SESSION_S, and
+deleting ``<home>/api.token`` logs every browser out. The raw token is
+never stored in the browser.
 
 Why a header for writes: the cookie is SameSite=Strict and HttpOnly, but
 SameSite is the browser's promise, not ours. A change made with the cookie
@@ -29,6 +30,7 @@ from collections import OrderedDict
 CSRF_HEADER = "x-csrf-token"
 CODE_TTL_S = 3600.0         # a printed link works for an hour, once
 MAX_CODES = 32              # live codes kept; minting more drops the oldest
+SESSION_S = 30 * 86_400     # a login lasts 30 days
 
 
 class WebAuth:
@@ -53,27 +55,31 @@ class WebAuth:
         """The web address with a fresh one-time login code."""
         return f"{self.base}/ui/login?code={self.new_code(now_s)}"
 
-    def redeem(self, code: str, now_s: float) -> str | None:
+    def redeem(self, code: str, now_s: float, wall_s: float) -> str | None:
         """A new session cookie for a live code (the code is spent), or None."""
         expiry = self._codes.pop(_digest(code), None) if code else None
         if expiry is None or expiry < now_s:
             return None
-        return self.new_session()
+        return self.new_session(wall_s)
 
     # ---- sessions and CSRF ---------------------------------------------------------
 
-    def new_session(self) -> str:
-        nonce = secrets.token_urlsafe(18)
-        return f"{nonce}.{self._mac('session', nonce)}"
+    def new_session(self, wall_s: float) -> str:
+        """A session cookie issued at ``wall_s`` (seconds since the epoch: it outlives the process)."""
+        opened = f"{int(wall_s)}.{secrets.token_urlsafe(18)}"
+        return f"{opened}.{self._mac('session', opened)}"
 
-    def session_ok(self, cookie: str) -> bool:
-        """True for a cookie this node signed (or, as before sessions, the API token itself)."""
+    def session_ok(self, cookie: str, wall_s: float) -> bool:
+        """True for a cookie this node signed less than SESSION_S ago (or, as before sessions, the API token)."""
         if not cookie:
             return False
         if hmac.compare_digest(cookie.encode(), self._key):
             return True
-        nonce, _, mac = cookie.partition(".")
-        return bool(nonce and mac) and hmac.compare_digest(mac, self._mac("session", nonce))
+        opened, _, mac = cookie.rpartition(".")
+        issued = opened.partition(".")[0]
+        if not (mac and issued.isdigit()) or not hmac.compare_digest(mac, self._mac("session", opened)):
+            return False
+        return 0 <= wall_s - int(issued) < SESSION_S
 
     def csrf_for(self, cookie: str) -> str:
         """The CSRF token bound to this session cookie."""

@@ -4,7 +4,7 @@
 "use strict";
 const FACETS = ["payment", "delivery", "quality", "relation", "solvency"];
 const state = { me: null, csrf: null, names: {}, contacts: {}, myDeals: new Map(), members: [], current: null,
-  centre: null, hasContacts: true };
+  wanted: null, centre: null, hasContacts: true };
 const $ = (id) => document.getElementById(id);
 
 async function api(path, method = "GET", body = undefined) {
@@ -26,34 +26,11 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-const short = (id) => id && id.length > 16 ? `${id.slice(0, 8)}…${id.slice(-4)}` : id;
-const day = (iso) => iso ? iso.slice(0, 10) : "";
-const dayOfMs = (ms) => ms ? new Date(ms).toISOString().slice(0, 10) : "";
-const msOfDay = (text) => text ? Date.parse(`${text}T12:00:00Z`) : null;
-function nameOf(id) {
-  if (id === state.me) return "me";
-  return state.contacts[id] || state.names[id] || short(id);
-}
-
 function notice(text, bad = false) {
   const box = $("notice");
   box.textContent = text;
   box.className = bad ? "neg" : "ok";
   box.hidden = false;
-}
-
-// The verdict the node gives (the `verdict` field), else a band of the score, in words.
-function verdict(s) {
-  if (!s) return { text: "unknown", band: "unknown" };
-  if (s.verdict) {
-    const v = String(s.verdict).toLowerCase();
-    const band = /recommend|good/.test(v) ? "good" : /warn|bad|avoid/.test(v) ? "low" : /unknown/.test(v) ? "unknown" : "fair";
-    return { text: String(s.verdict).replace(/_/g, " "), band };
-  }
-  if (!s.evidence || s.uncertainty >= 0.999) return { text: "unknown", band: "unknown" };
-  if (s.lower >= 0.7) return { text: "high", band: "good" };
-  if (s.score < 0.4) return { text: "low", band: "low" };
-  return { text: "fair", band: "fair" };
 }
 
 function verdictCell(s) {
@@ -74,6 +51,7 @@ async function loadMine() {
   }
   try {
     const contacts = await api("/v1/contacts");
+    state.hasContacts = true;
     state.contacts = Object.fromEntries(contacts.map((c) => [c.id, c.name]));
     $("contacts").replaceChildren(...(contacts.length ? contacts.map((c) =>
       el("li", { class: "contact", "data-id": c.id }, link(c.id, c.name), " ", el("code", { class: "short" }, short(c.id)),
@@ -94,6 +72,12 @@ function unchanged(part, ...data) {
   drawn[part] = text;
   return false;
 }
+
+// Answers can come back out of order (a live refresh of the member I just left, after the
+// page of the one I opened): only the answer to the latest request of a part is drawn.
+const latest = {};
+const ticket = (part) => (latest[part] = (latest[part] || 0) + 1);
+const stale = (part, t) => latest[part] !== t;
 
 function link(id, text = null) {
   const a = el("a", { href: `#/member/${id}`, class: "member-link", "data-id": id }, text || nameOf(id));
@@ -158,41 +142,6 @@ function renderMembers() {
 
 // ---- one member's page ----------------------------------------------------------------
 
-function said(item, rec, facet) {
-  // "Bob (your supplier) said: delivered 3 weeks late, 2026-10-02, backed by a deal"
-  const who = item.first_hand ? "You" : nameOf(item.author);
-  const relation = !item.first_hand && state.myDeals.has(item.author) ? ` (${state.myDeals.get(item.author).role})` : "";
-  const what = rec && rec.note ? rec.note : `${item.positive ? "good" : "bad"} ${facet}`;
-  const when = rec ? day(rec.occurred) : dayOfMs(item.occurred);
-  const backing = item.deal ? `, backed by deal ${rec && rec.deal ? rec.deal.slice(0, 8) : "(signed by both)"}` : "";
-  return `${who}${relation} said: ${what}, ${when}${backing}`;
-}
-
-function chainWords(item) {
-  if (item.first_hand) return "your own word";
-  if (!item.chain.length) return "no chain of people from you: it counts for nothing";
-  const via = item.chain.slice(1).map(nameOf).join(" → ");
-  const discount = item.rater_credibility < 0.995 ? `; their word discounted to ${Math.round(item.rater_credibility * 100)}%` : "";
-  return `you → ${via}, weight ${item.weight.toFixed(2)}${discount}`;
-}
-
-function recordWords(r) {
-  const author = nameOf(r.author);
-  if (r.type === "attestation") {
-    return `${author} about ${nameOf(r.subject)}, ${r.facet}: ${r.positive ? "positive" : "negative"}` +
-      `${r.note ? ` — “${r.note}”` : ""}, ${day(r.occurred)}${r.deal ? `, deal ${r.deal.slice(0, 8)}` : ""}`;
-  }
-  if (r.type === "deal") {
-    const client = r.role === "client" ? r.author : r.counterparty;
-    const supplier = client === r.author ? r.counterparty : r.author;
-    return `deal ${r.id.slice(0, 8)}: ${nameOf(client)} client of ${nameOf(supplier)}, ${day(r.issued)}${r.due ? `, due ${day(r.due)}` : ""}`;
-  }
-  if (r.type === "reply") return `${author} replied (${r.stance}) to ${r.target.slice(0, 8)}${r.note ? `: “${r.note}”` : ""}, ${day(r.issued)}`;
-  if (r.type === "retraction") return `${author} retracted ${r.target.slice(0, 8)}${r.reason ? `: “${r.reason}”` : ""}, ${day(r.issued)}`;
-  if (r.type === "profile") return `${author} published a profile: ${r.name}${r.org ? `, ${r.org}` : ""}, ${day(r.issued)}`;
-  return `${r.type} by ${author}, ${day(r.issued)}`;
-}
-
 function recordItem(r, replies) {
   const flags = [r.retracted && "retracted", r.expired && "expired", r.contested && "contested"].filter(Boolean);
   const li = el("li", { class: `record ${r.type}${r.retracted ? " retracted" : ""}`, "data-id": r.id },
@@ -202,7 +151,8 @@ function recordItem(r, replies) {
       `${reply.note ? `: “${reply.note}”` : ""}, ${day(reply.issued)}`));
   }
   if (!r.retracted && r.type !== "retraction" && (r.author === state.me || (r.type === "deal" && r.counterparty === state.me))) {
-    li.append(" ", button("Retract…", "retract", () => li.append(retractForm(r)), { "data-id": r.id }));
+    li.append(" ", button("Retract…", "retract", () => li.querySelector(".retract-form") || li.append(retractForm(r)),
+      { "data-id": r.id }));
   }
   if (!r.retracted && r.type === "attestation" && r.subject === state.me
       && !replies.some((x) => x.target === r.id && x.author === state.me)) {
@@ -235,9 +185,12 @@ function replyForm(r) {
 }
 
 async function showMember(id) {
+  const t = ticket("member");
   const page = await api(`/v1/members/${id}`);
+  if (stale("member", t)) return;
   Object.assign(state.names, page.names);
-  const same = state.current === page.id && unchanged("member", page, [...state.myDeals.keys()]);
+  const opened = state.current !== page.id;       // a new page: its forms start afresh; a redraw keeps what is typed
+  const same = !opened && unchanged("member", page, [...state.myDeals.keys()]);
   state.current = page.id;
   if (same) return showGraph(page.id);
   $("member").hidden = false;
@@ -246,10 +199,10 @@ async function showMember(id) {
   $("member-id").textContent = page.id;
   $("member-profile").textContent = profile ? [profile.name, profile.org, profile.url].filter(Boolean).join(" · ") : "no profile published";
   $("contact-form").hidden = page.me || !state.hasContacts;
-  $("contact-name").value = state.contacts[page.id] || (profile ? profile.name : "");
+  if (opened) $("contact-name").value = state.contacts[page.id] || (profile ? profile.name : "");
   $("member-actions").hidden = page.me;
   $("profile-form").hidden = !page.me;
-  if (page.me && profile) { $("profile-name").value = profile.name; $("profile-org").value = profile.org || ""; $("profile-url").value = profile.url || ""; }
+  if (opened && page.me && profile) { $("profile-name").value = profile.name; $("profile-org").value = profile.org || ""; $("profile-url").value = profile.url || ""; }
 
   const byId = new Map(page.records.map((r) => [r.id, r]));
   $("verdicts").tBodies[0].replaceChildren(...page.trust.map((s) => el("tr", { class: "facet", "data-facet": s.facet },
@@ -271,14 +224,18 @@ async function showMember(id) {
   $("about-me").replaceChildren(...(aboutMe.length ? aboutMe.map((r) => recordItem(r, page.replies)) : [el("li", { class: "hint" }, "nothing")]));
   $("records").replaceChildren(...page.records.map((r) => recordItem(r, page.replies)));
   const deals = page.records.filter((r) => r.type === "deal" && !r.retracted && (r.author === state.me || r.counterparty === state.me));
+  const chosen = opened ? "" : $("attest-deal").value;
   $("attest-deal").replaceChildren(el("option", { value: "" }, "none"), ...deals.map((d) => el("option", { value: d.id }, `deal ${d.id.slice(0, 8)}, ${day(d.issued)}`)));
+  if (deals.some((d) => d.id === chosen)) $("attest-deal").value = chosen;
   await showGraph(page.id);
 }
 
 // ---- the graph ----------------------------------------------------------------------------
 
 async function showGraph(around) {
+  const t = ticket("graph");
   const graph = await api(around && around !== state.me ? `/v1/graph?around=${around}` : "/v1/graph");
+  if (stale("graph", t)) return;
   state.centre = graph.centre;
   for (const n of graph.nodes) if (n.name && !state.names[n.id]) state.names[n.id] = n.name;
   if (unchanged("graph", graph)) return;
@@ -303,6 +260,8 @@ function wireForms() {
     else notice(found.length ? `${found.length} members match: pick one in the list` : "no member matches", !found.length);
   });
   $("search").addEventListener("input", renderMembers);
+  $("logout").addEventListener("click", () => api("/v1/web/logout", "POST").then(() => location.replace("/ui"),
+    (err) => notice(String(err.message || err), true)));
   $("attest-facet").addEventListener("change", () => { $("attest-skill-label").hidden = $("attest-facet").value !== "skill"; });
   $("attest-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
@@ -335,10 +294,12 @@ function wireForms() {
 
 async function route() {
   const m = location.hash.match(/^#\/member\/(.+)$/);
+  state.wanted = m ? decodeURIComponent(m[1]) : null;    // what a refresh redraws from now on
   if (m) {
-    await showMember(decodeURIComponent(m[1]));
+    await showMember(state.wanted);
     $("member").scrollIntoView({ block: "start" });
   } else {
+    ticket("member");                 // a member's page on its way is no longer wanted
     state.current = null;
     $("member").hidden = true;
     await showGraph(null);
@@ -357,15 +318,18 @@ function refresh() {
   refreshing = (async () => {
     await loadMine();
     await loadOverview();
-    if (state.current) await showMember(state.current); else await showGraph(state.centre);
+    if (state.wanted) await showMember(state.wanted); else await showGraph(state.centre);
   })().finally(() => { refreshing = null; document.body.dataset.refreshes = String(Number(document.body.dataset.refreshes || 0) + 1); });
   return refreshing;
 }
 
+// At most one refresh waiting: events that come in a flood (a catch-up of thousands of
+// records) cost one refresh per quarter second at most, and the page still moves during it.
 let pendingRefresh = null;
 function soon() {
-  clearTimeout(pendingRefresh);
+  if (pendingRefresh) return;
   pendingRefresh = setTimeout(() => {
+    pendingRefresh = null;
     // a reply or retraction being typed lives in a list a refresh redraws: wait for it
     if (document.activeElement && document.activeElement.closest("#records, #about-me")) return soon();
     refresh().catch((err) => notice(String(err.message || err), true));
