@@ -149,3 +149,18 @@ async def _names_scenario(a, b, a_home, b_home, ok):
 class _any_iso:
     def __eq__(self, other):
         return isinstance(other, str) and other.endswith("Z") and other[4] == "-"
+
+
+async def test_the_start_prints_a_login_link_only_to_a_terminal(tmp_path):
+    from trustmesh.api.server import token_of
+    from trustmesh.core.home import resolve_home
+    from trustmesh.daemon.run import next_steps
+    home = resolve_home(tmp_path / "a")
+    async with trustmesh.open_node(home, listen=LOOPBACK) as a:
+        api = {"socket": "x", "tcp": "127.0.0.1:5001"}
+        person = next_steps(home, a, api, terminal=True)
+        assert person[0].startswith(f"web view  http://127.0.0.1:5001/ui?token={token_of(home.root)}  ")
+        service = next_steps(home, a, api, terminal=False)
+        assert token_of(home.root) not in "\n".join(service) and "api.token" in service[0]
+        assert any("trustmesh connect " + a.addrs()[0] in line for line in service)
+        assert "--api-tcp" in next_steps(home, a, {"socket": "x"}, terminal=True)[0]

@@ -45,6 +45,8 @@ def run(ctx: click.Context, listen: tuple[str, ...], bootstrap: tuple[str, ...],
     listen addresses (also written to <home>/listen-addrs). The control API
     answers on <home>/api.sock (see docs/operating.md).
     """
+    import sys
+
     import trio
 
     from trustmesh.daemon import run as daemon, settings
@@ -66,7 +68,8 @@ def run(ctx: click.Context, listen: tuple[str, ...], bootstrap: tuple[str, ...],
                          found["log.levels"].value)
     config = settings.net_config(found)
     trio.run(lambda: daemon.run(home, config=config, passphrase=ctx.obj.passphrase(),
-                                api_tcp=api, metrics_tcp=metrics, out=click.echo))
+                                api_tcp=api, metrics_tcp=metrics, out=click.echo,
+                                terminal=sys.stdout.isatty()))
 
 
 @click.command()

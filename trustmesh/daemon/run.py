@@ -50,13 +50,17 @@ def setup_logging(verbose: bool = False, level: str = "info", fmt: str = "auto",
 
 
 async def run(home: Home, *, config, passphrase: bytes | None, api_tcp: str | None = None,
-              metrics_tcp: str | None = None, out=print) -> None:
-    """Run a node with ``config`` (a NetConfig) until SIGINT/SIGTERM/SIGHUP."""
+              metrics_tcp: str | None = None, out=print, terminal: bool = False) -> None:
+    """Run a node with ``config`` (a NetConfig) until SIGINT/SIGTERM/SIGHUP.
+
+    ``terminal``: a person reads ``out`` (the web link then carries the login token).
+    """
     from trustmesh.api.server import serve
     async with open_node(home, config=config, passphrase=passphrase) as node:
         addrs = node.addrs()
         write_addrs(home, addrs)
         out(f"node {node.id}")
+        out(f"  (your identity: the id others attest about, and name with 'trustmesh contact add')")
         for addr in addrs:
             out(f"listening {addr}")
         try:
@@ -67,6 +71,8 @@ async def run(home: Home, *, config, passphrase: bytes | None, api_tcp: str | No
                     out(f"control API {api['socket']}" + (f" and {api['tcp']}" if "tcp" in api else ""))
                     if "metrics" in api:
                         out(f"metrics http://{api['metrics']}/metrics")
+                    for line in next_steps(home, node, api, terminal):
+                        out(line)
                     async for signum in signals:
                         log.info("stopping on %s", signal.Signals(signum).name)
                         nursery.cancel_scope.cancel()
@@ -74,6 +80,34 @@ async def run(home: Home, *, config, passphrase: bytes | None, api_tcp: str | No
         finally:
             (home.root / ADDRS_FILE).unlink(missing_ok=True)
     log.info("stopped")
+
+
+def next_steps(home: Home, node: Node, api: dict, terminal: bool) -> list[str]:
+    """What a member does next: open the web view, and join someone (or be joined).
+
+    The login link holds the API token, so it is printed only to a person
+    (a terminal); a service's output, which may be kept in a journal, gets
+    the address and where the token is.
+    """
+    lines = []
+    if "tcp" in api:
+        base = f"http://{api['tcp']}/ui"
+        if terminal:
+            from trustmesh.api.server import token_of
+            lines.append(f"web view  {base}?token={token_of(home.root)}  (open it once: the browser keeps the login)")
+        else:
+            lines.append(f"web view  {base}  (log in with ?token= and the token in {home.root / 'api.token'})")
+    else:
+        lines.append("web view  off: start with --api-tcp 127.0.0.1:5001 (make run does)")
+    peers = node.peers()
+    if not peers and not node.config.discovery.bootstrap:
+        example = next((a for a in node.addrs() if "/127.0.0.1/" not in a), None) or \
+            (node.addrs() or ["/ip4/…/tcp/4001/p2p/" + node.id])[0]
+        lines.append("not connected to anyone yet. To join someone, ask them for an address and run")
+        lines.append("          trustmesh connect /ip4/THEIR-IP/tcp/4001/p2p/THEIR-ID")
+        lines.append(f"          (or keep it: bootstrap = [\"…\"] in {home.config}, or --bootstrap)")
+        lines.append(f"          others join you with: trustmesh connect {example}")
+    return lines
 
 
 async def _log_events(node: Node) -> None:
