@@ -118,9 +118,12 @@ async def _names_scenario(a, b, a_home, b_home, ok):
     assert pending[0].split() == ["PROPOSAL", "FROM", "CLIENT", "SUPPLIER", "DUE", "ISSUED"]
     assert pending[1].count(f"Alice Martin (…{a.id[-8:]})") == 2 and "Bob Builder (me)" in pending[1]
     (pid,) = b.pending_deals
+    a.deal_answered(member(5).public_key, pid, "declined", "forged")     # only b may answer it
+    assert [s.status for s in a.deals.sent.values()] == ["pending"]
     await trio.to_thread.run_sync(cli, b_home, "deal", "decline", pid.hex()[:8])
+    await _until(lambda: [s.status for s in a.deals.sent.values()] == ["declined"])   # b's node told a's
     sent = await trio.to_thread.run_sync(cli, a_home, "deal", "sent")
-    assert "Bobby (…" in sent and "pending" in sent
+    assert "Bobby (…" in sent and "declined: declined by its owner" in sent
     asked = await trio.to_thread.run_sync(cli, a_home, "ask", "Bobby")
     assert f"about Bobby (…{b.id[-8:]})" in asked and "by Bobby (…" in asked
 
