@@ -93,3 +93,12 @@ async def test_ask_returns_what_my_store_knows_with_no_peer(tmp_path):
         found = await node.ask(BOB.public_key)
         assert len(found) == 2
     bob.close()
+
+
+def test_a_stored_record_reads_as_text(pair):
+    alice, bob = pair
+    made = alice.attest(BOB.id, "payment", True, occurred=date(2026, 10, 2), note="on time")
+    view = made.view()
+    assert made.hex_id == view["id"] == made.id.hex()
+    assert view["author"] == alice.identity.id and view["subject"] == BOB.id
+    assert view["occurred"] == "2026-10-02T00:00:00Z" and view["expired"] is False
