@@ -108,6 +108,8 @@ async def _names_scenario(a, b, a_home, b_home, ok):
     status = await trio.to_thread.run_sync(cli, a_home, "status")
     assert f"Bobby (…{b.id[-8:]})  {b.id}" in status and "(Alice Martin)" in status
     assert "synced   not yet" in status or "synced   20" in status
+    again = await trio.to_thread.run_sync(cli, a_home, "connect", f"/ip4/127.0.0.1/tcp/9/p2p/{b.id}")
+    assert again.startswith(f"already connected to {b.id}")
     peers = await trio.to_thread.run_sync(cli, a_home, "peers")
     assert "Bobby (…" in peers and b.id in peers
     offer = await trio.to_thread.run_sync(cli, a_home, "deal", "propose", "bobby", "--ref", "PO-7",
