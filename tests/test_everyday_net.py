@@ -105,9 +105,16 @@ async def _names_scenario(a, b, a_home, b_home, ok):
 
     await trio.to_thread.run_sync(cli, a_home, "contact", "add", "Bobby", b.id)
     await _until(lambda: a.store.profile(b.identity.public_key) is not None)     # gossip or sync brought it
+    await a.sync_now()
+    await _until(lambda: any(s.get("finished") for s in a.sync_status()["peers"].values()))
+    finished = max(s["finished"] for s in a.sync_status()["peers"].values() if s.get("finished"))
+    assert finished.endswith("Z") and finished[10] == "T", finished          # ISO 8601, not epoch seconds
+    import json
+    as_json = json.loads(await trio.to_thread.run_sync(cli, a_home, "status", "--json"))
+    assert as_json["last_sync"] >= finished and as_json["last_sync"][:4] == finished[:4]
     status = await trio.to_thread.run_sync(cli, a_home, "status")
     assert f"Bobby (…{b.id[-8:]})  {b.id}" in status and "(Alice Martin)" in status
-    assert "synced   not yet" in status or "synced   20" in status
+    assert "synced   20" in status
     again = await trio.to_thread.run_sync(cli, a_home, "connect", f"/ip4/127.0.0.1/tcp/9/p2p/{b.id}")
     assert again.startswith(f"already connected to {b.id}")
     peers = await trio.to_thread.run_sync(cli, a_home, "peers")

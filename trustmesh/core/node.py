@@ -330,7 +330,10 @@ class Node(Reading):
         """The last sync with each peer, and the intake counters."""
         intake = dict(self.intake.counters)
         intake["over_quota"] = sum(n for (_, outcome), n in self.intake.by_source.items() if outcome == "quota")
-        return {"peers": dict(self.net.sync_stats) if self.net else {}, "intake": intake,
+        from trustmesh.protocol.jsonview import iso
+        peers = {pid: {**stats, "finished": iso(int(stats["finished"] * 1000))} if stats.get("finished") else stats
+                 for pid, stats in (self.net.sync_stats if self.net else {}).items()}   # ISO, as every time shown
+        return {"peers": peers, "intake": intake,
                 "quota_held": self.quota.held, "quota_limit": self.quota.limit}
 
     async def count(self) -> int:
