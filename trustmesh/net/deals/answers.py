@@ -25,7 +25,7 @@ from libp2p.peer.id import ID
 
 from trustmesh.errors import DecodeError
 from trustmesh.net.host import key_of
-from trustmesh.net.streams import FramedStream, pack_message, unpack_message
+from trustmesh.net.streams import FramedStream, pack_message, serve_one, unpack_message
 
 log = logging.getLogger("trustmesh.p2p.deals")
 
@@ -60,29 +60,19 @@ async def tell(host: IHost, peer: ID, proposal_id: bytes, reason: str, timeout_s
 def handler(on_answer: OnAnswer, offence, timeout_s: float):
     """The stream handler taking answers to proposals this node sent."""
 
+    def parse(data: bytes) -> list:
+        items = unpack_message(data, 3)
+        if len(items) != 3 or items[0] != "declined" or not isinstance(items[1], bytes) \
+                or len(items[1]) != 32 or not isinstance(items[2], str):
+            raise DecodeError("not a deal answer")
+        return items
+
+    async def act(peer: ID, items: list) -> None:
+        sender = key_of(peer)
+        if sender is not None:
+            on_answer(sender, items[1], items[0], items[2][:MAX_REASON])
+
     async def handle(stream: INetStream) -> None:
-        peer = stream.muxed_conn.peer_id
-        framed = FramedStream(stream, MAX_FRAME)
-        try:
-            with trio.move_on_after(timeout_s):
-                try:
-                    data = await framed.read_frame()
-                    if data is None:
-                        return
-                    items = unpack_message(data, 3)
-                    if len(items) != 3 or items[0] != "declined" or not isinstance(items[1], bytes) \
-                            or len(items[1]) != 32 or not isinstance(items[2], str):
-                        raise DecodeError("not a deal answer")
-                except DecodeError as exc:
-                    offence(peer, "soft", f"deal answer: {exc}")
-                    await framed.reset()
-                    return
-                sender = key_of(peer)
-                if sender is not None:
-                    on_answer(sender, items[1], items[0], items[2][:MAX_REASON])
-        except Exception as exc:      # a peer must never crash the node
-            log.debug("deal answer stream from %s failed: %s", peer, exc)
-        finally:
-            await framed.close()
+        await serve_one(stream, MAX_FRAME, timeout_s, parse, act, offence, "soft", "deal answer")
 
     return handle
