@@ -78,7 +78,7 @@ def test_a_word_from_my_supplier_reads_with_the_relation(homes, tmp_path):
         a.ingest(raws)
     text = ok(alice, "trust", CAROL.id, "--facet", "payment", "--explain").out
     assert f'Bob Builder (…{BOB.id[-8:]}, your supplier) said: "paid 2 months late" (negative)' in text
-    assert "no deal behind it" in text and "through me -> Bob Builder" in text
+    assert "no deal behind it" in text and "via me -> Bob Builder" in text
 
 
 def test_rank_shows_names(homes):

@@ -105,9 +105,18 @@ async def _names_scenario(a, b, a_home, b_home, ok):
 
     await trio.to_thread.run_sync(cli, a_home, "contact", "add", "Bobby", b.id)
     await _until(lambda: a.store.profile(b.identity.public_key) is not None)     # gossip or sync brought it
+    await a.sync_now()
+    await _until(lambda: any(s.get("finished") for s in a.sync_status()["peers"].values()))
+    finished = max(s["finished"] for s in a.sync_status()["peers"].values() if s.get("finished"))
+    assert finished.endswith("Z") and finished[10] == "T", finished          # ISO 8601, not epoch seconds
+    import json
+    as_json = json.loads(await trio.to_thread.run_sync(cli, a_home, "status", "--json"))
+    assert as_json["last_sync"] >= finished and as_json["last_sync"][:4] == finished[:4]
     status = await trio.to_thread.run_sync(cli, a_home, "status")
     assert f"Bobby (…{b.id[-8:]})  {b.id}" in status and "(Alice Martin)" in status
-    assert "synced   not yet" in status or "synced   20" in status
+    assert "synced   20" in status
+    again = await trio.to_thread.run_sync(cli, a_home, "connect", f"/ip4/127.0.0.1/tcp/9/p2p/{b.id}")
+    assert again.startswith(f"already connected to {b.id}")
     peers = await trio.to_thread.run_sync(cli, a_home, "peers")
     assert "Bobby (…" in peers and b.id in peers
     offer = await trio.to_thread.run_sync(cli, a_home, "deal", "propose", "bobby", "--ref", "PO-7",
@@ -118,9 +127,12 @@ async def _names_scenario(a, b, a_home, b_home, ok):
     assert pending[0].split() == ["PROPOSAL", "FROM", "CLIENT", "SUPPLIER", "DUE", "ISSUED"]
     assert pending[1].count(f"Alice Martin (…{a.id[-8:]})") == 2 and "Bob Builder (me)" in pending[1]
     (pid,) = b.pending_deals
+    a.deal_answered(member(5).public_key, pid, "declined", "forged")     # only b may answer it
+    assert [s.status for s in a.deals.sent.values()] == ["pending"]
     await trio.to_thread.run_sync(cli, b_home, "deal", "decline", pid.hex()[:8])
+    await _until(lambda: [s.status for s in a.deals.sent.values()] == ["declined"])   # b's node told a's
     sent = await trio.to_thread.run_sync(cli, a_home, "deal", "sent")
-    assert "Bobby (…" in sent and "pending" in sent
+    assert "Bobby (…" in sent and "declined: declined by its owner" in sent
     asked = await trio.to_thread.run_sync(cli, a_home, "ask", "Bobby")
     assert f"about Bobby (…{b.id[-8:]})" in asked and "by Bobby (…" in asked
 
@@ -149,3 +161,14 @@ async def _names_scenario(a, b, a_home, b_home, ok):
 class _any_iso:
     def __eq__(self, other):
         return isinstance(other, str) and other.endswith("Z") and other[4] == "-"
+
+
+async def test_the_start_says_how_to_join_and_never_prints_the_token(tmp_path):
+    from trustmesh.api.server import token_of
+    from trustmesh.core.home import resolve_home
+    from trustmesh.daemon.run import next_steps
+    home = resolve_home(tmp_path / "a")
+    async with trustmesh.open_node(home, listen=LOOPBACK) as a:
+        lines = next_steps(home, a)
+        assert token_of(home.root) not in "\n".join(lines)
+        assert any("trustmesh connect " + a.addrs()[0] in line for line in lines)

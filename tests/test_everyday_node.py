@@ -52,9 +52,15 @@ def test_a_busy_port_among_several_is_skipped(running, tmp_path):
     assert "not listening on" in node.log_tail(50)
 
 
-def test_sighup_stops_the_node_cleanly(tmp_path):
-    node = NodeProcess(tmp_path / "d").start()
+def test_sighup_stops_the_node_cleanly_and_the_start_says_what_next(tmp_path):
+    node = NodeProcess(tmp_path / "d", args=["--api-tcp", "127.0.0.1:0"]).start()
     assert (node.home / "listen-addrs").exists()
+    said = node.log_tail(50)
+    assert f"node {node.id}" in said and "your identity" in said
+    assert "web view  http://127.0.0.1:" in said and "/ui" in said
+    token = (node.home / "api.token").read_text().strip()
+    assert token not in said                       # not a terminal: the login token is not printed
+    assert "trustmesh connect /ip4/THEIR-IP/tcp/4001/p2p/THEIR-ID" in said
     node.proc.send_signal(signal.SIGHUP)
     assert node.proc.wait(20) == 0
     assert not (node.home / "listen-addrs").exists() and not (node.home / "api").exists()

@@ -42,7 +42,8 @@ def lines(item, names: Names, store, me: bytes | None, related: dict[bytes, str]
     else:
         name, relation = names.name(author), related.get(author)
         inner = ", ".join(x for x in (short_id(author), relation) if x)
-        who = f"{name} ({inner})" if name else f"member {inner}"
+        who = f"{name} ({inner})" if name else \
+            f"member {short_id(author)}" + (f" ({relation})" if relation else "")
     verdict = "positive" if item.positive else "negative"
     said = f'"{record.note}" ({verdict})' if isinstance(record, Attestation) and record.note else verdict
     parts = [f"{who} said: {said}", (iso(item.occurred) or "")[:10]]
@@ -57,7 +58,7 @@ def lines(item, names: Names, store, me: bytes | None, related: dict[bytes, str]
         out.append("      it does not count: nobody I trust leads to this author")
     else:
         via = " -> ".join("me" if parse_id(m) == me else names.label(parse_id(m)) for m in item.chain)
-        out.append(f"      counts {item.weight:.2f}" + ("" if item.first_hand else f", through {via}"))
+        out.append(f"      counts {item.weight:.2f}" + ("" if item.first_hand else f", via {via}"))
         if item.rater_credibility < 0.995:
             out.append(f"      their word is discounted to {item.rater_credibility:.0%}: what they say of others"
                        " clashes with what the people nearer to me report")

@@ -81,8 +81,14 @@ def peers(ctx: click.Context, as_json: bool) -> None:
 def connect(ctx: click.Context, multiaddr: str, as_json: bool) -> None:
     """Connect the node to a peer now: /ip4/…/tcp/…/p2p/<id>, or the peer id alone (12D3KooW…: found
     through known addresses and the DHT)."""
+    before = {p["id"] for p in api_call(ctx, "GET", "/v1/peers")}
     found = api_call(ctx, "POST", "/v1/peers", {"addr": multiaddr})
-    emit_json(found) if as_json else click.echo(f"connected to {found['id']}")
+    if as_json:
+        emit_json(found)
+    elif found["id"] in before:
+        click.echo(f"already connected to {found['id']} (the address given is not kept)")
+    else:
+        click.echo(f"connected to {found['id']}")
 
 
 @click.command()

@@ -18,6 +18,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from datetime import date, datetime, timezone
 
 from trustmesh.crypto.ids import member_key
 from trustmesh.crypto.keys import Identity
@@ -91,11 +92,23 @@ class Ledger:
     # ---- making records --------------------------------------------------
 
     def attest(self, subject: bytes | str, facet: str, positive: bool, *, ref: str | None = None,
-               deal: bytes | str | None = None, occurred: int | None = None,
-               expires: int | None = None, note: str | None = None) -> StoredRecord:
-        """Sign and store an attestation about ``subject``."""
+               deal: bytes | str | None = None, occurred: int | datetime | date | None = None,
+               expires: int | datetime | date | None = None, note: str | None = None) -> StoredRecord:
+        """Sign and store an attestation about ``subject`` (a PeerID, did:key, hex, or 32 bytes).
+
+        ``deal`` is a deal's id as printed (hex, or a unique prefix of 8+
+        digits) or 32 bytes; ``occurred``/``expires`` a ``datetime`` (naive
+        means UTC), a ``date`` (midnight UTC) or milliseconds since the epoch.
+        A value of the wrong type is a UsageError, as a wrong value is.
+        """
         subject = member_key(subject)
+        _text(facet, "facet", required=True)
         check_facet(facet)
+        if not isinstance(positive, bool):
+            raise UsageError("positive is True or False")
+        _text(ref, "ref")
+        _text(note, "note")
+        occurred, expires = to_ms(occurred, "occurred"), to_ms(expires, "expires")
         ref_hash = reference_hash(ref, self.me, subject) if ref else None
         if deal is not None:
             deal = self._record_id(deal)
@@ -105,7 +118,7 @@ class Ledger:
             ref_hash = ref_hash or held.ref
         now = self.clock()
         return self._append(lambda seq, prev: Attestation(
-            self.me, seq, prev, now, subject, facet, bool(positive), ref_hash, deal,
+            self.me, seq, prev, now, subject, facet, positive, ref_hash, deal,
             now if occurred is None else occurred, expires, note or None))
 
     def retract(self, target: bytes | str, reason: str | None = None) -> StoredRecord:
@@ -115,6 +128,7 @@ class Ledger:
         or already retracted: a retraction the rules would ignore is noise.
         """
         from trustmesh.protocol.validate import parties
+        _text(reason, "reason")
         held = self.store.get(self._record_id(target))
         target = held.id
         if self.me not in parties(held.record):
@@ -126,25 +140,30 @@ class Ledger:
 
     def reply(self, target: bytes | str, stance: str, note: str | None = None) -> StoredRecord:
         """Answer an attestation about me: "contest" or "acknowledge"."""
+        _text(stance, "stance", required=True)
+        _text(note, "note")
         target = self._record_id(target)
         now = self.clock()
         return self._append(lambda seq, prev: Reply(self.me, seq, prev, now, target, stance, note or None))
 
     def set_profile(self, name: str, org: str | None = None, url: str | None = None) -> StoredRecord:
         """Publish a new self-description; it replaces the previous one."""
+        _text(name, "name", required=True)
+        _text(org, "org")
+        _text(url, "url")
         now = self.clock()
         return self._append(lambda seq, prev: Profile(self.me, seq, prev, now, name, org or None, url or None))
 
     def propose_deal(self, counterparty: bytes | str, ref: str, role: str,
-                     due: int | None = None) -> Deal:
+                     due: int | datetime | date | None = None) -> Deal:
         """A deal signed by me, to be countersigned by ``counterparty`` (not stored yet)."""
         counterparty = member_key(counterparty)
+        _text(ref, "ref", required=True)
         if role not in ("client", "supplier"):
             raise UsageError("role is 'client' or 'supplier'")
         if counterparty == self.me:
             raise UsageError("a deal needs two different members")
-        if due is not None and type(due) is not int:
-            raise UsageError("due is a time in milliseconds since the epoch")
+        due = to_ms(due, "due")
         now = self.clock()
         deal = Deal(self.me, counterparty, role, reference_hash(ref, self.me, counterparty), due, now)
         signed = sign(deal, self.identity)
@@ -156,6 +175,31 @@ class Ledger:
         """Countersign a proposal addressed to me and store the complete deal."""
         deal = countersign(proposal, self.identity)
         return self._store_own(encode(deal))
+
+    # ---- trust, from my point of view ---------------------------------------
+
+    def trust(self, subject: bytes | str, facet: str | None = None, *, explain: bool = False):
+        """My trust in ``subject`` now: a TrustScore (a list over facets when ``facet`` is None).
+
+        The same answer as ``TrustEngine.for_ledger(self).trust`` (``explain``:
+        with the attestations behind it); the engine is kept between calls.
+        """
+        engine = self._engine()
+        ask = engine.explain if explain else engine.trust
+        return ask(subject, facet, self.clock())
+
+    def rank(self, facet: str, limit: int = 20):
+        """The members best known on ``facet`` from my point of view (RankEntry list)."""
+        check_facet(facet)
+        if type(limit) is not int or limit < 1:
+            raise UsageError("limit is a whole number from 1")
+        return self._engine().rank(facet, limit, self.clock())
+
+    def _engine(self):
+        if getattr(self, "_trust_engine", None) is None:
+            from trustmesh.core.trustview import TrustEngine     # numpy: loaded on first use
+            self._trust_engine = TrustEngine.for_ledger(self)
+        return self._trust_engine
 
     # ---- receiving -------------------------------------------------------
 
@@ -178,7 +222,7 @@ class Ledger:
         if isinstance(ref, str):
             return self.store.resolve(ref)
         if not isinstance(ref, bytes) or len(ref) != 32:
-            raise UsageError("a record id is 32 bytes, or its hex text")
+            raise UsageError("a record id is its hex text (as printed) or 32 bytes")
         return ref
 
     @contextmanager
@@ -209,6 +253,29 @@ class Ledger:
             raise InvalidRecord(result.reason or "record refused")
         return self.store.get(result.id)
 
+
+
+def to_ms(value: int | datetime | date | None, name: str) -> int | None:
+    """Milliseconds since the epoch for a time given as a datetime (naive: UTC), a date
+    (midnight UTC) or milliseconds; UsageError for anything else."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+        return int(moment.timestamp() * 1000)
+    if isinstance(value, date):
+        return int(datetime.combine(value, datetime.min.time(), timezone.utc).timestamp() * 1000)
+    if type(value) is int:
+        return value
+    raise UsageError(f"{name} is a datetime, a date or milliseconds since the epoch, not {type(value).__name__}")
+
+
+def _text(value, name: str, *, required: bool = False) -> None:
+    """UsageError unless ``value`` is text (or None when allowed)."""
+    if value is None and not required:
+        return
+    if not isinstance(value, str):
+        raise UsageError(f"{name} is text, not {type(value).__name__}")
 
 
 def _check_fields(record: Record) -> None:

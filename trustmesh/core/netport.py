@@ -37,6 +37,9 @@ class NetPort:
     async def decide_deal(self, proposal, proposer: bytes) -> tuple[str, bytes | str]:
         return await self._node.decide_deal(proposal, proposer)
 
+    def deal_answered(self, counterparty: bytes, proposal_id: bytes, status: str, reason: str) -> None:
+        self._node.deal_answered(counterparty, proposal_id, status, reason)
+
     def notify(self, kind: str, /, **data) -> None:
         self._node.notify(kind, **data)
 

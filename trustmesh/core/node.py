@@ -78,6 +78,7 @@ class Node(Reading):
         self.net = None
         self._forked: set[bytes] = set()
         self._wake = trio.Event()
+        self._nursery: trio.Nursery | None = None
 
     # ---- identity, events, weights ------------------------------------------
 
@@ -241,10 +242,24 @@ class Node(Reading):
         return stored
 
     def decline_deal(self, proposal_id: bytes | str) -> bytes:
-        """Forget a pending proposal; its full id."""
+        """Forget a pending proposal and tell its proposer's node (in the background); its full id."""
         key = self.deals.find(proposal_id)
-        self.deals.pending.pop(key)
+        proposal = self.deals.pending.pop(key)
+        if self.net is not None and self._nursery is not None:
+            self._nursery.start_soon(self._tell_declined, proposal.author, key)
         return key
+
+    async def _tell_declined(self, proposer: bytes, key: bytes) -> None:
+        if self.net is not None and not await self.net.tell_declined(proposer, key, "declined by its owner"):
+            log.info("could not tell %s that proposal %s was declined", peer_id(proposer), key.hex()[:16])
+
+    def deal_answered(self, counterparty: bytes, proposal_id: bytes, status: str, reason: str) -> None:
+        """A counterparty's later answer to a proposal I sent (see ``net/deals/answers.py``)."""
+        item = self.deals.sent.get(proposal_id)
+        if item is None or item.proposal.counterparty != counterparty or item.status != PENDING:
+            return                         # not ours, not theirs to answer, or already settled
+        item.status, item.reason = status, reason
+        self.notify("deal-answer", id=proposal_id.hex(), status=status, peer=peer_id(counterparty))
 
     async def import_bundle(self, chunks):
         """Store a bundle streamed in as byte chunks (an async iterable); see ``imports.py``."""
@@ -315,7 +330,10 @@ class Node(Reading):
         """The last sync with each peer, and the intake counters."""
         intake = dict(self.intake.counters)
         intake["over_quota"] = sum(n for (_, outcome), n in self.intake.by_source.items() if outcome == "quota")
-        return {"peers": dict(self.net.sync_stats) if self.net else {}, "intake": intake,
+        from trustmesh.protocol.jsonview import iso
+        peers = {pid: {**stats, "finished": iso(int(stats["finished"] * 1000))} if stats.get("finished") else stats
+                 for pid, stats in (self.net.sync_stats if self.net else {}).items()}   # ISO, as every time shown
+        return {"peers": peers, "intake": intake,
                 "quota_held": self.quota.held, "quota_limit": self.quota.limit}
 
     async def count(self) -> int:
@@ -339,9 +357,11 @@ class Node(Reading):
             try:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._housekeeping)
+                    self._nursery = nursery
                     try:
                         yield self
                     finally:
+                        self._nursery = None
                         nursery.cancel_scope.cancel()
             finally:
                 self.net = None

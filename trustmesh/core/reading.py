@@ -39,9 +39,8 @@ class Reading:
         from trustmesh.version import __version__
         counts = await self.counts()
         sync = self.sync_status()
-        from trustmesh.protocol.jsonview import iso
-        last = max((s.get("finished", 0) for s in sync["peers"].values() if s), default=None)
-        last = iso(int(last * 1000)) if last else None           # ISO 8601 UTC, as every time we show
+        # ISO 8601 UTC text (sync_status): of one format, so the latest is the greatest
+        last = max((s["finished"] for s in sync["peers"].values() if s and s.get("finished")), default=None)
         return {"id": self.id, "version": __version__, "addrs": self.addrs(),
                 "peers": [p["id"] for p in self.peers()], "records": counts,
                 "total_records": sum(counts.values()), "last_sync": last, "intake": sync["intake"],

@@ -77,6 +77,7 @@ async def serve_node(home: Home, *, config, passphrase: bytes | None, api_tcp: s
         addrs = node.addrs()
         write_addrs(home, addrs)
         out(f"node {node.id}")
+        out(f"  (your identity: the id others attest about, and name with 'trustmesh contact add')")
         for addr in addrs:
             out(f"listening {addr}")
         try:
@@ -91,12 +92,32 @@ async def serve_node(home: Home, *, config, passphrase: bytes | None, api_tcp: s
                         out("web view off (start with --api-tcp 127.0.0.1:5001 to use it)")
                     if "metrics" in api:
                         out(f"metrics http://{api['metrics']}/metrics")
+                    for line in next_steps(home, node):
+                        out(line)
                     task_status.started(node)
                     await until()
                     nursery.cancel_scope.cancel()
         finally:
             (home.root / ADDRS_FILE).unlink(missing_ok=True)
     log.info("stopped")
+
+
+def next_steps(home: Home, node: Node) -> list[str]:
+    """How to join someone (or be joined) when nothing is connected yet.
+
+    The web link itself is the one-time login printed above (never the API
+    token: output may be kept in a terminal's scrollback or a journal).
+    """
+    lines = []
+    peers = node.peers()
+    if not peers and not node.config.discovery.bootstrap:
+        example = next((a for a in node.addrs() if "/127.0.0.1/" not in a), None) or \
+            (node.addrs() or ["/ip4/…/tcp/4001/p2p/" + node.id])[0]
+        lines.append("not connected to anyone yet. To join someone, ask them for an address and run")
+        lines.append("          trustmesh connect /ip4/THEIR-IP/tcp/4001/p2p/THEIR-ID")
+        lines.append(f"          (or keep it: bootstrap = [\"…\"] in {home.config}, or --bootstrap)")
+        lines.append(f"          others join you with: trustmesh connect {example}")
+    return lines
 
 
 async def _log_events(node: Node) -> None:

@@ -63,5 +63,8 @@ class NodePort(Protocol):
     async def decide_deal(self, proposal, proposer: bytes) -> tuple[str, bytes | str]:
         """Answer a deal proposal: ("accepted", countersigned raw), ("declined", reason), ("pending", "")."""
 
+    def deal_answered(self, counterparty: bytes, proposal_id: bytes, status: str, reason: str) -> None:
+        """A later answer from ``counterparty`` to a proposal this node sent ("declined")."""
+
     def notify(self, kind: str, /, **data) -> None:
         """Report an event (peer-up, offence, ban, sync…) to the node's listeners."""

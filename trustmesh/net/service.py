@@ -24,6 +24,7 @@ from libp2p.tools.anyio_service import background_trio_service
 
 from trustmesh.crypto.keys import Identity
 from trustmesh.errors import NetworkError, UsageError
+from trustmesh.net.deals import answers as deal_answers
 from trustmesh.net.deals import handler as deal_proto
 from trustmesh.net.config import (
     DEAL_PROTOCOL, PEERS_PROTOCOL, QUERY_PROTOCOL, SYNC_PROTOCOL, NetConfig,
@@ -98,6 +99,10 @@ class NetService:
                         host.set_stream_handler(DEAL_PROTOCOL, self._unless_banned(deal_proto.handler(
                             self.port.decide_deal, self.offence, self.identity.public_key,
                             self.config.deals.timeout_s)))
+                        host.set_stream_handler(deal_answers.DEAL_ANSWER_PROTOCOL,
+                                                self._unless_banned(deal_answers.handler(
+                                                    self.port.deal_answered, self.offence,
+                                                    self.config.deals.timeout_s)))
                         host.set_stream_handler(PEERS_PROTOCOL,
                                                 self._unless_banned(self.discovery.exchange_handler()))
                         host.set_stream_handler(SYNC_PROTOCOL, self._unless_banned(self.sync.handle))
@@ -218,6 +223,11 @@ class NetService:
         await self.reach_member(counterparty)
         return await deal_proto.propose(self.host, id_of(counterparty), proposal,
                                         self.config.deals.timeout_s)
+
+    async def tell_declined(self, proposer: bytes, proposal_id: bytes, reason: str) -> bool:
+        """Tell a proposer's node its proposal was declined (best effort); True if sent."""
+        return await deal_answers.tell(self.host, id_of(proposer), proposal_id, reason,
+                                       self.config.deals.timeout_s)
 
     @property
     def sync_stats(self) -> dict[str, dict]:

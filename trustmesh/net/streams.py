@@ -8,9 +8,12 @@ goes quiet mid-exchange hits the caller's timeout.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgpack
+import trio
 from libp2p.abc import INetStream
 
 from trustmesh.errors import DecodeError, RemoteProtocolError
@@ -18,6 +21,8 @@ from trustmesh.protocol.codec import pack
 from trustmesh.protocol.framing import FrameDecoder, frame
 
 READ_CHUNK = 64 * 1024
+
+log = logging.getLogger("trustmesh.p2p")
 
 
 class FramedStream:
@@ -102,3 +107,35 @@ def unpack_message(data: bytes, max_items: int = 8) -> list[Any]:
     if not isinstance(value, list) or not value or len(value) > max_items:
         raise DecodeError("a message is a short msgpack array")
     return value
+
+
+async def serve_one(stream: INetStream, max_frame: int, timeout_s: float, parse: Callable[[bytes], Any],
+                    act: Callable[[Any, Any], Awaitable[bytes | None]], offence, severity: str, what: str) -> None:
+    """Answer a one-frame request on an inbound stream, then close it.
+
+    ``parse`` turns the frame into a request (DecodeError/RemoteProtocolError
+    for bytes no honest peer sends: an offence of ``severity``, and the
+    stream is reset); ``act(peer, request)`` returns the answer frame, or
+    None for none. A stream closed before any byte is no offence; nothing a
+    peer sends may crash the node.
+    """
+    peer = stream.muxed_conn.peer_id
+    framed = FramedStream(stream, max_frame)
+    try:
+        with trio.move_on_after(timeout_s):
+            try:
+                data = await framed.read_frame()
+                if data is None:
+                    return
+                request = parse(data)
+            except (DecodeError, RemoteProtocolError) as exc:
+                offence(peer, severity, f"{what}: {exc}")
+                await framed.reset()
+                return
+            answer = await act(peer, request)
+            if answer is not None:
+                await framed.write_frame(answer)
+    except Exception as exc:
+        log.debug("%s stream from %s failed: %s", what, peer, exc)
+    finally:
+        await framed.close()

@@ -28,6 +28,19 @@ class StoredRecord:
     retracted: bool = False
     contested: bool = False
 
+    @property
+    def hex_id(self) -> str:
+        """The record's id as printed everywhere (64 hex digits)."""
+        return self.id.hex()
+
+    def view(self, now_ms: int | None = None) -> dict:
+        """The record as the CLI and the API show it: members as PeerIDs, ids as hex, times as
+        ISO 8601 UTC, with its status (``expired`` at ``now_ms``, default now)."""
+        import time
+
+        from trustmesh.protocol.jsonview import stored_view
+        return stored_view(self, time.time_ns() // 1_000_000 if now_ms is None else now_ms)
+
 
 @dataclass(frozen=True, slots=True)
 class Fork:

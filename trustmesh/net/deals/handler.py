@@ -23,7 +23,7 @@ from libp2p.peer.id import ID
 from trustmesh.errors import DecodeError, NetworkError, RemoteProtocolError
 from trustmesh.net.config import DEAL_PROTOCOL
 from trustmesh.net.host import key_of
-from trustmesh.net.streams import FramedStream, pack_message, unpack_message
+from trustmesh.net.streams import FramedStream, pack_message, serve_one, unpack_message
 from trustmesh.protocol.records import Deal, decode, encode
 
 log = logging.getLogger("trustmesh.p2p.deals")
@@ -76,26 +76,11 @@ async def propose(host: IHost, peer: ID, proposal: Deal, timeout_s: float) -> tu
 def handler(decide: Decide, offence: Offence, me: bytes, timeout_s: float):
     """The stream handler answering proposals addressed to ``me``."""
 
+    async def act(peer: ID, proposal) -> bytes:
+        return pack_message(*await _answer(proposal, peer, decide, me))
+
     async def handle(stream: INetStream) -> None:
-        peer = stream.muxed_conn.peer_id
-        framed = FramedStream(stream, MAX_FRAME)
-        try:
-            with trio.move_on_after(timeout_s):
-                try:
-                    data = await framed.read_frame()
-                    if data is None:
-                        return
-                    proposal = read_proposal_frame(data)
-                except (DecodeError, RemoteProtocolError) as exc:
-                    offence(peer, "hard", f"deal: {exc}")
-                    await framed.reset()
-                    return
-                answer = await _answer(proposal, peer, decide, me)
-                await framed.write_frame(pack_message(*answer))
-        except Exception as exc:    # a peer must never crash the node
-            log.debug("deal stream from %s failed: %s", peer, exc)
-        finally:
-            await framed.close()
+        await serve_one(stream, MAX_FRAME, timeout_s, read_proposal_frame, act, offence, "hard", "deal")
 
     return handle
 
