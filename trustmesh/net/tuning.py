@@ -67,6 +67,15 @@ showed, per small message and per peer:
    messages without an author (a content-addressed message cannot
    equivocate).
 
+10. Yamux sent a WINDOW_UPDATE frame after nearly every read even with
+    ``PY_YAMUX_RELEASE_ON_READ=0``: its "partial slack" branch releases any
+    positive delta below the half-window threshold at once, so a small
+    gossip RPC cost its receiver a frame written and its sender a frame read
+    (in a profile, window updates were 70% of the frames a receiver wrote).
+    ``window_update`` keeps go-yamux's rule: an update once half the window
+    is consumed (or pending), which a sender reading the window it was given
+    never waits for.
+
 Everything here is pinned to libp2p==0.8.1 (pyproject.toml). ``UPSTREAM``
 holds a hash of the source of every upstream function we replace, override
 or depend on; tests/test_p2p_tuning.py recomputes them, so an upgrade that
@@ -95,6 +104,7 @@ from libp2p.pubsub.gossipsub import GossipSub
 from libp2p.pubsub.mcache import MessageCache
 from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import Pubsub
+from libp2p.stream_muxer.yamux import yamux as _yamux_mod
 from libp2p.utils import varint as _varint_mod
 
 from trustmesh.errors import DecodeError, FrameTooLarge
@@ -121,6 +131,7 @@ UPSTREAM = {
     "libp2p.pubsub.pubsub:Pubsub.publish": "5e875e00e471afb8",
     "libp2p.pubsub.mcache:MessageCache.put": "bb1f483342005e12",
     "libp2p.pubsub.gossipsub:GossipSub._check_equivocation": "4fc307cdaab33ada",
+    "libp2p.stream_muxer.yamux.yamux:YamuxStream._auto_tune_and_send_window_update": "6ebcbd822fe7f996",
 }
 
 IDONTWANT_THRESHOLD = 1024      # bytes of message data, as go-libp2p
@@ -329,6 +340,33 @@ async def read_rpc(reader, max_length: int) -> bytes:
 _original_read_rpc = _varint_mod.read_varint_prefixed_bytes_limited
 
 
+_original_window_update = _yamux_mod.YamuxStream._auto_tune_and_send_window_update
+# what install() replaces on a class: the pinned source is the original's, not ours
+REPLACED = {"libp2p.stream_muxer.yamux.yamux:YamuxStream._auto_tune_and_send_window_update":
+            _original_window_update}
+
+
+async def window_update(self, *, bytes_read: int = 0) -> None:
+    """``YamuxStream._auto_tune_and_send_window_update`` without the per-read update (see 10)."""
+    total_delta = 0
+    async with self.window_lock:
+        if bytes_read > 0:
+            self._pending_recv_release += bytes_read
+        buffered = len(self.conn.stream_buffers.get(self.stream_id, b""))
+        delta = self.target_recv_window - (self.recv_window + buffered)
+        threshold = self._grow_threshold()
+        if delta >= threshold and delta > 0:
+            total_delta = self._grow_to_delta(buffered) + self._apply_autotune_epoch(buffered)
+            self._pending_recv_release = 0
+        elif self._pending_recv_release >= threshold and self._pending_recv_release > 0:
+            total_delta = self._pending_recv_release
+            self.recv_window += total_delta
+            self._pending_recv_release = 0
+            total_delta += self._apply_autotune_epoch(buffered)
+    if total_delta > 0:
+        await self.send_window_update(total_delta, skip_lock=True)
+
+
 def install() -> None:
     """Apply the adjustments (idempotent); called before any host is built."""
     os.environ.setdefault("PY_YAMUX_RELEASE_ON_READ", "0")
@@ -336,3 +374,4 @@ def install() -> None:
         module.maybe_consume_signed_record = consume_signed_record
         module.env_to_send_in_RPC = env_to_send
     _pubsub_mod.read_varint_prefixed_bytes_limited = read_rpc
+    _yamux_mod.YamuxStream._auto_tune_and_send_window_update = window_update
