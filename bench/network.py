@@ -82,6 +82,14 @@ class Network:
     def __init__(self, root: Path, n: int, env: dict, profile: Path | None = None) -> None:
         self.nodes: list[NodeProcess] = []
         self.profile = profile
+        try:
+            self._start(root, n, env)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, root: Path, n: int, env: dict) -> None:
+        profile = self.profile
         for i in range(n):
             boot = sorted({random.choice(self.nodes).addr for _ in range(min(2, len(self.nodes)))})
             node_env = dict(env)

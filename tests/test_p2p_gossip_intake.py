@@ -23,6 +23,15 @@ def fake_intake(calls: list, bad: set[bytes], gate: trio.Event | None = None):
     return intake
 
 
+async def release_and_wait(gate: trio.Event, reports: dict, n: int) -> None:
+    """Let the blocked intake call finish once everything queued behind it; wait for ``n`` verdicts."""
+    await trio.testing.wait_all_tasks_blocked()
+    gate.set()
+    with trio.fail_after(5):
+        while len(reports) < n:
+            await trio.sleep(0.01)
+
+
 async def test_a_lone_message_goes_in_at_once_and_waiting_ones_share_a_call():
     calls: list = []
     gate = trio.Event()
@@ -39,11 +48,7 @@ async def test_a_lone_message_goes_in_at_once_and_waiting_ones_share_a_call():
         for i in range(5):                                 # arrive while the first call runs
             nursery.start_soon(take, b"m%d" % i, "p")
         nursery.start_soon(take, b"other", "q")
-        await trio.testing.wait_all_tasks_blocked()
-        gate.set()
-        with trio.fail_after(5):
-            while len(reports) < 7:
-                await trio.sleep(0.01)
+        await release_and_wait(gate, reports, 7)
         nursery.cancel_scope.cancel()
     assert [c[1] for c in calls] == ["p", "p", "q"]        # one call per forwarder
     assert sorted(calls[1][0]) == [b"m%d" % i for i in range(5)]
@@ -64,11 +69,7 @@ async def test_a_bad_message_is_blamed_alone_and_its_neighbours_pass():
         await trio.testing.wait_all_tasks_blocked()
         for name in (b"a", b"forged", b"b"):
             nursery.start_soon(take, name)
-        await trio.testing.wait_all_tasks_blocked()
-        gate.set()
-        with trio.fail_after(5):
-            while len(reports) < 4:
-                await trio.sleep(0.01)
+        await release_and_wait(gate, reports, 4)
         nursery.cancel_scope.cancel()
     assert reports[b"a"].clean and reports[b"b"].clean
     assert not reports[b"forged"].clean and reports[b"forged"].count("signature") == 1

@@ -8,12 +8,12 @@ from __future__ import annotations
 import json
 import time
 
-import trio
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 
 from trustmesh.api import params, web
 from trustmesh.api.schemas import BadRequest
+from trustmesh.core.events import batches
 from trustmesh.crypto.ids import did_key, peer_id
 from trustmesh.protocol.jsonview import record_view, stored_view
 from trustmesh.version import __version__
@@ -217,13 +217,7 @@ async def events(api, request: Request) -> StreamingResponse:
         # write per event cost the node more than the event (bench/network.py).
         async with node.subscribe(kinds) as stream:
             yield b'{"event":"subscribed"}\n'
-            async for event in stream:
-                batch = [event]
-                while len(batch) < 1000:
-                    try:
-                        batch.append(stream.receive_nowait())
-                    except (trio.WouldBlock, trio.EndOfChannel):
-                        break
+            async for batch in batches(stream, 1000):
                 yield "".join(json.dumps({"event": e.kind, **_event_json(e.data)}) + "\n"
                               for e in batch).encode()
     return StreamingResponse(lines(), media_type="application/x-ndjson")

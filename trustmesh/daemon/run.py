@@ -21,6 +21,7 @@ import trio
 
 from trustmesh.crypto.ids import short_id
 from trustmesh.core.home import Home
+from trustmesh.core.events import batches
 from trustmesh.core.node import Node, open_node
 from trustmesh.daemon.profiling import maybe_profile
 
@@ -129,13 +130,7 @@ async def _log_events(node: Node) -> None:
     import's own lines sum them up).
     """
     async with node.subscribe(["record"]) as events:
-        async for event in events:
-            batch = [event]
-            while len(batch) < 5000:
-                try:
-                    batch.append(events.receive_nowait())
-                except (trio.WouldBlock, trio.EndOfChannel):
-                    break
+        async for batch in batches(events, 5000):
             for ev in batch:
                 rec = ev.data["record"]
                 quiet = ev.data["source"] in ("sync", "import")

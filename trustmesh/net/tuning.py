@@ -78,6 +78,15 @@ showed, per small message and per peer:
    the NATs defeat was given up after ~21 s. A round that works completes in
    one round trip plus a TCP handshake, so 2 s is plenty; failing takes ~12 s.
 
+12. Yamux sent a WINDOW_UPDATE frame after nearly every read even with
+    ``PY_YAMUX_RELEASE_ON_READ=0``: its "partial slack" branch releases any
+    positive delta below the half-window threshold at once, so a small
+    gossip RPC cost its receiver a frame written and its sender a frame read
+    (in a profile, window updates were 70% of the frames a receiver wrote).
+    ``window_update`` keeps go-yamux's rule: an update once half the window
+    is consumed (or pending), which a sender reading the window it was given
+    never waits for.
+
 Everything here is pinned to libp2p==0.8.1 (pyproject.toml). ``UPSTREAM``
 holds a hash of the source of every upstream function we replace, override
 or depend on; tests/test_p2p_tuning.py recomputes them, so an upgrade that
@@ -106,6 +115,7 @@ from libp2p.pubsub.gossipsub import GossipSub
 from libp2p.pubsub.mcache import MessageCache
 from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import Pubsub
+from libp2p.stream_muxer.yamux import yamux as _yamux_mod
 from libp2p.utils import varint as _varint_mod
 
 from trustmesh.errors import DecodeError, FrameTooLarge
@@ -142,6 +152,7 @@ UPSTREAM = {
     "libp2p.network.swarm:Swarm.dial_peer": "da3b538ccaeaeaa6",
     "libp2p.relay.circuit_v2.dcutr:DCUtRProtocol._perform_hole_punch": "d978c5517fb21282",
     "libp2p.relay.circuit_v2.dcutr:DCUtRProtocol._initiate_hole_punch_locked": "2e2ecbf940967b7e",
+    "libp2p.stream_muxer.yamux.yamux:YamuxStream._auto_tune_and_send_window_update": "6ebcbd822fe7f996",
 }
 
 PUNCH_ROUND_S = 2.0              # one DCUtR punching round (see 11)
@@ -369,6 +380,33 @@ async def read_rpc(reader, max_length: int) -> bytes:
 _original_read_rpc = _varint_mod.read_varint_prefixed_bytes_limited
 
 
+_original_window_update = _yamux_mod.YamuxStream._auto_tune_and_send_window_update
+# what install() replaces on a class: the pinned source is the original's, not ours
+REPLACED = {"libp2p.stream_muxer.yamux.yamux:YamuxStream._auto_tune_and_send_window_update":
+            _original_window_update}
+
+
+async def window_update(self, *, bytes_read: int = 0) -> None:
+    """``YamuxStream._auto_tune_and_send_window_update`` without the per-read update (see 12)."""
+    total_delta = 0
+    async with self.window_lock:
+        if bytes_read > 0:
+            self._pending_recv_release += bytes_read
+        buffered = len(self.conn.stream_buffers.get(self.stream_id, b""))
+        delta = self.target_recv_window - (self.recv_window + buffered)
+        threshold = self._grow_threshold()
+        if delta >= threshold and delta > 0:
+            total_delta = self._grow_to_delta(buffered) + self._apply_autotune_epoch(buffered)
+            self._pending_recv_release = 0
+        elif self._pending_recv_release >= threshold and self._pending_recv_release > 0:
+            total_delta = self._pending_recv_release
+            self.recv_window += total_delta
+            self._pending_recv_release = 0
+            total_delta += self._apply_autotune_epoch(buffered)
+    if total_delta > 0:
+        await self.send_window_update(total_delta, skip_lock=True)
+
+
 def install() -> None:
     """Apply the adjustments (idempotent); called before any host is built."""
     os.environ.setdefault("PY_YAMUX_RELEASE_ON_READ", "0")
@@ -378,3 +416,4 @@ def install() -> None:
     _pubsub_mod.read_varint_prefixed_bytes_limited = read_rpc
     import libp2p.relay.circuit_v2.dcutr as _dcutr_mod
     _dcutr_mod._HOLE_PUNCH_ROUND_TIMEOUT = PUNCH_ROUND_S
+    _yamux_mod.YamuxStream._auto_tune_and_send_window_update = window_update
