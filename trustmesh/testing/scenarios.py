@@ -221,7 +221,7 @@ def verdict_scenario(n: int = 10_000, bad_share: float = 0.2, seed: int = 9, vie
     rec, rec_bad, unknown_new, syb_rec = [], [], [], []
     tally = np.zeros((4, 2))
     for v in ms.viewers(world, views, np.arange(n)):
-        found = TrustModel(table, table.members[v], config)
+        found = ms.model(table, v, config)
         seen = found.opinions("delivery", NOW)
         w = found.weights(NOW).weight
         rows = (table.facet == DELIVERY) & table.positive & table.dealt & (w[table.author] > 0)
