@@ -76,6 +76,10 @@ class TrustConfig:
     """A rater's word about a subject counts fully while at least this share of its incoming
     trust comes from outside that subject's raters, proportionally less below (support.py):
     many authors piling onto one subject count as far as the trust entering them."""
+    faint: float = 0.25
+    """Raters weighing less than this are faint voices (reached through thin relations)..."""
+    faint_total: float = 1.0
+    """...and count together at most this many full raters' worth per subject (support.py)."""
     standing: float = 0.1
     """Members whose author weight is at least this are in good standing: their contest
     replies count against the author of the negative (support.py)."""

@@ -31,7 +31,7 @@ from trustmesh.trust.config import DAY_MS, DEFAULT, TrustConfig
 from trustmesh.trust.evidence import EvidenceTable
 from trustmesh.trust.opinion import decay, opinion
 from trustmesh.trust.results import EvidenceItem, FacetOpinions, RankEntry, TrustScore
-from trustmesh.trust.support import independence, reply_factor
+from trustmesh.trust.support import faint_share, independence, reply_factor
 from trustmesh.trust.verdict import VERDICTS, verdict, verdicts
 from trustmesh.trust.weights import AuthorWeights, author_weights
 
@@ -225,6 +225,8 @@ class TrustModel:
         found = self.weights(now_ms)
         if found is not None:
             group_w *= independence(found.inflow, group_author, subjects[starts], self._viewer, cfg)
+            praise = np.add.reduceat(np.where(ev.positive[rows], raw, -raw), starts) > 0
+            group_w *= faint_share(group_w, subjects[starts], praise, cfg)
         if self._viewer is not None:
             group_w[group_author == self._viewer] = cfg.first_hand
         per_group = scale * group_w
