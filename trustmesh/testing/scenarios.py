@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from trustmesh.trust import DEFAULT, TrustConfig, TrustModel
+from trustmesh.trust.verdict import rank_key
 from trustmesh.testing import measures as ms
 from trustmesh.testing import worlds as ws
 from trustmesh.testing.worlds import DAY, DELIVERY, HONEST, NOW, SYBIL, World
@@ -80,14 +81,16 @@ def scammer_scenario(honest: int = 10_000, sybils: int = 1_000, jobs: int = 100,
                      config: TrustConfig = DEFAULT) -> dict:
     """A scammer T with sybils it controls: its rank before, and after real victims report.
 
-    Per viewer: T's place among honest suppliers by ``lower`` on delivery
-    (top-10 or not), then after ``victims`` deal-backed negatives from real
-    victims, whether T is below the median honest supplier and the
-    acceptance line. Concentration: the share of the attackers' counted
+    Per viewer: T's place among honest suppliers on delivery, in the order
+    ``rank`` lists them (verdict, then ``lower``): in the top-10 or not; then after ``victims`` deal-backed negatives from real
+    victims, whether T is below the median honest supplier (in the order
+    ``rank`` lists them: verdict, then ``lower``; also by ``lower`` alone and
+    by score) and below the acceptance line. Concentration: the share of the attackers' counted
     weight landing on their best-backed subject, and the same for honest
     raters.
     """
     top10, share_above, below_median, below_line, recommended = [], [], [], [], []
+    below_median_lower, score_below = [], []
     conc_attack, conc_honest = [], []
     for k in range(worlds):
         rng = np.random.default_rng(seed + 10 * k)
@@ -100,7 +103,8 @@ def scammer_scenario(honest: int = 10_000, sybils: int = 1_000, jobs: int = 100,
         after = hurt.table()
         suppliers = np.array([s for s in world.supplied if world.kind[s] == HONEST])
         for v in ms.viewers(world, views):
-            low = ms.opinions(before, v, config).lower
+            first = ms.opinions(before, v, config)
+            low = rank_key(first.verdict, first.lower)
             others = suppliers[suppliers != v]
             above = int((low[others] > low[scammer]).sum())
             top10.append(above < 10)
@@ -108,13 +112,18 @@ def scammer_scenario(honest: int = 10_000, sybils: int = 1_000, jobs: int = 100,
             conc_attack.append(ms.concentration(before, v, np.array([scammer] + ring), config))
             conc_honest.append(ms.concentration(before, v, np.flatnonzero(world.kind == HONEST), config))
             seen = ms.opinions(after, v, config)
-            below_median.append(seen.lower[scammer] < np.median(seen.lower[others]))
+            key = rank_key(seen.verdict, seen.lower)          # the order ``rank`` lists them in
+            below_median.append(key[scammer] < np.median(key[others]))
+            below_median_lower.append(seen.lower[scammer] < np.median(seen.lower[others]))
+            score_below.append(seen.score[scammer] < np.median(seen.score[others]))
             below_line.append(seen.lower[scammer] < ms.ACCEPT)
             recommended.append(seen.verdict[scammer] == ms.verdict_codes("recommended"))
     return {"scenario": f"scammer {honest}+1+{sybils} sybils, {jobs} real jobs, {worlds} worlds x {views}",
             "in_top10": float(np.mean(top10)), "ranks_above": float(np.mean(share_above)),
             "conc_attackers": float(np.mean(conc_attack)), "conc_honest": float(np.mean(conc_honest)),
             "after_below_median": float(np.mean(below_median)),
+            "after_below_median_by_lower": float(np.mean(below_median_lower)),
+            "after_score_below_median": float(np.mean(score_below)),
             "after_below_line": float(np.mean(below_line)),
             "after_recommended": float(np.mean(recommended))}
 
