@@ -236,8 +236,8 @@ def verdict_scenario(n: int = 10_000, bad_share: float = 0.2, seed: int = 9, vie
         rows = (table.facet == DELIVERY) & table.positive & table.dealt & (w[table.author] > 0)
         backed = np.bincount(table.subject[rows], minlength=table.size)
         well = good_set[(backed[good_set] >= 10) & (good_set != v)]
-        rec.append(float((seen.verdict[well] == ms.verdict_codes("recommended")).mean()))
-        rec_bad.append(float((seen.verdict[bad_ones] == ms.verdict_codes("recommended")).mean()))
+        rec += (seen.verdict[well] == ms.verdict_codes("recommended")).tolist()
+        rec_bad += (seen.verdict[bad_ones[bad_ones != v]] == ms.verdict_codes("recommended")).tolist()
         unknown_new.append(float(seen.verdict[praised] == ms.verdict_codes("unknown")
                                  and seen.verdict[newcomer] == ms.verdict_codes("unknown")))
         syb_rec.append(float((seen.verdict[only_sybils] == ms.verdict_codes("recommended")).mean()))
@@ -245,7 +245,8 @@ def verdict_scenario(n: int = 10_000, bad_share: float = 0.2, seed: int = 9, vie
             if s != v:
                 tally[seen.verdict[s]] += (g, b)
     row = {"scenario": f"verdicts n={n}, {bad_share:.0%} poor suppliers, {sybils} sybils",
-           "recommended_of_good10": float(np.mean(rec)), "recommended_of_bad30": float(np.mean(rec_bad)),
+           "good10": len(rec), "recommended_of_good10": float(np.mean(rec)) if rec else float("nan"),
+           "bad30": len(rec_bad), "recommended_of_bad30": float(np.mean(rec_bad)) if rec_bad else float("nan"),
            "newcomer_and_one_praise_unknown": float(np.mean(unknown_new)),
            "sybils_recommended": float(np.mean(syb_rec))}
     for code, name in enumerate(("recommended", "no_objection", "unknown", "warning")):

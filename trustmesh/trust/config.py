@@ -94,9 +94,9 @@ class TrustConfig:
     """Less evidence than this (units whose authors count) reads as unknown."""
     known_authors: float = 2.0
     """Fewer independent authors' worth than this (both sides) reads as unknown."""
-    recommend_score: float = 0.75
+    recommend_score: float = 0.7
     """Recommended: expected value at least this..."""
-    recommend_authors: float = 3.0
+    recommend_authors: float = 2.5
     """...from at least this many independent authors' worth of positives."""
     warning_score: float = 0.6
     """Warning: expected value below this..."""
