@@ -102,12 +102,36 @@ def test_new_evidence_is_read_incrementally_and_matches_a_full_read(make_ledger)
     assert (engine.loads, engine.full_loads) == (2, 1)              # only the new rows were read
     _same_tables(engine.load(NOW).evidence, read_evidence(me.store))
     c.ingest([rating.raw])
-    me.ingest([c.reply(rating.id, "contest", "no").raw])           # changes a row already read
+    me.ingest([c.reply(rating.id, "contest", "no").raw])           # changes a row already read...
     engine.trust(c.me, "delivery", NOW)
-    assert (engine.loads, engine.full_loads) == (3, 2)
+    assert (engine.loads, engine.full_loads) == (3, 1)              # ...applied without a full read
     table = engine.load(NOW).evidence
     _same_tables(table, read_evidence(me.store))
     assert table.contested.sum() == 1
+    late = b.attest(d.me, "delivery", True)
+    me.ingest([late.raw])
+    assert engine.trust(d.me, "delivery", NOW).evidence == 1
+    me.ingest([b.retract(late.id).raw])                              # a retraction: no full read either
+    assert engine.trust(d.me, "delivery", NOW).evidence == 0
+    assert engine.full_loads == 1
+    _same_tables(engine.load(NOW).evidence, read_evidence(me.store))
+
+
+def test_the_evidence_is_kept_between_runs_and_a_bad_cache_is_ignored(make_ledger):
+    from trustmesh.core.trustview import cache_beside, read_evidence
+    me, b, c, rating = web(make_ledger)
+    first = TrustEngine.for_ledger(me)
+    first.trust(c.me, "delivery", NOW)
+    assert first.full_loads == 1 and cache_beside(me.store).exists()
+    assert oct(cache_beside(me.store).stat().st_mode & 0o777) == "0o600"
+    me.ingest([b.attest(c.me, "quality", True).raw])                # arrives while nobody runs
+    again = TrustEngine.for_ledger(me)
+    again.trust(c.me, "quality", NOW)
+    assert again.full_loads == 0                                    # the kept columns, plus one row
+    _same_tables(again.load(NOW).evidence, read_evidence(me.store))
+    cache_beside(me.store).write_bytes(b"not a cache")
+    damaged = TrustEngine.for_ledger(me)
+    assert damaged.trust(c.me, "quality", NOW).evidence == 1 and damaged.full_loads == 1
 
 
 def test_a_full_read_and_a_read_row_by_row_agree_on_deals_retractions_and_replies(make_ledger):

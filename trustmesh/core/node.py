@@ -30,7 +30,7 @@ from trustmesh.core.events import EventHub
 from trustmesh.core.home import Home, NodeLock, resolve_home
 from trustmesh.core.intake import OWNER_SOURCES, Fresh, Intake, Quota, changes_weights, describe
 from trustmesh.core.ledger import Ledger, now_ms
-from trustmesh.core.trustview import TrustEngine, Weights
+from trustmesh.core.trustview import TrustEngine, Weights, cache_beside
 from trustmesh.core.worker import StoreWorker
 from trustmesh.crypto.ids import member_key, peer_id
 from trustmesh.errors import InvalidRecord, KeyFileError, NetworkError, UsageError
@@ -63,7 +63,8 @@ class Node(Reading):
         self.config = config or NetConfig()
         self.worker = StoreWorker()
         self.events = EventHub()
-        self.trust_engine = TrustEngine(self.store, self.identity.public_key, trust_config)
+        self.trust_engine = TrustEngine(self.store, self.identity.public_key, trust_config,
+                                        cache=cache_beside(self.store))
         self.weights = Weights(self.trust_engine)
         defence = self.config.defence
         self.quota = Quota(defence.unweighted_quota, defence.unweighted_per_hour)

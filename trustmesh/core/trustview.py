@@ -17,9 +17,11 @@ positive attestations) weigh 1, everyone else 0.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -31,10 +33,12 @@ from trustmesh.trust import DEFAULT, RankEntry, TrustConfig, TrustModel, TrustSc
 class TrustEngine:
     """Trust from ``viewer``'s point of view over ``store``, refreshed when the store changes."""
 
-    def __init__(self, store: Store, viewer: bytes, config: TrustConfig = DEFAULT) -> None:
+    def __init__(self, store: Store, viewer: bytes, config: TrustConfig = DEFAULT,
+                 cache: Path | None = None) -> None:
         self.store = store
         self.viewer = viewer
         self.config = config
+        self.cache = cache      # where the evidence columns are kept between runs (None: nowhere)
         self._counter: tuple[int, int] | None = None
         self._model: TrustModel | None = None
         self._evidence: EvidenceColumns | None = None
@@ -44,16 +48,20 @@ class TrustEngine:
 
     @classmethod
     def for_ledger(cls, ledger, config: TrustConfig = DEFAULT) -> "TrustEngine":
-        """The engine of a member's own point of view."""
-        return cls(ledger.store, ledger.me, config)
+        """The engine of a member's own point of view, its evidence kept beside the store."""
+        return cls(ledger.store, ledger.me, config, cache=cache_beside(ledger.store))
 
     def load(self, now_ms: int) -> TrustModel:
         """The model over the store as it is now (re-read only if the store changed).
 
-        Incremental: when the new records only add evidence (attestations,
-        deals, profiles), only rows after the last one read come from SQL;
-        a retraction, a reply, a deal named by older evidence or a new fork
-        proof changes rows already read, and then everything is read again.
+        Incremental: rows after the last one read come from SQL, and what
+        the records stored since change in rows already held (a retraction,
+        a contest, a deal that older evidence names) is applied to them
+        (``Store.evidence_updates``); only a retracted deal or reply makes
+        everything be read again. With ``cache``, the columns are kept in
+        that file between runs (written after a full read and after every
+        10% of growth), so a cold start reads them in bulk and asks SQL only
+        for what came since.
         """
         with self._lock:
             return self._load()
@@ -61,18 +69,28 @@ class TrustEngine:
     def _load(self) -> TrustModel:
         counter = self.store.change_counter()
         if self._model is None or counter != self._counter:
+            if self._evidence is None and self.cache is not None:
+                self._evidence, self._counter = EvidenceColumns.restore(self.cache, self.store)
             old = self._counter
-            if (self._evidence is None or old is None or counter[1] != old[1]
-                    or self.store.evidence_changes_after(old[0])):
+            updates = None if self._evidence is None or old is None else self.store.evidence_updates(old[0])
+            if updates is None:
                 self._evidence = EvidenceColumns.read(self.store)
                 self.full_loads += 1
-            else:
+                self._keep(counter)
+            elif counter != old:
+                self._evidence.apply(updates)
                 self._evidence.extend(self.store, old[0])
+                if self._evidence.rows_since_kept > max(10_000, self._evidence.rows // 10):
+                    self._keep(counter)
             self._model = TrustModel(self._evidence.table(), self.viewer, self.config,
                                      record_names=self._names)
             self._counter = counter
             self.loads += 1
         return self._model
+
+    def _keep(self, counter: tuple[int, int]) -> None:
+        if self.cache is not None:
+            self._evidence.keep(self.cache, self.store, counter)
 
     def author_weights(self, now_ms: int):
         """The current model and the viewer's author weights over it (None: no relation yet)."""
@@ -160,6 +178,11 @@ class EvidenceColumns:
         self.att = {name: np.zeros(0, dtype) for name, dtype in _ATT_COLUMNS}
         self.deals = {name: np.zeros(0, dtype) for name, dtype in _DEAL_COLUMNS}
         self.cheats: list[int] = []
+        self.rows_since_kept = 0
+
+    @property
+    def rows(self) -> int:
+        return len(self.att["record"])
 
     @classmethod
     def read(cls, store: Store) -> "EvidenceColumns":
@@ -174,6 +197,7 @@ class EvidenceColumns:
         rid, author, subject, facet, positive, dealt, contested, occurred, expires = rows["attestations"]
         deal_author, deal_party, deal_time = rows["deals"]
         number = self.index.setdefault
+        self.rows_since_kept += len(rid)
         new_att = {"author": [number(k, len(self.index)) for k in author],
                    "subject": [number(k, len(self.index)) for k in subject],
                    "facet": [self.facets.setdefault(x, len(self.facets)) for x in facet],
@@ -186,6 +210,58 @@ class EvidenceColumns:
         for name, dtype in _DEAL_COLUMNS:
             self.deals[name] = np.concatenate([self.deals[name], np.asarray(new_deals[name], dtype)])
         self.cheats = [number(k, len(self.index)) for k in rows["equivocators"]]
+
+    def apply(self, updates: dict[str, list[int]]) -> None:
+        """Change rows already held: drop the retracted, flag the contested and the newly dealt."""
+        record = self.att["record"]
+        if updates["retracted"]:
+            keep = ~np.isin(record, np.asarray(updates["retracted"], np.int64))
+            self.att = {name: column[keep] for name, column in self.att.items()}
+            record = self.att["record"]
+        for flag in ("contested", "dealt"):
+            if updates[flag]:
+                self.att[flag] = self.att[flag] | np.isin(record, np.asarray(updates[flag], np.int64))
+
+    def keep(self, path: Path, store: Store, counter: tuple[int, int]) -> None:
+        """Write the columns to ``path`` (atomically, mode 0600), as of ``counter``."""
+        keys = list(self.index)
+        mark = store.record_ids([counter[0]])[0] if counter[0] else b""
+        arrays = {f"att_{k}": v for k, v in self.att.items()}
+        arrays.update({f"deal_{k}": v for k, v in self.deals.items()})
+        arrays.update(keys=np.frombuffer(b"".join(keys), np.uint8),
+                      key_sizes=np.array([len(k) for k in keys], np.int32),
+                      facets=np.frombuffer("\0".join(self.facets).encode(), np.uint8),
+                      cheats=np.asarray(self.cheats, np.int32), counter=np.asarray(counter, np.int64),
+                      mark=np.frombuffer(mark, np.uint8), version=np.asarray([_CACHE_VERSION]))
+        part = Path(f"{path}.part")
+        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            np.savez(out, **arrays)
+        os.replace(part, path)
+        self.rows_since_kept = 0
+
+    @classmethod
+    def restore(cls, path: Path, store: Store) -> tuple["EvidenceColumns | None", tuple[int, int] | None]:
+        """The columns kept in ``path`` and their counter, if they belong to this store."""
+        try:
+            with np.load(path, allow_pickle=False) as held:
+                counter = tuple(int(x) for x in held["counter"])
+                if int(held["version"][0]) != _CACHE_VERSION or counter[0] > store.change_counter()[0]:
+                    return None, None
+                if counter[0] and store.record_ids([counter[0]])[0] != held["mark"].tobytes():
+                    return None, None
+                found = cls()
+                found.att = {name: held[f"att_{name}"].astype(dtype, copy=False) for name, dtype in _ATT_COLUMNS}
+                found.deals = {name: held[f"deal_{name}"].astype(dtype, copy=False) for name, dtype in _DEAL_COLUMNS}
+                raw, sizes = held["keys"].tobytes(), held["key_sizes"]
+                ends = np.cumsum(sizes).tolist()
+                found.index = {raw[e - z:e]: i for i, (e, z) in enumerate(zip(ends, sizes.tolist()))}
+                names = held["facets"].tobytes().decode()
+                found.facets = {f: i for i, f in enumerate(names.split("\0"))} if names else {}
+                found.cheats = held["cheats"].tolist()
+                return found, counter
+        except (OSError, KeyError, ValueError, IndexError):
+            return None, None     # missing, damaged or foreign: read from the store
 
     def table(self):
         """The ``EvidenceTable`` the trust model reads."""
@@ -202,3 +278,10 @@ _ATT_COLUMNS = (("author", np.int32), ("subject", np.int32), ("facet", np.int16)
                 ("dealt", bool), ("contested", bool), ("occurred", np.int64), ("expires", np.int64),
                 ("record", np.int64))
 _DEAL_COLUMNS = (("a", np.int32), ("b", np.int32), ("time", np.int64))
+_CACHE_VERSION = 1
+
+
+def cache_beside(store: Store) -> Path | None:
+    """Where a store's evidence columns are kept between runs: a file beside it."""
+    path = getattr(store, "path", None)
+    return Path(f"{path}.trust.npz") if path else None

@@ -25,6 +25,18 @@ from trustmesh.trust import VERDICTS, TrustConfig, TrustModel
 from trustmesh.testing.worlds import DELIVERY, HONEST, NOW, SYBIL, World
 
 ACCEPT = 0.5       # the acceptance line on ``lower`` the harness's members use
+_MODELS: dict = {}  # (table, viewer, config) -> model: a scenario asks several questions of one view
+
+
+def model(table, viewer: int, config: TrustConfig) -> TrustModel:
+    """The viewer's model over ``table`` (the last few kept: the weights cost the most)."""
+    key = (id(table), viewer, id(config))
+    held = _MODELS.get(key)
+    if held is None or held[0] is not table:
+        if len(_MODELS) >= 8:
+            _MODELS.pop(next(iter(_MODELS)))
+        held = _MODELS[key] = (table, TrustModel(table, table.members[viewer], config))
+    return held[1]
 
 
 def auc(good: np.ndarray, bad: np.ndarray) -> float:
@@ -61,7 +73,7 @@ def sybil_metrics(world: World, table, views: list[int], config: TrustConfig) ->
     out = {"sybil_share": [], "auc": [], "auc_weight": [], "auc_sybilrank": []}
     sybil = world.kind == SYBIL
     for v in views:
-        found = TrustModel(table, table.members[v], config).weights(NOW)
+        found = model(table, v, config).weights(NOW)
         mass = found.mass.copy()
         mass[v] = 0.0
         honest = world.kind == HONEST
@@ -75,7 +87,7 @@ def sybil_metrics(world: World, table, views: list[int], config: TrustConfig) ->
 
 def opinions(table, viewer: int, config: TrustConfig, facet: str = "delivery"):
     """The viewer's opinions of every member on ``facet`` (``FacetOpinions``)."""
-    return TrustModel(table, table.members[viewer], config).opinions(facet, NOW)
+    return model(table, viewer, config).opinions(facet, NOW)
 
 
 def verdict_codes(name: str) -> int:
@@ -105,7 +117,7 @@ def concentration(table, viewer: int, raters: np.ndarray, config: TrustConfig,
     Counted weight: each (rater, subject) pair at the rater's author weight
     from ``viewer`` (its word, before the per-subject limits).
     """
-    found = TrustModel(table, table.members[viewer], config).weights(NOW)
+    found = model(table, viewer, config).weights(NOW)
     if found is None:
         return 0.0
     chosen = np.zeros(table.size, bool)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from trustmesh.trust import DEFAULT, TrustConfig, TrustModel
+from trustmesh.trust.verdict import rank_key
 from trustmesh.testing import measures as ms
 from trustmesh.testing import worlds as ws
 from trustmesh.testing.worlds import DAY, DELIVERY, HONEST, NOW, SYBIL, World
@@ -80,14 +81,16 @@ def scammer_scenario(honest: int = 10_000, sybils: int = 1_000, jobs: int = 100,
                      config: TrustConfig = DEFAULT) -> dict:
     """A scammer T with sybils it controls: its rank before, and after real victims report.
 
-    Per viewer: T's place among honest suppliers by ``lower`` on delivery
-    (top-10 or not), then after ``victims`` deal-backed negatives from real
-    victims, whether T is below the median honest supplier and the
-    acceptance line. Concentration: the share of the attackers' counted
+    Per viewer: T's place among honest suppliers on delivery, in the order
+    ``rank`` lists them (verdict, then ``lower``): in the top-10 or not; then after ``victims`` deal-backed negatives from real
+    victims, whether T is below the median honest supplier (in the order
+    ``rank`` lists them: verdict, then ``lower``; also by ``lower`` alone and
+    by score) and below the acceptance line. Concentration: the share of the attackers' counted
     weight landing on their best-backed subject, and the same for honest
     raters.
     """
     top10, share_above, below_median, below_line, recommended = [], [], [], [], []
+    below_median_lower, score_below = [], []
     conc_attack, conc_honest = [], []
     for k in range(worlds):
         rng = np.random.default_rng(seed + 10 * k)
@@ -100,7 +103,8 @@ def scammer_scenario(honest: int = 10_000, sybils: int = 1_000, jobs: int = 100,
         after = hurt.table()
         suppliers = np.array([s for s in world.supplied if world.kind[s] == HONEST])
         for v in ms.viewers(world, views):
-            low = ms.opinions(before, v, config).lower
+            first = ms.opinions(before, v, config)
+            low = rank_key(first.verdict, first.lower)
             others = suppliers[suppliers != v]
             above = int((low[others] > low[scammer]).sum())
             top10.append(above < 10)
@@ -108,13 +112,18 @@ def scammer_scenario(honest: int = 10_000, sybils: int = 1_000, jobs: int = 100,
             conc_attack.append(ms.concentration(before, v, np.array([scammer] + ring), config))
             conc_honest.append(ms.concentration(before, v, np.flatnonzero(world.kind == HONEST), config))
             seen = ms.opinions(after, v, config)
-            below_median.append(seen.lower[scammer] < np.median(seen.lower[others]))
+            key = rank_key(seen.verdict, seen.lower)          # the order ``rank`` lists them in
+            below_median.append(key[scammer] < np.median(key[others]))
+            below_median_lower.append(seen.lower[scammer] < np.median(seen.lower[others]))
+            score_below.append(seen.score[scammer] < np.median(seen.score[others]))
             below_line.append(seen.lower[scammer] < ms.ACCEPT)
             recommended.append(seen.verdict[scammer] == ms.verdict_codes("recommended"))
     return {"scenario": f"scammer {honest}+1+{sybils} sybils, {jobs} real jobs, {worlds} worlds x {views}",
             "in_top10": float(np.mean(top10)), "ranks_above": float(np.mean(share_above)),
             "conc_attackers": float(np.mean(conc_attack)), "conc_honest": float(np.mean(conc_honest)),
             "after_below_median": float(np.mean(below_median)),
+            "after_below_median_by_lower": float(np.mean(below_median_lower)),
+            "after_score_below_median": float(np.mean(score_below)),
             "after_below_line": float(np.mean(below_line)),
             "after_recommended": float(np.mean(recommended))}
 
@@ -221,14 +230,14 @@ def verdict_scenario(n: int = 10_000, bad_share: float = 0.2, seed: int = 9, vie
     rec, rec_bad, unknown_new, syb_rec = [], [], [], []
     tally = np.zeros((4, 2))
     for v in ms.viewers(world, views, np.arange(n)):
-        found = TrustModel(table, table.members[v], config)
+        found = ms.model(table, v, config)
         seen = found.opinions("delivery", NOW)
         w = found.weights(NOW).weight
         rows = (table.facet == DELIVERY) & table.positive & table.dealt & (w[table.author] > 0)
         backed = np.bincount(table.subject[rows], minlength=table.size)
         well = good_set[(backed[good_set] >= 10) & (good_set != v)]
-        rec.append(float((seen.verdict[well] == ms.verdict_codes("recommended")).mean()))
-        rec_bad.append(float((seen.verdict[bad_ones] == ms.verdict_codes("recommended")).mean()))
+        rec += (seen.verdict[well] == ms.verdict_codes("recommended")).tolist()
+        rec_bad += (seen.verdict[bad_ones[bad_ones != v]] == ms.verdict_codes("recommended")).tolist()
         unknown_new.append(float(seen.verdict[praised] == ms.verdict_codes("unknown")
                                  and seen.verdict[newcomer] == ms.verdict_codes("unknown")))
         syb_rec.append(float((seen.verdict[only_sybils] == ms.verdict_codes("recommended")).mean()))
@@ -236,7 +245,8 @@ def verdict_scenario(n: int = 10_000, bad_share: float = 0.2, seed: int = 9, vie
             if s != v:
                 tally[seen.verdict[s]] += (g, b)
     row = {"scenario": f"verdicts n={n}, {bad_share:.0%} poor suppliers, {sybils} sybils",
-           "recommended_of_good10": float(np.mean(rec)), "recommended_of_bad30": float(np.mean(rec_bad)),
+           "good10": len(rec), "recommended_of_good10": float(np.mean(rec)) if rec else float("nan"),
+           "bad30": len(rec_bad), "recommended_of_bad30": float(np.mean(rec_bad)) if rec_bad else float("nan"),
            "newcomer_and_one_praise_unknown": float(np.mean(unknown_new)),
            "sybils_recommended": float(np.mean(syb_rec))}
     for code, name in enumerate(("recommended", "no_objection", "unknown", "warning")):

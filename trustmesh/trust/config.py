@@ -76,6 +76,10 @@ class TrustConfig:
     """A rater's word about a subject counts fully while at least this share of its incoming
     trust comes from outside that subject's raters, proportionally less below (support.py):
     many authors piling onto one subject count as far as the trust entering them."""
+    faint: float = 0.25
+    """Raters weighing less than this are faint voices (reached through thin relations)..."""
+    faint_total: float = 1.0
+    """...and count together at most this many full raters' worth per subject (support.py)."""
     standing: float = 0.1
     """Members whose author weight is at least this are in good standing: their contest
     replies count against the author of the negative (support.py)."""
@@ -90,9 +94,9 @@ class TrustConfig:
     """Less evidence than this (units whose authors count) reads as unknown."""
     known_authors: float = 2.0
     """Fewer independent authors' worth than this (both sides) reads as unknown."""
-    recommend_score: float = 0.75
+    recommend_score: float = 0.7
     """Recommended: expected value at least this..."""
-    recommend_authors: float = 3.0
+    recommend_authors: float = 2.5
     """...from at least this many independent authors' worth of positives."""
     warning_score: float = 0.6
     """Warning: expected value below this..."""

@@ -31,8 +31,8 @@ from trustmesh.trust.config import DAY_MS, DEFAULT, TrustConfig
 from trustmesh.trust.evidence import EvidenceTable
 from trustmesh.trust.opinion import decay, opinion
 from trustmesh.trust.results import EvidenceItem, FacetOpinions, RankEntry, TrustScore
-from trustmesh.trust.support import independence, reply_factor
-from trustmesh.trust.verdict import VERDICTS, verdict, verdicts
+from trustmesh.trust.support import faint_share, independence, reply_factor
+from trustmesh.trust.verdict import VERDICTS, rank_key, verdict, verdicts
 from trustmesh.trust.weights import AuthorWeights, author_weights
 
 _AGGREGATE_MS = 60_000
@@ -101,7 +101,8 @@ class TrustModel:
         return self._score(subject, _checked(facet), now_ms, explain=limit)
 
     def rank(self, facet: str, limit: int, now_ms: int) -> list[RankEntry]:
-        """The ``limit`` best subjects on ``facet`` by ``lower`` (the conservative bound).
+        """The ``limit`` best subjects on ``facet``: by verdict (recommended first, warning
+        last), then by ``lower`` (the conservative bound).
 
         Only subjects with evidence whose authors count are ranked; the
         viewer is left out.
@@ -124,7 +125,7 @@ class TrustModel:
         cand = np.argpartition(-approx, pool - 1)[:pool] if pool < len(subjects) else np.arange(len(subjects))
         score, unc, lower = opinion(r[cand], s[cand], self.config.quantile)
         said = verdicts(r[cand], s[cand], for_[cand], against[cand], self.config)
-        order = np.lexsort((-score, -lower))[:limit]
+        order = np.lexsort((-score, -rank_key(said, lower)))[:limit]
         names = self.evidence.members
         return [RankEntry(member_name(names[subjects[cand[i]]]), facet, float(score[i]), float(unc[i]),
                           float(lower[i]), int(count[cand[i]]), int(authors[cand[i]]), VERDICTS[said[i]])
@@ -225,6 +226,8 @@ class TrustModel:
         found = self.weights(now_ms)
         if found is not None:
             group_w *= independence(found.inflow, group_author, subjects[starts], self._viewer, cfg)
+            praise = np.add.reduceat(np.where(ev.positive[rows], raw, -raw), starts) > 0
+            group_w *= faint_share(group_w, subjects[starts], praise, cfg)
         if self._viewer is not None:
             group_w[group_author == self._viewer] = cfg.first_hand
         per_group = scale * group_w

@@ -48,6 +48,14 @@ def verdicts(r, s, pos_authors, neg_authors, config: TrustConfig) -> np.ndarray:
     return code
 
 
+STANDING = np.array([3, 2, 1, 0])     # rank order per verdict code: recommended first, warning last
+
+
+def rank_key(code: np.ndarray, lower: np.ndarray) -> np.ndarray:
+    """The order rankings use: the verdict first, then ``lower`` (higher is better)."""
+    return STANDING[np.asarray(code, np.int64)] * 2.0 + np.asarray(lower, float)
+
+
 def verdict(r: float, s: float, pos_authors: float, neg_authors: float, config: TrustConfig) -> str:
     """The verdict for one subject and facet."""
     return VERDICTS[int(verdicts(np.array([r]), np.array([s]), np.array([pos_authors]),
