@@ -7,6 +7,7 @@ every wait polls a condition with a deadline.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -83,13 +84,14 @@ def _start(nodes):
 
 @pytest.fixture
 def world(make_lab, tmp_path):
-    """``world(nats, relays=1, env=…)``: relays in the public namespace, a node in each home."""
+    """``world(nats, relays=1, relay_envs=[…], home_env=…)``: relays in the public namespace, a node in each home."""
     started = []
 
-    def make(nats=("eim", "eim"), relays=1, relay_env=None, home_env=None):
+    def make(nats=("eim", "eim"), relays=1, relay_envs=(), home_env=None):
         lab = make_lab(nats)
         relay_nodes = [NodeProcess(tmp_path / f"relay{i}", listen=f"/ip4/{natlab.PUBLIC_IP}/tcp/{4001 + i}",
-                                   args=["--relay"], env=relay_env, wrap=lab.exec_prefix("pub"))
+                                   args=["--relay"], env=(list(relay_envs) + [None] * relays)[i],
+                                   wrap=lab.exec_prefix("pub"))
                        for i in range(relays)]
         started.extend(relay_nodes)
         _start(relay_nodes)
@@ -136,14 +138,17 @@ def test_two_homes_find_each_other_by_id_talk_through_the_relay_and_punch_throug
     # records both ways, by gossip and by sync, over the connection between them
     r1, r2 = h1.attest(h2.id), h2.attest(h1.id)
     _wait("each other's records", lambda: h1.has([r2]) and h2.has([r1]), 15, (h1, h2))
-    sessions = h1.sync()
-    assert any(s.get("peer") == h2.id for s in sessions), sessions
+    _wait("a sync between them", lambda: any(s.get("peer") == h2.id for s in h1.sync()), 10, (h1, h2))
     # a deal, proposed by id
     answer = h2.deal(h1.id)
     assert answer["status"] == "accepted", answer
     # the endpoint-independent NATs let DCUtR open a direct connection
     _wait("a direct connection", lambda: (_link(h1, h2) or {}).get("relayed") is False, 15, (h1, h2))
     assert h1.ask(h2.id)
+    # h2 is remembered with its relayed address (redialled through the relay after a restart)
+    h1.stop()
+    remembered = json.loads((h1.home / "peers.json").read_text())["peers"][h2.id]["addrs"]
+    assert circuit in remembered, remembered
 
 
 def test_a_symmetric_nat_defeats_the_punch_and_the_relay_carries_on(world):
@@ -163,12 +168,12 @@ def test_a_symmetric_nat_defeats_the_punch_and_the_relay_carries_on(world):
           30, (h1, h2))
     link = _link(h2, h1)
     assert link is not None and link["relayed"]
-    assert h2.sync()
+    _wait("a sync over the relay", lambda: any(s.get("peer") == h1.id for s in h2.sync()), 10, (h1, h2))
 
 
 def test_a_full_relay_refuses_cleanly_and_a_node_whose_relay_goes_away_reserves_on_another(world):
     lab, (full, spare), (h1, h2) = world(
-        ("eim", "eim"), relays=2, relay_env={"TRUSTMESH_NAT_RELAY_MAX_RESERVATIONS": "1"},
+        ("eim", "eim"), relays=2, relay_envs=[{"TRUSTMESH_NAT_RELAY_MAX_RESERVATIONS": "1"}],
         home_env={"TRUSTMESH_NAT_MAX_RESERVATIONS": "1"})
     # both homes list [full, spare]; the first to ask gets full's one slot, the other is refused there
     _wait("one slot each", lambda: sorted(_reach(h)["relays"][0] for h in (h1, h2) if _reach(h)["relays"])
