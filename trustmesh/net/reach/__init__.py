@@ -90,7 +90,7 @@ class Reach:
             return {}
         held = list(self.relay.resource_manager._reservations.values())
         return {"reservations": len(held), "circuits": sum(r.active_connections for r in held),
-                "bytes": sum(r.data_used for r in held)}
+                "bytes": self.relay.carried}
 
     def _punches(self) -> dict:
         """Per peer: hole punch attempts made and whether one runs (upstream's DCUtR counters)."""
@@ -197,12 +197,15 @@ class Reach:
         DCUtR's first step then tries the direct ones (the same LAN works).
         """
         direct = [Multiaddr(a) for a in addrs if "/p2p-circuit" not in a]
-        for text in [a for a in addrs if "/p2p-circuit" in a]:
-            try:
+        circuits = [a for a in addrs if "/p2p-circuit" in a]
+        for text in circuits + circuits:     # twice: a circuit the peer opened to us at the same time can
+            try:                             # spoil ours (seen as a failed security negotiation)
                 await self.dial_circuit_addr(text)
                 return True
             except Exception as exc:
                 log.debug("circuit %s failed: %s", text, exc)
+                if peer in self.host.get_connected_peers():
+                    return True
         if direct:
             try:
                 with trio.move_on_after(self.config.dial_timeout_s):
