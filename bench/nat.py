@@ -9,8 +9,9 @@
    the same two nodes started in the public namespace, no NAT.
 2. Relayed -> direct: home 1 connects to home 2 through the relay; the time
    from that connection until DCUtR made a direct one (target <= 5 s, and
-   10/10 attempts with endpoint-independent NAT). Reference: a connect by
-   direct address on the public side.
+   10/10 attempts with endpoint-independent NAT; the homes reuse TIME_WAIT
+   4-tuples, since every punch between two nodes uses the same one).
+   Reference: a connect by direct address on the public side.
 3. Peer lookup by id in a DHT of N nodes (default 20, loopback): node 0
    connects to nodes it holds no address for, by id alone (target <= 2 s).
    Reference: a connect to a known address in the same network.
@@ -132,6 +133,11 @@ def fig_upgrade(root: Path, attempts: int) -> None:
                             wrap=lab.exec_prefix("pub"))
         start_all([relay])
         h1, h2 = homes_in(lab, root, relay, "u-home", env={"TRUSTMESH_NAT_RELAYS": relay.addr})
+        # A punch dials from the listen port to the peer's listen port: the same 4-tuple every attempt,
+        # which the kernel keeps in TIME_WAIT for 60 s after the previous one closed. Let the homes reuse
+        # it (outgoing only, timestamps protect it), or attempts 2..10 would measure TIME_WAIT.
+        for ns in ("h1", "h2"):
+            lab.sh(ns, "sysctl", "-q", "-w", "net.ipv4.tcp_tw_reuse=1")
         other = NodeProcess(root / "u-pub", listen=f"/ip4/{natlab.PUBLIC_IP}/tcp/4102", wrap=lab.exec_prefix("pub"))
         try:
             start_all([h1, h2, other])
