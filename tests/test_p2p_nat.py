@@ -7,6 +7,7 @@ every wait polls a condition with a deadline.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -83,13 +84,14 @@ def _start(nodes):
 
 @pytest.fixture
 def world(make_lab, tmp_path):
-    """``world(nats, relays=1, env=…)``: relays in the public namespace, a node in each home."""
+    """``world(nats, relays=1, relay_envs=[…], home_env=…)``: relays in the public namespace, a node in each home."""
     started = []
 
-    def make(nats=("eim", "eim"), relays=1, relay_env=None, home_env=None):
+    def make(nats=("eim", "eim"), relays=1, relay_envs=(), home_env=None):
         lab = make_lab(nats)
         relay_nodes = [NodeProcess(tmp_path / f"relay{i}", listen=f"/ip4/{natlab.PUBLIC_IP}/tcp/{4001 + i}",
-                                   args=["--relay"], env=relay_env, wrap=lab.exec_prefix("pub"))
+                                   args=["--relay"], env=(list(relay_envs) + [None] * relays)[i],
+                                   wrap=lab.exec_prefix("pub"))
                        for i in range(relays)]
         started.extend(relay_nodes)
         _start(relay_nodes)
@@ -97,7 +99,7 @@ def world(make_lab, tmp_path):
         env.setdefault("TRUSTMESH_NAT_RELAYS", ",".join(r.addr for r in relay_nodes))
         homes = [NodeProcess(tmp_path / f"home{i}", listen=f"/ip4/{lab.home_ip(i)}/tcp/4001",
                              bootstrap=[relay_nodes[0].addr], args=["--auto-accept", "always"], env=env,
-                             wrap=lab.exec_prefix(f"h{i}")) for i in (1, 2)]
+                             wrap=lab.exec_prefix(f"h{i}")) for i in range(1, len(nats) + 1)]
         started.extend(homes)
         _start(homes)
         return lab, relay_nodes, homes
@@ -116,66 +118,58 @@ def _link(node, other) -> dict | None:
     return next((p for p in node.peers() if p["id"] == other.id), None)
 
 
-def _behind_nat(homes, relay):
-    _wait("both homes behind NAT with a relay slot", lambda: all(
-        _reach(h)["reachability"] == "private" and _reach(h)["relays"] == [relay.id] for h in homes), 30, homes)
-
-
-def test_two_homes_find_each_other_by_id_talk_through_the_relay_and_punch_through_eim_nats(world):
-    lab, (relay,), (h1, h2) = world(("eim", "eim"))
-    _behind_nat((h1, h2), relay)
-    assert _reach(relay)["reachability"] == "public" and _reach(relay)["dht"] == "server"
+def test_homes_behind_nat_find_each_other_by_id_through_relays_and_punch_where_the_nat_allows(world):
+    # homes 1 and 2 behind endpoint-independent NATs, home 3 behind a symmetric one; relay "full"
+    # has one slot, "spare" plenty; each home holds one slot, asking full first (nat.relays order)
+    lab, (full, spare), (h1, h2, h3) = world(
+        ("eim", "eim", "symmetric"), relays=2, relay_envs=[{"TRUSTMESH_NAT_RELAY_MAX_RESERVATIONS": "1"}],
+        home_env={"TRUSTMESH_NAT_MAX_RESERVATIONS": "1"})
+    homes = (h1, h2, h3)
+    _wait("every home behind NAT with a relay slot", lambda: all(
+        _reach(h)["reachability"] == "private" and len(_reach(h)["relays"]) == 1 for h in homes), 40, homes)
+    assert _reach(full)["reachability"] == "public" and _reach(full)["dht"] == "server"
     assert _reach(h1)["dht"] == "client"
+    holders = [h for h in homes if _reach(h)["relays"] == [full.id]]
+    assert len(holders) == 1                                     # full's one slot
+    for other in (h for h in homes if h is not holders[0]):      # the others were refused there, cleanly
+        assert _reach(other)["relays"] == [spare.id]
+        assert _reach(other)["refused"].get(full.id) == "RESOURCE_LIMIT_EXCEEDED"
+    relay_of = {h.id: (full if h is holders[0] else spare) for h in homes}
     circuit = _reach(h2)["relayed_addrs"][0]
-    assert circuit == f"{relay.addr}/p2p-circuit/p2p/{h2.id}"
-    out = run_cli(h1.home, "status")
-    assert f"behind NAT, reachable through relay {_reach(h1)['relayed_addrs'][0]}" in out.stdout
-    # h1 knows h2 by id only: the DHT (the relay, a server) gives its addresses, the circuit works
+    assert circuit == f"{relay_of[h2.id].addr}/p2p-circuit/p2p/{h2.id}"
+    assert f"behind NAT, reachable through relay {_reach(h1)['relayed_addrs'][0]}" in run_cli(h1.home, "status").stdout
+
+    # EIM: h1 knows h2 by id only; the DHT (the relays are servers) gives its addresses, the circuit works
     assert h1.connect(h2.id) == h2.id
-    assert _link(h1, h2) is not None
-    # records both ways, by gossip and by sync, over the connection between them
-    r1, r2 = h1.attest(h2.id), h2.attest(h1.id)
-    _wait("each other's records", lambda: h1.has([r2]) and h2.has([r1]), 15, (h1, h2))
-    sessions = h1.sync()
-    assert any(s.get("peer") == h2.id for s in sessions), sessions
-    # a deal, proposed by id
-    answer = h2.deal(h1.id)
-    assert answer["status"] == "accepted", answer
-    # the endpoint-independent NATs let DCUtR open a direct connection
-    _wait("a direct connection", lambda: (_link(h1, h2) or {}).get("relayed") is False, 15, (h1, h2))
-    assert h1.ask(h2.id)
-
-
-def test_a_symmetric_nat_defeats_the_punch_and_the_relay_carries_on(world):
-    lab, (relay,), (h1, h2) = world(("eim", "symmetric"))
-    _behind_nat((h1, h2), relay)
-    assert h2.connect(h1.id) == h1.id
-    link = _link(h2, h1)
-    assert link is not None and link["relayed"]
-    r1 = h1.attest(h2.id)
-    _wait("the record", lambda: h2.has([r1]), 15, (h1, h2))
+    # symmetric: h3 reaches h1 by id the same way
+    assert h3.connect(h1.id) == h1.id
+    # records both ways, by gossip and by sync; deals proposed by id
+    r1, r2, r3 = h1.attest(h2.id), h2.attest(h1.id), h3.attest(h1.id)
+    _wait("each other's records", lambda: h1.has([r2, r3]) and h2.has([r1]) and h3.has([r1]), 15, homes)
+    _wait("a sync between h1 and h2", lambda: any(s.get("peer") == h2.id for s in h1.sync()), 10, homes)
     assert h2.deal(h1.id)["status"] == "accepted"
+    assert h3.deal(h1.id)["status"] == "accepted"
+    assert h1.ask(h2.id)
+    # the endpoint-independent NATs let DCUtR open a direct connection ...
+    _wait("a direct connection h1-h2", lambda: (_link(h1, h2) or {}).get("relayed") is False, 15, (h1, h2))
 
+    # ... the symmetric one defeats the punch, and the relay carries on
     def punched_and_failed(node, other):
         tried = _reach(node)["punches"].get(other.id)
         return tried is not None and tried["attempts"] >= 1 and not tried["running"]
-    _wait("a hole punch to be tried and fail", lambda: punched_and_failed(h1, h2) or punched_and_failed(h2, h1),
-          30, (h1, h2))
-    link = _link(h2, h1)
-    assert link is not None and link["relayed"]
-    assert h2.sync()
+    _wait("a hole punch h1-h3 to be tried and fail",
+          lambda: punched_and_failed(h1, h3) or punched_and_failed(h3, h1), 30, (h1, h3))
+    assert (_link(h3, h1) or {}).get("relayed") is True
+    _wait("a sync h3-h1 over the relay", lambda: any(s.get("peer") == h1.id for s in h3.sync()), 10, (h1, h3))
+    assert h3.deal(h1.id, ref="again")["status"] == "accepted"
 
-
-def test_a_full_relay_refuses_cleanly_and_a_node_whose_relay_goes_away_reserves_on_another(world):
-    lab, (full, spare), (h1, h2) = world(
-        ("eim", "eim"), relays=2, relay_env={"TRUSTMESH_NAT_RELAY_MAX_RESERVATIONS": "1"},
-        home_env={"TRUSTMESH_NAT_MAX_RESERVATIONS": "1"})
-    # both homes list [full, spare]; the first to ask gets full's one slot, the other is refused there
-    _wait("one slot each", lambda: sorted(_reach(h)["relays"][0] for h in (h1, h2) if _reach(h)["relays"])
-          == sorted([full.id, spare.id]), 30, (h1, h2, full))
-    first, second = (h1, h2) if _reach(h1)["relays"] == [full.id] else (h2, h1)
-    assert _reach(second)["refused"].get(full.id) == "RESOURCE_LIMIT_EXCEEDED"
-    assert full.status()["reach"]["reachability"] == "public"          # the relay itself is fine
+    # the relay holding a slot goes away: its holder reserves on the other
+    holder = holders[0]
     full.stop()
-    _wait("a slot on the other relay", lambda: _reach(first)["relays"] == [spare.id], 20, (first, spare))
-    assert f"{spare.addr}/p2p-circuit/p2p/{first.id}" in _reach(first)["relayed_addrs"]
+    _wait("a slot on the other relay", lambda: _reach(holder)["relays"] == [spare.id], 20, (holder, spare))
+    assert f"{spare.addr}/p2p-circuit/p2p/{holder.id}" in _reach(holder)["relayed_addrs"]
+
+    # h2 is remembered with a relayed address (redialled through its relay after a restart)
+    h1.stop()
+    remembered = json.loads((h1.home / "peers.json").read_text())["peers"][h2.id]["addrs"]
+    assert any("/p2p-circuit/p2p/" + h2.id in a for a in remembered), remembered

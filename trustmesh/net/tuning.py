@@ -151,6 +151,8 @@ UPSTREAM = {
     "libp2p.kad_dht.kad_dht:KadDHT._do_handle_stream": "5bbaed4d3cdf488c",
     "libp2p.network.swarm:Swarm.dial_peer": "da3b538ccaeaeaa6",
     "libp2p.relay.circuit_v2.dcutr:DCUtRProtocol._perform_hole_punch": "d978c5517fb21282",
+    "libp2p.relay.circuit_v2.protocol:CircuitV2Protocol._read_stream_with_retry": "79ebef2a3bfc8f2e",
+    "libp2p.relay.circuit_v2.protocol:CircuitV2Protocol._relay_data": "2edf345c0da2cad0",
     "libp2p.relay.circuit_v2.dcutr:DCUtRProtocol._initiate_hole_punch_locked": "2e2ecbf940967b7e",
     "libp2p.stream_muxer.yamux.yamux:YamuxStream._auto_tune_and_send_window_update": "6ebcbd822fe7f996",
 }

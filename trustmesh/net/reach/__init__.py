@@ -81,7 +81,16 @@ class Reach:
                 "relayed_addrs": [f"{a}/p2p/{me}" for a in self.circuit_addrs()],
                 "relay_service": self.config.relay,
                 "punches": self._punches(),
+                "relay_stats": self._relay_stats(),
                 "dht": (self.dht.mode.value.lower() if self.dht else "off")}
+
+    def _relay_stats(self) -> dict:
+        """As a relay: slots held by others, circuits open, bytes carried (upstream's counters)."""
+        if not self.config.relay:
+            return {}
+        held = list(self.relay.resource_manager._reservations.values())
+        return {"reservations": len(held), "circuits": sum(r.active_connections for r in held),
+                "bytes": self.relay.carried}
 
     def _punches(self) -> dict:
         """Per peer: hole punch attempts made and whether one runs (upstream's DCUtR counters)."""
@@ -180,39 +189,30 @@ class Reach:
     # ---- dialling by id ------------------------------------------------------
 
     async def dial(self, peer: ID, addrs: list[str]) -> bool:
-        """Try ``addrs`` of ``peer``, direct ones and, half a second later, circuits, at once;
-        True once connected. Why both: behind NAT a peer's direct addresses are its LAN's,
-        and py-libp2p retries a failing dial for seconds."""
+        """Try ``addrs`` of ``peer``; True once connected.
+
+        Circuits first when it has any: a peer holding relay slots is behind
+        NAT, its direct addresses are its LAN's, and py-libp2p retries a
+        failing dial for seconds while holding up other dials to that peer.
+        DCUtR's first step then tries the direct ones (the same LAN works).
+        """
         direct = [Multiaddr(a) for a in addrs if "/p2p-circuit" not in a]
         circuits = [a for a in addrs if "/p2p-circuit" in a]
-        if not direct and not circuits:
-            return False
-        done = trio.Event()
-        left = [len(circuits) + (1 if direct else 0)]
-
-        async def attempt(delay: float, dialer, arg) -> None:
-            await trio.sleep(delay)
-            try:
-                await dialer(arg)
-                done.set()                 # one connection is enough
+        for text in circuits + circuits:     # twice: a circuit the peer opened to us at the same time can
+            try:                             # spoil ours (seen as a failed security negotiation)
+                await self.dial_circuit_addr(text)
+                return True
             except Exception as exc:
-                log.debug("dial of %s failed: %s", peer, exc)
-            finally:
-                left[0] -= 1
-                if left[0] <= 0:
-                    done.set()             # all failed: stop waiting
-
-        async def direct_dial(found) -> None:
-            self.host.get_network().unblock_peer(peer)
-            await self.host.connect(PeerInfo(peer, found))
-
-        with trio.move_on_after(self.config.dial_timeout_s):
-            async with trio.open_nursery() as nursery:
-                if direct:
-                    nursery.start_soon(attempt, 0.0, direct_dial, direct)
-                for i, text in enumerate(circuits):
-                    nursery.start_soon(attempt, (0.5 if direct else 0.0) + i, self.dial_circuit_addr, text)
-                nursery.start_soon(_cancel_when, done, nursery.cancel_scope)
+                log.debug("circuit %s failed: %s", text, exc)
+                if peer in self.host.get_connected_peers():
+                    return True
+        if direct:
+            try:
+                with trio.move_on_after(self.config.dial_timeout_s):
+                    self.host.get_network().unblock_peer(peer)
+                    await self.host.connect(PeerInfo(peer, direct))
+            except Exception as exc:
+                log.debug("direct dial of %s failed: %s", peer, exc)
         return peer in self.host.get_connected_peers()
 
     async def dial_circuit_addr(self, text: str) -> ID:
@@ -272,11 +272,6 @@ def _full(addrs, peer: ID) -> list[str]:
             continue
         out.append(text if text.endswith(f"/p2p/{peer.to_base58()}") else f"{text}/p2p/{peer.to_base58()}")
     return out
-
-
-async def _cancel_when(event: trio.Event, scope: trio.CancelScope) -> None:
-    await event.wait()
-    scope.cancel()
 
 
 @asynccontextmanager

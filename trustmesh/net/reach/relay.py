@@ -56,9 +56,21 @@ def relay_limits(config) -> RelayLimits:
                        reservation_ttl=config.relay_reservation_ttl_s)
 
 
+class CountingRelay(CircuitV2Protocol):
+    """Upstream's relay, counting the bytes its circuits carry (upstream keeps them per circuit only)."""
+
+    carried = 0
+
+    async def _read_stream_with_retry(self, stream, *args, **kwargs):
+        data = await super()._read_stream_with_retry(stream, *args, **kwargs)   # only _relay_data reads so
+        if data:
+            self.carried += len(data)
+        return data
+
+
 def relay_protocol(host, config) -> CircuitV2Protocol:
     """The relay service: HOP only when serving, STOP always."""
-    return CircuitV2Protocol(host, limits=relay_limits(config), allow_hop=config.relay,
+    return CountingRelay(host, limits=relay_limits(config), allow_hop=config.relay,
                              read_timeout=int(ANSWER_S), write_timeout=int(ANSWER_S))
 
 
