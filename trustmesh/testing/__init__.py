@@ -17,8 +17,11 @@ from trustmesh.testing.memsync import Link, MemoryPeer, finished, handle_sync_ev
 
 
 def hostile(target: str, mode: str, count: int = 500, timeout: float = 60.0,
-            seed: bytes | None = None) -> dict:
+            seed: bytes | None = None) -> dict | list[dict]:
     """Run the misbehaving peer (``testing/hostile.py``) against ``target``; what it saw.
+
+    ``mode`` may list several modes, comma-separated (``"forged,flood:3000,fork:1:<seed hex>"``):
+    they run at once, each as its own peer, and the answer is the list of their results.
 
     A separate process, so its libp2p host and the node under attack never
     share an event loop. ``seed`` fixes its identity, so that a later run is
