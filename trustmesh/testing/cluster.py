@@ -259,27 +259,29 @@ class Cluster:
     """
 
     def __init__(self, n: int, *, root: str | os.PathLike | None = None, args: list[str] | None = None,
-                 topology: str = "chain", env: dict | None = None) -> None:
+                 topology: str = "chain", env: dict | None = None, start_timeout: float = 30.0) -> None:
         self._tmp = None if root else tempfile.TemporaryDirectory(prefix="trustmesh-cluster-")
         self.root = Path(root or self._tmp.name)
         self.n = n
         self.args = args or []
         self.topology = topology
         self.env = env
+        self.start_timeout = start_timeout      # per node; a loaded machine needs more
         self.nodes: list[NodeProcess] = []
 
     def __enter__(self) -> "Cluster":
         try:
-            self.nodes.append(NodeProcess(self.root / "node0", args=self.args, env=self.env).start())
+            first = NodeProcess(self.root / "node0", args=self.args, env=self.env)
+            self.nodes.append(first.start(self.start_timeout))
             rest = [NodeProcess(self.root / f"node{i}", args=self.args, env=self.env) for i in range(1, self.n)]
             if self.topology == "chain":
                 for i, node in enumerate(rest, start=1):
                     node.bootstrap = [self.nodes[i - 1].addr]
-                    self.nodes.append(node.start())
+                    self.nodes.append(node.start(self.start_timeout))
             else:
                 for node in rest:
                     node.bootstrap = [self.nodes[0].addr]
-                self._start_all(rest)
+                self._start_all(rest, self.start_timeout)
                 self.nodes.extend(rest)
             if self.n > 1:
                 self.wait_connected()
@@ -289,12 +291,12 @@ class Cluster:
         return self
 
     @staticmethod
-    def _start_all(nodes: list[NodeProcess]) -> None:
+    def _start_all(nodes: list[NodeProcess], timeout: float = 30.0) -> None:
         errors: list[BaseException] = []
 
         def boot(node: NodeProcess) -> None:
             try:
-                node.start()
+                node.start(timeout)
             except BaseException as exc:
                 errors.append(exc)
         threads = [threading.Thread(target=boot, args=(node,)) for node in nodes]
