@@ -23,8 +23,11 @@ from trustmesh.testing.memsync import Link, MemoryPeer, finished, handle_sync_ev
 
 
 def hostile(target: str, mode: str, count: int = 500, timeout: float = 60.0,
-            seed: bytes | None = None, process: bool = False) -> dict:
+            seed: bytes | None = None, process: bool = False) -> dict | list[dict]:
     """Run the misbehaving peer (``testing/hostile.py``) against ``target``; what it saw.
+
+    ``mode`` may list several modes, comma-separated (``"forged,flood:3000,fork:1:<seed hex>"``):
+    they run at once, each as its own peer, and the answer is the list of their results.
 
     Its libp2p host never shares an event loop with the node under attack:
     it runs in a trio loop of its own, on a thread of this process, or in a
@@ -37,12 +40,14 @@ def hostile(target: str, mode: str, count: int = 500, timeout: float = 60.0,
     import threading
 
     import trio
-    main = _peer_main()
+    peer = _peer()
     outcome: dict = {}
 
-    async def bounded() -> dict:
+    async def bounded() -> dict | list[dict]:
         with trio.fail_after(timeout):
-            return await main(target, mode, count, seed)
+            if "," in mode or ":" in mode:
+                return await peer.many(target, mode.split(","), count, seed)
+            return await peer.main(target, mode, count, seed)
 
     def run() -> None:
         try:
@@ -57,16 +62,16 @@ def hostile(target: str, mode: str, count: int = 500, timeout: float = 60.0,
     return outcome["seen"]
 
 
-def _peer_main():
-    """The hostile peer's coroutine. Importing its module rebinds this package's name ``hostile``
+def _peer():
+    """The hostile peer's module. Importing its module rebinds this package's name ``hostile``
     (a submodule becomes an attribute of its package), so the function is put back."""
     import importlib
     peer = importlib.import_module("trustmesh.testing.hostile")
     globals()["hostile"] = _HOSTILE
-    return peer.main
+    return peer
 
 
-def _hostile_process(target: str, mode: str, count: int, timeout: float, seed: bytes | None) -> dict:
+def _hostile_process(target: str, mode: str, count: int, timeout: float, seed: bytes | None) -> dict | list[dict]:
     import json
     import subprocess
     import sys

@@ -114,7 +114,8 @@ class Cluster:
     """
 
     def __init__(self, n: int, *, root: str | os.PathLike | None = None, args: list[str] | None = None,
-                 topology: str = "chain", env: dict | None = None, node: type[DrivenNode] = NodeProcess) -> None:
+                 topology: str = "chain", env: dict | None = None, node: type[DrivenNode] = NodeProcess,
+                 start_timeout: float = START_S) -> None:
         self._tmp = None if root else tempfile.TemporaryDirectory(prefix="trustmesh-cluster-")
         self.root = Path(root or self._tmp.name)
         self.n = n
@@ -122,20 +123,21 @@ class Cluster:
         self.topology = topology
         self.env = env
         self.kind = node
+        self.start_timeout = start_timeout      # per node; a loaded machine needs more
         self.nodes: list[DrivenNode] = []
 
     def __enter__(self) -> "Cluster":
         try:
-            self.nodes.append(self.kind(self.root / "node0", args=self.args, env=self.env).start())
+            self.nodes.append(self.kind(self.root / "node0", args=self.args, env=self.env).start(self.start_timeout))
             rest = [self.kind(self.root / f"node{i}", args=self.args, env=self.env) for i in range(1, self.n)]
             if self.topology == "chain":
                 for i, node in enumerate(rest, start=1):
                     node.bootstrap = [self.nodes[i - 1].addr]
-                    self.nodes.append(node.start())
+                    self.nodes.append(node.start(self.start_timeout))
             else:
                 for node in rest:
                     node.bootstrap = [self.nodes[0].addr]
-                self._start_all(rest)
+                self._start_all(rest, self.start_timeout)
                 self.nodes.extend(rest)
             if self.n > 1:
                 self.wait_connected()
@@ -145,12 +147,12 @@ class Cluster:
         return self
 
     @staticmethod
-    def _start_all(nodes: list[DrivenNode]) -> None:
+    def _start_all(nodes: list[DrivenNode], timeout: float = START_S) -> None:
         errors: list[BaseException] = []
 
         def boot(node: DrivenNode) -> None:
             try:
-                node.start()
+                node.start(timeout)
             except BaseException as exc:
                 errors.append(exc)
         threads = [threading.Thread(target=boot, args=(node,)) for node in nodes]
