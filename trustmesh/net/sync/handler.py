@@ -8,6 +8,13 @@ Why an interrupted sync resumes without resending: records are stored as
 they arrive, and each stored id goes into the node's SyncIndex at once; the
 next session's fingerprints already cover them, so only what is still
 missing flows. One session per peer at a time, each way.
+
+Why received records are stored in the background (``_Storing``): a
+catch-up is one long push of records; stored in line, the pump stopped
+reading while each batch was verified, and the verifiers idled while the
+pump read. Now the pump keeps reading while up to two batches are in the
+intake (one verified while the other commits), and the session's
+``RecordsComplete`` (the peer's turn is over) waits for them all.
 """
 
 from __future__ import annotations
