@@ -112,3 +112,38 @@ async def test_the_weight_is_the_trust_engines_with_a_stand_in_until_it_is_compu
         await node.refresh_weights()
         assert node.weight_of(near.public_key) > 0 and node.weight_of(far.public_key) > 0
         assert node.weight_of(stranger.public_key) == 0.0
+
+
+async def test_concurrent_intake_batches_commit_in_call_order(tmp_path):
+    """A sync has two batches in flight: the second is prepared while the first commits, but
+    never committed before it, so a link whose target came first is checked at ingest."""
+    from trustmesh.core.intake import Intake, Quota
+    from trustmesh.protocol.records import Attestation, Reply, encode, record_id, sign
+    from trustmesh.protocol.validate import LINK
+    from trustmesh.store import Store
+    from trustmesh.testing.records import attestation_chain
+
+    alice, bob, carol = member(1), member(2), member(3)
+    first = attestation_chain(alice, [bob.public_key], 1500, issued=NOW - 60_000)
+    target = encode(sign(Attestation(bob.public_key, 1, None, NOW - 1000, alice.public_key, "payment", True,
+                                     None, None, NOW - 2000, None, None), bob))
+    # carol may not reply: the attestation is about alice (a link rule, checkable once the target is held)
+    reply = encode(sign(Reply(carol.public_key, 1, None, NOW - 500, record_id(target), "contest", None), carol))
+    second = [reply] + attestation_chain(carol, [bob.public_key], 20, issued=NOW - 60_000)[1:]
+    store = Store.open(tmp_path / "store.sqlite")
+    try:
+        intake = Intake(store, lambda: NOW, lambda key: 1.0, Quota(10**6))
+        worker, reports = StoreWorker(), {}
+
+        async def take(name, raws):
+            reports[name] = await intake.take(worker, raws, "sync")
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(take, "first", first + [target])
+            await trio.sleep(0)                 # the first call starts first...
+            nursery.start_soon(take, "second", second)  # ...and the second is far quicker to prepare
+        assert reports["first"].accepted == 1501
+        assert reports["second"].count(LINK) == 1 and reports["second"].accepted == 19
+        assert record_id(reply) not in set(store.all_ids())
+    finally:
+        store.close()

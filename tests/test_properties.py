@@ -163,3 +163,24 @@ def test_frames_come_out_the_same_under_any_chunking(payloads, data):
         got.extend(dec.frames())
     dec.close()
     assert got == payloads
+
+
+FIELD_VALUES = [None, True, False, 0, 1, -1, 2**63 - 1, 2**63, MAX_TIME_MS, MAX_TIME_MS + 1, "", "x",
+                "payment", "skill:python", "a\x00b", "é" * MAX_NOTE, "é" * (MAX_NOTE + 1), "contest",
+                "client", "https://example.org", b"", b"\x01" * 31, b"\x01" * 32, b"\x01" * 33, 1.5, [1]]
+
+
+@pytest.mark.parametrize("stored", [False, True])
+@pytest.mark.parametrize("cls", [Attestation, Deal, Retraction, Reply, Profile])
+def test_the_inline_field_checks_agree_with_the_named_ones(cls, stored):
+    """decode runs one generated function per type; its verdict on every field kind and
+    value is the one the per-field checks (which name the bad field) give."""
+    from trustmesh.protocol import records
+    valid = (records._STORED_VALID if stored else records._VALID)[cls]
+    checks = records._STORED_KINDS if stored else records._CHECKS
+    good = [next(v for v in FIELD_VALUES if checks[kind](v)) for _, kind in cls.FIELDS]
+    assert valid(good + [b"s" * 64])
+    for k, (_, kind) in enumerate(cls.FIELDS):
+        for value in FIELD_VALUES:
+            values = good[:k] + [value] + good[k + 1:]
+            assert valid(values) == checks[kind](value), (cls.NAME, kind, value)

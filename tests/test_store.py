@@ -285,3 +285,22 @@ def test_a_retraction_is_never_itself_retracted_even_when_stored_before_its_targ
     assert held[record_id(first)].retracted                             # the first retraction counts
     assert not held[record_id(retraction)].retracted                    # rule L1, applied when reading
     assert record_id(retraction) in {r.id for r in store.records(author=A.public_key)}
+
+
+def test_a_row_the_insert_skips_for_another_constraint_fails_the_whole_batch(store, monkeypatch):
+    """Rows go in with INSERT OR IGNORE (no statement journal); one skipped for any reason
+    but a held id must not be reported stored: the batch is refused and rolled back."""
+    import trustmesh.store.checks as checks
+    raws = chain(A, 40)
+    real_row = checks.row
+
+    def broken_row(rid, record, raw, now):
+        row = real_row(rid, record, raw, now)
+        return row[:-1] + (None,) if record.seq == 7 else row     # raw is NOT NULL
+
+    monkeypatch.setattr(checks, "row", broken_row)
+    with pytest.raises(StoreError, match="not written"):
+        store.ingest(raws, NOW)
+    monkeypatch.setattr(checks, "row", real_row)
+    assert sum(store.counts().values()) == 0
+    assert statuses(store.ingest(raws, NOW)) == [ACCEPTED] * 40

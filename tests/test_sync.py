@@ -14,8 +14,8 @@ from trustmesh.protocol.framing import encode_varint
 from trustmesh.protocol.messages import ABORT, Finished, MessageReader, encode
 from trustmesh.testing.memsync import Link, MemoryPeer, finished, handle_sync_event, pump, record_id
 from trustmesh.protocol.sync.session import (
-    FINGERPRINT, IDLIST, NEED, RECONCILE, RECORDS, SKIP, SyncFailed, SyncLimits, SyncSession,
-    WantRecords, shortest_bound,
+    FINGERPRINT, IDLIST, NEED, RECONCILE, RECORDS, SKIP, RecordsComplete, SyncFailed, SyncLimits,
+    SyncSession, WantRecords, shortest_bound,
 )
 from trustmesh.protocol.sync.index import SyncIndex
 
@@ -70,6 +70,41 @@ def test_a_few_differences_cost_a_few_kilobytes():
     pa, pb = MemoryPeer.holding(COMMON + extra_a), MemoryPeer.holding(COMMON + extra_b)
     a, _, _, _ = sync(pa, pb)
     assert a.stats.overhead_bytes < 12_000
+
+
+@pytest.mark.parametrize("only_a,only_b", [(3000, 0), (0, 3000), (400, 37)])
+def test_records_stored_only_at_records_complete_are_never_pushed_twice(only_a, only_b):
+    """A caller may store received records in the background until RecordsComplete: the
+    session answers the peer's RECONCILE only after it, from the index as it is then."""
+    from trustmesh.protocol.messages import RecordsReceived
+    extra_a, extra_b = fake_raws(only_a, 12), fake_raws(only_b, 13)
+    pa, pb = MemoryPeer.holding(COMMON[:100] + extra_a), MemoryPeer.holding(COMMON[:100] + extra_b)
+    a = SyncSession(pa.index, initiator=True)
+    b = SyncSession(pb.index, initiator=False)
+    pending = {id(a): [], id(b): []}
+    completes = {id(a): 0, id(b): 0}
+
+    def handler(peer, session):
+        def on_event(event):
+            if isinstance(event, RecordsReceived):
+                pending[id(session)].extend(event.raws)         # not stored yet
+            elif isinstance(event, RecordsComplete):
+                assert not session.data_to_send()                 # nothing answered before it
+                peer.ingest(pending[id(session)])
+                pending[id(session)].clear()
+                completes[id(session)] += 1
+            else:
+                handle_sync_event(peer, session, event)
+        return on_event
+
+    a.start()
+    b.start()
+    ev_a, ev_b = pump(a, b, handler(pa, a), handler(pb, b))
+    assert finished(ev_a) and finished(ev_b)
+    assert not pending[id(a)] and not pending[id(b)]
+    assert_converged(pa, pb, {record_id(r) for r in COMMON[:100] + extra_a + extra_b})
+    assert a.stats.records_sent == only_a and b.stats.records_sent == only_b     # each once
+    assert completes[id(a)] == (1 if only_b else 0) and completes[id(b)] == (1 if only_a else 0)
 
 
 @pytest.mark.parametrize("fresh_initiates", [True, False])

@@ -218,9 +218,12 @@ async def events(api, request: Request) -> StreamingResponse:
         async with node.subscribe(kinds) as stream:
             yield b'{"event":"subscribed"}\n'
             async for batch in batches(stream, 1000):
-                yield "".join(json.dumps({"event": e.kind, **_event_json(e.data)}) + "\n"
-                              for e in batch).encode()
+                yield b"".join(_event_line(e) for e in batch)
     return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+
+def _event_line(event) -> bytes:
+    return (json.dumps({"event": event.kind, **_event_json(event.data)}) + "\n").encode()
 
 
 def _event_json(data: dict) -> dict:

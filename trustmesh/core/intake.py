@@ -32,6 +32,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
+import trio
+
 from trustmesh.crypto.ids import peer_id
 from trustmesh.net.ports import IntakeReport
 from trustmesh.protocol.records import Attestation, Deal, Record
@@ -105,6 +107,19 @@ class Fresh:
     fork: bool
 
 
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    """Records on their way in: hashed and being checked, not yet committed."""
+
+    raws: list[bytes]
+    source: str
+    peer: bytes | None
+    owner: bool             # brought by the owner: no quota
+    rated: bool             # from a peer held to the strangers' hourly rate
+    now: int
+    prepared: object        # the store's handle (Store.prepare)
+
+
 class Intake:
     """The one way in: store, then announce."""
 
@@ -117,6 +132,7 @@ class Intake:
         self._waiting: deque[Fresh] = deque()
         self._refused_links: list[bytes] = []
         self._lock = threading.Lock()
+        self._preparing = trio.Lock()
         # set by the node: where announcements go
         self.on_fresh: list[Callable[[list[Fresh]], None]] = []
         # ids of records a peer sent that a link rule refuses (see Node._index_refused)
@@ -132,13 +148,24 @@ class Intake:
 
     def store_records(self, raws: list[bytes], source: str, peer: bytes | None = None) -> list[IngestResult]:
         """Verify and commit ``raws`` (blocking); queue what was new for ``announce``."""
+        return self._commit(self._prepare(raws, source, peer))
+
+    def _prepare(self, raws: list[bytes], source: str, peer: bytes | None) -> _Batch:
+        """Hash ``raws`` and start their checks in the store's pool (any thread, no lock)."""
         owner = source in OWNER_SOURCES
         rated = not owner and not (peer is not None and (self.weight_of(peer) > 0 or peer in self.chosen))
-        results = self.store.ingest(raws, self.clock(), None if owner else partial(self._admit, rated),
-                                    precheck=None if owner else partial(self._may_store, rated))
+        now = self.clock()
+        prepared = self.store.prepare(raws, now, precheck=None if owner else partial(self._may_store, rated))
+        return _Batch(raws, source, peer, owner, rated, now, prepared)
+
+    def _commit(self, batch: _Batch) -> list[IngestResult]:
+        """Admit and commit a prepared batch (the store worker); queue what was new."""
+        raws, source, peer = batch.raws, batch.source, batch.peer
+        results = self.store.commit(batch.prepared, batch.now,
+                                    None if batch.owner else partial(self._admit, batch.rated))
         fresh = [Fresh(res.id, res.record, raw, source, peer, res.reason == FORK)
                  for res, raw in zip(results, raws) if res.status == ACCEPTED]
-        refused = [] if source in OWNER_SOURCES else [
+        refused = [] if batch.owner else [
             res.id for res in results if res.status == "rejected" and res.fault == LINK and res.id]
         with self._lock:
             self._waiting.extend(fresh)
@@ -182,9 +209,21 @@ class Intake:
         return fresh
 
     async def take(self, worker, raws: list[bytes], source: str, peer: bytes | None = None) -> IntakeReport:
-        """``store_records`` in the worker, then ``announce``; what became of the records."""
-        run = worker.run_small if len(raws) <= SMALL else worker.run
-        results = await run(self.store_records, raws, source, peer)
+        """``store_records`` in the worker, then ``announce``; what became of the records.
+
+        A large batch is prepared (hashed, its checks started in the pool) in
+        a reader thread and only committed in the writer, so that a caller
+        with several batches in flight (a sync stream) has the next one
+        verified while this one commits, the overlap ``ingest_stream`` has.
+        """
+        if len(raws) <= SMALL:
+            results = await worker.run_small(self.store_records, raws, source, peer)
+        else:
+            # one prepare at a time, each queued for the writer before the next starts: commits
+            # keep call order (a link target is held before what points at it is checked)
+            async with self._preparing:
+                batch = await worker.read(self._prepare, raws, source, peer)
+            results = await worker.run(self._commit, batch)
         self.announce()
         return report_of(results)
 
@@ -211,3 +250,4 @@ def describe(fresh: Fresh) -> dict:
     """The data of a "record" event."""
     return {"id": fresh.id, "record": fresh.record, "raw": fresh.raw, "source": fresh.source,
             "peer": peer_id(fresh.peer) if fresh.peer else None}
+

@@ -131,8 +131,11 @@ async def _log_events(node: Node) -> None:
     """
     async with node.subscribe(["record"]) as events:
         async for batch in batches(events, 5000):
+            debug = log.isEnabledFor(logging.DEBUG)     # else a sync's records are not formatted
             for ev in batch:
-                rec = ev.data["record"]
                 quiet = ev.data["source"] in ("sync", "import")
+                if quiet and not debug:
+                    continue
+                rec = ev.data["record"]
                 log.log(logging.DEBUG if quiet else logging.INFO, "record %s %s by %s via %s",
                         ev.data["id"].hex()[:12], rec.NAME, short_id(rec.author), ev.data["source"])

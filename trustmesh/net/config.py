@@ -70,7 +70,7 @@ class SyncConfig:
     interval_s: float = 30.0        # periodic sync toward each connected peer we open syncs for
     timeout_s: float = 120.0        # a whole session (100,000 records take ~10 s)
     idle_timeout_s: float = 20.0    # no byte from the peer for this long ends it
-    ingest_batch: int = 2000        # records handed to the store per transaction
+    ingest_batch: int = 4096        # records per intake batch (two in flight: one verified while one commits)
 
 
 @dataclass(frozen=True)

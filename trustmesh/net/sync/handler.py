@@ -8,6 +8,13 @@ Why an interrupted sync resumes without resending: records are stored as
 they arrive, and each stored id goes into the node's SyncIndex at once; the
 next session's fingerprints already cover them, so only what is still
 missing flows. One session per peer at a time, each way.
+
+Why received records are stored in the background (``_Storing``): a
+catch-up is one long push of records; stored in line, the pump stopped
+reading while each batch was verified, and the verifiers idled while the
+pump read. Now the pump keeps reading while up to two batches are in the
+intake (one verified while the other commits), and the session's
+``RecordsComplete`` (the peer's turn is over) waits for them all.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from trustmesh.net.host import key_of
 from trustmesh.net.ports import NodePort
 from trustmesh.net.pump import Lost, Silent, close, pump, send_abort
 from trustmesh.protocol.messages import Finished, RecordsReceived
-from trustmesh.protocol.sync.session import SyncFailed, SyncLimits, SyncSession, WantRecords
+from trustmesh.protocol.sync.session import RecordsComplete, SyncFailed, SyncLimits, SyncSession, WantRecords
 
 log = logging.getLogger("trustmesh.p2p.sync")
 
@@ -85,11 +92,7 @@ class SyncProtocol:
         started = time.monotonic()
         received: list[bytes] = []
 
-        async def store_received() -> None:
-            if not received:
-                return
-            raws = received[:]
-            received.clear()
+        async def store(raws: list[bytes]) -> None:
             report = await port.intake(raws, key_of(peer), "sync")
             stats["accepted"] += report.accepted
             verdict = judge(report)
@@ -104,17 +107,42 @@ class SyncProtocol:
             elif isinstance(event, RecordsReceived):
                 received.extend(event.raws)
                 if len(received) >= cfg.ingest_batch:
-                    await store_received()
+                    await storing.submit(received[:])
+                    received.clear()
+            elif isinstance(event, RecordsComplete):
+                await settle()
             elif isinstance(event, SyncFailed):
                 stats["result"] = f"peer gave up: {event.reason}"
             elif isinstance(event, Finished):
                 stats["result"] = "done"
 
+        async def settle() -> None:
+            if received:
+                await storing.submit(received[:])
+                received.clear()
+            await storing.drain()
+
         reset = False
+        failure: BaseException | None = None
         try:
-            with trio.fail_after(cfg.timeout_s):
-                session.start()
-                await pump(stream, session, on_event, cfg.idle_timeout_s, store_received)
+            async with trio.open_nursery() as nursery:
+                storing = _Storing(nursery, store)
+                try:
+                    with trio.fail_after(cfg.timeout_s):
+                        session.start()
+                        await pump(stream, session, on_event, cfg.idle_timeout_s)
+                        await settle()
+                except BaseException as exc:
+                    # what arrived before a timeout, a loss or a shutdown is kept; after a
+                    # protocol error only the batches already being stored finish
+                    keep = isinstance(exc, (trio.TooSlowError, Silent, Lost, trio.Cancelled))
+                    with trio.CancelScope(shield=True):
+                        await self._keep(settle if keep else storing.drain, peer)
+                    if isinstance(exc, trio.Cancelled):
+                        raise
+                    failure = exc       # raised below, outside the nursery: not in a group
+            if failure is not None:
+                raise failure
         except RemoteProtocolError as exc:
             self.offence(peer, "hard", f"sync: {exc}")
             stats["result"] = f"protocol error: {exc}"
@@ -125,7 +153,7 @@ class SyncProtocol:
             await send_abort(stream, session, "timeout")
         except Lost as exc:
             stats["result"] = f"connection lost: {exc}"
-        except trio.Cancelled:
+        except (trio.Cancelled, BaseExceptionGroup):     # a group here holds only Cancelled
             session.abort("shutting down")
             raise
         except Exception as exc:      # the node never crashes on a sync
@@ -133,15 +161,18 @@ class SyncProtocol:
             log.debug("sync with %s failed: %s", peer, exc)
             reset = True
         finally:
-            if received and not reset:      # what arrived before a timeout or a shutdown is kept
-                with trio.CancelScope(shield=True):
-                    try:
-                        await store_received()
-                    except Exception as exc:
-                        log.debug("storing the last records from %s failed: %s", peer, exc)
             await close(stream, reset)
             self._finish(session, stats, started)
         return stats
+
+    @staticmethod
+    async def _keep(settle, peer: ID) -> None:
+        try:
+            await settle()
+        except RemoteProtocolError:
+            pass        # the error the session already ends with (or another from the same peer)
+        except Exception as exc:
+            log.debug("storing the last records from %s failed: %s", peer, exc)
 
     def _finish(self, session: SyncSession, stats: dict, started: float) -> None:
         s = session.stats
@@ -156,3 +187,51 @@ class SyncProtocol:
         totals["bytes_out"] += s.bytes_sent
         if s.records_received or s.records_sent or stats["result"] != "done":
             self.port.notify("sync", **{k: v for k, v in stats.items() if k != "initiator"})
+
+
+class _Storing:
+    """Received batches on their way into the intake, at most ``IN_FLIGHT`` at once.
+
+    Why in the background: the pump keeps reading (and the peer keeps
+    sending) while a batch is verified and committed, and the intake
+    prepares the next batch while the writer commits this one. The first
+    error (a hard verdict on what the peer sent) is raised to the session
+    at the next ``submit`` or ``drain``.
+    """
+
+    IN_FLIGHT = 2
+
+    def __init__(self, nursery, store) -> None:
+        self._nursery = nursery
+        self._store = store
+        self._slots = trio.Semaphore(self.IN_FLIGHT)
+        self._error: Exception | None = None
+
+    async def submit(self, raws: list[bytes]) -> None:
+        await self._slots.acquire()
+        if self._error is not None:
+            self._slots.release()
+            self._raise()
+        self._nursery.start_soon(self._run, raws)
+
+    async def drain(self) -> None:
+        """Wait until every batch submitted is stored (or refused); the first error, if any."""
+        for _ in range(self.IN_FLIGHT):
+            await self._slots.acquire()
+        for _ in range(self.IN_FLIGHT):
+            self._slots.release()
+        self._raise()
+
+    def _raise(self) -> None:
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
+
+    async def _run(self, raws: list[bytes]) -> None:
+        try:
+            await self._store(raws)
+        except Exception as exc:
+            if self._error is None:
+                self._error = exc
+        finally:
+            self._slots.release()

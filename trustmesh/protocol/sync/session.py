@@ -63,7 +63,7 @@ class SyncLimits:
     fanout: int = 16                      # sub-ranges a differing range splits into
     idlist_max: int = 32                  # ids listed instead of splitting further
     records_per_frame: int = RECORDS_PER_FRAME
-    want_batch: int = 256                 # ids per WantRecords event
+    want_batch: int = 1024                # ids per WantRecords event (one store read for four frames)
     max_rounds: int = 256                 # RECONCILE messages accepted from a peer
     max_buffer: int = 4 * MAX_FRAME       # received bytes held unprocessed, at most
 
@@ -89,7 +89,20 @@ class SyncFailed:
     reason: str
 
 
-Event = Union[WantRecords, RecordsReceived, Finished, SyncFailed]
+@dataclass(frozen=True, slots=True)
+class RecordsComplete:
+    """The peer pushed every record of its turn: store them all before taking the next event.
+
+    Why: the answer to the peer's RECONCILE, computed at the next event,
+    describes the SyncIndex; a record received but not yet stored and
+    indexed would be missing from it, and the peer would push it again.
+    Until this event the caller may store received records in the
+    background (several batches in flight), so verification overlaps the
+    network. Only sent after a turn that carried records.
+    """
+
+
+Event = Union[WantRecords, RecordsReceived, RecordsComplete, Finished, SyncFailed]
 
 
 class SyncSession(Session):
@@ -124,6 +137,8 @@ class SyncSession(Session):
         self._want: set[bytes] | None = None
         self._reply: list[bytes] = []
         self._final = False
+        self._unsettled = False                  # records received since the last RecordsComplete
+        self._stashed: list[Any] | None = None   # the RECONCILE held back behind RecordsComplete
 
     # ---- the caller's side ------------------------------------------------
 
@@ -246,7 +261,7 @@ class SyncSession(Session):
 
     def _next_incoming(self) -> Event | None:
         while True:
-            message = self._message()
+            message, self._stashed = (self._stashed or self._message()), None
             if message is None:
                 if self._reader.eof:
                     self._to("failed")
@@ -258,6 +273,9 @@ class SyncSession(Session):
             if kind == NEED:
                 self._on_need(message)
             elif kind == RECONCILE:
+                if self._unsettled:
+                    self._unsettled, self._stashed = False, message
+                    return RecordsComplete()
                 event = self._on_reconcile(message)
                 if event is not None:
                     return event
@@ -278,6 +296,7 @@ class SyncSession(Session):
             k = bisect.bisect_right(self._expect_lo, rid) - 1
             if k < 0 or (self._expect_hi[k] is not None and rid >= self._expect_hi[k]):  # type: ignore[operator]
                 raise RemoteProtocolError("peer pushed a record we did not say we lack")
+        self._unsettled = True
         self.stats.records_received += len(raws)
         self.stats.record_bytes_received += sum(len(r) for r in raws)
         return RecordsReceived(raws)
