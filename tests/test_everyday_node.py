@@ -90,6 +90,7 @@ def test_ctrl_c_on_an_import_through_the_node_stops_the_nodes_import_too(running
     cli.send_signal(signal.SIGINT)
     out, err = cli.communicate(timeout=30)
     assert cli.returncode == 130 and err.decode().strip() == "trustmesh: interrupted", err
+    at_exit = running.status()["total_records"]        # stored when the caller was gone
     settled, last, deadline = time.monotonic(), len(running.records), time.monotonic() + 30
     while time.monotonic() - settled < 2.0:        # no record for 2 s: the node's import is over
         assert time.monotonic() < deadline, "the node went on importing"
@@ -97,7 +98,10 @@ def test_ctrl_c_on_an_import_through_the_node_stops_the_nodes_import_too(running
         if now != last:
             settled, last = time.monotonic(), now
         time.sleep(0.05)
-    assert last - before < len(raws) // 2, (last - before, len(raws))
+    final = running.status()["total_records"]
+    # what the node had already received when the caller went (its socket and upload buffers,
+    # the batch being stored, the last part kept whole) is stored; nothing read after that
+    assert final - at_exit <= 4 * 2000 and last - before < len(raws), (at_exit, final, len(raws))
     log = (running.home / "node.log").read_text()
     assert sum(1 for line in log.splitlines() if "via import" in line) == 0
     (summary,) = [line for line in log.splitlines() if "import accepted=" in line]
