@@ -237,3 +237,14 @@ async def test_yamux_sends_a_window_update_only_once_half_the_window_is_used():
         await stream._auto_tune_and_send_window_update(bytes_read=300)
     assert sent == [131_100]              # one update, once half the window (128 KiB) was read
     assert stream.recv_window == 256 * 1024 - 300 * (500 - 437)
+
+
+def test_the_publisher_can_see_each_peers_outbound_queue():
+    """Gossip._room reads py-libp2p's per-peer queues (Pubsub.peer_queues, RpcQueue.__len__)."""
+    import inspect
+
+    from libp2p.pubsub import rpc_queue
+    assert "self.peer_queues[peer_id] = queue" in inspect.getsource(pubsub_mod.Pubsub)
+    queue = rpc_queue.RpcQueue()
+    assert len(queue) == 0 and queue.push(pubsub_mod.rpc_pb2.RPC()) and len(queue) == 1
+    assert rpc_queue.OutBoundQueueSize == 32

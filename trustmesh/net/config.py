@@ -50,6 +50,9 @@ class GossipConfig:
     batch_records: int = 256
     batch_bytes: int = 256 * 1024
     publish_interval_s: float = 0.004   # pause between publishes: the 32-slot queues
+    # ... and before each, wait up to this long for every peer's outbound queue to
+    # have room (net/gossip/topic.py, Gossip._room)
+    publish_wait_s: float = 2.0
     validation_concurrency: int = 64
     # The protocol's signing policy is StrictNoSign (docs/protocol.md, 16.2): every
     # record carries its author's signature, so a message signature only costs. True

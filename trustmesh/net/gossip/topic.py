@@ -35,6 +35,8 @@ from trustmesh.net.tuning import LeanGossipSub, SafePubsub
 
 log = logging.getLogger("trustmesh.p2p.gossip")
 
+QUEUE_ROOM = 8      # RPCs waiting in a peer's outbound queue (of 32) before we hold back
+
 # (records, forwarder peer id) -> report; the node's single intake
 Intake = Callable[[list[bytes], ID, str], Awaitable[IntakeReport]]
 # (forwarder, kind, reason) -> None
@@ -103,12 +105,28 @@ class Gossip:
                 await self._wake.wait()
                 continue
             data, count = item
+            await self._room()
             try:
                 await self.pubsub.publish(TOPIC, data)
                 self.published_messages += 1
                 self.published_records += count
             except Exception as exc:   # a dying peer stream must not stop publishing
                 log.debug("publish failed: %s", exc)
+            await trio.sleep(self.config.publish_interval_s)
+
+    async def _room(self) -> None:
+        """Wait (at most ``publish_wait_s``) until every peer's outbound RPC queue has room.
+
+        Why: py-libp2p's per-peer queue holds 32 RPCs and drops what does not
+        fit, silently; a burst of full batches (256 records each) overran a
+        loaded peer's queue at any fixed pace, and sync had to bring most of
+        it. Waiting for room is backpressure; the bound keeps one stuck peer
+        from holding up everyone (its queue drops, as before).
+        """
+        deadline = trio.current_time() + self.config.publish_wait_s
+        while any(len(q) >= QUEUE_ROOM for q in list(getattr(self.pubsub, "peer_queues", {}).values())):
+            if trio.current_time() >= deadline:
+                return
             await trio.sleep(self.config.publish_interval_s)
 
     async def run_intake(self) -> None:
