@@ -226,16 +226,21 @@ async def _until(condition, seconds: float) -> bool:
 
 
 async def main(target: str, mode: str, count: int, seed: bytes | None = None) -> dict:
-    from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11, PROTOCOL_ID_V12, GossipSub
-    from libp2p.pubsub.pubsub import Pubsub
+    from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11, PROTOCOL_ID_V12
+
+    from trustmesh.net.gossip.topic import message_id
+    from trustmesh.net.tuning import LeanGossipSub, SafePubsub
 
     if mode == "fuzz":
         return await fuzz(target)
     me = Identity.from_seed(seed) if seed else Identity.generate()
     host = build_host(me)
-    router = GossipSub([PROTOCOL_ID_V12, PROTOCOL_ID_V11], 6, 4, 12, heartbeat_interval=1,
-                       spam_protection_enabled=False, eclipse_protection_enabled=False)
-    pubsub = Pubsub(host, router, max_inbound_rpc_size=4 << 20)
+    router = LeanGossipSub([PROTOCOL_ID_V12, PROTOCOL_ID_V11], 6, 4, 12, heartbeat_interval=1,
+                           spam_protection_enabled=False, eclipse_protection_enabled=False, msg_id=message_id)
+    # unsigned, content-addressed messages as nodes send them (StrictNoSign): a signed one
+    # would be dropped unread, and the attack would test nothing
+    pubsub = SafePubsub(host, router, msg_id_constructor=message_id, strict_signing=False,
+                        max_inbound_rpc_size=4 << 20)
     info = peer_info(target)
     sent = 0
     extra: dict = {}
