@@ -52,7 +52,7 @@ def test_tables_are_plain_when_piped_and_coloured_only_on_a_terminal(tmp_path):
     assert "\x1b[1m" in on_terminal(home, "records")                  # bold header on a terminal
     assert "\x1b[" not in on_terminal(home, "records", NO_COLOR="1")
     ranked = tm(home, "rank", "--facet", "payment").stdout.splitlines()
-    assert ranked[0].split() == ["LOWER", "SCORE", "UNCERTAINTY", "EVIDENCE", "SUBJECT"]
+    assert ranked[0].split() == ["VERDICT", "LOWER", "SCORE", "UNCERTAINTY", "EVIDENCE", "MEMBER", "SUBJECT"]
     assert ranked[1].split()[-1] == BOB
 
 
