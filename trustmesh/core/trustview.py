@@ -198,13 +198,16 @@ class EvidenceColumns:
         deal_author, deal_party, deal_time = rows["deals"]
         number = self.index.setdefault
         self.rows_since_kept += len(rid)
-        new_att = {"author": [number(k, len(self.index)) for k in author],
-                   "subject": [number(k, len(self.index)) for k in subject],
-                   "facet": [self.facets.setdefault(x, len(self.facets)) for x in facet],
+        index, facets = self.index, self.facets
+
+        def numbered(keys, table, dtype):     # straight into a compact column, no list of ints
+            return np.fromiter((table.setdefault(k, len(table)) for k in keys), dtype, len(keys))
+        new_att = {"author": numbered(author, index, np.int32), "subject": numbered(subject, index, np.int32),
+                   "facet": numbered(facet, facets, np.int16),
                    "positive": positive, "dealt": dealt, "contested": contested,
                    "occurred": occurred, "expires": expires, "record": rid}
-        new_deals = {"a": [number(k, len(self.index)) for k in deal_author],
-                     "b": [number(k, len(self.index)) for k in deal_party], "time": deal_time}
+        new_deals = {"a": numbered(deal_author, index, np.int32), "b": numbered(deal_party, index, np.int32),
+                     "time": deal_time}
         for name, dtype in _ATT_COLUMNS:
             self.att[name] = np.concatenate([self.att[name], np.asarray(new_att[name], dtype)])
         for name, dtype in _DEAL_COLUMNS:

@@ -124,7 +124,7 @@ class Evidence(Database):
                 conn.execute(f"CREATE TEMP TABLE retracted AS {retracted}")
                 for sql in prepare:
                     conn.execute(sql)
-                att = _columns(conn.execute(attestations, (after,)), "qBBBBBBqq", (1, 2, 3))
+                att = _columns(conn.execute(attestations, (after,)), "qBBBbbbqq", (1, 2, 3))
                 dl = _columns(conn.execute(deals, (after,)), "BBq", (0, 1))
                 cheats = [r[0] for r in conn.execute("SELECT DISTINCT author FROM forks")]
             finally:

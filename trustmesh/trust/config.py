@@ -83,10 +83,10 @@ class TrustConfig:
     standing: float = 0.1
     """Members whose author weight is at least this are in good standing: their contest
     replies count against the author of the negative (support.py)."""
-    reply_free: float = 0.3
+    reply_free: float = 0.1
     """A contested negative counts fully while at most this share of its author's other
     negatives are contested by members in good standing..."""
-    reply_full: float = 0.6
+    reply_full: float = 0.3
     """...and not at all from this share on (a slander ring leaves this trace)."""
 
     # ---- verdicts (verdict.py) -----------------------------------------
