@@ -132,11 +132,8 @@ class Reach:
 
     async def peer_connected(self, peer: ID) -> None:
         """A connection is up (identify done): route through it, re-check reachability if unknown."""
-        if self.dht is not None:
-            try:
-                await self.dht.add_peer(peer)
-            except Exception as exc:
-                log.debug("DHT add %s: %s", peer, exc)
+        if self.dht is not None and self._nursery is not None:
+            self._nursery.start_soon(self._route_through, peer)     # may ping a bucket: never hold up sync
         if self.status == UNKNOWN:
             self._poke.set()
         network = self.host.get_network()
@@ -145,6 +142,13 @@ class Reach:
                 and self.host.get_id().to_bytes() < peer.to_bytes()):
             # punch now rather than at upstream's next 2 s round (one side starts, as for sync)
             self._nursery.start_soon(self._punch, peer)
+
+    async def _route_through(self, peer: ID) -> None:
+        try:
+            with trio.move_on_after(10):
+                await self.dht.add_peer(peer)
+        except Exception as exc:
+            log.debug("DHT add %s: %s", peer, exc)
 
     async def _punch(self, peer: ID) -> None:
         try:
