@@ -137,7 +137,7 @@ class SyncProtocol:
                     # protocol error only the batches already being stored finish
                     keep = isinstance(exc, (trio.TooSlowError, Silent, Lost, trio.Cancelled))
                     with trio.CancelScope(shield=True):
-                        await self._keep(settle if keep else storing.drain, peer)
+                        await self._keep(settle if keep else storing.drain, peer, charge=keep)
                     if isinstance(exc, trio.Cancelled):
                         raise
                     failure = exc       # raised below, outside the nursery: not in a group
@@ -165,12 +165,12 @@ class SyncProtocol:
             self._finish(session, stats, started)
         return stats
 
-    @staticmethod
-    async def _keep(settle, peer: ID) -> None:
+    async def _keep(self, settle, peer: ID, charge: bool) -> None:
         try:
             await settle()
-        except RemoteProtocolError:
-            pass        # the error the session already ends with (or another from the same peer)
+        except RemoteProtocolError as exc:     # forged records among the last ones
+            if charge:      # (else the session already ends with a protocol error of its own)
+                self.offence(peer, "hard", f"sync: {exc}")
         except Exception as exc:
             log.debug("storing the last records from %s failed: %s", peer, exc)
 
