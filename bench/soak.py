@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import re
 import statistics
 import sys
 import threading
@@ -50,9 +51,17 @@ def pct(values: list[float], q: float) -> float:
 
 
 def log_errors(node) -> list[str]:
-    text = (node.home / "node.log").read_text(errors="replace")
-    return [line[:300] for line in text.splitlines()
-            if '"level": "error"' in line or "Traceback" in line or '"level": "critical"' in line]
+    """Error lines of a node's log; for a traceback, the exception it ended with."""
+    lines = (node.home / "node.log").read_text(errors="replace").splitlines()
+    out = []
+    for i, line in enumerate(lines):
+        if '"level": "error"' in line or '"level": "critical"' in line:
+            out.append(line[:300])
+        elif "Traceback" in line:
+            ending = next((x.strip(" |") for x in lines[i + 1:i + 60]
+                           if re.match(r"^[\s|]*[\w.]+(Error|Exception|Group|Cancelled|Closed|Reset)\b", x)), "?")
+            out.append(f"traceback: {ending[:250]}")
+    return out
 
 
 def main() -> int:
@@ -138,8 +147,9 @@ def main() -> int:
           f"max {delays[-1] if delays else float('nan'):.3f} s; p95 / idle reference = "
           f"{pct(delays, .95) / reference:.1f}")
     print(f"errors in node logs: {len(errors)}")
-    for line in errors[:10] + failures[:10]:
-        print("  ", line)
+    from collections import Counter
+    for line, count in Counter(errors + failures).most_common(12):
+        print(f"   {count} x {line}")
     worst = 0.0
     warm = max(1, len(rss[0]) // 5)
     for k, curve in enumerate(rss):
