@@ -57,7 +57,7 @@ def test_sighup_stops_the_node_cleanly_and_the_start_says_what_next(tmp_path):
     assert (node.home / "listen-addrs").exists()
     said = node.log_tail(50)
     assert f"node {node.id}" in said and "your identity" in said
-    assert "web view  http://127.0.0.1:" in said and "/ui" in said
+    assert "web view http://127.0.0.1:" in said and "/ui/login?code=" in said
     token = (node.home / "api.token").read_text().strip()
     assert token not in said                       # not a terminal: the login token is not printed
     assert "trustmesh connect /ip4/THEIR-IP/tcp/4001/p2p/THEIR-ID" in said

@@ -39,7 +39,7 @@ def test_trust_and_rank_commands(tmp_path):
     assert table.splitlines()[0].split()[0] == "VERDICT" and "no objection" in table
 
     text = run(tmp_path / "me", "trust", peer_id(c.me), "--facet", "delivery", "--explain")
-    assert text.returncode == 0 and "through me -> " in text.stdout     # the chain, in words
+    assert text.returncode == 0 and "via me -> " in text.stdout     # the chain, in words
     mine = run(tmp_path / "me", "trust", peer_id(b.me), "--facet", "delivery").stdout
     assert "no objection" in mine
     newcomer = run(tmp_path / "me", "trust", peer_id(bytes(range(32))), "--facet", "payment")
