@@ -52,3 +52,21 @@ async def test_two_unanswered_pings_close_every_connection_to_the_peer(monkeypat
     await guard._check(old, 1)
     assert len(asked) == keepalive.PINGS == 2 and guard.closed == 1
     assert old.is_closed and new.is_closed and not other.is_closed
+
+
+async def test_a_new_connection_replaces_a_silent_one_but_not_when_none_answers(monkeypatch):
+    old, new = _Conn("p"), _Conn("p")
+
+    async def alive(conn, timeout_s):
+        return conn is new
+    monkeypatch.setattr(keepalive, "alive", alive)
+    guard = keepalive.KeepAlive(_Host([old, new]), 1, 1, 1)
+    assert await guard.replace_stale("p") == 1 and old.is_closed and new.is_closed
+
+    old, new = _Conn("p"), _Conn("p")
+
+    async def silent(conn, timeout_s):
+        return False
+    monkeypatch.setattr(keepalive, "alive", silent)
+    guard = keepalive.KeepAlive(_Host([old, new]), 1, 1, 1)
+    assert await guard.replace_stale("p") == 0 and not old.is_closed and not new.is_closed
