@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from trustmesh.crypto.keys import Identity  # noqa: E402
 from trustmesh.testing import natlab  # noqa: E402
+from trustmesh.testing import cluster  # noqa: E402
 from trustmesh.testing.cluster import NodeProcess  # noqa: E402
 from trustmesh.testing.records import attestation_chain  # noqa: E402
 
@@ -56,20 +57,7 @@ def wait(condition, timeout: float, step: float = 0.05) -> float | None:
 
 
 def start_all(nodes) -> None:
-    errors = []
-
-    def boot(node):
-        try:
-            node.start(timeout=120)
-        except BaseException as exc:
-            errors.append(exc)
-    threads = [threading.Thread(target=boot, args=(n,)) for n in nodes]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
+    cluster.start_all(nodes, timeout=120)
 
 
 def link(node, other):

@@ -8,12 +8,12 @@ every wait polls a condition with a deadline.
 from __future__ import annotations
 
 import json
-import threading
 import time
 
 import pytest
 
 from trustmesh.testing import NodeProcess, natlab, run_cli
+from trustmesh.testing.cluster import start_all
 
 
 @pytest.fixture
@@ -65,21 +65,7 @@ def _wait(what: str, condition, timeout: float, nodes=()):
 
 
 def _start(nodes):
-    """Start node processes side by side (each takes a second or more to import libp2p)."""
-    errors = []
-
-    def boot(node):
-        try:
-            node.start(timeout=60)
-        except BaseException as exc:
-            errors.append(exc)
-    threads = [threading.Thread(target=boot, args=(n,)) for n in nodes]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
+    start_all(nodes, timeout=60)
 
 
 @pytest.fixture

@@ -148,20 +148,7 @@ class Cluster:
 
     @staticmethod
     def _start_all(nodes: list[DrivenNode], timeout: float = START_S) -> None:
-        errors: list[BaseException] = []
-
-        def boot(node: DrivenNode) -> None:
-            try:
-                node.start(timeout)
-            except BaseException as exc:
-                errors.append(exc)
-        threads = [threading.Thread(target=boot, args=(node,)) for node in nodes]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        if errors:
-            raise errors[0]
+        start_all(nodes, timeout)
 
     def add(self, name: str, bootstrap: list[str] | None = None, args: list[str] | None = None,
             node: type[DrivenNode] | None = None) -> DrivenNode:
@@ -207,3 +194,21 @@ class Cluster:
                 return True
             time.sleep(0.05)
         return False
+
+
+def start_all(nodes: list[DrivenNode], timeout: float = START_S) -> None:
+    """Start nodes side by side (each takes a second or more to import libp2p); the first error."""
+    errors: list[BaseException] = []
+
+    def boot(node: DrivenNode) -> None:
+        try:
+            node.start(timeout)
+        except BaseException as exc:
+            errors.append(exc)
+    threads = [threading.Thread(target=boot, args=(node,)) for node in nodes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
