@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import re
 from dataclasses import dataclass
 from typing import Any, ClassVar, Union
 
@@ -29,19 +28,12 @@ from trustmesh.crypto.keys import Identity
 from trustmesh.crypto.sign import verify
 from trustmesh.errors import DecodeError, InvalidRecord
 from trustmesh.protocol.codec import MAX_RECORD_SIZE, pack, unpack_canonical
-from trustmesh.protocol.facets import is_facet
+from trustmesh.protocol.kinds import (  # noqa: F401 - the field kinds, re-exported
+    _CHECKS, _EXPECTED, _INLINE, _STORED_INLINE, _STORED_KINDS, FORBIDDEN_TEXT, MAX_NAME, MAX_NOTE,
+    KEY_KINDS, MAX_TIME_MS, MAX_URL, ROLES, STANCES, _validator,
+)
 
 VERSION = 1
-MAX_NOTE = 280          # characters, for notes and reasons
-MAX_NAME = 100          # characters, for profile names and organisations
-MAX_URL = 200
-STANCES = ("contest", "acknowledge")
-ROLES = ("client", "supplier")
-# Every time field (issued, occurred, expires, due) is milliseconds since the
-# epoch, at most the last millisecond of year 9999 UTC. Why a bound: a validly
-# signed record with expires = 2^63 - 1 was accepted, and then every view of it
-# failed ("year 292278994 is out of range"); and sync spread it to every node.
-MAX_TIME_MS = 253_402_300_799_999       # 9999-12-31T23:59:59.999Z
 
 _CHAIN = (("author", "key"), ("seq", "uint"), ("prev", "id?"), ("issued", "time"))
 
@@ -164,8 +156,48 @@ class Profile:
     sig: bytes = b""
 
 
-Record = Union[Attestation, Deal, Retraction, Reply, Profile]
-RECORD_TYPES: dict[int, type] = {c.TYPE: c for c in (Attestation, Deal, Retraction, Reply, Profile)}
+@dataclass(frozen=True, slots=True)
+class KeyEvent:
+    """One step of a member's key chain: which keys act for the member from now on.
+
+    ``member`` is the member's first key (its id for ever); ``seq`` and
+    ``prev`` place the event in the member's key chain (0 and nil for the
+    inception), apart from any author chain. ``author`` signs ``sig``: the
+    first key for an inception, the revealed successor for a rotation (its
+    hash is the ``next`` the chain committed to before: pre-rotation), the
+    current controlling key otherwise. An ``add`` also carries ``key_sig``,
+    the added device's own signature of the same bytes: both ends consent.
+    The chain rules are in ``protocol.keystate``; docs/protocol.md §9.2.
+    """
+
+    TYPE: ClassVar[int] = 6
+    NAME: ClassVar[str] = "keyevent"
+    FIELDS: ClassVar[tuple] = (
+        ("author", "key"), ("member", "key"), ("seq", "uint"), ("prev", "id?"), ("issued", "time"),
+        ("kind", "keykind"), ("key", "key"), ("next", "id?"), ("since", "time?"),
+    )
+    SIGNERS: ClassVar[tuple] = ("sig", "key_sig")
+
+    author: bytes
+    member: bytes
+    seq: int
+    prev: bytes | None
+    issued: int
+    kind: str               # "incept", "rotate", "add" or "revoke" (KEY_KINDS)
+    key: bytes              # the key the event is about: the first, the successor, the device
+    next: bytes | None      # incept and rotate: next_commitment(successor)
+    since: int | None       # rotate and revoke: the key's records from this time on are void
+    sig: bytes = b""
+    key_sig: bytes | None = None
+
+
+def next_commitment(key: bytes) -> bytes:
+    """What an establishment event commits to: the hash of the key that may rotate in next."""
+    return hashlib.sha256(b"trustmesh/v1/next\x00" + key).digest()
+
+
+Record = Union[Attestation, Deal, Retraction, Reply, Profile, KeyEvent]
+RECORD_TYPES: dict[int, type] = {c.TYPE: c for c in (Attestation, Deal, Retraction, Reply, Profile, KeyEvent)}
 TYPE_NAMES: dict[str, type] = {c.NAME: c for c in RECORD_TYPES.values()}
 CHAINED = (Attestation, Retraction, Reply, Profile)
 
@@ -199,7 +231,7 @@ def signing_input_from_raw(raw: bytes, record: Record) -> bytes:
     """
     n_sigs = len(record.SIGNERS)
     tail = 66 * n_sigs
-    if isinstance(record, Deal) and record.counter_sig is None:
+    if n_sigs == 2 and getattr(record, record.SIGNERS[1]) is None:
         tail = 66 + 1
     return domain(type(record)) + bytes([raw[0] - n_sigs]) + raw[1:len(raw) - tail]
 
@@ -227,14 +259,22 @@ def countersign(deal: Deal, identity: Identity) -> Deal:
     return dataclasses.replace(deal, counter_sig=identity.sign(signing_input(deal)))
 
 
+def second_signer(record: Record) -> tuple[bytes, bytes] | None:
+    """(key, signature) of a record's second signature, when it carries one."""
+    if isinstance(record, Deal) and record.counter_sig is not None:
+        return record.counterparty, record.counter_sig
+    if isinstance(record, KeyEvent) and record.key_sig is not None:
+        return record.key, record.key_sig
+    return None
+
+
 def signatures_valid(record: Record) -> bool:
     """True when every signature the record carries verifies (a proposal: the proposer's)."""
     message = signing_input(record)
     if not verify(record.author, record.sig, message):
         return False
-    if isinstance(record, Deal) and record.counter_sig is not None:
-        return verify(record.counterparty, record.counter_sig, message)
-    return True
+    second = second_signer(record)
+    return second is None or verify(second[0], second[1], message)
 
 
 def decode(raw: bytes, *, allow_proposal: bool = False, stored: bool = False) -> Record:
@@ -265,101 +305,13 @@ def decode(raw: bytes, *, allow_proposal: bool = False, stored: bool = False) ->
         raise DecodeError(f"{cls.NAME}.sig: not a 64-byte signature")
     if cls is Deal and not (_is_sig(sigs[1]) or (allow_proposal and sigs[1] is None)):
         raise DecodeError("deal.counter_sig: a deal needs the counterparty's signature")
+    if cls is KeyEvent and not (_is_sig(sigs[1]) if values[5] == "add" else sigs[1] is None):
+        raise DecodeError("keyevent.key_sig: an add carries the device's signature, other kinds nil")
     return cls(*values)
 
 
 def _is_sig(v: object) -> bool:
     return type(v) is bytes and len(v) == 64
-
-
-# Text may hold any Unicode scalar value except these: control characters
-# (C0, DEL, C1), line/paragraph separators, and the bidi embedding, override
-# and isolate controls that can make a name or note display as something it
-# is not. A fixed list, not str.isprintable(): validity must not depend on
-# the Unicode tables of whoever runs the check, or two nodes would disagree.
-FORBIDDEN_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-
-
-def _is_text(limit: int):
-    return lambda v: type(v) is str and 0 < len(v) <= limit and FORBIDDEN_TEXT.search(v) is None
-
-
-def _optional(check):
-    return lambda v: v is None or check(v)
-
-
-def _is_uint(v: object) -> bool:
-    return type(v) is int and 0 <= v < 2**63
-
-
-def _is_time(v: object) -> bool:
-    return type(v) is int and 0 <= v <= MAX_TIME_MS
-
-
-def _is_32(v: object) -> bool:
-    return type(v) is bytes and len(v) == 32
-
-
-def _is_url(v: object) -> bool:
-    return _is_text(MAX_URL)(v) and v.startswith(("https://", "http://"))
-
-
-_CHECKS = {
-    "key": _is_32,
-    "id": _is_32,
-    "id?": _optional(_is_32),
-    "uint": _is_uint,
-    "uint?": _optional(_is_uint),
-    "time": _is_time,
-    "time?": _optional(_is_time),
-    "bool": lambda v: type(v) is bool,
-    "facet": is_facet,
-    "note?": _optional(_is_text(MAX_NOTE)),
-    "name": _is_text(MAX_NAME),
-    "name?": _optional(_is_text(MAX_NAME)),
-    "url?": _optional(_is_url),
-    "stance": lambda v: v in STANCES and type(v) is str,
-    "role": lambda v: v in ROLES and type(v) is str,
-}
-
-
-# The same for records read back from our own store (see decode's ``stored``).
-_STORED_KINDS = {**_CHECKS, "time": _is_uint, "time?": _optional(_is_uint)}
-
-# The checks of ``_CHECKS`` as inline expressions of a value ``@``: decode's hot path runs one
-# function per record type made of these (``_validator``), not a call per field, which
-# was a third of decode's time. Kinds not listed here are called from ``_CHECKS``.
-_INLINE = {
-    "key": "(type(@) is bytes and len(@) == 32)",
-    "id": "(type(@) is bytes and len(@) == 32)",
-    "id?": "(@ is None or (type(@) is bytes and len(@) == 32))",
-    "uint": "(type(@) is int and 0 <= @ < 9223372036854775808)",
-    "uint?": "(@ is None or (type(@) is int and 0 <= @ < 9223372036854775808))",
-    "time": f"(type(@) is int and 0 <= @ <= {MAX_TIME_MS})",
-    "time?": f"(@ is None or (type(@) is int and 0 <= @ <= {MAX_TIME_MS}))",
-    "bool": "(type(@) is bool)",
-    "note?": f"(@ is None or (type(@) is str and 0 < len(@) <= {MAX_NOTE} and forbidden(@) is None))",
-}
-_STORED_INLINE = {**_INLINE, "time": _INLINE["uint"], "time?": _INLINE["uint?"]}
-
-
-def _validator(cls: type, inline: dict[str, str], checks: dict) -> Any:
-    """One function checking every field of ``cls`` (values in layout order): True when all pass.
-
-    The same checks as ``checks`` (``_CHECKS`` or ``_STORED_KINDS``), which
-    decode still uses to name the first bad field; tests/test_records.py
-    holds the two to agreeing on every field kind.
-    """
-    names = [f"v{i}" for i in range(len(cls.FIELDS))]
-    terms = []
-    for name, (_, kind) in zip(names, cls.FIELDS):
-        terms.append(inline[kind].replace("@", name) if kind in inline else f"check_{name}({name})")
-    source = (f"def valid(values):\n    {', '.join(names)}, *_ = values\n"
-              f"    return {' and '.join(terms)}\n")
-    scope = {"forbidden": FORBIDDEN_TEXT.search,
-             **{f"check_{name}": checks[kind] for name, (_, kind) in zip(names, cls.FIELDS)}}
-    exec(source, scope)     # noqa: S102 - source built above from the constant layouts only
-    return scope["valid"]
 
 
 _VALID = {cls: _validator(cls, _INLINE, _CHECKS) for cls in RECORD_TYPES.values()}
@@ -376,21 +328,3 @@ def reference_hash(text: str, party_a: bytes, party_b: bytes) -> bytes:
     """
     low, high = sorted((party_a, party_b))
     return hashlib.sha256(b"trustmesh/v1/ref\x00" + low + high + text.encode("utf-8")).digest()
-
-_EXPECTED = {
-    "key": "expected a 32-byte public key",
-    "id": "expected a 32-byte id",
-    "id?": "expected a 32-byte id or nil",
-    "uint": "expected an integer from 0 to 2^63-1",
-    "uint?": "expected an integer from 0 to 2^63-1, or nil",
-    "time": f"expected a time: milliseconds from 0 to {MAX_TIME_MS} (the end of year 9999 UTC)",
-    "time?": f"expected a time (milliseconds from 0 to {MAX_TIME_MS}, the end of year 9999 UTC) or nil",
-    "bool": "expected true or false",
-    "facet": "expected a facet (payment, delivery, quality, relation, solvency, skill:<name>)",
-    "note?": f"expected nil or 1 to {MAX_NOTE} characters on one line (no control characters)",
-    "name": f"expected 1 to {MAX_NAME} characters on one line (no control characters)",
-    "name?": f"expected nil or 1 to {MAX_NAME} characters on one line (no control characters)",
-    "url?": f"expected nil or an http(s) URL of at most {MAX_URL} characters",
-    "stance": "expected 'contest' or 'acknowledge'",
-    "role": "expected 'client' or 'supplier'",
-}

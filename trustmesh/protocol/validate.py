@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from trustmesh.errors import BadLink, BadSignature, FutureRecord, InvalidRecord
 from trustmesh.protocol.records import (
-    CHAINED, Attestation, Deal, Record, Reply, Retraction, signatures_valid,
+    CHAINED, Attestation, Deal, KeyEvent, Record, Reply, Retraction, signatures_valid,
 )
 
 MAX_CLOCK_SKEW_MS = 5 * 60 * 1000
@@ -62,8 +62,32 @@ def check_record(record: Record, now_ms: int, *, verify: bool = True,
             raise InvalidRecord("a deal needs two different members")
         if record.due is not None and record.due < record.issued - 366 * 86_400_000:
             raise InvalidRecord("due date long before the deal was made")
+    elif isinstance(record, KeyEvent):
+        _check_key_event(record)
     if verify and not signatures_valid(record):
         raise BadSignature(f"{record.NAME}: signature does not verify")
+
+
+def _check_key_event(e: KeyEvent) -> None:
+    """The rules a key event breaks on its own; the chain's are in ``protocol.keystate``."""
+    if (e.seq == 0) != (e.prev is None) or (e.seq == 0) != (e.kind == "incept"):
+        raise InvalidRecord("a key chain starts with its inception (seq 0, prev nil) and only there")
+    if e.kind == "incept" and not (e.author == e.member == e.key):
+        raise InvalidRecord("an inception is made and signed by the member's first key")
+    if e.kind == "rotate" and e.author != e.key:
+        raise InvalidRecord("a rotation is signed by the successor it reveals")
+    if e.kind in ("incept", "rotate") and e.next is None:
+        raise InvalidRecord(f"a {e.kind} commits to the next key (next)")
+    if e.kind in ("add", "revoke") and e.next is not None:
+        raise InvalidRecord(f"a device {e.kind} commits to no next key")
+    if e.kind in ("add", "revoke") and e.key in (e.author, e.member):
+        raise InvalidRecord(f"a device {e.kind} names a device key, not the member's own")
+    if e.since is not None and e.kind not in ("rotate", "revoke"):
+        raise InvalidRecord("only a rotation or a revocation has a since date")
+    if e.kind == "revoke" and e.since is None:
+        raise InvalidRecord("a revocation says from when (since)")
+    if e.since is not None and e.since > e.issued:
+        raise InvalidRecord("since is after the event was issued")
 
 
 def parties(record: Record) -> frozenset[bytes]:

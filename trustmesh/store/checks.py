@@ -17,7 +17,7 @@ from nacl.bindings import crypto_sign_open
 from trustmesh.errors import DecodeError, InvalidRecord
 from trustmesh.protocol.codec import MAX_RECORD_SIZE
 from trustmesh.protocol.records import (
-    CHAINED, Attestation, Deal, Record, Reply, decode, signing_input_from_raw,
+    CHAINED, Attestation, Deal, KeyEvent, Record, Reply, decode, second_signer, signing_input_from_raw,
 )
 from trustmesh.protocol.validate import QUOTA, SIGNATURE, check_link, check_record, fault_of, link_target
 
@@ -27,6 +27,7 @@ except ImportError:     # pragma: no cover - another PyNaCl layout: use its publ
     _ffi = _sodium = None
 
 HELD = "already held"       # the reason a job gives for a record it did not check again
+_TWO_SIGNERS = (Deal.TYPE, KeyEvent.TYPE)
 JOB = 256                   # records per pool job: small enough to start early, large enough to amortize
 
 
@@ -62,8 +63,9 @@ def check_job(raws: list[bytes], ids: list[bytes], held: set[bytes], now_ms: int
         if reason is not None:
             continue
         message = signing_input_from_raw(raw, record)
+        second = second_signer(record) if record.TYPE in _TWO_SIGNERS else None
         if not (opened(record.author, record.sig, message)
-                and (record.TYPE != Deal.TYPE or opened(record.counterparty, record.counter_sig, message))):
+                and (second is None or opened(second[0], second[1], message))):
             out[k] = (record, SIGNATURE, f"{record.NAME}: signature does not verify", None)
     return out
 
