@@ -112,6 +112,9 @@ class Node(Reading):
         """Announce what the intake committed: index, listeners, gossip, trust, deals."""
         if self.sync_index is not None:
             self.sync_index.add([f.id for f in fresh])
+            voided = self.store.pop_voided()
+            if voided:
+                self.sync_index.discard(voided)
         mine = [f.raw for f in fresh if f.source in OWNER_SOURCES or f.source == "deal"]
         if mine and self.net is not None:
             self.net.announce(mine)

@@ -8,8 +8,6 @@ from typing import Any
 from trustmesh.crypto.ids import peer_id
 from trustmesh.protocol.records import Record
 
-_KEYS = {"author", "subject", "counterparty"}
-_TIMES = {"issued", "occurred", "expires", "due"}
 
 
 def iso(ms: int | None) -> str | None:
@@ -49,11 +47,11 @@ def record_view(record: Record, record_id: bytes | None = None, **extra: Any) ->
     out: dict[str, Any] = {"type": record.NAME}
     if record_id is not None:
         out["id"] = record_id.hex()
-    for name, _ in record.FIELDS:
+    for name, kind in record.FIELDS:      # by the field's kind: a new layout needs no new case
         value = getattr(record, name)
-        if name in _KEYS:
+        if kind == "key":
             value = peer_id(value)
-        elif name in _TIMES:
+        elif kind in ("time", "time?"):
             value = iso(value)
         elif isinstance(value, bytes):
             value = value.hex()

@@ -96,6 +96,8 @@ def row(rid: bytes, record: Record, raw: bytes, now: int) -> tuple:
         subject = record.counterparty
     elif isinstance(record, Reply):
         positive = int(record.stance == "acknowledge")
+    elif isinstance(record, KeyEvent):
+        subject = record.member     # a member's key events, found by the subject index
     return (rid, record.TYPE, record.author, seq, prev, subject, facet, positive, link_target(record),
             record.issued, occurred, expires, now, raw)
 

@@ -12,7 +12,7 @@ from array import array
 from collections.abc import Sequence
 
 from trustmesh.store.db import Database
-from trustmesh.store.schema import ATTESTATION, DEAL, REPLY, RETRACTION
+from trustmesh.store.schema import ATTESTATION, DEAL, KEYEVENT, REPLY, RETRACTION
 
 
 class Evidence(Database):
@@ -45,7 +45,8 @@ class Evidence(Database):
         ``contested``: attestations their subject contested since; ``dealt``:
         attestations naming a deal between their two parties that arrived
         since. None when a deal or a reply was retracted since (rare: rows far
-        from the retraction change), so that the caller reads everything again.
+        from the retraction change), or a key event arrived (it may void rows and
+        changes who is who), so that the caller reads everything again.
         """
         parties = ("((d.author = a.author AND d.subject = a.subject)"
                    " OR (d.author = a.subject AND d.subject = a.author))")
@@ -54,8 +55,9 @@ class Evidence(Database):
         with self._reading() as conn:
             undone = conn.execute(
                 f"SELECT EXISTS (SELECT 1 FROM records x JOIN records r ON r.id = x.target"
-                f" WHERE x.rid > ? AND x.type = {RETRACTION} AND r.type IN ({DEAL}, {REPLY}))",
-                (after,)).fetchone()[0]
+                f" WHERE x.rid > ? AND x.type = {RETRACTION} AND r.type IN ({DEAL}, {REPLY}))"
+                f" OR EXISTS (SELECT 1 FROM records WHERE rid > ? AND type = {KEYEVENT})",
+                (after, after)).fetchone()[0]
             if undone:
                 return None
             retracted = [r[0] for r in conn.execute(

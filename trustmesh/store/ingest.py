@@ -28,7 +28,8 @@ from trustmesh.protocol.validate import link_target
 from trustmesh.protocol.validate import LINK, MALFORMED, QUOTA
 from trustmesh.store.checks import HELD, JOB, check_job, link_problem
 from trustmesh.store.db import Database
-from trustmesh.store.schema import COLUMNS
+from trustmesh.store.keys import VOID_REASON
+from trustmesh.store.schema import COLUMNS, KEYEVENT
 
 ACCEPTED, DUPLICATE, REJECTED = "accepted", "duplicate", "rejected"
 FORK = "fork"   # the reason of an accepted record that proves its author forked
@@ -185,6 +186,7 @@ class Ingest(Database):
                 try:
                     first_rid = conn.execute("SELECT coalesce(max(rid), 0) + 1 FROM records").fetchone()[0]
                     chained: dict[bytes, Record] = {}
+                    keyed: set[bytes] = set()
                     seen: set[bytes] = set()
                     for indexes, job in prep.jobs:
                         checked = job.result()
@@ -198,6 +200,9 @@ class Ingest(Database):
                             if reason is None and record.TYPE in _LINKED:
                                 reason = link_problem(record, targets)
                                 fault = LINK if reason else None
+                            if reason is None:
+                                reason = self.void_reason(record)
+                                fault = LINK if reason else None
                             if reason is None and admit is not None and not admit(record):
                                 reason, fault = "over the quota for records by strangers", QUOTA
                             if reason is not None:
@@ -209,9 +214,13 @@ class Ingest(Database):
                             results[i] = IngestResult(rid, ACCEPTED, None, record)
                             if row[3] is not None:
                                 chained[rid] = record
+                            elif record.TYPE == KEYEVENT:
+                                keyed.add(record.member)
                         inserted = _insert_rows(conn, rows) if rows else 0
                         if inserted < len(rows):
                             self._held_before(conn, first_rid, rows, inserted, written, results, chained)
+                    if keyed:
+                        self._voided_ids.extend(_void_results(results, self._rekey(conn, keyed, now_ms)))
                     forks = self._chain_conflicts(conn, chained, first_rid, now_ms)
                     if forks:
                         conn.executemany("INSERT OR IGNORE INTO forks VALUES (?,?,?,?,?)", forks)
@@ -220,6 +229,9 @@ class Ingest(Database):
                 except BaseException:
                     conn.execute("ROLLBACK")
                     raise
+                finally:
+                    if keyed:
+                        self._after_rekey()
             except sqlite3.DatabaseError as exc:
                 raise StoreError(f"store write failed, nothing of this batch was stored: {exc}") from None
         return results  # type: ignore[return-value]
@@ -301,6 +313,17 @@ def _insert_rows(conn: sqlite3.Connection, rows: list[tuple]) -> int:
         part = rows[start:start + _BULK]
         conn.execute(_INSERT.format(rows=",".join([_ROW] * len(part))), [v for row in part for v in row])
     return conn.total_changes - before
+
+
+def _void_results(results: list, voided: list[bytes]) -> list[bytes]:
+    """Say rejected on the results of this batch whose record a key event of the batch voided;
+    the voided ids held before this batch."""
+    gone = set(voided)
+    for i, res in enumerate(results):
+        if res is not None and res.status == ACCEPTED and res.id in gone:
+            gone.discard(res.id)
+            results[i] = IngestResult(res.id, REJECTED, VOID_REASON, res.record, LINK)
+    return [rid for rid in voided if rid in gone]
 
 
 def _mark_forks(results: list, forks: list[tuple]) -> None:

@@ -18,10 +18,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from trustmesh.errors import StoreError
-from trustmesh.protocol.records import MAX_TIME_MS, Attestation, Deal, Profile, Reply, Retraction, decode
+from trustmesh.protocol.records import (
+    MAX_TIME_MS, Attestation, Deal, KeyEvent, Profile, Reply, Retraction, decode,
+)
 
-ATTESTATION, DEAL, RETRACTION, REPLY, PROFILE = (
-    Attestation.TYPE, Deal.TYPE, Retraction.TYPE, Reply.TYPE, Profile.TYPE)
+ATTESTATION, DEAL, RETRACTION, REPLY, PROFILE, KEYEVENT = (
+    Attestation.TYPE, Deal.TYPE, Retraction.TYPE, Reply.TYPE, Profile.TYPE, KeyEvent.TYPE)
 
 _V1 = """
     CREATE TABLE records (
@@ -63,8 +65,26 @@ def _v2(conn: sqlite3.Connection) -> None:
                      [(decode(raw, stored=True).prev, rid) for rid, raw in rows])
 
 
+# Key events (type 6) are records whose ``subject`` column is the member; ``key_windows`` is
+# what they resolve to (store/keys.py), ``voided`` the records a key signed after its end.
+_V3 = """
+    CREATE TABLE key_windows (
+        key     BLOB NOT NULL,
+        member  BLOB NOT NULL,
+        until   INTEGER,
+        PRIMARY KEY (key, member)
+    );
+    CREATE INDEX key_windows_member ON key_windows(member);
+    CREATE TABLE voided (
+        id      BLOB PRIMARY KEY,
+        author  BLOB NOT NULL,
+        raw     BLOB NOT NULL,
+        voided  INTEGER NOT NULL
+    );
+"""
+
 # Each step is SQL or a function of the connection; run in one transaction with its version.
-MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [_V1, _v2]
+MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [_V1, _v2, _V3]
 
 # The columns ingest writes, in this order (see ingest.row).
 COLUMNS = ("id", "type", "author", "seq", "prev", "subject", "facet", "positive", "target",

@@ -1,7 +1,8 @@
 """``Store``: one SQLite file in WAL mode, written only through ``ingest``.
 
 The class is assembled from one module per job: ``ingest`` (writing),
-``queries`` (reading records), ``evidence`` (what trust reads), ``backup``;
+``queries`` (reading records), ``evidence`` (what trust reads), ``keys``
+(who acts for whom), ``backup``;
 ``db`` holds the connections and the locking rule they all follow, and
 ``schema`` the tables and migrations.
 """
@@ -15,16 +16,18 @@ from pathlib import Path
 from trustmesh.store.backup import Backup
 from trustmesh.store.evidence import Evidence
 from trustmesh.store.ingest import Ingest
+from trustmesh.store.keys import Keys
 from trustmesh.store.queries import Queries
 from trustmesh.store.schema import open_writer
 
 
-class Store(Ingest, Queries, Evidence, Backup):
+class Store(Ingest, Keys, Queries, Evidence, Backup):
     """A trustmesh record store in one SQLite file."""
 
     def __init__(self, conn, path: Path, verify_threads: int) -> None:
         super().__init__(conn, path)
         self._pool = ThreadPoolExecutor(verify_threads, thread_name_prefix="verify") if verify_threads > 1 else None
+        self._load_ended()
 
     @classmethod
     def open(cls, path: str | os.PathLike, *, verify_threads: int | None = None) -> "Store":

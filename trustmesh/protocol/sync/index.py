@@ -137,6 +137,22 @@ class SyncIndex:
                 raise UsageError("a record id is 32 bytes")
         self._pending.extend(batch)
 
+    def discard(self, ids: Iterable[bytes]) -> None:
+        """Hold these ids no more (rare: records voided by a key event); O(n) per call."""
+        self._merge()
+        drop = np.zeros(len(self._keys), dtype=bool)
+        for rid in ids:
+            if rid in self:
+                drop[self._search(rid)] = True
+        if drop.any():
+            keep = ~drop
+            lanes, self._keys = np.ascontiguousarray(self._lanes[keep]), self._keys[keep]
+            self._lanes = lanes
+            sums = np.zeros((4, len(lanes) + 1), dtype=np.uint64)
+            for lane in range(4):
+                np.cumsum(lanes[:, lane], out=sums[lane, 1:])
+            self._sums = sums
+
     @property
     def unmerged(self) -> int:
         """How many added ids wait to be merged (reads see them all the same)."""

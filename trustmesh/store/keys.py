@@ -1,0 +1,131 @@
+"""Who acts for whom: the store's reading of the members' key events.
+
+Key events are stored as records (so gossip and sync carry them like any
+other); ``key_windows`` holds what they resolve to, one row per (key,
+member) with the time the key's authority ended, rebuilt for a member in
+the same transaction as any of its key events. Two things follow from it:
+
+- a record by a key whose authority has ended, issued at or after the end,
+  is refused at ingest (fault LINK: the sender may not hold the key event);
+- when a key event ends a key's authority, the records by that key issued
+  from then on leave ``records`` for ``voided`` (kept as evidence, never
+  offered to peers, never counted), in the transaction that stores the event.
+
+The keys whose authority ended are few (one per rotation or revocation), so
+they are kept in memory too: the ingest check is a dict lookup per record.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+
+from trustmesh.protocol.keystate import KeyState, resolve
+from trustmesh.protocol.records import Deal, KeyEvent, Record, decode
+from trustmesh.store.db import Database
+from trustmesh.store.schema import DEAL, KEYEVENT
+
+
+VOID_REASON = "signed by a key that no longer acts for its member (rotated or revoked before it was issued)"
+
+
+class Keys(Database):
+    """The key-event half of the store."""
+
+    _ended: dict[bytes, int]
+    _voided_ids: list[bytes]
+
+    def _load_ended(self) -> None:
+        self._voided_ids = getattr(self, "_voided_ids", [])
+        with self._reading() as conn:
+            self._ended = dict(conn.execute(
+                "SELECT key, MIN(until) FROM key_windows WHERE until IS NOT NULL GROUP BY key"))
+
+    def void_reason(self, record: Record) -> str | None:
+        """Why ``record`` is void: a signer's authority ended before it was issued (None: it is not)."""
+        if not self._ended or record.TYPE == KEYEVENT:
+            return None
+        signers = (record.author, record.counterparty) if isinstance(record, Deal) else (record.author,)
+        for key in signers:
+            until = self._ended.get(key)
+            if until is not None and record.issued >= until:
+                return VOID_REASON
+        return None
+
+    def key_state(self, member: bytes) -> KeyState:
+        """``member``'s key state as this store's events resolve it."""
+        with self._reading() as conn:
+            return _resolve(conn, member)
+
+    def key_events(self, member: bytes) -> list[tuple[bytes, KeyEvent]]:
+        """Every key event held about ``member`` (followed or not: forks are evidence)."""
+        with self._reading() as conn:
+            return _events(conn, member)
+
+    def key_members(self) -> dict[bytes, bytes]:
+        """Key -> member for every key that acts (or acted) for a member other than itself.
+
+        A key claimed by two members maps to neither (``keystate.members_of``).
+        """
+        with self._reading() as conn:
+            return dict(conn.execute(
+                "SELECT key, MIN(member) FROM key_windows GROUP BY key"
+                " HAVING COUNT(*) = 1 AND key != MIN(member)"))
+
+    def keyed_members(self) -> list[bytes]:
+        """Members that have key events."""
+        with self._reading() as conn:
+            return [m for (m,) in conn.execute(f"SELECT DISTINCT subject FROM records WHERE type = {KEYEVENT}")]
+
+    def voided(self, author: bytes | None = None) -> list[tuple[bytes, bytes, int]]:
+        """(id, author, voided at) of records taken out because their signer's authority ended."""
+        sql, args = "SELECT id, author, voided FROM voided", []
+        if author is not None:
+            sql, args = sql + " WHERE author = ?", [author]
+        with self._reading() as conn:
+            return [tuple(r) for r in conn.execute(sql + " ORDER BY voided, id", args)]
+
+    def _rekey(self, conn: sqlite3.Connection, members: Iterable[bytes], now_ms: int) -> list[bytes]:
+        """Rebuild the windows of ``members`` (inside the write transaction); the ids voided."""
+        voided: list[bytes] = []
+        for member in members:
+            state = _resolve(conn, member)
+            conn.execute("DELETE FROM key_windows WHERE member = ?", (member,))
+            conn.executemany("INSERT INTO key_windows (key, member, until) VALUES (?,?,?)",
+                             [(w.key, member, w.until) for w in state.windows.values()])
+            for w in state.windows.values():
+                if w.until is not None:
+                    voided.extend(_void(conn, w.key, w.until, now_ms))
+        return voided
+
+    def _after_rekey(self) -> None:
+        """Called once the transaction that rebuilt windows ended (committed or not)."""
+        self._load_ended()
+
+    def pop_voided(self) -> list[bytes]:
+        """Ids voided by the ingests since the last call, held before them (the node drops them
+        from what it offers peers); records voided in the batch that brought the key event are
+        reported rejected by that ingest instead."""
+        out, self._voided_ids = self._voided_ids, []
+        return out
+
+
+def _events(conn: sqlite3.Connection, member: bytes) -> list[tuple[bytes, KeyEvent]]:
+    rows = conn.execute(f"SELECT id, raw FROM records WHERE type = {KEYEVENT} AND subject = ?", (member,))
+    return [(rid, decode(raw, stored=True)) for rid, raw in rows]
+
+
+def _resolve(conn: sqlite3.Connection, member: bytes) -> KeyState:
+    return resolve(member, _events(conn, member))
+
+
+def _void(conn: sqlite3.Connection, key: bytes, until: int, now_ms: int) -> list[bytes]:
+    """Move the records by ``key`` issued from ``until`` on to ``voided``; their ids."""
+    where = f"type != {KEYEVENT} AND issued >= ? AND (author = ? OR (type = {DEAL} AND subject = ?))"
+    args = (until, key, key)
+    ids = [rid for (rid,) in conn.execute(f"SELECT id FROM records WHERE {where}", args)]
+    if ids:
+        conn.execute(f"INSERT OR IGNORE INTO voided (id, author, raw, voided)"
+                     f" SELECT id, author, raw, ? FROM records WHERE {where}", (now_ms, *args))
+        conn.execute(f"DELETE FROM records WHERE {where}", args)
+    return ids
