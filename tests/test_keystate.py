@@ -156,7 +156,7 @@ def test_a_device_acts_for_the_member_until_its_revocation_date():
     assert state.acts_for(laptop.public_key, T0 + DAY - 1) and not state.acts_for(laptop.public_key, T0 + DAY)
     assert state.acts_for(phone.public_key, T0 + 3 * DAY)
     assert [w.key for w in state.active_devices()] == [phone.public_key]
-    with pytest.raises(InvalidRecord, match="not an active device"):
+    with pytest.raises(InvalidRecord, match="does not act for the member now"):
         keyevents.revoke(state, m.first, laptop.public_key, T0, T0 + 3 * DAY)
     assert members_of([state]) == {laptop.public_key: m.id, phone.public_key: m.id}
 
@@ -174,7 +174,7 @@ def test_a_device_add_needs_the_devices_own_signature():
         keyevents.consent(unsigned, Identity.generate())
 
 
-def test_only_the_current_controller_signs_interactions():
+def test_only_keys_acting_now_sign_interactions():
     m = Member()
     m.incept()
     m.rotate(T0 + 1)
@@ -184,8 +184,30 @@ def test_only_the_current_controller_signs_interactions():
         sign(KeyEvent(author=m.first.public_key, member=m.id, seq=2, prev=m.state().tip, issued=T0 + 2,
                       kind="add", key=stale.public_key, next=None, since=None), m.first)), stale)
     assert stale.public_key not in m.state(m.events + [add]).windows
-    with pytest.raises(InvalidRecord, match="current controlling key"):
+    with pytest.raises(InvalidRecord, match="acts for the member now"):
         keyevents.add_device(m.state(), m.first, stale.public_key, T0 + 2)
+
+
+def test_the_phone_revokes_the_lost_laptop_that_held_the_first_key_and_the_owner_ends_a_fight_by_rotating():
+    m = Member()
+    m.incept()
+    phone = Identity.generate()
+    m.add(phone, T0 + 1)
+    m.controller = phone                    # the laptop (first key) is lost: the phone signs
+    m.revoke(m.first, since=T0 + DAY, t=T0 + 2 * DAY)
+    state = m.state()
+    assert state.controller is None and not state.acts_for(m.id, T0 + DAY) and state.acts_for(m.id, T0 + DAY - 1)
+    assert state.active(phone.public_key)
+    # the thief held the laptop and revoked the phone at the same position: a fork
+    thief = keyevents.revoke(m.state(m.events[:2]), m.first, phone.public_key, T0 + DAY, T0 + 2 * DAY)
+    assert m.state(m.events + [thief]).disputed
+    # the owner rotates from the event before the fight (recovery file): the rotation wins
+    m.events.append(thief)
+    m.controller = m.first
+    m.rotate(T0 + 3 * DAY, after=m.state(m.events[:2]).tip, since=T0 + DAY)
+    state = m.state()
+    assert not state.disputed and state.controller == m.controller.public_key
+    assert state.active(phone.public_key) and not state.acts_for(m.id, T0 + DAY)
 
 
 def test_events_that_break_their_own_rules_are_refused_on_their_own():

@@ -64,11 +64,15 @@ def consent(event: KeyEvent, device: Identity) -> KeyEvent:
 
 
 def revoke(state: KeyState, controller: Identity, device: bytes, since: int, now_ms: int) -> KeyEvent:
-    """The device's records issued from ``since`` on are no longer the member's."""
+    """The key's records issued from ``since`` on are no longer the member's.
+
+    ``device`` may be any key acting for the member, the controlling key
+    too (a lost laptop that held it): then only a rotation puts a new one in.
+    ``controller`` is the signer: any key acting for the member now.
+    """
     _check_controller(state, controller)
-    window = state.windows.get(device)
-    if window is None or window.role != "device" or window.until is not None:
-        raise InvalidRecord("this key is not an active device of the member")
+    if not state.active(device):
+        raise InvalidRecord("this key does not act for the member now")
     prev, seq = _position(state, None)
     issued = max(now_ms, state.tip_issued)
     event = KeyEvent(author=controller.public_key, member=state.member, seq=seq, prev=prev,
@@ -76,11 +80,11 @@ def revoke(state: KeyState, controller: Identity, device: bytes, since: int, now
     return sign(event, controller)
 
 
-def _check_controller(state: KeyState, controller: Identity) -> None:
+def _check_controller(state: KeyState, signer: Identity) -> None:
     if state.tip is None:
         raise InvalidRecord("this member has no inception yet")
-    if controller.public_key != state.controller:
-        raise InvalidRecord("only the member's current controlling key signs this")
+    if not state.active(signer.public_key):
+        raise InvalidRecord("only a key that acts for the member now (its controlling key or a device) signs this")
 
 
 def _position(state: KeyState, after: bytes | None) -> tuple[bytes, int]:

@@ -20,6 +20,13 @@ child of the current tip. When there are several:
   evidence. Two different rotations revealing the same successor anywhere
   in the chain are a fork too: the successor key itself was used twice.
 
+Interactions (device add, revoke) are signed by any key acting for the
+member now: the controlling key or an active device. So a member who loses
+the laptop revokes it from the phone, even when the laptop held the first
+key; a thief who holds a device can do as much, and the two revocations at
+one position are a fork, which the owner ends with the one thing a thief
+lacks: the rotation to the committed successor, from the recovery file.
+
 A key acts for the member on records it issued before the time its
 authority ended: a rotated-out key until the rotation's ``since`` (default:
 the rotation's ``issued``), a revoked device until the revocation's
@@ -55,7 +62,7 @@ class KeyState:
     """A member's key state as one viewer reads it."""
 
     member: bytes
-    controller: bytes                           # the key that signs the member's next interaction
+    controller: bytes | None                    # the key the last establishment put in (None: revoked)
     next: bytes | None = None                   # the commitment a rotation must reveal
     tip: bytes | None = None                    # id of the last followed event (None: no inception)
     tip_seq: int = -1
@@ -73,6 +80,11 @@ class KeyState:
         """True when a record by ``key`` issued at ``issued`` is the member's."""
         window = self.windows.get(key)
         return window is not None and (window.until is None or issued < window.until)
+
+    def active(self, key: bytes) -> bool:
+        """True when ``key`` acts for the member now: it may sign records and interactions."""
+        window = self.windows.get(key)
+        return window is not None and window.until is None
 
     def devices(self) -> list[KeyWindow]:
         return [w for w in self.windows.values() if w.role == "device"]
@@ -138,13 +150,12 @@ def _allowed(state: KeyState, e: KeyEvent) -> bool:
     if e.kind == "rotate":
         return (state.next is not None and next_commitment(e.key) == state.next
                 and e.key not in state.windows)
-    if e.author != state.controller:
+    if not state.active(e.author):
         return False
     if e.kind == "add":
         return e.key not in state.windows and len(state.active_devices()) < MAX_DEVICES
     if e.kind == "revoke":
-        window = state.windows.get(e.key)
-        return window is not None and window.role == "device" and window.until is None
+        return state.active(e.key)
     return False
 
 
@@ -154,9 +165,10 @@ def _apply(state: KeyState, eid: bytes, e: KeyEvent) -> None:
         state.next = e.next
         state.established = e.seq
     elif e.kind == "rotate":
-        old = state.windows[state.controller]
-        state.windows[state.controller] = KeyWindow(
-            old.key, old.role, old.added, e.issued if e.since is None else e.since, eid)
+        old = state.windows.get(state.controller) if state.controller is not None else None
+        if old is not None and old.until is None:
+            state.windows[old.key] = KeyWindow(
+                old.key, old.role, old.added, e.issued if e.since is None else e.since, eid)
         state.windows[e.key] = KeyWindow(e.key, "successor", eid)
         state.controller, state.next, state.established = e.key, e.next, e.seq
     elif e.kind == "add":
@@ -164,6 +176,8 @@ def _apply(state: KeyState, eid: bytes, e: KeyEvent) -> None:
     elif e.kind == "revoke":
         old = state.windows[e.key]
         state.windows[e.key] = KeyWindow(old.key, old.role, old.added, e.since, eid)
+        if e.key == state.controller:
+            state.controller = None     # until a rotation: the devices go on, the successor may rotate
     state.tip, state.tip_seq, state.tip_issued = eid, e.seq, e.issued
     state.followed.append(eid)
 

@@ -80,8 +80,8 @@ def _check_key_event(e: KeyEvent) -> None:
         raise InvalidRecord(f"a {e.kind} commits to the next key (next)")
     if e.kind in ("add", "revoke") and e.next is not None:
         raise InvalidRecord(f"a device {e.kind} commits to no next key")
-    if e.kind in ("add", "revoke") and e.key in (e.author, e.member):
-        raise InvalidRecord(f"a device {e.kind} names a device key, not the member's own")
+    if e.kind == "add" and e.key in (e.author, e.member):
+        raise InvalidRecord("a device add names a new key, not the member's own or its signer's")
     if e.since is not None and e.kind not in ("rotate", "revoke"):
         raise InvalidRecord("only a rotation or a revocation has a since date")
     if e.kind == "revoke" and e.since is None:
