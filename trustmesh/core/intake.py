@@ -36,7 +36,7 @@ import trio
 
 from trustmesh.crypto.ids import peer_id
 from trustmesh.net.ports import IntakeReport
-from trustmesh.protocol.records import Attestation, Deal, Record
+from trustmesh.protocol.records import Attestation, Deal, KeyEvent, Record
 from trustmesh.protocol.validate import LINK
 from trustmesh.store import ACCEPTED, DUPLICATE, FORK, IngestResult, Store
 
@@ -243,7 +243,7 @@ def report_of(results: list[IngestResult]) -> IntakeReport:
 
 def changes_weights(record: Record) -> bool:
     """True for records that can change who counts from my point of view."""
-    return isinstance(record, (Deal, Attestation))
+    return isinstance(record, (Deal, Attestation, KeyEvent))
 
 
 def describe(fresh: Fresh) -> dict:
