@@ -102,3 +102,17 @@ def test_the_sync_index_lets_go_of_voided_ids():
     index.discard([ids[3], ids[10], b"\xff" * 32])
     assert len(index) == 47 and ids[3] not in index and ids[4] in index
     assert index.fingerprint() == SyncIndex(ids[:3] + ids[4:10] + ids[11:]).fingerprint() != before
+
+
+def test_a_member_flooding_its_own_key_chain_is_held_to_a_bound(store, monkeypatch):
+    import trustmesh.store.keys as keys
+    monkeypatch.setattr(keys, "MAX_KEY_EVENTS", 5)
+    first = Identity.generate()
+    store.ingest([encode(keyevents.incept(first, Identity.generate().public_key, T0))], T0)
+    base = store.key_state(first.public_key)
+    forks = [encode(keyevents.consent(keyevents.add_device(base, first, d.public_key, T0 + 1), d))
+             for d in (Identity.generate() for _ in range(8))]
+    results = store.ingest(forks, T0 + 1)
+    assert [r.status for r in results].count(ACCEPTED) == 4
+    assert {r.fault for r in results if r.status == REJECTED} == {"quota"}
+    assert len(store.key_events(first.public_key)) == 5

@@ -44,6 +44,8 @@ from dataclasses import dataclass, field
 from trustmesh.protocol.records import KeyEvent, next_commitment
 
 MAX_DEVICES = 32        # devices acting for one member at once: more is refused (bounds every lookup)
+MAX_KEY_SEQ = 1_000     # a key chain's last position: a member rotating daily needs three years
+MAX_KEY_EVENTS = 2_000  # key events a node holds about one member, forks included (each new one re-reads them all)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ wrongly.
 from __future__ import annotations
 
 from trustmesh.errors import BadLink, BadSignature, FutureRecord, InvalidRecord
+from trustmesh.protocol.keystate import MAX_KEY_SEQ
 from trustmesh.protocol.records import (
     CHAINED, Attestation, Deal, KeyEvent, Record, Reply, Retraction, signatures_valid,
 )
@@ -70,6 +71,8 @@ def check_record(record: Record, now_ms: int, *, verify: bool = True,
 
 def _check_key_event(e: KeyEvent) -> None:
     """The rules a key event breaks on its own; the chain's are in ``protocol.keystate``."""
+    if e.seq > MAX_KEY_SEQ:
+        raise InvalidRecord(f"a key chain ends at seq {MAX_KEY_SEQ}")
     if (e.seq == 0) != (e.prev is None) or (e.seq == 0) != (e.kind == "incept"):
         raise InvalidRecord("a key chain starts with its inception (seq 0, prev nil) and only there")
     if e.kind == "incept" and not (e.author == e.member == e.key):

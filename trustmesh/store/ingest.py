@@ -203,6 +203,8 @@ class Ingest(Database):
                             if reason is None:
                                 reason = self.void_reason(record)
                                 fault = LINK if reason else None
+                            if reason is None and record.TYPE == KEYEVENT and self._key_events_full(conn, record.member):
+                                reason, fault = "this node holds as many key events about this member as it keeps", QUOTA
                             if reason is None and admit is not None and not admit(record):
                                 reason, fault = "over the quota for records by strangers", QUOTA
                             if reason is not None:

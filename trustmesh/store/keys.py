@@ -20,7 +20,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 
-from trustmesh.protocol.keystate import KeyState, resolve
+from trustmesh.protocol.keystate import MAX_KEY_EVENTS, KeyState, resolve
 from trustmesh.protocol.records import Deal, KeyEvent, Record, decode
 from trustmesh.store.db import Database
 from trustmesh.store.schema import DEAL, KEYEVENT
@@ -84,6 +84,13 @@ class Keys(Database):
             sql, args = sql + " WHERE author = ?", [author]
         with self._reading() as conn:
             return [tuple(r) for r in conn.execute(sql + " ORDER BY voided, id", args)]
+
+    @staticmethod
+    def _key_events_full(conn: sqlite3.Connection, member: bytes) -> bool:
+        """True when no more key events about ``member`` are kept (each one re-reads them all)."""
+        held = conn.execute(f"SELECT COUNT(*) FROM records WHERE type = {KEYEVENT} AND subject = ?",
+                            (member,)).fetchone()[0]
+        return held >= MAX_KEY_EVENTS
 
     def _rekey(self, conn: sqlite3.Connection, members: Iterable[bytes], now_ms: int) -> list[bytes]:
         """Rebuild the windows of ``members`` (inside the write transaction); the ids voided."""
