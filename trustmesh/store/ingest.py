@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import sqlite3
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -186,11 +186,12 @@ class Ingest(Database):
                 try:
                     first_rid = conn.execute("SELECT coalesce(max(rid), 0) + 1 FROM records").fetchone()[0]
                     chained: dict[bytes, Record] = {}
-                    keyed: set[bytes] = set()
+                    keyed: set[bytes] = set()       # members whose key events this transaction stores
                     seen: set[bytes] = set()
                     for indexes, job in prep.jobs:
                         checked = job.result()
                         targets = self._link_targets(conn, checked)
+                        job_keyed: Counter[bytes] = Counter()
                         rows, written = [], []
                         for i, (record, fault, reason, row) in zip(indexes, checked):
                             rid = ids[i]
@@ -203,7 +204,7 @@ class Ingest(Database):
                             if reason is None:
                                 reason = self.void_reason(record)
                                 fault = LINK if reason else None
-                            if reason is None and record.TYPE == KEYEVENT and self._key_events_full(conn, record.member):
+                            if reason is None and record.TYPE == KEYEVENT and self._key_events_full(conn, record.member, job_keyed):
                                 reason, fault = "this node holds as many key events about this member as it keeps", QUOTA
                             if reason is None and admit is not None and not admit(record):
                                 reason, fault = "over the quota for records by strangers", QUOTA
@@ -218,6 +219,7 @@ class Ingest(Database):
                                 chained[rid] = record
                             elif record.TYPE == KEYEVENT:
                                 keyed.add(record.member)
+                                job_keyed[record.member] += 1
                         inserted = _insert_rows(conn, rows) if rows else 0
                         if inserted < len(rows):
                             self._held_before(conn, first_rid, rows, inserted, written, results, chained)

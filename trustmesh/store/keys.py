@@ -86,11 +86,12 @@ class Keys(Database):
             return [tuple(r) for r in conn.execute(sql + " ORDER BY voided, id", args)]
 
     @staticmethod
-    def _key_events_full(conn: sqlite3.Connection, member: bytes) -> bool:
-        """True when no more key events about ``member`` are kept (each one re-reads them all)."""
+    def _key_events_full(conn: sqlite3.Connection, member: bytes, pending: dict[bytes, int]) -> bool:
+        """True when no more key events about ``member`` are kept (each one re-reads them all);
+        ``pending``: those accepted in this job and not inserted yet, per member."""
         held = conn.execute(f"SELECT COUNT(*) FROM records WHERE type = {KEYEVENT} AND subject = ?",
                             (member,)).fetchone()[0]
-        return held >= MAX_KEY_EVENTS
+        return held + pending.get(member, 0) >= MAX_KEY_EVENTS
 
     def _rekey(self, conn: sqlite3.Connection, members: Iterable[bytes], now_ms: int) -> list[bytes]:
         """Rebuild the windows of ``members`` (inside the write transaction); the ids voided."""
