@@ -133,7 +133,7 @@ class DrivenNode:
     def import_raws(self, raws: list[bytes]) -> dict:
         """Import records as the owner would (a bundle through the API): stored here, then gossiped."""
         from trustmesh.protocol.bundle import bundle_chunks
-        reply = self._http.post("/v1/import", content=b"".join(bundle_chunks(raws)))
+        reply = self.http.post("/v1/import", content=b"".join(bundle_chunks(raws)))
         if reply.status_code != 200:
             raise NodeError(f"node {self.id}: import: {reply.status_code} {reply.text[:500]}")
         return reply.json()
