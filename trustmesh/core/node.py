@@ -3,8 +3,8 @@
 ``Node`` is the library's facade over the core: the ledger (records I
 make), the one intake (``intake.py``: every record from anywhere), events,
 deals (``deals.Dealing``), trust, and the network service it starts; what
-it only reads is ``reading.Reading``. It owns its home while it
-runs (``home.NodeLock``): the one writer of the store.
+it only reads is ``reading.Reading``. It owns its home while it runs
+(``home.NodeLock``): the one writer of the store.
 
 ``open_node`` is the library entry point::
 
@@ -29,11 +29,11 @@ from trustmesh.core.events import EventHub
 from trustmesh.core.home import Home, NodeLock, resolve_home
 from trustmesh.core.intake import OWNER_SOURCES, Fresh, Intake, Quota, changes_weights, describe
 from trustmesh.core.ledger import Ledger, now_ms
+from trustmesh.core.reading import Reading
 from trustmesh.core.trustview import TrustEngine, Weights, cache_beside
 from trustmesh.core.worker import StoreWorker
 from trustmesh.crypto.ids import member_key, peer_id
 from trustmesh.errors import KeyFileError, NetworkError, UsageError
-from trustmesh.core.reading import Reading
 from trustmesh.net.config import NetConfig, with_peers
 from trustmesh.net.peers.known import KnownPeers
 from trustmesh.protocol.records import Deal
