@@ -31,7 +31,6 @@ import argparse
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -66,11 +65,7 @@ def link(node, other):
 
 
 def stop_all(nodes) -> None:
-    threads = [threading.Thread(target=n.stop, kwargs={"timeout": 5}) for n in nodes]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    cluster.stop_all(nodes, timeout=5)
 
 
 def homes_in(lab, root: Path, relay, name: str, args=(), env=None, where=("h1", "h2")):
