@@ -31,8 +31,8 @@ import argparse
 import statistics
 import sys
 import tempfile
-import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -65,11 +65,7 @@ def link(node, other):
 
 
 def stop_all(nodes) -> None:
-    threads = [threading.Thread(target=n.stop, kwargs={"timeout": 5}) for n in nodes]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    cluster.stop_all(nodes, timeout=5)
 
 
 def homes_in(lab, root: Path, relay, name: str, args=(), env=None, where=("h1", "h2")):
@@ -80,6 +76,37 @@ def homes_in(lab, root: Path, relay, name: str, args=(), env=None, where=("h1", 
         nodes.append(NodeProcess(root / f"{name}{i}", listen=f"/ip4/{ip}/tcp/{port}", bootstrap=[relay.addr],
                                  args=["--auto-accept", "always", *args], env=env, wrap=lab.exec_prefix(ns)))
     return nodes
+
+
+@contextmanager
+def relay_lab(root: Path, name: str, nats: tuple[str, str]):
+    """A lab of two homes behind ``nats`` and a relay node started on its public side: (lab, relay)."""
+    with natlab.NatLab(nats) as lab:
+        relay = NodeProcess(root / f"{name}-relay", listen=f"/ip4/{natlab.PUBLIC_IP}/tcp/4001", args=["--relay"],
+                            wrap=lab.exec_prefix("pub"))
+        start_all([relay])
+        try:
+            yield lab, relay
+        finally:
+            relay.stop()
+
+
+def connect_times(me, targets, dial, most: int) -> tuple[list[float], int]:
+    """Seconds taken by up to ``most`` connects from ``me`` to ``dial(target)``, over the
+    targets it is not linked to yet, and how many of them failed."""
+    took, failed = [], 0
+    for target in targets:
+        if len(took) + failed >= most:
+            break
+        if link(me, target):
+            continue
+        t0 = time.monotonic()
+        try:
+            me.connect(dial(target))
+            took.append(time.monotonic() - t0)
+        except Exception:
+            failed += 1
+    return took, failed
 
 
 def records_meet(a, b) -> tuple[float | None, float | None]:
@@ -97,30 +124,21 @@ def records_meet(a, b) -> tuple[float | None, float | None]:
 
 
 def fig_start(root: Path) -> None:
-    with natlab.NatLab(("eim", "eim")) as lab:
-        relay = NodeProcess(root / "s-relay", listen=f"/ip4/{natlab.PUBLIC_IP}/tcp/4001", args=["--relay"],
-                            wrap=lab.exec_prefix("pub"))
-        start_all([relay])
+    with relay_lab(root, "s", ("eim", "eim")) as (lab, relay):
         env = {"TRUSTMESH_NAT_RELAYS": relay.addr}
-        try:
-            public = homes_in(lab, root, relay, "s-pub", env=env, where=("pub", "pub"))
-            ref = records_meet(*public)
-            stop_all(public)
-            homes = homes_in(lab, root, relay, "s-home", env=env)
-            nat = records_meet(*homes)
-            stop_all(homes)
-        finally:
-            relay.stop()
+        public = homes_in(lab, root, relay, "s-pub", env=env, where=("pub", "pub"))
+        ref = records_meet(*public)
+        stop_all(public)
+        homes = homes_in(lab, root, relay, "s-home", env=env)
+        nat = records_meet(*homes)
+        stop_all(homes)
     print(f"1. start -> both NATed members hold each other's record: {_s(nat[0])} from launch, "
           f"{_s(nat[1])} from ready (target <= 10 s); public side, no NAT: {_s(ref[0])} / {_s(ref[1])}; "
           f"ratio (from ready) {_ratio(nat[1], ref[1])}")
 
 
 def fig_upgrade(root: Path, attempts: int) -> None:
-    with natlab.NatLab(("eim", "eim")) as lab:
-        relay = NodeProcess(root / "u-relay", listen=f"/ip4/{natlab.PUBLIC_IP}/tcp/4001", args=["--relay"],
-                            wrap=lab.exec_prefix("pub"))
-        start_all([relay])
+    with relay_lab(root, "u", ("eim", "eim")) as (lab, relay):
         h1, h2 = homes_in(lab, root, relay, "u-home", env={"TRUSTMESH_NAT_RELAYS": relay.addr})
         # A punch dials from the listen port to the peer's listen port: the same 4-tuple every attempt,
         # which the kernel keeps in TIME_WAIT for 60 s after the previous one closed. Let the homes reuse
@@ -152,7 +170,7 @@ def fig_upgrade(root: Path, attempts: int) -> None:
             relay.connect(other.addr)
             ref = time.monotonic() - t0
         finally:
-            stop_all([h1, h2, other, relay])
+            stop_all([h1, h2, other])
     med = statistics.median(times) if times else None
     print(f"2. relayed -> direct (EIM NATs): {direct}/{attempts} upgraded; median {_s(med)}, "
           f"max {_s(max(times) if times else None)} (target <= 5 s, 10/10); "
@@ -175,25 +193,9 @@ def fig_dht(root: Path, n: int) -> None:
         nodes.append(me)
         start_all([me])
         wait(lambda: _reach(me)["dht"] == "server", 30, 0.5)
-        refs = []            # the reference first: a connect by address to one it is not linked to
-        for target in nodes[:-2]:
-            if not link(me, target):
-                t0 = time.monotonic()
-                me.connect(target.addr)
-                refs.append(time.monotonic() - t0)
-                break
-        lookups, failed = [], 0
-        for target in nodes[:-2]:
-            if link(me, target):
-                continue
-            t0 = time.monotonic()
-            try:
-                me.connect(target.id)
-                lookups.append(time.monotonic() - t0)
-            except Exception:
-                failed += 1
-            if len(lookups) + failed >= 6:
-                break
+        # the reference first: a connect by address to one it is not linked to
+        refs, _ = connect_times(me, nodes[:-2], lambda target: target.addr, 1)
+        lookups, failed = connect_times(me, nodes[:-2], lambda target: target.id, 6)
     finally:
         stop_all(nodes)
     med = statistics.median(lookups) if lookups else None
@@ -204,10 +206,7 @@ def fig_dht(root: Path, n: int) -> None:
 
 
 def fig_relay(root: Path, records: int) -> None:
-    with natlab.NatLab(("symmetric", "symmetric")) as lab:
-        relay = NodeProcess(root / "r-relay", listen=f"/ip4/{natlab.PUBLIC_IP}/tcp/4001", args=["--relay"],
-                            wrap=lab.exec_prefix("pub"))
-        start_all([relay])
+    with relay_lab(root, "r", ("symmetric", "symmetric")) as (lab, relay):
         h1, h2 = homes_in(lab, root, relay, "r-home", env={"TRUSTMESH_NAT_RELAYS": relay.addr})
         try:
             start_all([h1, h2])
@@ -227,7 +226,7 @@ def fig_relay(root: Path, records: int) -> None:
             carried = _reach(relay)["relay_stats"].get("bytes", 0) - bytes0
             relayed = (link(h2, h1) or {}).get("relayed")
         finally:
-            stop_all([h1, h2, relay])
+            stop_all([h1, h2])
     print(f"4. relay at work ({records} records, symmetric NATs, link relayed={relayed}, delivered in {_s(took)}): "
           f"relay CPU {1000 * d_relay / records:.2f} ms/record (also stores them: it is a node), "
           f"circuit bytes {carried / records:.0f}/record (a record is ~{len(raws[0])} B); "

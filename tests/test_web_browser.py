@@ -1,6 +1,6 @@
 """The web view in headless Debian chromium, as a member uses it: log in by the printed link,
-find a member, name them, attest, accept a deal live, see what is said about me, answer it, take
-back what I said, at phone width.
+find a member, name them, attest, accept a deal live, see what is said about me, answer it, open a
+member from the list, take back what I said, at phone width.
 
 One browser session and two nodes (the daemon's code, on threads of this process) for the whole
 scenario; every wait polls a
@@ -68,6 +68,7 @@ def browser(tmp_path):
 
 def test_a_member_logs_in_attests_accepts_a_deal_and_sees_it_live(tmp_path, browser):
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import Select
     alice, bob = start_both(tmp_path)
     try:
@@ -153,7 +154,11 @@ def test_a_member_logs_in_attests_accepts_a_deal_and_sees_it_live(tmp_path, brow
         d.execute_script(f"location.hash = '#/member/{CAROL}'")
         wait(lambda: "Bobby (your supplier) said: on time, every time" in find(By.ID, "explanation").text,
              "Bob's word about Carol, explained")
-        d.execute_script(f"location.hash = '#/member/{bob.id}'")
+        # back to the overview, and from Bob's row in the list to his page
+        d.execute_script("location.hash = '#'")
+        wait(lambda: not find(By.ID, "member").is_displayed(), "the overview")
+        find(By.ID, "search").send_keys(Keys.BACKSPACE * 2)              # "bobby": Bob alone again
+        wait(lambda: find(By.CSS_SELECTOR, f'tr.member[data-id="{bob.id}"]').click() or True, "Bob's row")
         wait(lambda: find(By.ID, "member-name").text == "Bobby", "Bob's page again")
 
         # take my attestation back: it stays on the page, flagged, and stops counting

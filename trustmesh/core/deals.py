@@ -6,6 +6,10 @@ for the owner to decide later (``accept``/``decline``). Pending proposals
 are bounded: a peer cannot make us hold an unbounded number of them.
 Proposals this node sent are remembered with their answer, so the
 proposer can list them.
+
+``DealDesk`` holds that state; ``Dealing`` (a mixin of ``Node``, as
+``reading.Reading`` is) is the node's side: it signs through the ledger,
+stores through the intake and talks to the counterparty through the network.
 """
 
 from __future__ import annotations
@@ -15,8 +19,10 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
-from trustmesh.errors import NotFound, UsageError
+from trustmesh.crypto.ids import member_key, peer_id
+from trustmesh.errors import InvalidRecord, NotFound, UsageError
 from trustmesh.protocol.records import Deal, decode, encode, record_id
+from trustmesh.protocol.validate import check_record
 from trustmesh.store import StoredRecord
 
 log = logging.getLogger("trustmesh.deals")
@@ -78,11 +84,6 @@ class DealDesk:
         self.pending[pid] = proposal
         return pid
 
-    def take(self, proposal_id: bytes | str) -> Deal:
-        """Remove and return a pending proposal named by its id or a unique hex prefix."""
-        key = self.find(proposal_id)
-        return self.pending.pop(key)
-
     def find(self, proposal_id: bytes | str) -> bytes:
         """The full id of a pending proposal; NotFound / UsageError (ambiguous) otherwise."""
         if isinstance(proposal_id, bytes):
@@ -124,3 +125,83 @@ def countersigned_answer(payload: bytes, proposal: Deal) -> Deal | None:
     if not isinstance(signed, Deal) or replace(signed, counter_sig=None) != proposal:
         return None
     return signed
+
+
+class Dealing:
+    """The deal calls of a node: propose, decide, accept, decline, and later answers."""
+
+    @property
+    def pending_deals(self):
+        """Proposals received and waiting for my answer, by id."""
+        return self.deals.pending
+
+    async def propose_deal(self, counterparty: bytes | str, ref: str, role: str,
+                           due: int | None = None) -> DealOutcome:
+        """Propose a deal to ``counterparty``'s node, over the network.
+
+        "accepted": the countersigned deal is stored here and gossiped.
+        NetworkError if the counterparty's node cannot be reached.
+        """
+        net = self._net()
+        party = member_key(counterparty)
+        proposal = await self.worker.run(self.ledger.propose_deal, party, ref, role, due)
+        status, payload = await net.propose_deal(party, proposal)
+        if status != ACCEPTED:
+            reason = payload if isinstance(payload, str) else None
+            self.deals.record_sent(proposal, status, reason)
+            return DealOutcome(status, None, reason)
+        if countersigned_answer(payload, proposal) is None:
+            self.deals.record_sent(proposal, DECLINED, "the counterparty sent back another deal")
+            return DealOutcome(DECLINED, None, "the counterparty sent back another deal")
+        report = await self.intake.take(self.worker, [payload], "deal", party)
+        if not report.clean:
+            reason = next(iter(report.rejected.values()))[1]
+            self.deals.record_sent(proposal, DECLINED, reason)
+            return DealOutcome(DECLINED, None, reason)
+        self.deals.record_sent(proposal, ACCEPTED)
+        return DealOutcome(ACCEPTED, await self.worker.read(self.store.get, record_id(payload)))
+
+    async def decide_deal(self, proposal: Deal, proposer: bytes) -> tuple[str, bytes | str]:
+        """Answer a proposal that arrived from the network (the deal protocol's hook)."""
+        try:        # the proposer's signature and the deal's own rules, before anyone is asked
+            check_record(proposal, self.ledger.clock())
+        except InvalidRecord as exc:
+            return DECLINED, f"not a valid proposal: {exc}"
+        verdict = await self.deals.verdict(proposal, proposer, self.weight_of(proposer))
+        if verdict is False:
+            return DECLINED, "the counterparty declined"
+        if verdict is None:
+            pid = self.deals.keep(proposal)
+            if pid is None:
+                return DECLINED, "too many proposals waiting"
+            self.notify("deal-proposal", id=pid.hex(), proposer=peer_id(proposer))
+            return PENDING, ""
+        stored = await self._make(self.ledger.countersign, proposal)
+        return ACCEPTED, stored.raw
+
+    async def accept_deal(self, proposal_id: bytes | str) -> StoredRecord:
+        """Countersign a pending proposal (by its id or a unique prefix); stored and gossiped."""
+        key = self.deals.find(proposal_id)
+        stored = await self._make(self.ledger.countersign, self.deals.pending[key])
+        self.deals.pending.pop(key, None)
+        return stored
+
+    def decline_deal(self, proposal_id: bytes | str) -> bytes:
+        """Forget a pending proposal and tell its proposer's node (in the background); its full id."""
+        key = self.deals.find(proposal_id)
+        proposal = self.deals.pending.pop(key)
+        if self.net is not None and self._nursery is not None:
+            self._nursery.start_soon(self._tell_declined, proposal.author, key)
+        return key
+
+    async def _tell_declined(self, proposer: bytes, key: bytes) -> None:
+        if self.net is not None and not await self.net.tell_declined(proposer, key, "declined by its owner"):
+            log.info("could not tell %s that proposal %s was declined", peer_id(proposer), key.hex()[:16])
+
+    def deal_answered(self, counterparty: bytes, proposal_id: bytes, status: str, reason: str) -> None:
+        """A counterparty's later answer to a proposal I sent (see ``net/deals/answers.py``)."""
+        item = self.deals.sent.get(proposal_id)
+        if item is None or item.proposal.counterparty != counterparty or item.status != PENDING:
+            return                         # not ours, not theirs to answer, or already settled
+        item.status, item.reason = status, reason
+        self.notify("deal-answer", id=proposal_id.hex(), status=status, peer=peer_id(counterparty))

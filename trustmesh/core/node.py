@@ -2,8 +2,9 @@
 
 ``Node`` is the library's facade over the core: the ledger (records I
 make), the one intake (``intake.py``: every record from anywhere), events,
-deals, trust, and the network service it starts. It owns its home while it
-runs (``home.NodeLock``): the one writer of the store.
+deals (``deals.Dealing``), trust, and the network service it starts; what
+it only reads is ``reading.Reading``. It owns its home while it runs
+(``home.NodeLock``): the one writer of the store.
 
 ``open_node`` is the library entry point::
 
@@ -23,23 +24,20 @@ from functools import partial
 
 import trio
 
-from trustmesh.core.deals import (
-    ACCEPTED, DECLINED, PENDING, DealCallback, DealDesk, DealOutcome, countersigned_answer,
-)
+from trustmesh.core.deals import DealCallback, DealDesk, Dealing
 from trustmesh.core.events import EventHub
 from trustmesh.core.home import Home, NodeLock, resolve_home
 from trustmesh.core.intake import OWNER_SOURCES, Fresh, Intake, Quota, changes_weights, describe
 from trustmesh.core.ledger import Ledger, now_ms
+from trustmesh.core.reading import Reading
 from trustmesh.core.trustview import TrustEngine, Weights, cache_beside
 from trustmesh.core.worker import StoreWorker
 from trustmesh.crypto.ids import member_key, peer_id
-from trustmesh.errors import InvalidRecord, KeyFileError, NetworkError, UsageError
-from trustmesh.core.reading import Reading
+from trustmesh.errors import KeyFileError, NetworkError, UsageError
 from trustmesh.net.config import NetConfig, with_peers
 from trustmesh.net.peers.known import KnownPeers
-from trustmesh.protocol.records import Deal, record_id
+from trustmesh.protocol.records import Deal
 from trustmesh.protocol.sync.index import SyncIndex
-from trustmesh.protocol.validate import check_record
 from trustmesh.store import IngestResult, StoredRecord
 from trustmesh.trust import DEFAULT, TrustConfig
 
@@ -52,7 +50,7 @@ log = logging.getLogger("trustmesh.node")
 REFUSED_IN_INDEX = 20_000
 
 
-class Node(Reading):
+class Node(Reading, Dealing):
     """A member's node: ledger + intake + events + deals + trust + network service."""
 
     def __init__(self, ledger: Ledger, config: NetConfig | None = None, *,
@@ -187,83 +185,6 @@ class Node(Reading):
         results = await self.worker.run(self.intake.store_records, raws, "import")
         self.intake.announce()
         return results
-
-    # ---- deals ------------------------------------------------------------------
-
-    @property
-    def pending_deals(self):
-        """Proposals received and waiting for my answer, by id."""
-        return self.deals.pending
-
-    async def propose_deal(self, counterparty: bytes | str, ref: str, role: str,
-                           due: int | None = None) -> DealOutcome:
-        """Propose a deal to ``counterparty``'s node, over the network.
-
-        "accepted": the countersigned deal is stored here and gossiped.
-        NetworkError if the counterparty's node cannot be reached.
-        """
-        net = self._net()
-        party = member_key(counterparty)
-        proposal = await self.worker.run(self.ledger.propose_deal, party, ref, role, due)
-        status, payload = await net.propose_deal(party, proposal)
-        if status != ACCEPTED:
-            self.deals.record_sent(proposal, status, payload if isinstance(payload, str) else None)
-            return DealOutcome(status, None, payload if isinstance(payload, str) else None)
-        if countersigned_answer(payload, proposal) is None:
-            self.deals.record_sent(proposal, DECLINED, "the counterparty sent back another deal")
-            return DealOutcome(DECLINED, None, "the counterparty sent back another deal")
-        report = await self.intake.take(self.worker, [payload], "deal", party)
-        if not report.clean:
-            reason = next(iter(report.rejected.values()))[1]
-            self.deals.record_sent(proposal, DECLINED, reason)
-            return DealOutcome(DECLINED, None, reason)
-        self.deals.record_sent(proposal, ACCEPTED)
-        return DealOutcome(ACCEPTED, await self.worker.read(self.store.get, record_id(payload)))
-
-    async def decide_deal(self, proposal: Deal, proposer: bytes) -> tuple[str, bytes | str]:
-        """Answer a proposal that arrived from the network (the deal protocol's hook)."""
-        try:        # the proposer's signature and the deal's own rules, before anyone is asked
-            check_record(proposal, self.ledger.clock())
-        except InvalidRecord as exc:
-            return DECLINED, f"not a valid proposal: {exc}"
-        verdict = await self.deals.verdict(proposal, proposer, self.weight_of(proposer))
-        if verdict is False:
-            return DECLINED, "the counterparty declined"
-        if verdict is None:
-            pid = self.deals.keep(proposal)
-            if pid is None:
-                return DECLINED, "too many proposals waiting"
-            self.notify("deal-proposal", id=pid.hex(), proposer=peer_id(proposer))
-            return PENDING, ""
-        stored = await self._make(self.ledger.countersign, proposal)
-        return ACCEPTED, stored.raw
-
-    async def accept_deal(self, proposal_id: bytes | str) -> StoredRecord:
-        """Countersign a pending proposal (by its id or a unique prefix); stored and gossiped."""
-        key = self.deals.find(proposal_id)
-        stored = await self._make(self.ledger.countersign, self.deals.pending[key])
-        self.deals.pending.pop(key, None)
-        return stored
-
-    def decline_deal(self, proposal_id: bytes | str) -> bytes:
-        """Forget a pending proposal and tell its proposer's node (in the background); its full id."""
-        key = self.deals.find(proposal_id)
-        proposal = self.deals.pending.pop(key)
-        if self.net is not None and self._nursery is not None:
-            self._nursery.start_soon(self._tell_declined, proposal.author, key)
-        return key
-
-    async def _tell_declined(self, proposer: bytes, key: bytes) -> None:
-        if self.net is not None and not await self.net.tell_declined(proposer, key, "declined by its owner"):
-            log.info("could not tell %s that proposal %s was declined", peer_id(proposer), key.hex()[:16])
-
-    def deal_answered(self, counterparty: bytes, proposal_id: bytes, status: str, reason: str) -> None:
-        """A counterparty's later answer to a proposal I sent (see ``net/deals/answers.py``)."""
-        item = self.deals.sent.get(proposal_id)
-        if item is None or item.proposal.counterparty != counterparty or item.status != PENDING:
-            return                         # not ours, not theirs to answer, or already settled
-        item.status, item.reason = status, reason
-        self.notify("deal-answer", id=proposal_id.hex(), status=status, peer=peer_id(counterparty))
 
     async def import_bundle(self, chunks):
         """Store a bundle streamed in as byte chunks (an async iterable); see ``imports.py``."""

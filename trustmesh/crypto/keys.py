@@ -1,7 +1,7 @@
 """An identity: the Ed25519 key a member signs with, and its serialized form.
 
 Serialization is pure (bytes in, bytes out); writing the file with the right
-mode is node/keyfile.py's job. With a passphrase the key is stored as
+mode is core/keyfile.py's job. With a passphrase the key is stored as
 encrypted PKCS#8, but PKCS#8 as `cryptography` writes it stretches the
 passphrase with only 2,048 PBKDF2 rounds, so we first stretch it with scrypt
 (salt and cost in a header line) and use the result as the PKCS#8 password.

@@ -2,7 +2,7 @@
 
 Every setting has a dotted name (``listen``, ``log.level``,
 ``gossip.degree``, ``defence.ban_s``…), a default (the network ones are
-the documented defaults of ``p2p/config.py``), and a type taken from its
+the documented defaults of ``net/config.py``), and a type taken from its
 default. ``effective()`` says, for each, its value and where it came from,
 which ``trustmesh config show`` prints. A typo or a wrong type in the file
 or the environment is a ConfigError naming it, never silently ignored.

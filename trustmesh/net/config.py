@@ -1,8 +1,8 @@
 """Every network tunable in one frozen object, each with the reason for its default.
 
 Pure (no libp2p): the daemon and tests build these without paying the
-import cost of libp2p. Precedence for the daemon: flags > environment >
-defaults.
+import cost of libp2p. The daemon's flags, environment and config file
+are applied to them by ``daemon/settings.py``.
 """
 
 from __future__ import annotations
@@ -197,43 +197,3 @@ def with_peers(base: NetConfig, listen: Iterable[str] | None = None, bootstrap: 
     discovery = replace(base.discovery, bootstrap=tuple(bootstrap or ()) + base.discovery.bootstrap,
                         mdns=mdns or base.discovery.mdns)
     return replace(base, listen=listen, discovery=discovery)
-
-
-ENV_PREFIX = "TRUSTMESH_NET_"
-
-
-def from_environment(base: NetConfig, environ: dict) -> NetConfig:
-    """``base`` with ``TRUSTMESH_NET_<SECTION>_<FIELD>`` variables applied.
-
-    E.g. ``TRUSTMESH_NET_DEFENCE_RECORDS_PER_S=50``. ConfigError for an
-    unknown name or a value of the wrong type, so a typo is not ignored.
-    """
-    from dataclasses import fields, replace
-
-    from trustmesh.errors import ConfigError
-
-    sections = {f.name: f for f in fields(NetConfig) if f.name not in ("listen",)}
-    for name, text in environ.items():
-        if not name.startswith(ENV_PREFIX):
-            continue
-        rest = name[len(ENV_PREFIX):].lower()
-        section = next((s for s in sections if rest.startswith(s + "_")), None)
-        if section is None:
-            raise ConfigError(f"{name}: no such network setting")
-        current = getattr(base, section)
-        key = rest[len(section) + 1:]
-        kinds = {f.name: f.type for f in fields(current)}
-        if key not in kinds:
-            raise ConfigError(f"{name}: no such network setting")
-        old = getattr(current, key)
-        try:
-            if isinstance(old, bool):
-                value = text.lower() in ("1", "true", "yes", "on")
-            elif isinstance(old, (int, float, str)):
-                value = type(old)(text)
-            else:
-                value = tuple(x for x in text.split(",") if x)
-        except ValueError:
-            raise ConfigError(f"{name}: {text!r} is not a valid {type(old).__name__}") from None
-        base = replace(base, **{section: replace(current, **{key: value})})
-    return base

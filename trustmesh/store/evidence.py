@@ -1,7 +1,7 @@
 """What the trust engine reads: columns straight from SQL, without decoding any record.
 
 Read-only, through the reader pool. ``change_counter`` and
-``evidence_changes_after`` let the engine re-read only what changed:
+``evidence_updates`` let the engine re-read only what changed:
 new attestations and deals only add rows; a retraction, a reply, or a deal
 that older evidence names changes rows already read.
 """
@@ -24,18 +24,6 @@ class Evidence(Database):
             rid = conn.execute("SELECT COALESCE(MAX(rid), 0) FROM records").fetchone()[0]
             forks = conn.execute("SELECT COUNT(*) FROM forks").fetchone()[0]
         return rid, forks
-
-    def evidence_changes_after(self, rid: int) -> bool:
-        """True when records stored after ``rid`` change rows read before (not just add rows).
-
-        That is: a retraction or a reply, or a deal that an attestation held
-        before names (its ``dealt`` flag flips). Anything else only adds rows.
-        """
-        with self._reading() as conn:
-            return conn.execute(
-                f"SELECT EXISTS (SELECT 1 FROM records WHERE rid > ? AND type IN ({RETRACTION}, {REPLY}))"
-                " OR EXISTS (SELECT 1 FROM records d JOIN records a ON a.target = d.id"
-                f" WHERE d.rid > ? AND d.type = {DEAL} AND a.rid <= ?)", (rid, rid, rid)).fetchone()[0] == 1
 
     def evidence_updates(self, after: int) -> dict[str, list[int]] | None:
         """What records stored after ``after`` change in rows read before, as row ids; None if
@@ -85,7 +73,7 @@ class Evidence(Database):
         counterparty, issued) of unretracted deals. ``equivocators``: authors
         caught forking. Retraction and reply rules are those of ``records``.
         ``after``: only attestations and deals stored after that row id (an
-        incremental read; see ``evidence_changes_after`` for when it is enough).
+        incremental read; ``evidence_updates`` says what changed in the rows before).
         """
         retracted = (f"SELECT r.rid FROM records x JOIN records r ON r.id = x.target WHERE x.type = {RETRACTION}"
                      f" AND (x.author = r.author OR (r.type = {DEAL} AND x.author = r.subject))")

@@ -137,7 +137,7 @@ class Cluster:
             else:
                 for node in rest:
                     node.bootstrap = [self.nodes[0].addr]
-                self._start_all(rest, self.start_timeout)
+                start_all(rest, self.start_timeout)
                 self.nodes.extend(rest)
             if self.n > 1:
                 self.wait_connected()
@@ -145,10 +145,6 @@ class Cluster:
             self.__exit__(None, None, None)
             raise
         return self
-
-    @staticmethod
-    def _start_all(nodes: list[DrivenNode], timeout: float = START_S) -> None:
-        start_all(nodes, timeout)
 
     def add(self, name: str, bootstrap: list[str] | None = None, args: list[str] | None = None,
             node: type[DrivenNode] | None = None) -> DrivenNode:
@@ -159,11 +155,7 @@ class Cluster:
         return started
 
     def __exit__(self, *exc) -> None:
-        threads = [threading.Thread(target=n.stop) for n in self.nodes]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        stop_all(self.nodes)
         if self._tmp is not None:
             self._tmp.cleanup()
 
@@ -212,3 +204,12 @@ def start_all(nodes: list[DrivenNode], timeout: float = START_S) -> None:
         t.join()
     if errors:
         raise errors[0]
+
+
+def stop_all(nodes: list[DrivenNode], timeout: float = 15.0) -> None:
+    """Stop nodes side by side (each may wait out its own shutdown)."""
+    threads = [threading.Thread(target=node.stop, args=(timeout,)) for node in nodes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()

@@ -25,6 +25,12 @@ import httpx
 START_S = 60.0
 
 
+# A keep-alive connection the node's server closes while idle fails the next request sent
+# on it ("Server disconnected without sending a response"), and httpx does not resend.
+# Whether the node handled that request cannot be told, so only a read is sent again.
+RESENT = frozenset({"GET", "HEAD"})
+
+
 class NodeError(RuntimeError):
     """A node failed to start, or its API refused a call."""
 
@@ -102,11 +108,17 @@ class DrivenNode:
     # ---- the API ---------------------------------------------------------
 
     def api(self, method: str, path: str, body: Any = None, **params) -> Any:
-        """One API call; its JSON answer. NodeError with the node's message on an error."""
+        """One API call; its JSON answer. NodeError with the node's message on an error
+        (a read that met a dropped keep-alive connection is sent once more: ``RESENT``)."""
         if self._http is None:
             raise NodeError(f"node in {self.home} is not running")
         try:
-            reply = self._http.request(method, path, json=body, params=params or None)
+            try:
+                reply = self._http.request(method, path, json=body, params=params or None)
+            except httpx.RemoteProtocolError:
+                if method.upper() not in RESENT:
+                    raise
+                reply = self._http.request(method, path, json=body, params=params or None)
         except httpx.HTTPError as exc:
             raise NodeError(f"node {self.id}: {method} {path}: {exc}") from None
         if reply.status_code != 200:
@@ -121,7 +133,7 @@ class DrivenNode:
     def import_raws(self, raws: list[bytes]) -> dict:
         """Import records as the owner would (a bundle through the API): stored here, then gossiped."""
         from trustmesh.protocol.bundle import bundle_chunks
-        reply = self._http.post("/v1/import", content=b"".join(bundle_chunks(raws)))
+        reply = self.http.post("/v1/import", content=b"".join(bundle_chunks(raws)))
         if reply.status_code != 200:
             raise NodeError(f"node {self.id}: import: {reply.status_code} {reply.text[:500]}")
         return reply.json()

@@ -187,12 +187,17 @@ def t_stored(data: bytes) -> None:
     record_view(decode(data, allow_proposal=True, stored=True), record_id(data))
 
 
-def t_gossip(data: bytes) -> None:
-    for raw in unpack_message(data):
+def _records(raws) -> None:
+    """Each record through ``t_record``, unverified: a record refused is an answer, not a failure."""
+    for raw in raws:
         try:
             t_record(raw, verify=False)
         except TrustmeshError:
             pass
+
+
+def t_gossip(data: bytes) -> None:
+    _records(unpack_message(data))
 
 
 def t_bundle(data: bytes) -> None:
@@ -203,11 +208,7 @@ def t_bundle(data: bytes) -> None:
         step = rng.choice((1, 7, 64, 4096))
         chunks.append(data[pos:pos + step])
         pos += step
-    for raw in read_bundle(chunks):
-        try:
-            t_record(raw, verify=False)
-        except TrustmeshError:
-            pass
+    _records(read_bundle(chunks))
 
 
 def t_proposal(data: bytes) -> None:
@@ -229,42 +230,40 @@ def _drive(session, data: bytes, on_event: Callable[[Any], None]) -> None:
             on_event(event)
 
 
-def _sync_events(session: SyncSession, held: dict[bytes, bytes]):
+def _opened(session):
+    """A session that speaks first, its opening sent: ``data`` is the peer's answer."""
+    session.start()
+    session.data_to_send()
+    return session
+
+
+@functools.cache
+def _held() -> dict[bytes, bytes]:
+    return {record_id(r): r for r in seed_records()}
+
+
+def _sync(data: bytes, initiator: bool) -> None:
+    """A sync session holding the seed records, fed ``data`` as its peer's bytes."""
+    held = _held()
+    session = SyncSession(SyncIndex(held), initiator=initiator)
+    if initiator:
+        _opened(session)
+
     def on_event(event) -> None:
         if isinstance(event, WantRecords):
             session.provide([held[i] for i in event.ids if i in held])
         elif isinstance(event, RecordsReceived):
-            for raw in event.raws:
-                try:
-                    t_record(raw, verify=False)
-                except TrustmeshError:
-                    pass
+            _records(event.raws)
             session.index.add([hashlib.sha256(r).digest() for r in event.raws])
-    return on_event
-
-
-_HELD = None
-
-
-def _held() -> dict[bytes, bytes]:
-    global _HELD
-    if _HELD is None:
-        _HELD = {record_id(r): r for r in seed_records()}
-    return _HELD
+    _drive(session, data, on_event)
 
 
 def t_sync_responder(data: bytes) -> None:
-    held = _held()
-    session = SyncSession(SyncIndex(held), initiator=False)
-    _drive(session, data, _sync_events(session, held))
+    _sync(data, initiator=False)
 
 
 def t_sync_initiator(data: bytes) -> None:
-    held = _held()
-    session = SyncSession(SyncIndex(held), initiator=True)
-    session.start()
-    session.data_to_send()
-    _drive(session, data, _sync_events(session, held))
+    _sync(data, initiator=True)
 
 
 def t_query_server(data: bytes) -> None:
@@ -278,17 +277,11 @@ def t_query_server(data: bytes) -> None:
 
 
 def t_query_client(data: bytes) -> None:
-    session = QueryClient(QueryRequest(subject=b"\x01" * 32, limit=10))
-    session.start()
-    session.data_to_send()
+    session = _opened(QueryClient(QueryRequest(subject=b"\x01" * 32, limit=10)))
 
     def on_event(event) -> None:
         if isinstance(event, RecordsReceived):
-            for raw in event.raws:
-                try:
-                    t_record(raw, verify=False)
-                except TrustmeshError:
-                    pass
+            _records(event.raws)
     _drive(session, data, on_event)
 
 

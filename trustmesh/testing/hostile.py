@@ -22,7 +22,7 @@ heard on the topic for a while, sent again by gossip and by sync),
 ``sync-stall`` (a sync session opened properly, then never answered: reports
 how long the node held it), ``fuzz`` (every
 protocol the node registers, ours and libp2p's, fed garbage, truncated
-frames and huge varints, one fresh identity per case), ``probe`` (sends
+frames and huge varints, one fresh identity per case: ``wirefuzz.py``), ``probe`` (sends
 nothing: is this identity still let in?). ``--seed`` fixes the identity, so
 a later run comes back as the same peer. Prints one JSON line: what it sent
 and whether the target still let it in afterwards. Several modes separated
@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import random
 import sys
 
 import trio
@@ -43,24 +42,22 @@ from libp2p.tools.anyio_service import background_trio_service
 from multiaddr import Multiaddr
 
 from trustmesh.crypto.keys import Identity
-from trustmesh.net.config import DEAL_PROTOCOL, PEERS_PROTOCOL, QUERY_PROTOCOL, SYNC_PROTOCOL, TOPIC
+from trustmesh.net.config import DEAL_PROTOCOL, QUERY_PROTOCOL, SYNC_PROTOCOL, TOPIC
 from trustmesh.net.host import build_host, peer_info
-from trustmesh.protocol.gossip import pack_message
+from trustmesh.net.pump import pump
 from trustmesh.protocol.framing import encode_varint
+from trustmesh.protocol.gossip import pack_message, unpack_message
+from trustmesh.protocol.sync.index import SyncIndex
+from trustmesh.protocol.sync.session import SyncSession, WantRecords
 from trustmesh.testing.badrecords import (
     fork_records, forged_record, future_record, non_canonical_record, poison_record, sybil_records,
     wrong_author_record,
 )
-
+from trustmesh.testing.wirefuzz import fuzz
 
 
 async def push_by_sync(host, peer, raw: bytes | list[bytes]) -> None:
     """Run an honest-looking sync session whose only records are ``raw``."""
-    import hashlib
-
-    from trustmesh.net.pump import pump as _pump
-    from trustmesh.protocol.sync.session import SyncSession, WantRecords
-    from trustmesh.protocol.sync.index import SyncIndex
     raws = {hashlib.sha256(r).digest(): r for r in ([raw] if isinstance(raw, bytes) else raw)}
     session = SyncSession(SyncIndex(raws), initiator=True)
 
@@ -72,14 +69,13 @@ async def push_by_sync(host, peer, raw: bytes | list[bytes]) -> None:
     session.start()
     with trio.move_on_after(10):
         try:
-            await _pump(stream, session, on_event, 5.0)
+            await pump(stream, session, on_event, 5.0)
         except Exception:
             pass
 
 
 async def listen(pubsub, seconds: float) -> list[bytes]:
     """The records heard on the topic for ``seconds`` (one gossip message may carry a batch)."""
-    from trustmesh.protocol.gossip import unpack_message
     sub = await pubsub.subscribe(TOPIC)
     heard: list[bytes] = []
     with trio.move_on_after(seconds):
@@ -92,15 +88,8 @@ async def listen(pubsub, seconds: float) -> list[bytes]:
     return heard
 
 
-
-
-
-
-
 async def stall_sync(host, peer, seconds: float) -> float:
     """Open a sync session properly (our first RECONCILE), then never answer; how long it was held."""
-    from trustmesh.protocol.sync.index import SyncIndex
-    from trustmesh.protocol.sync.session import SyncSession
     session = SyncSession(SyncIndex([bytes([i]) * 32 for i in range(1, 40)]), initiator=True)
     session.start()
     stream = await host.new_stream(peer, [SYNC_PROTOCOL])
@@ -113,80 +102,6 @@ async def stall_sync(host, peer, seconds: float) -> float:
         except Exception:
             pass
     return round(trio.current_time() - start, 1)
-
-
-
-MESHSUB = ("/meshsub/1.0.0", "/meshsub/1.1.0", "/meshsub/1.2.0")
-FUZZ_PROTOCOLS = ("/ipfs/id/1.0.0", "/ipfs/id/push/1.0.0", "/ipfs/ping/1.0.0", *MESHSUB,
-                  SYNC_PROTOCOL, QUERY_PROTOCOL, DEAL_PROTOCOL, PEERS_PROTOCOL)
-
-
-def _rpc(**fields) -> bytes:
-    from libp2p.pubsub.pb import rpc_pb2
-    body = rpc_pb2.RPC(**fields).SerializeToString()
-    return encode_varint(len(body)) + body
-
-
-def fuzz_cases(protocol: str) -> dict[str, bytes]:
-    """What the fuzzer writes on a stream of ``protocol``: name -> bytes."""
-    garbage = bytes(random.Random(protocol).randrange(256) for _ in range(300))
-    cases = {
-        "short": b"\x01\xff",                                # a 1-byte frame that is no message
-        "garbage": garbage,
-        "truncated": encode_varint(100) + garbage[:10],         # then the stream closes
-        "huge-varint": b"\xff" * 9 + b"\x01",                  # a length of 2^63 and more
-        "bad-varint": b"\xff" * 11,                            # no varint ends within 10 bytes
-        "oversized": encode_varint(1_500_000) + garbage * 100,  # 1.5 MB announced, 30 KB sent
-    }
-    if protocol in MESHSUB:
-        from libp2p.pubsub.pb import rpc_pb2
-        cases["rpc-bad-key"] = _rpc(publish=[rpc_pb2.Message(
-            from_id=b"\x00\x05bogus", data=b"\x93\x01\x02\x03", seqno=b"\x00" * 8, topicIDs=[TOPIC],
-            signature=b"\x01" * 64, key=b"\x08\x01\x12\x03abc")])
-        cases["rpc-bad-control"] = _rpc(control=rpc_pb2.ControlMessage(
-            graft=[rpc_pb2.ControlGraft(topicID=TOPIC)],
-            prune=[rpc_pb2.ControlPrune(topicID=TOPIC, peers=[rpc_pb2.PeerInfo(
-                peerID=b"\xff\x00", signedPeerRecord=garbage)], backoff=2**63)],
-            iwant=[rpc_pb2.ControlIWant(messageIDs=[garbage[:32]] * 50)],
-            ihave=[rpc_pb2.ControlIHave(topicID=TOPIC, messageIDs=[garbage[:32]] * 50)]))
-        cases["rpc-bad-record"] = _rpc(senderRecord=garbage, subscriptions=[
-            rpc_pb2.RPC.SubOpts(subscribe=True, topicid=TOPIC)])
-    return cases
-
-
-async def fuzz(target: str) -> dict:
-    """Feed every fuzz case of every protocol to ``target``, each from a fresh identity."""
-    info = peer_info(target)
-    results: list[dict] = []
-    limit = trio.Semaphore(6)
-
-    async def one(protocol: str, name: str, data: bytes) -> None:
-        async with limit:
-            host = build_host(Identity.generate())
-            out = {"protocol": protocol, "case": name, "id": host.get_id().to_base58(), "error": None}
-            async with host.run(listen_addrs=[Multiaddr("/ip4/127.0.0.1/tcp/0")]):
-                try:
-                    with trio.fail_after(10):
-                        await host.connect(info)
-                        stream = await host.new_stream(info.peer_id, [protocol])
-                        await stream.write(data)
-                        if name == "truncated":
-                            await stream.close()
-                        with trio.move_on_after(1.0):   # until the node answers, resets or closes
-                            while await stream.read(65536):
-                                pass
-                except Exception as exc:    # a reset stream or a refused connection: the node's call
-                    out["error"] = type(exc).__name__
-                finally:
-                    with trio.CancelScope(shield=True), trio.move_on_after(3):
-                        await host.close()
-            results.append(out)
-
-    async with trio.open_nursery() as nursery:
-        for protocol in FUZZ_PROTOCOLS:
-            for name, data in fuzz_cases(protocol).items():
-                nursery.start_soon(one, protocol, name, data)
-    return {"mode": "fuzz", "sent": len(results), "cases": results}
 
 
 async def slow_loris(host, peer, seconds: float) -> float:

@@ -8,7 +8,7 @@
   only fires on prune, so it cannot be relied on.
 - Reconnect with backoff (backoff.py); py-libp2p's 60 s negative dial cache
   is cleared before each of our dials.
-- Known peers are saved in the home directory (node/peers.py) and dialled
+- Known peers are saved in the home directory (``known.py``: peers.json) and dialled
   again after a restart.
 """
 
@@ -25,7 +25,7 @@ from libp2p.peer.id import ID
 from trustmesh.errors import DecodeError, UsageError
 from trustmesh.net.peers.backoff import Backoff
 from trustmesh.net.config import PEERS_PROTOCOL, DiscoveryConfig
-from trustmesh.net.host import full_addrs, peer_info
+from trustmesh.net.host import peer_info
 from trustmesh.net.streams import FramedStream, pack_message, unpack_message
 from trustmesh.net.peers.known import KnownPeers
 
@@ -256,8 +256,3 @@ def read_peers_frame(data: bytes, most: int) -> list[str]:
     """The addresses in a ``["peers", addr...]`` answer (odd items dropped); DecodeError if it is none."""
     items = unpack_message(data, most + 1)
     return [a for a in items[1:] if isinstance(a, str) and len(a) < 300]
-
-
-def my_addrs(host: IHost) -> list[str]:
-    """Our own dialable addresses (for printing and the addresses file)."""
-    return full_addrs(host)

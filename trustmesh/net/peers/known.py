@@ -53,10 +53,6 @@ class KnownPeers:
             for p in oldest[:len(self.peers) - MAX_KNOWN]:
                 del self.peers[p]
 
-    def forget(self, peer: str) -> None:
-        """Stop remembering ``peer``."""
-        self.peers.pop(peer, None)
-
     def save(self) -> None:
         """Write the file atomically; errors are swallowed (a cache, not data)."""
         tmp = self.path.with_suffix(".tmp")
