@@ -5,6 +5,8 @@ mDNS), so nothing crosses until the test dials one link: b0 -> a0. Within
 30 s all six nodes must hold the same set of record ids (compared as sets,
 not counts), which takes the sync on connect (gossip does not replay what
 was made before the link) and gossip/sync relaying it on through each group.
+The nodes run in this process (``InProcessNode``): what is tested is the
+protocols between them, over real loopback connections, not six processes.
 """
 
 from __future__ import annotations
@@ -12,14 +14,14 @@ from __future__ import annotations
 import time
 
 from trustmesh.crypto.keys import Identity
-from trustmesh.testing import Cluster
+from trustmesh.testing import Cluster, InProcessNode
 from trustmesh.testing.records import attestation_chain
 
 
 
 def test_two_partitions_converge_within_30_s_of_one_link(tmp_path):
-    with Cluster(3, root=tmp_path / "a", start_timeout=90) as ga, \
-            Cluster(3, root=tmp_path / "b", start_timeout=90) as gb:
+    with Cluster(3, root=tmp_path / "a", node=InProcessNode, start_timeout=90) as ga, \
+            Cluster(3, root=tmp_path / "b", node=InProcessNode, start_timeout=90) as gb:
         subjects = [Identity.generate().public_key for _ in range(10)]
         for group in (ga, gb):                  # each side works alone: live records and an import
             for node in group:

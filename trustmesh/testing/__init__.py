@@ -11,6 +11,7 @@ As ``trio.testing`` ships trio's own doubles, this ships ours, all real parts:
   tests where a process adds nothing but its start-up time;
 - ``hostile``: a deliberately misbehaving libp2p peer (forged, malformed,
   oversized, flooding…) run against a node, in a trio loop of its own;
+- ``knock``: is this identity let in? Answered in a second, not a probe's 15 s;
 - ``MemoryPeer`` / ``pump``: two sync or query sessions joined in memory,
   for protocol tests with no sockets (h11's tests/helpers.py);
 - ``worlds``: synthetic reputation worlds and attacks for the trust model.
@@ -37,28 +38,44 @@ def hostile(target: str, mode: str, count: int = 500, timeout: float = 60.0,
     """
     if process:
         return _hostile_process(target, mode, count, timeout, seed)
-    import threading
-
     import trio
     peer = _peer()
-    outcome: dict = {}
 
     async def bounded() -> dict | list[dict]:
         with trio.fail_after(timeout):
             if "," in mode or ":" in mode:
                 return await peer.many(target, mode.split(","), count, seed)
             return await peer.main(target, mode, count, seed)
+    return _own_loop(bounded, f"hostile peer ({mode})", timeout)
+
+
+def knock(target: str, seed: bytes | None = None, timeout: float = 20.0) -> dict:
+    """Is the identity of ``seed`` let in by ``target``? ``{"id", "let_in", "cuts"}`` (``knock.py``).
+
+    A second or less either way, where the hostile peer's ``probe`` waits 15 s
+    to be turned away; run in a trio loop of its own, as ``hostile``.
+    """
+    from trustmesh.testing.knock import knock as dial
+    return _own_loop(lambda: dial(target, seed, timeout), "knocking peer", timeout)
+
+
+def _own_loop(async_fn, name: str, timeout: float):
+    """``async_fn()`` run in a trio loop on a thread of its own (never the node's); its result."""
+    import threading
+
+    import trio
+    outcome: dict = {}
 
     def run() -> None:
         try:
-            outcome["seen"] = trio.run(bounded)
+            outcome["seen"] = trio.run(async_fn)
         except BaseException as exc:          # reported below, in the caller's thread
             outcome["error"] = exc
-    thread = threading.Thread(target=run, name=f"hostile {mode}", daemon=True)
+    thread = threading.Thread(target=run, name=name, daemon=True)
     thread.start()
     thread.join(timeout + 15)
     if "seen" not in outcome:
-        raise NodeError(f"hostile peer ({mode}) failed: {outcome.get('error', 'did not finish')!r}")
+        raise NodeError(f"{name} failed: {outcome.get('error', 'did not finish')!r}")
     return outcome["seen"]
 
 
@@ -85,5 +102,5 @@ def _hostile_process(target: str, mode: str, count: int, timeout: float, seed: b
 
 _HOSTILE = hostile
 
-__all__ = ["Cluster", "NodeProcess", "InProcessNode", "NodeError", "environment", "run_cli", "invoke_cli", "CliResult", "hostile",
+__all__ = ["Cluster", "NodeProcess", "InProcessNode", "NodeError", "environment", "run_cli", "invoke_cli", "CliResult", "hostile", "knock",
            "MemoryPeer", "Link", "pump", "finished", "handle_sync_event"]

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from scipy.stats import norm
+from scipy.special import ndtri     # the normal quantile (scipy.stats.norm.ppf), without the second of importing scipy.stats
 
 from trustmesh.crypto.ids import peer_id
 from trustmesh.errors import UsageError
@@ -120,7 +120,7 @@ class TrustModel:
             a[keep] for a in (subjects, r, s, count, authors, for_, against))
         # A normal approximation picks the candidates; the exact Beta quantile orders them.
         mean = (r + 1) / (r + s + 2)
-        approx = mean - norm.ppf(1 - self.config.quantile) * np.sqrt(mean * (1 - mean) / (r + s + 3))
+        approx = mean - ndtri(1 - self.config.quantile) * np.sqrt(mean * (1 - mean) / (r + s + 3))
         pool = min(len(subjects), max(4 * limit, 400))
         cand = np.argpartition(-approx, pool - 1)[:pool] if pool < len(subjects) else np.arange(len(subjects))
         score, unc, lower = opinion(r[cand], s[cand], self.config.quantile)
