@@ -258,20 +258,29 @@ def verdict_scenario(n: int = 10_000, bad_share: float = 0.2, seed: int = 9, vie
 def late_payer_scenario(n: int = 3000, share: float = 0.1, seed: int = 10, views: int = 5,
                         config: TrustConfig = DEFAULT) -> dict:
     """How much of its say about quality a member keeps when it pays late (facets stay separate)."""
-    rng = np.random.default_rng(seed)
-    world, edges = ws.honest_world(n, rng)
-    late = rng.choice(n, int(share * n), replace=False)
-    on_time = world.copy()
-    world.payer = world.quality.copy()
-    world.payer[late] = 0.5
-    ws.trade(world, edges)
-    ws.trade(on_time, edges)
+    # Two worlds from one seed: the same relations, deals and draws; only the late payers'
+    # payment outcomes differ (a draw above 0.5 is a late payment in one, on time in the other).
+    made = []
+    for payer in (0.5, None):
+        rng = np.random.default_rng(seed)
+        world, edges = ws.honest_world(n, rng)
+        late = rng.choice(n, int(share * n), replace=False)
+        if payer is not None:
+            world.payer = world.quality.copy()
+            world.payer[late] = payer
+        ws.trade(world, edges)
+        made.append(world)
+    world, on_time = made
+    late_table, fair_table = world.table(), on_time.table()
     kept = []
     for v in ms.viewers(world, views):
         if v in set(late.tolist()):
             continue
-        late_w = TrustModel(world.table(), world.table().members[v], config).weights(NOW).weight_for("quality")
-        fair_w = TrustModel(on_time.table(), on_time.table().members[v], config).weights(NOW).weight_for("quality")
+        # weight_for takes a facet family: "quality" is in "work" (asking for "quality" itself
+        # read the general weight, judged on all facets, and measured 75% here)
+        family = config.family("quality")
+        late_w = ms.model(late_table, v, config).weights(NOW).weight_for(family)
+        fair_w = ms.model(fair_table, v, config).weights(NOW).weight_for(family)
         counted = late[fair_w[late] > 0]
         kept.append(late_w[counted].sum() / fair_w[counted].sum())
     return {"scenario": f"late payers {share:.0%} of {n}: their say on quality",
