@@ -31,13 +31,13 @@ def cli(ctx: click.Context, home: str | None, passphrase_file: str | None) -> No
 
 def _register() -> None:
     from trustmesh.cli import (
-        bundles, config_cmds, contact_cmds, deal_cmds, network_cmds, node_cmds, records_cmds, trust_cmds,
+        bundles, config_cmds, contact_cmds, deal_cmds, key_cmds, network_cmds, node_cmds, records_cmds, trust_cmds,
     )
     records_cmds.register(cli)
     deal_cmds.register(cli)
     for command in (bundles.export, bundles.import_, bundles.verify):
         cli.add_command(command)
-    for module in (trust_cmds, node_cmds, network_cmds, config_cmds, contact_cmds):
+    for module in (trust_cmds, node_cmds, network_cmds, config_cmds, contact_cmds, key_cmds):
         module.register(cli)
 
 

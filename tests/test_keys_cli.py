@@ -1,0 +1,91 @@
+"""The key and device commands over real homes (issue 15): files, modes, refusals."""
+
+from __future__ import annotations
+
+import json
+import stat
+
+from trustmesh.testing.clirun import invoke_cli
+
+
+def _init(home):
+    assert invoke_cli(home, "init").returncode == 0
+
+
+def _show(home):
+    result = invoke_cli(home, "key", "show", "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_init_rotate_with_the_recovery_file_and_a_wrong_one_refused(tmp_path):
+    home, rec, rec2 = tmp_path / "a", tmp_path / "rec1.key", tmp_path / "rec2.key"
+    _init(home)
+    before = _show(home)
+    assert before["incepted"] is False
+    result = invoke_cli(home, "key", "init", "--recovery", rec)
+    assert result.returncode == 0, result.stderr
+    assert "OFFLINE" in result.stderr and str(rec) in result.stderr
+    assert stat.S_IMODE(rec.stat().st_mode) == 0o600
+    assert _show(home)["incepted"] is True
+    assert invoke_cli(home, "key", "init", "--recovery", tmp_path / "again.key").returncode == 2
+
+    other, wrong = tmp_path / "b", tmp_path / "wrong.key"
+    _init(other)
+    assert invoke_cli(other, "key", "init", "--recovery", wrong).returncode == 0
+    refused = invoke_cli(home, "key", "rotate", "--recovery", wrong, "--new-recovery", rec2)
+    assert refused.returncode == 1 and "not this member's recovery file" in refused.stderr
+    assert "Traceback" not in refused.stderr and not rec2.exists()
+
+    done = invoke_cli(home, "key", "rotate", "--recovery", rec, "--new-recovery", rec2)
+    assert done.returncode == 0, done.stderr
+    after = _show(home)
+    assert after["member"] == before["member"] and after["this_key"] != before["this_key"]
+    assert after["controller"] == after["this_key"]
+    assert stat.S_IMODE(rec2.stat().st_mode) == 0o600
+    assert stat.S_IMODE((home / "identity.key").stat().st_mode) == 0o600
+    used = invoke_cli(home, "key", "rotate", "--recovery", rec, "--new-recovery", tmp_path / "r3.key")
+    assert used.returncode == 1
+
+
+def test_device_request_add_accept_list_revoke(tmp_path):
+    phone, laptop, rec = tmp_path / "phone", tmp_path / "laptop", tmp_path / "rec.key"
+    _init(phone)
+    _init(laptop)
+    assert invoke_cli(phone, "key", "init", "--recovery", rec).returncode == 0
+    member = _show(phone)["member"]
+    req, offer = tmp_path / "req.json", tmp_path / "offer.json"
+    assert invoke_cli(laptop, "device", "request", "--member", member, "--out", req).returncode == 0
+    added = invoke_cli(phone, "device", "add", req, "--out", offer)
+    assert added.returncode == 0, added.stderr
+    accepted = invoke_cli(laptop, "device", "accept", offer)
+    assert accepted.returncode == 0, accepted.stderr
+    seen = _show(laptop)
+    assert seen["member"] == member and seen["this_key"] != member
+    listed = json.loads(invoke_cli(laptop, "device", "list", "--json").stdout)
+    mine = [d for d in listed if d["this_node"]]
+    assert len(mine) == 1 and mine[0]["role"] == "device" and mine[0]["until"] is None
+
+    # the phone learns the countersigned add from a bundle, then revokes the laptop
+    bundle = tmp_path / "laptop.bundle"
+    assert invoke_cli(laptop, "export", "-o", bundle).returncode == 0
+    assert invoke_cli(phone, "import", bundle).returncode == 0
+    revoked = invoke_cli(phone, "device", "revoke", seen["this_key"][:12])
+    assert revoked.returncode == 0, revoked.stderr
+    rows = json.loads(invoke_cli(phone, "device", "list", "--json").stdout)
+    assert [r["until"] for r in rows if r["key"] == seen["this_key"]][0] is not None
+
+
+def test_bad_arguments_are_one_line_and_a_non_zero_exit(tmp_path):
+    home = tmp_path / "a"
+    _init(home)
+    junk = tmp_path / "junk.json"
+    junk.write_text("[1, 2]")
+    for args, code in ((("device", "add", junk, "--out", tmp_path / "o"), 2),
+                       (("device", "accept", junk), 2),
+                       (("device", "revoke", "abc"), 2),
+                       (("device", "request", "--member", "nope", "--out", tmp_path / "r"), 2),
+                       (("key", "rotate", "--recovery", junk, "--new-recovery", tmp_path / "n"), 1)):
+        result = invoke_cli(home, *args)
+        assert result.returncode == code, (args, result.stderr)
+        assert "Traceback" not in result.stderr and result.stderr.strip()

@@ -1,0 +1,218 @@
+"""This home's part in its member's key chain: inception, rotation, devices.
+
+The successor's secret is written once to a recovery file (0600) and never
+kept here: the chain keeps only its commitment, so a thief of this node
+holds the current key but cannot rotate the member away (issue 15).
+
+A rotation makes this node's identity the successor: the new key file is
+written beside the old one and renamed over it (a crash leaves the old or
+the new key, never neither). The old key is not kept: once the rotation is
+out, nothing it signs counts, and a copy would only be something to steal.
+Writes go through the ledger's store, so they are refused while a node runs
+for the home (restart the node after a rotation: its libp2p identity is
+the key file).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from pathlib import Path
+
+from trustmesh.core.keyfile import create_key, load_key
+from trustmesh.crypto.keys import Identity
+from trustmesh.crypto.sign import verify
+from trustmesh.errors import BadLink, InvalidRecord, KeyFileError, UsageError
+from trustmesh.protocol import keyevents
+from trustmesh.protocol.keystate import KeyState
+from trustmesh.protocol.records import KeyEvent, encode, next_commitment, record_id
+
+REQUEST_DOMAIN = b"trustmesh/v1/pair-request\0"
+PAIRING_FILE = "pairing.json"
+
+
+def member_of(ledger) -> bytes:
+    """The member this node's key acts (or acted) for: itself unless it is a device or successor."""
+    return ledger.store.key_members().get(ledger.me, ledger.me)
+
+
+def state(ledger) -> KeyState:
+    return ledger.store.key_state(member_of(ledger))
+
+
+def incept(ledger, recovery: Path) -> KeyEvent:
+    """The first key event of this member, committing to a successor written to ``recovery``."""
+    if member_of(ledger) != ledger.me:
+        raise UsageError("this node is a device of another member: it has no inception of its own")
+    if state(ledger).tip is not None:
+        raise UsageError("this member already has an inception (see: trustmesh key show)")
+    successor = _new_recovery(recovery)
+    event = keyevents.incept(ledger.identity, successor, ledger.clock())
+    _store(ledger, event)
+    return event
+
+
+def rotate(ledger, recovery: Path, new_recovery: Path, *, since: int | None = None,
+           after: bytes | None = None, passphrase: bytes | None = None) -> KeyEvent:
+    """The successor in ``recovery`` takes over; the next one goes to ``new_recovery``."""
+    successor = read_recovery(recovery)
+    current = state(ledger)
+    if current.next is None:
+        raise UsageError("this member has no inception: run 'trustmesh key init' first")
+    if next_commitment(successor.public_key) != current.next:
+        raise KeyFileError(f"{recovery} is not this member's recovery file (or it was used already)")
+    following = _new_recovery(new_recovery)
+    try:
+        event = keyevents.rotate(current, successor, following, ledger.clock(), since=since, after=after)
+        _store(ledger, event)
+    except BaseException:
+        new_recovery.unlink(missing_ok=True)
+        raise
+    replace_key(ledger.home.key, successor, passphrase)
+    ledger.identity = successor
+    return event
+
+
+def replace_key(path: Path, identity: Identity, passphrase: bytes | None) -> None:
+    """Write ``identity`` next to ``path`` (0600, exclusive) and rename it over ``path``."""
+    fresh = path.with_name(path.name + ".new")
+    fresh.unlink(missing_ok=True)
+    create_key(fresh, identity, passphrase)
+    os.replace(fresh, path)
+    _fsync_dir(path.parent)
+
+
+def read_recovery(path: Path) -> Identity:
+    try:
+        return load_key(Path(path))
+    except KeyFileError as exc:
+        raise KeyFileError(f"cannot use the recovery file {path}: {exc}") from None
+
+
+def recover(ledger, recovery: Path, new_recovery: Path, events: list[bytes], *,
+            since: int | None, after: bytes | None, passphrase: bytes | None) -> KeyEvent:
+    """On a new home: take the member's key events, then rotate to the recovery file's key."""
+    if events:
+        ledger.ingest(events)
+    successor = read_recovery(recovery)
+    member = _member_committing(ledger, successor.public_key)
+    ledger_member = ledger.store.key_state(member)
+    following = _new_recovery(new_recovery)
+    try:
+        event = keyevents.rotate(ledger_member, successor, following, ledger.clock(), since=since, after=after)
+        _store(ledger, event)
+    except BaseException:
+        new_recovery.unlink(missing_ok=True)
+        raise
+    replace_key(ledger.home.key, successor, passphrase)
+    ledger.identity = successor
+    return event
+
+
+def _member_committing(ledger, successor: bytes) -> bytes:
+    commitment = next_commitment(successor)
+    for member in ledger.store.keyed_members():
+        if ledger.store.key_state(member).next == commitment:
+            return member
+    raise KeyFileError("no member held here commits to this recovery file's key: "
+                       "import the member's key events first (--events FILE)")
+
+
+# ---- devices -----------------------------------------------------------
+
+def device_request(ledger, member: bytes) -> dict:
+    """What a new node sends to be added to ``member``: its key, signed; remembered here."""
+    device = ledger.me
+    sig = ledger.identity.sign(REQUEST_DOMAIN + member + device)
+    (ledger.home.root / PAIRING_FILE).write_text(json.dumps({"member": member.hex()}))
+    return {"member": member.hex(), "device": device.hex(), "sig": sig.hex()}
+
+
+def device_add(ledger, request: dict) -> dict:
+    """The add event for a requesting device, signed here, with the chain it follows (an offer)."""
+    member, device, sig = (_hex(request, name) for name in ("member", "device", "sig"))
+    if member != member_of(ledger):
+        raise BadLink("this request asks to join another member")
+    if not verify(device, sig, REQUEST_DOMAIN + member + device):
+        raise BadLink("the request's signature does not verify: not made by that device")
+    event = keyevents.add_device(state(ledger), ledger.identity, device, ledger.clock())
+    chain = [encode(e) for _, e in ledger.store.key_events(member)]
+    # the add is not a whole record until the device countersigns: its fields travel as they are
+    add = {"seq": event.seq, "prev": event.prev.hex(), "issued": event.issued, "author": event.author.hex(),
+           "member": event.member.hex(), "key": event.key.hex(), "sig": event.sig.hex()}
+    return {"add": add, "events": [_b64(raw) for raw in chain]}
+
+
+def device_accept(ledger, offer: dict) -> KeyEvent:
+    """Check the offer is for the member asked for, countersign the add and store it."""
+    pairing = ledger.home.root / PAIRING_FILE
+    try:
+        asked = bytes.fromhex(json.loads(pairing.read_text())["member"])
+    except (OSError, ValueError, KeyError, TypeError):
+        raise UsageError("no device request was made here: run 'trustmesh device request' first") from None
+    try:
+        add = offer["add"]
+        event = KeyEvent(author=_hex(add, "author"), member=_hex(add, "member"), seq=int(add["seq"]),
+                         prev=_hex(add, "prev"), issued=int(add["issued"]), kind="add", key=_hex(add, "key"),
+                         next=None, since=None, sig=_hex(add, "sig"))
+        events = [base64.b64decode(raw, validate=True) for raw in offer["events"]]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UsageError(f"not a device offer: {exc}") from None
+    if event.member != asked:
+        raise BadLink("this offer is for another member than the one asked for")
+    signed = keyevents.consent(event, ledger.identity)
+    ledger.ingest(events)
+    _store(ledger, signed)
+    pairing.unlink()
+    return signed
+
+
+def revoke(ledger, key: bytes, since: int) -> KeyEvent:
+    event = keyevents.revoke(state(ledger), ledger.identity, key, since, ledger.clock())
+    _store(ledger, event)
+    return event
+
+
+def find_key(current: KeyState, text: str) -> bytes:
+    """A key of the member's chain named by its hex or a prefix of it (8+ digits)."""
+    text = text.lower()
+    if len(text) < 8:
+        raise UsageError("a key prefix has 8 hex digits at least")
+    found = [k for k in current.windows if k.hex().startswith(text)]
+    if len(found) != 1:
+        raise UsageError(f"{'no' if not found else 'more than one'} key of this member starts with {text}")
+    return found[0]
+
+
+def _store(ledger, event: KeyEvent) -> None:
+    ledger._store_own(encode(event))
+
+
+def _new_recovery(path: Path) -> bytes:
+    successor = Identity.generate()
+    create_key(Path(path), successor)
+    return successor.public_key
+
+
+def _hex(request: dict, name: str) -> bytes:
+    try:
+        return bytes.fromhex(request[name])
+    except (KeyError, TypeError, ValueError):
+        raise UsageError(f"not a device request: '{name}' is missing or not hex") from None
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+__all__ = ["incept", "rotate", "recover", "device_request", "device_add", "device_accept", "revoke",
+           "record_id", "InvalidRecord"]
