@@ -162,23 +162,45 @@ def _family_walks(evidence: EvidenceTable, viewer: int, now_ms: int, config: Tru
 
     Only for families that other families' negatives would otherwise cut; the others
     share the general walk. The bridge penalty of the general walk is kept, and the walk
-    starts from the general mass (the two differ little).
+    starts from the general mass (the two differ little). The families' matrices differ
+    only in their values, so the pattern (and its transpose) is built once.
     """
-    live = evidence.expires > now_ms
-    negative = np.bincount(evidence.facet[live & ~evidence.positive], minlength=len(evidence.facets)) > 0
+    ev, m = evidence, evidence.size
+    live = ev.expires > now_ms
+    negative = np.bincount(ev.facet[live & ~ev.positive], minlength=len(ev.facets)) > 0
+    wanted = [f for f in sorted({config.family(x) for x in ev.facets})
+              if (negative & ~_in_family(ev, config, f)).any()]
+    if not wanted:
+        return {}
+    hl = config.relation_half_life_days
+    strength = np.where(ev.dealt[live], 1.0, config.undealt_weight) * decay(now_ms - ev.occurred[live], hl)
+    deal = config.deal_relation * decay(now_ms - ev.deal_time, hl)
+    rows = np.concatenate([ev.author[live], ev.deal_a, ev.deal_b]).astype(np.int64)
+    cols = np.concatenate([ev.subject[live], ev.deal_b, ev.deal_a]).astype(np.int64)
+    pairs, where = np.unique(rows * m + cols, return_inverse=True)
+    src, dst = pairs // m, pairs % m
+    by_dst = np.argsort(dst, kind="stable")          # the transpose: rows are targets
+    indptr = np.r_[0, np.cumsum(np.bincount(dst, minlength=m))]
+    cut = np.ones(len(pairs))
+    if len(ev.equivocators):
+        bad = np.zeros(m, bool)
+        bad[ev.equivocators] = True
+        cut[bad[src] | bad[dst]] = 0.0
+    if factor is not None:
+        cut *= factor[dst]
+    sign = np.where(ev.positive[live], 1.0, -1.0)
+    facet = ev.facet[live]
     walks = {}
-    for family in sorted({config.family(f) for f in evidence.facets}):
-        if not (negative & ~_in_family(evidence, config, family)).any():
-            continue
-        rel = relation_matrix(evidence, now_ms, config, family)
-        out = np.asarray(rel.sum(axis=1)).ravel()
-        inv = np.divide(1.0, out, out=np.zeros(len(out)), where=out > 0)
-        step_t = (sp.diags(inv) @ rel).T.tocsr()
-        if factor is not None:
-            step_t = (sp.diags(factor) @ step_t).tocsr()
+    for family in wanted:
+        vals = np.where(_in_family(ev, config, family)[facet], sign, 1.0) * strength
+        data = np.bincount(where, np.concatenate([vals, deal, deal]), minlength=len(pairs))
+        np.log1p(np.maximum(data, 0.0), out=data)
+        out = np.bincount(src, data, minlength=m)
+        data *= np.divide(1.0, out, out=np.zeros(m), where=out > 0)[src] * cut
+        step_t = sp.csr_matrix((data[by_dst], src[by_dst].astype(np.int32), indptr), shape=(m, m))
         found, _ = _walk(step_t, viewer, config, mass.copy())
-        if len(evidence.equivocators):
-            found[evidence.equivocators] = 0.0
+        if len(ev.equivocators):
+            found[ev.equivocators] = 0.0
         walks[family] = found
     return walks
 
