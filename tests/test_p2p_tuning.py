@@ -10,6 +10,7 @@ from libp2p.pubsub.gossipsub import GossipSub
 
 from trustmesh.crypto.keys import Identity
 from trustmesh.net import tuning
+from trustmesh.net.gossip import router as gossip_router
 from trustmesh.net.host import build_host
 
 
@@ -31,7 +32,7 @@ def test_install_hooks_the_names_py_libp2p_calls():
     assert "swarm.common_stream_handler(" in inspect.getsource(SwarmConn._handle_muxed_stream)
     # the method LeanGossipSub overrides must exist upstream, or the override is dead code
     assert callable(GossipSub._emit_idontwant_for_message)
-    router = tuning.LeanGossipSub(["/meshsub/1.1.0"], 2, 2, 4)
+    router = gossip_router.LeanGossipSub(["/meshsub/1.1.0"], 2, 2, 4)
     assert router.graft_flood_threshold == 0.0 and router._check_graft_flood_protection  # still read upstream
 
 
@@ -80,7 +81,7 @@ async def test_blacklist_teardown_survives_the_peer_leaving_meanwhile():
         async def reset(self):
             del pubsub.peers[peer]          # the disconnect handler got there first
 
-    pubsub = tuning.SafePubsub.__new__(tuning.SafePubsub)
+    pubsub = gossip_router.SafePubsub.__new__(gossip_router.SafePubsub)
     peer = ID(b"\x00\x01x")
     pubsub.peers = {peer: Stream()}
     pubsub._forget_all_subscriptions = lambda p: None
@@ -91,7 +92,7 @@ async def test_blacklist_teardown_survives_the_peer_leaving_meanwhile():
 def test_own_messages_are_flood_published_and_relays_follow_the_mesh():
     from libp2p.peer.id import ID
     me, mesh_peer, other, forwarder = (ID(bytes([0, 1, i])) for i in range(4))
-    router = tuning.LeanGossipSub(["/meshsub/1.1.0"], 2, 2, 4)
+    router = gossip_router.LeanGossipSub(["/meshsub/1.1.0"], 2, 2, 4)
     router.pubsub = SimpleNamespace(my_id=me, peer_topics={"t": {mesh_peer, other, forwarder}})
     router.peer_protocol = {p: "/meshsub/1.1.0" for p in (mesh_peer, other, forwarder)}
     router.mesh = {"t": {mesh_peer, forwarder}}
@@ -151,7 +152,7 @@ def test_unsigned_messages_are_cached_by_content_and_never_taken_for_equivocatio
     from libp2p.pubsub.pb import rpc_pb2
 
     from trustmesh.protocol.gossip import message_id
-    router = tuning.LeanGossipSub(["/meshsub/1.1.0"], 2, 2, 4)
+    router = gossip_router.LeanGossipSub(["/meshsub/1.1.0"], 2, 2, 4)
     first, second = (rpc_pb2.Message(data=d, topicIDs=["t"]) for d in (b"\x91\x01", b"\x91\x02"))
     for msg in (first, second, first):
         assert router._check_equivocation(msg)
@@ -171,9 +172,9 @@ async def test_unsigned_publish_has_no_author_fields_and_signed_messages_are_dro
 
     async def upstream_push(self, forwarder, msg):       # what reaches py-libp2p's push_msg
         pushed.append((forwarder, msg))
-    monkeypatch.setattr(tuning.Pubsub, "push_msg", upstream_push)
+    monkeypatch.setattr(gossip_router.Pubsub, "push_msg", upstream_push)
     me = ID(b"\x00\x01me")
-    pubsub = tuning.SafePubsub.__new__(tuning.SafePubsub)
+    pubsub = gossip_router.SafePubsub.__new__(gossip_router.SafePubsub)
     pubsub.strict_signing = False
     pubsub.host = SimpleNamespace(get_id=lambda: me)
     await pubsub.publish("t", b"\x91\x01")
@@ -192,7 +193,7 @@ async def test_unsigned_publish_has_no_author_fields_and_signed_messages_are_dro
 def test_own_unsigned_messages_are_flood_published_too():
     from libp2p.peer.id import ID
     me, mesh_peer, other = (ID(bytes([0, 1, i])) for i in range(3))
-    router = tuning.LeanGossipSub(["/meshsub/1.1.0"], 2, 2, 4)
+    router = gossip_router.LeanGossipSub(["/meshsub/1.1.0"], 2, 2, 4)
     router.pubsub = SimpleNamespace(my_id=me, peer_topics={"t": {mesh_peer, other}})
     router.peer_protocol = {p: "/meshsub/1.1.0" for p in (mesh_peer, other)}
     router.mesh = {"t": {mesh_peer}}

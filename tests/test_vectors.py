@@ -274,7 +274,7 @@ def test_gossip_vectors():
         assert hashlib.sha256(data).hexdigest() == item["message_id_hex"]
         # the whole pubsub message, as our publisher builds it (StrictNoSign: data and topic only)
         from trustmesh.net.config import TOPIC
-        from trustmesh.net.tuning import unsigned_message
+        from trustmesh.net.gossip.router import unsigned_message
         assert unsigned_message(TOPIC, data).SerializeToString().hex() == item["pubsub_message_hex"]
     single = V["gossip"]["single"]
     assert single["message_id_hex"] == BY_NAME[single["records"][0]]["record_id_hex"]

@@ -30,7 +30,7 @@ from trustmesh.net.config import (
     DEAL_PROTOCOL, PEERS_PROTOCOL, QUERY_PROTOCOL, SYNC_PROTOCOL, NetConfig,
 )
 from trustmesh.net import tuning
-from trustmesh.net.defence import HARD, SOFT, Defence
+from trustmesh.net.defence import Defence
 from trustmesh.net.peers.discovery import Discovery, peer_addrs
 from trustmesh.net.gossip.topic import Gossip
 from trustmesh.net.host import (
@@ -38,6 +38,7 @@ from trustmesh.net.host import (
 )
 from trustmesh.net.keepalive import KeepAlive
 from trustmesh.net.peers.known import KnownPeers
+from trustmesh.net.policing import Policing
 from trustmesh.net.ports import NodePort
 from trustmesh.net.query.handler import QueryProtocol
 from trustmesh.net.reach import Reach, is_relayed
@@ -46,7 +47,7 @@ from trustmesh.net.sync.handler import SyncProtocol
 log = logging.getLogger("trustmesh.p2p")
 
 
-class NetService:
+class NetService(Policing):
     """The network side of one node."""
 
     def __init__(self, identity: Identity, config: NetConfig, port: NodePort, known: KnownPeers) -> None:
@@ -257,68 +258,6 @@ class NetService:
             await self.reach_member(request["subject"], within_s=5.0)    # a subject may run no node
         return await self.query_protocol.ask_all(request)
 
-    # ---- defence ---------------------------------------------------------
-
-    def banned(self, peer: ID) -> bool:
-        """True while a ban on ``peer`` runs."""
-        return self.defence.is_banned(peer.to_base58(), trio.current_time())
-
-    def _unless_banned(self, handler):
-        """``handler`` for streams from peers not banned; a banned peer's stream is reset.
-
-        Why at every handler: a banned peer is disconnected when it connects,
-        but streams it opens at once reach the handlers first.
-        """
-        async def gated(stream) -> None:
-            if self.banned(stream.muxed_conn.peer_id):
-                await _reset(stream)
-                return
-            await handler(stream)
-        return gated
-
-    def _allow(self, peer: ID, n: int) -> bool:
-        return self.defence.allow_records(peer.to_base58(), n, trio.current_time())
-
-    def offence(self, peer: ID, kind: str, reason: str) -> None:
-        """Record misbehaviour by ``peer``; ban and disconnect it when it has earned it."""
-        pid = peer.to_base58()
-        now = trio.current_time()
-        was = self.defence.is_banned(pid, now)
-        banned = self.defence.offence(pid, kind, reason, now)
-        log.warning("offence by %s (%s): %s", pid, kind, reason)
-        self.port.notify("offence", peer=pid, severity=kind, reason=reason)
-        if banned and not was:
-            log.warning("banning %s: %s", pid, reason)
-            self.save()                      # at once: a kill -9 a moment later must not lose it
-            self.port.notify("ban", peer=pid, reason=reason)
-            self._ban(peer)
-
-    def _stream_failed(self, peer: ID, reason: str, malformed: bool) -> None:
-        """A stream handler (ours or libp2p's) raised on what ``peer`` sent.
-
-        Its stream is already reset; bytes no honest node sends are a hard
-        offence, any other failure a soft one (it may be a bug of ours).
-        """
-        if peer == self.host.get_id():
-            log.warning("own stream failed: %s", reason)
-            return
-        self.offence(peer, HARD if malformed else SOFT, reason)
-
-    def _ban(self, peer: ID) -> None:
-        try:
-            self.gossip.pubsub.add_to_blacklist(peer)
-        except Exception:
-            pass
-        if self._nursery is not None:
-            self._nursery.start_soon(self._disconnect, peer)
-
-    async def _disconnect(self, peer: ID) -> None:
-        try:
-            with trio.move_on_after(5):
-                await self.host.disconnect(peer)
-        except Exception as exc:
-            log.debug("disconnect %s: %s", peer, exc)
-
     async def _intake(self, raws: list[bytes], peer: ID, source: str):
         return await self.port.intake(raws, key_of(peer), source)
 
@@ -402,13 +341,6 @@ def usable_listen(listen: list) -> list:
     for addr, reason in busy.items():
         log.warning("not listening on %s: %s", addr, reason.lower())
     return [a for a in listen if str(a) not in busy]
-
-
-async def _reset(stream) -> None:
-    try:
-        await stream.reset()
-    except Exception:
-        pass
 
 
 def _in_trio() -> bool:

@@ -111,15 +111,10 @@ from libp2p.io.exceptions import MessageTooLarge as _MessageTooLarge
 from libp2p.peer import peerstore as _peerstore_mod
 from libp2p.pubsub import utils as _utils_mod
 from libp2p.peer.id import ID
-from libp2p.pubsub.gossipsub import GossipSub
-from libp2p.pubsub.mcache import MessageCache
-from libp2p.pubsub.pb import rpc_pb2
-from libp2p.pubsub.pubsub import Pubsub
 from libp2p.stream_muxer.yamux import yamux as _yamux_mod
 from libp2p.utils import varint as _varint_mod
 
 from trustmesh.errors import DecodeError, FrameTooLarge
-from trustmesh.protocol.gossip import message_id
 
 log = logging.getLogger("trustmesh.p2p")
 
@@ -210,107 +205,6 @@ def env_to_send(host) -> tuple[bytes, bool]:
     return data, fresh
 
 
-class ContentMessageCache(MessageCache):
-    """The router's message cache keyed by the pubsub message id, not ``from + seqno`` (see 9)."""
-
-    def __init__(self, window_size: int, history_size: int, msg_id: Callable) -> None:
-        super().__init__(window_size, history_size)
-        self._msg_id = msg_id
-
-    def put(self, msg) -> None:
-        mid = self._msg_id(msg)
-        if mid in self.msgs:
-            return
-        self.msgs[mid] = msg
-        self.history[0].append(_mcache_entry(mid, msg.topicIDs))
-
-
-class LeanGossipSub(GossipSub):
-    """GossipSub that sends IDONTWANT only for messages worth suppressing (> 1 KiB),
-    with a stable mesh (no GRAFT-flood penalty between honest re-grafts), flood
-    publishing, and a message cache keyed by ``msg_id`` (see 9)."""
-
-    _small_message = False
-
-    def __init__(self, *args, msg_id: Callable = lambda msg: message_id(msg.data), **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.graft_flood_threshold = 0.0
-        self.mcache = ContentMessageCache(self.mcache.window_size, self.mcache.history_size, msg_id)
-
-    def _check_equivocation(self, msg) -> bool:
-        if not msg.from_id and not msg.seqno:      # no author, content-addressed: nothing to equivocate
-            return True
-        return super()._check_equivocation(msg)
-
-    def _get_peers_to_send(self, topic_ids, msg_forwarder, origin, msg_id=None):
-        topic_ids = list(topic_ids)
-        peers = set(super()._get_peers_to_send(topic_ids, msg_forwarder, origin, msg_id))
-        if self.pubsub is not None and msg_forwarder == self.pubsub.my_id:   # our own publish
-            for topic in topic_ids:            # flood publish our own messages
-                peers.update(p for p in self.pubsub.peer_topics.get(topic, ())
-                             if p in self.peer_protocol and p != origin)
-        return peers
-
-    async def publish(self, msg_forwarder, pubsub_msg) -> None:
-        # No await runs between this line and the IDONTWANT emission in
-        # GossipSub.publish, so the flag cannot be seen by another message's task.
-        self._small_message = len(pubsub_msg.data) <= IDONTWANT_THRESHOLD
-        await super().publish(msg_forwarder, pubsub_msg)
-
-    async def _emit_idontwant_for_message(self, msg_id, topic_ids) -> None:
-        if self._small_message:
-            return
-        await super()._emit_idontwant_for_message(msg_id, topic_ids)
-
-
-class SafePubsub(Pubsub):
-    """Pubsub whose blacklist teardown tolerates the peer having gone meanwhile,
-    and whose per-message task cannot fail the service (see 7)."""
-
-    # (forwarder, reason, malformed) -> None; set by the owner to count an offence
-    on_failure: "Callable | None" = None
-
-    async def publish(self, topic_id, data: bytes) -> None:
-        """Pubsub's publish; unsigned (StrictNoSign, see 9) unless ``strict_signing``."""
-        if self.strict_signing:
-            await super().publish(topic_id, data)
-            return
-        await self.push_msg(self.my_id, unsigned_message(topic_id, data))
-
-    async def push_msg(self, msg_forwarder, msg) -> None:
-        if not self.strict_signing and any(msg.HasField(f) for f in _AUTHOR_FIELDS):
-            log.debug("dropped a signed gossip message from %s (StrictNoSign)", msg_forwarder)
-            return
-        try:
-            await super().push_msg(msg_forwarder, msg)
-        except Exception as exc:
-            _report(self.on_failure, msg_forwarder, "gossip message", exc)
-
-    async def _teardown_if_connected(self, peer_id) -> None:
-        stream = self.peers.get(peer_id)
-        if stream is not None:
-            try:
-                await stream.reset()
-            except Exception:
-                pass
-            self.peers.pop(peer_id, None)
-        self._forget_all_subscriptions(peer_id)
-
-
-_AUTHOR_FIELDS = ("from_id", "seqno", "signature", "key")   # absent under StrictNoSign
-
-
-def unsigned_message(topic_id, data: bytes):
-    """A StrictNoSign pubsub message: ``data`` and the topics, no other field present."""
-    topics = [topic_id] if isinstance(topic_id, str) else list(topic_id)
-    return rpc_pb2.Message(data=data, topicIDs=topics)
-
-
-def _mcache_entry(mid: bytes, topics):
-    from libp2p.pubsub.mcache import CacheEntry
-    return CacheEntry(mid, topics)
-
-
 def malformed(exc: BaseException) -> bool:
     """True when ``exc`` (or every exception in a group) says the peer sent bytes no honest node sends."""
     if isinstance(exc, BaseExceptionGroup):
@@ -318,7 +212,8 @@ def malformed(exc: BaseException) -> bool:
     return isinstance(exc, (DecodeError, _ProtobufDecodeError))
 
 
-def _report(on_failure, peer, what: str, exc: BaseException) -> None:
+def report_failure(on_failure, peer, what: str, exc: BaseException) -> None:
+    """Tell ``on_failure`` (the offence hook) of a contained failure; log it if there is none."""
     reason = f"{what}: {type(exc).__name__}: {str(exc)[:120]}".rstrip(": ")
     if on_failure is None:
         log.warning("%s from %s failed: %s", what, peer, reason)
@@ -351,7 +246,7 @@ def guard_streams(host, on_failure: Callable) -> None:
                 protocol = stream.get_protocol() or "stream"
             except Exception:
                 return
-            _report(on_failure, peer, str(protocol), exc)
+            report_failure(on_failure, peer, str(protocol), exc)
 
     network.set_stream_handler(guarded)
 

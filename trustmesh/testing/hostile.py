@@ -175,7 +175,7 @@ async def main(target: str, mode: str, count: int, seed: bytes | None = None) ->
     from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11, PROTOCOL_ID_V12
 
     from trustmesh.net.gossip.topic import message_id
-    from trustmesh.net.tuning import LeanGossipSub, SafePubsub
+    from trustmesh.net.gossip.router import LeanGossipSub, SafePubsub
 
     if mode == "fuzz":
         return await fuzz(target)

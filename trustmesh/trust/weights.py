@@ -116,12 +116,21 @@ class AuthorWeights:
         return path[::-1] if current == self.viewer else None
 
 
-def relation_matrix(evidence: EvidenceTable, now_ms: int, config: TrustConfig) -> sp.csr_matrix:
-    """The relation strengths a -> b as a sparse matrix (rows: from whom)."""
+def relation_matrix(evidence: EvidenceTable, now_ms: int, config: TrustConfig,
+                    family: str | None = None) -> sp.csr_matrix:
+    """The relation strengths a -> b as a sparse matrix (rows: from whom).
+
+    With ``family``, the relations a rater's word in that facet family travels along: an
+    attestation on another family is a record of a real dealing whichever way it went, so
+    it counts as a relation unsigned (a late payment does not cut the trust that makes its
+    payer's quality ratings count).
+    """
     m = evidence.size
     live = evidence.expires > now_ms
     hl = config.relation_half_life_days
     sign = np.where(evidence.positive[live], 1.0, -1.0)
+    if family is not None:
+        sign[~_in_family(evidence, config, family)[evidence.facet[live]]] = 1.0
     strength = np.where(evidence.dealt[live], 1.0, config.undealt_weight)
     att = sign * strength * decay(now_ms - evidence.occurred[live], hl)
     deal = config.deal_relation * decay(now_ms - evidence.deal_time, hl)
@@ -140,6 +149,60 @@ def relation_matrix(evidence: EvidenceTable, now_ms: int, config: TrustConfig) -
         rel = (mask @ rel @ mask).tocsr()
         rel.eliminate_zeros()
     return rel
+
+
+def _in_family(evidence: EvidenceTable, config: TrustConfig, family: str) -> np.ndarray:
+    """Per facet index: whether it is in ``family``."""
+    return np.array([config.family(f) == family for f in evidence.facets], bool)
+
+
+def _family_walks(evidence: EvidenceTable, viewer: int, now_ms: int, config: TrustConfig,
+                  factor, mass: np.ndarray) -> dict:
+    """Per facet family: the walk mass over that family's relations (``relation_matrix``).
+
+    Only for families that other families' negatives would otherwise cut; the others
+    share the general walk. The bridge penalty of the general walk is kept, and the walk
+    starts from the general mass (the two differ little). The families' matrices differ
+    only in their values, so the pattern (and its transpose) is built once.
+    """
+    ev, m = evidence, evidence.size
+    live = ev.expires > now_ms
+    negative = np.bincount(ev.facet[live & ~ev.positive], minlength=len(ev.facets)) > 0
+    wanted = [f for f in sorted({config.family(x) for x in ev.facets})
+              if (negative & ~_in_family(ev, config, f)).any()]
+    if not wanted:
+        return {}
+    hl = config.relation_half_life_days
+    strength = np.where(ev.dealt[live], 1.0, config.undealt_weight) * decay(now_ms - ev.occurred[live], hl)
+    deal = config.deal_relation * decay(now_ms - ev.deal_time, hl)
+    rows = np.concatenate([ev.author[live], ev.deal_a, ev.deal_b]).astype(np.int64)
+    cols = np.concatenate([ev.subject[live], ev.deal_b, ev.deal_a]).astype(np.int64)
+    pairs, where = np.unique(rows * m + cols, return_inverse=True)
+    src, dst = pairs // m, pairs % m
+    by_dst = np.argsort(dst, kind="stable")          # the transpose: rows are targets
+    indptr = np.r_[0, np.cumsum(np.bincount(dst, minlength=m))]
+    cut = np.ones(len(pairs))
+    if len(ev.equivocators):
+        bad = np.zeros(m, bool)
+        bad[ev.equivocators] = True
+        cut[bad[src] | bad[dst]] = 0.0
+    if factor is not None:
+        cut *= factor[dst]
+    sign = np.where(ev.positive[live], 1.0, -1.0)
+    facet = ev.facet[live]
+    walks = {}
+    for family in wanted:
+        vals = np.where(_in_family(ev, config, family)[facet], sign, 1.0) * strength
+        data = np.bincount(where, np.concatenate([vals, deal, deal]), minlength=len(pairs))
+        np.log1p(np.maximum(data, 0.0), out=data)
+        out = np.bincount(src, data, minlength=m)
+        data *= np.divide(1.0, out, out=np.zeros(m), where=out > 0)[src] * cut
+        step_t = sp.csr_matrix((data[by_dst], src[by_dst].astype(np.int32), indptr), shape=(m, m))
+        found, _ = _walk(step_t, viewer, config, mass.copy())
+        if len(ev.equivocators):
+            found[ev.equivocators] = 0.0
+        walks[family] = found
+    return walks
 
 
 def author_weights(evidence: EvidenceTable, viewer: int, now_ms: int,
@@ -166,16 +229,21 @@ def author_weights(evidence: EvidenceTable, viewer: int, now_ms: int,
     weight = _scaled(mass, back, viewer, vouched, config, None)
     layers = hop_layers(rel, viewer)
     cred = credibility(evidence, weight, layers, now_ms, config)
-    families = {}
+    walks = _family_walks(evidence, viewer, now_ms, config, factor, mass)
+    families, family_weight = {}, {}
     for family in sorted({config.family(f) for f in evidence.facets}):
-        families[family] = credibility(evidence, weight, layers, now_ms, config, family)
+        own = walks.get(family)
+        family_weight[family] = weight if own is None else _scaled(own, back, viewer, vouched, config, None)
+        families[family] = credibility(evidence, family_weight[family], layers, now_ms, config, family)
     camp = camp_credibility(evidence, mass, weight, now_ms, config)
     if (camp < 1.0).any():      # the core is measured among those whose word counts
         weight = _scaled(mass, back, viewer, vouched, config, camp)
+        for family, own in walks.items():
+            family_weight[family] = _scaled(own, back, viewer, vouched, config, camp)
     for held in [cred] + list(families.values()):
         held *= camp
         held[viewer] = 1.0
-    families = {f: (weight * c, c) for f, c in families.items()}
+    families = {f: ((weight if f not in walks else family_weight[f]) * c, c) for f, c in families.items()}
     return AuthorWeights(viewer, mass, weight * cred, inflow, n1, cred, families, weight)
 
 

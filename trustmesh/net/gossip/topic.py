@@ -31,7 +31,7 @@ from trustmesh.net.ports import IntakeReport
 from trustmesh.net.gossip.intake import IntakeBatcher
 from trustmesh.net.gossip.pacing import PublishQueue
 from trustmesh.protocol.gossip import message_id as content_id, unpack_message
-from trustmesh.net.tuning import LeanGossipSub, SafePubsub
+from trustmesh.net.gossip.router import LeanGossipSub, SafePubsub
 
 log = logging.getLogger("trustmesh.p2p.gossip")
 
@@ -67,7 +67,7 @@ class Gossip:
             spam_protection_enabled=True,
             max_messages_per_topic_per_second=config.max_messages_per_s,
             eclipse_protection_enabled=False,   # all peers share one IP on loopback / a LAN
-            adaptive_gossip_enabled=False,      # see tuning.LeanGossipSub
+            adaptive_gossip_enabled=False,      # see gossip/router.LeanGossipSub
             msg_id=message_id,
         )
         self.pubsub = SafePubsub(

@@ -1,0 +1,121 @@
+"""The gossip router and pubsub as trustmesh runs them (items 2, 3, 7 and 9 of net/tuning.py).
+
+Kept beside the topic that uses them; the reasons, and the pinned upstream
+sources these classes override, are in ``net/tuning.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from libp2p.pubsub.gossipsub import GossipSub
+from libp2p.pubsub.mcache import MessageCache
+from libp2p.pubsub.pb import rpc_pb2
+from libp2p.pubsub.pubsub import Pubsub
+
+from trustmesh.net.tuning import IDONTWANT_THRESHOLD, report_failure
+from trustmesh.protocol.gossip import message_id
+
+log = logging.getLogger("trustmesh.p2p")
+
+
+class ContentMessageCache(MessageCache):
+    """The router's message cache keyed by the pubsub message id, not ``from + seqno`` (see 9)."""
+
+    def __init__(self, window_size: int, history_size: int, msg_id: Callable) -> None:
+        super().__init__(window_size, history_size)
+        self._msg_id = msg_id
+
+    def put(self, msg) -> None:
+        mid = self._msg_id(msg)
+        if mid in self.msgs:
+            return
+        self.msgs[mid] = msg
+        self.history[0].append(_mcache_entry(mid, msg.topicIDs))
+
+
+class LeanGossipSub(GossipSub):
+    """GossipSub that sends IDONTWANT only for messages worth suppressing (> 1 KiB),
+    with a stable mesh (no GRAFT-flood penalty between honest re-grafts), flood
+    publishing, and a message cache keyed by ``msg_id`` (see 9)."""
+
+    _small_message = False
+
+    def __init__(self, *args, msg_id: Callable = lambda msg: message_id(msg.data), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.graft_flood_threshold = 0.0
+        self.mcache = ContentMessageCache(self.mcache.window_size, self.mcache.history_size, msg_id)
+
+    def _check_equivocation(self, msg) -> bool:
+        if not msg.from_id and not msg.seqno:      # no author, content-addressed: nothing to equivocate
+            return True
+        return super()._check_equivocation(msg)
+
+    def _get_peers_to_send(self, topic_ids, msg_forwarder, origin, msg_id=None):
+        topic_ids = list(topic_ids)
+        peers = set(super()._get_peers_to_send(topic_ids, msg_forwarder, origin, msg_id))
+        if self.pubsub is not None and msg_forwarder == self.pubsub.my_id:   # our own publish
+            for topic in topic_ids:            # flood publish our own messages
+                peers.update(p for p in self.pubsub.peer_topics.get(topic, ())
+                             if p in self.peer_protocol and p != origin)
+        return peers
+
+    async def publish(self, msg_forwarder, pubsub_msg) -> None:
+        # No await runs between this line and the IDONTWANT emission in
+        # GossipSub.publish, so the flag cannot be seen by another message's task.
+        self._small_message = len(pubsub_msg.data) <= IDONTWANT_THRESHOLD
+        await super().publish(msg_forwarder, pubsub_msg)
+
+    async def _emit_idontwant_for_message(self, msg_id, topic_ids) -> None:
+        if self._small_message:
+            return
+        await super()._emit_idontwant_for_message(msg_id, topic_ids)
+
+
+class SafePubsub(Pubsub):
+    """Pubsub whose blacklist teardown tolerates the peer having gone meanwhile,
+    and whose per-message task cannot fail the service (see 7)."""
+
+    # (forwarder, reason, malformed) -> None; set by the owner to count an offence
+    on_failure: "Callable | None" = None
+
+    async def publish(self, topic_id, data: bytes) -> None:
+        """Pubsub's publish; unsigned (StrictNoSign, see 9) unless ``strict_signing``."""
+        if self.strict_signing:
+            await super().publish(topic_id, data)
+            return
+        await self.push_msg(self.my_id, unsigned_message(topic_id, data))
+
+    async def push_msg(self, msg_forwarder, msg) -> None:
+        if not self.strict_signing and any(msg.HasField(f) for f in _AUTHOR_FIELDS):
+            log.debug("dropped a signed gossip message from %s (StrictNoSign)", msg_forwarder)
+            return
+        try:
+            await super().push_msg(msg_forwarder, msg)
+        except Exception as exc:
+            report_failure(self.on_failure, msg_forwarder, "gossip message", exc)
+
+    async def _teardown_if_connected(self, peer_id) -> None:
+        stream = self.peers.get(peer_id)
+        if stream is not None:
+            try:
+                await stream.reset()
+            except Exception:
+                pass
+            self.peers.pop(peer_id, None)
+        self._forget_all_subscriptions(peer_id)
+
+
+_AUTHOR_FIELDS = ("from_id", "seqno", "signature", "key")   # absent under StrictNoSign
+
+
+def unsigned_message(topic_id, data: bytes):
+    """A StrictNoSign pubsub message: ``data`` and the topics, no other field present."""
+    topics = [topic_id] if isinstance(topic_id, str) else list(topic_id)
+    return rpc_pb2.Message(data=data, topicIDs=topics)
+
+
+def _mcache_entry(mid: bytes, topics):
+    from libp2p.pubsub.mcache import CacheEntry
+    return CacheEntry(mid, topics)
