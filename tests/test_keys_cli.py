@@ -89,3 +89,24 @@ def test_bad_arguments_are_one_line_and_a_non_zero_exit(tmp_path):
         result = invoke_cli(home, *args)
         assert result.returncode == code, (args, result.stderr)
         assert "Traceback" not in result.stderr and result.stderr.strip()
+
+
+def test_the_owner_recovers_on_a_new_home_and_the_thiefs_later_records_are_void(tmp_path):
+    old, new, rec, rec2 = tmp_path / "old", tmp_path / "new", tmp_path / "rec.key", tmp_path / "rec2.key"
+    _init(old)
+    assert invoke_cli(old, "key", "init", "--recovery", rec).returncode == 0
+    member = _show(old)["member"]
+    # the thief, holding the old home, publishes a profile; the owner recovers from the bundle
+    assert invoke_cli(old, "profile", "set", "--name", "thief").returncode == 0
+    bundle = tmp_path / "old.bundle"
+    assert invoke_cli(old, "export", "-o", bundle).returncode == 0
+    _init(new)
+    done = invoke_cli(new, "key", "recover", rec, "--events", bundle, "--new-recovery", rec2,
+                      "--since", "2000-01-01")
+    assert done.returncode == 0, done.stderr
+    shown = _show(new)
+    assert shown["member"] == member and shown["controller"] == shown["this_key"] != member
+    held = json.loads(invoke_cli(new, "records", "--author", member, "--json").stdout)
+    assert not [r for r in held if r.get("type") == "profile"], held
+    again = invoke_cli(new, "key", "recover", rec, "--new-recovery", tmp_path / "r3.key")   # spent
+    assert again.returncode == 1 and "no member held here commits" in again.stderr

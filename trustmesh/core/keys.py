@@ -62,16 +62,7 @@ def rotate(ledger, recovery: Path, new_recovery: Path, *, since: int | None = No
         raise UsageError("this member has no inception: run 'trustmesh key init' first")
     if next_commitment(successor.public_key) != current.next:
         raise KeyFileError(f"{recovery} is not this member's recovery file (or it was used already)")
-    following = _new_recovery(new_recovery)
-    try:
-        event = keyevents.rotate(current, successor, following, ledger.clock(), since=since, after=after)
-        _store(ledger, event)
-    except BaseException:
-        new_recovery.unlink(missing_ok=True)
-        raise
-    replace_key(ledger.home.key, successor, passphrase)
-    ledger.identity = successor
-    return event
+    return _take_over(ledger, current, successor, new_recovery, since, after, passphrase)
 
 
 def replace_key(path: Path, identity: Identity, passphrase: bytes | None) -> None:
@@ -97,10 +88,15 @@ def recover(ledger, recovery: Path, new_recovery: Path, events: list[bytes], *,
         ledger.ingest(events)
     successor = read_recovery(recovery)
     member = _member_committing(ledger, successor.public_key)
-    ledger_member = ledger.store.key_state(member)
+    return _take_over(ledger, ledger.store.key_state(member), successor, new_recovery, since, after, passphrase)
+
+
+def _take_over(ledger, current: KeyState, successor: Identity, new_recovery: Path, since: int | None,
+               after: bytes | None, passphrase: bytes | None) -> KeyEvent:
+    """Rotate to ``successor`` (next one to ``new_recovery``), then make it this node's key file."""
     following = _new_recovery(new_recovery)
     try:
-        event = keyevents.rotate(ledger_member, successor, following, ledger.clock(), since=since, after=after)
+        event = keyevents.rotate(current, successor, following, ledger.clock(), since=since, after=after)
         _store(ledger, event)
     except BaseException:
         new_recovery.unlink(missing_ok=True)
