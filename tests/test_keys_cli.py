@@ -62,6 +62,9 @@ def test_device_request_add_accept_list_revoke(tmp_path):
     assert accepted.returncode == 0, accepted.stderr
     seen = _show(laptop)
     assert seen["member"] == member and seen["this_key"] != member
+    ident = json.loads(invoke_cli(laptop, "id", "--json").stdout)
+    assert "member" in ident and ident["id"] != ident["member"]
+    assert "member" not in json.loads(invoke_cli(phone, "id", "--json").stdout)
     listed = json.loads(invoke_cli(laptop, "device", "list", "--json").stdout)
     mine = [d for d in listed if d["this_node"]]
     assert len(mine) == 1 and mine[0]["role"] == "device" and mine[0]["until"] is None

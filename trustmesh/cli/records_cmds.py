@@ -41,13 +41,17 @@ def init(ctx: click.Context, passphrase_file: str | None) -> None:
 @_JSON
 @click.pass_context
 def id_(ctx: click.Context, as_json: bool) -> None:
-    """Print this node's identity id (a libp2p PeerID) and its did:key."""
+    """Print this node's identity id (a libp2p PeerID), its did:key, and its member when that differs."""
     from trustmesh.core.keyfile import load_key
     from trustmesh.core.home import resolve_home
     home = resolve_home(ctx.obj.home)
     identity = load_key(home.key, ctx.obj.passphrase())
     info = {"id": identity.id, "did": identity.did, "public_key": identity.public_key.hex(),
             "home": str(home.root)}
+    member = with_store(ctx, lambda store: store.key_members().get(identity.public_key))
+    if member is not None:      # a device or a successor: the member it acts for is not this key
+        from trustmesh.crypto.ids import peer_id
+        info["member"] = peer_id(member)
     if as_json:
         emit_json(info)
     else:
