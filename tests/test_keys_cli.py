@@ -104,6 +104,8 @@ def test_the_owner_recovers_on_a_new_home_and_the_thiefs_later_records_are_void(
     bundle = tmp_path / "old.bundle"
     assert invoke_cli(old, "export", "-o", bundle).returncode == 0
     _init(new)
+    bad = invoke_cli(new, "key", "recover", rec, "--events", bundle, "--new-recovery", rec2, "--after", "zz")
+    assert bad.returncode in (1, 2) and "internal error" not in bad.stderr and not rec2.exists()
     done = invoke_cli(new, "key", "recover", rec, "--events", bundle, "--new-recovery", rec2,
                       "--since", "2000-01-01")
     assert done.returncode == 0, done.stderr

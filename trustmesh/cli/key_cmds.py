@@ -77,10 +77,9 @@ def key_recover(ctx: click.Context, recovery: str, events: str | None, new_recov
     from trustmesh.protocol.bundle import read_bundle
     raws = list(read_bundle(_bundle_chunks(events))) if events else []
     at = parse_date(since, "--since") if since else None
-    after_id = bytes.fromhex(after) if after else None
     event = with_ledger(ctx, lambda ledger: keys.recover(
-        ledger, Path(recovery), Path(new_recovery), raws, since=at, after=after_id,
-        passphrase=ctx.obj.passphrase()))
+        ledger, Path(recovery), Path(new_recovery), raws, since=at,
+        after=ledger._record_id(after) if after else None, passphrase=ctx.obj.passphrase()))
     click.echo(f"recovered member {event.member.hex()}: this node's key is {event.key.hex()}")
     _told(Path(new_recovery))
 
