@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from trustmesh.cli.common import emit_json, format_ms, parse_date, read_small, with_ledger
+from trustmesh.crypto.ids import peer_id
 
 _JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
@@ -93,8 +94,8 @@ def key_show(ctx: click.Context, as_json: bool) -> None:
 
     def look(ledger):
         state = keys.state(ledger)
-        return {"member": state.member.hex(), "this_key": ledger.me.hex(),
-                "controller": state.controller.hex() if state.controller else None,
+        return {"member": peer_id(state.member), "this_key": peer_id(ledger.me),
+                "controller": peer_id(state.controller) if state.controller else None,
                 "incepted": state.tip is not None, "disputed": state.disputed,
                 "devices": _windows(state, ledger.me)}
     info = with_ledger(ctx, look)
@@ -106,7 +107,7 @@ def key_show(ctx: click.Context, as_json: bool) -> None:
 
 
 def _windows(state, me: bytes) -> list[dict]:
-    return [{"key": w.key.hex(), "role": w.role, "until": format_ms(w.until), "this_node": w.key == me}
+    return [{"key": peer_id(w.key), "role": w.role, "until": format_ms(w.until), "this_node": w.key == me}
             for w in state.windows.values()]
 
 
@@ -149,7 +150,7 @@ def device_accept(ctx: click.Context, offer: str) -> None:
     """On the new node: check the offer is for the member asked, countersign and store the add."""
     from trustmesh.core import keys
     event = with_ledger(ctx, lambda ledger: keys.device_accept(ledger, _json(offer)))
-    click.echo(f"this node now acts for member {event.member.hex()}")
+    click.echo(f"this node now acts for member {peer_id(event.member)}")
 
 
 @device.command("list")
@@ -172,14 +173,14 @@ def device_list(ctx: click.Context, as_json: bool) -> None:
 @click.option("--since", help="Its records from this time on are void (default: now).")
 @click.pass_context
 def device_revoke(ctx: click.Context, key_text: str, since: str | None) -> None:
-    """End a key's authority (a lost laptop): by its hex or a prefix of 8+ digits."""
+    """End a key's authority (a lost laptop): by its id, or 8+ characters of it (start or end)."""
     from trustmesh.core import keys
 
     def act(ledger):
         target = keys.find_key(keys.state(ledger), key_text)
         return keys.revoke(ledger, target, parse_date(since, "--since") if since else ledger.clock())
     event = with_ledger(ctx, act)
-    click.echo(f"revoked {event.key.hex()}")
+    click.echo(f"revoked {peer_id(event.key)}")
 
 
 def _json(path: str) -> dict:

@@ -21,6 +21,7 @@ import os
 from pathlib import Path
 
 from trustmesh.core.keyfile import create_key, load_key
+from trustmesh.crypto.ids import parse_id, peer_id
 from trustmesh.crypto.keys import Identity
 from trustmesh.crypto.sign import verify
 from trustmesh.errors import BadLink, InvalidRecord, KeyFileError, UsageError
@@ -171,11 +172,18 @@ def revoke(ledger, key: bytes, since: int) -> KeyEvent:
 
 
 def find_key(current: KeyState, text: str) -> bytes:
-    """A key of the member's chain named by its hex or a prefix of it (8+ digits)."""
-    text = text.lower()
+    """A key of the member's chain named by its id (PeerID, did:key, hex), or 8+ characters
+    of its PeerID (its start or its end, as tables show it) or of its hex."""
+    text = text.strip().lstrip("…")
     if len(text) < 8:
-        raise UsageError("a key prefix has 8 hex digits at least")
-    found = [k for k in current.windows if k.hex().startswith(text)]
+        raise UsageError("name a key by its id or 8 characters of it at least")
+    try:
+        whole = parse_id(text)
+    except UsageError:
+        whole = None
+    found = [k for k in current.windows
+             if k == whole or peer_id(k).startswith(text) or peer_id(k).endswith(text)
+             or k.hex().startswith(text.lower())]
     if len(found) != 1:
         raise UsageError(f"{'no' if not found else 'more than one'} key of this member starts with {text}")
     return found[0]
