@@ -54,9 +54,9 @@ def test_a_bad_body_is_a_400_naming_the_field(node, path, body, field):
 
 
 @pytest.mark.parametrize("path", ["/v1/deals/not-hex!/accept", "/v1/deals/12/decline",
-                                  "/v1/records/xyz", "/v1/trust/nobody", "/v1/weights/nobody"])
+                                  "/v1/records/xyz", "/v1/trust/nobody", "/v1/weights/nobody", "/v1/keys/nobody"])
 def test_a_bad_path_value_is_a_4xx(node, path):
-    method = "GET" if path.startswith(("/v1/records", "/v1/trust", "/v1/weights")) else "POST"
+    method = "GET" if path.startswith(("/v1/records", "/v1/trust", "/v1/weights", "/v1/keys")) else "POST"
     reply = node.http.request(method, path)
     assert reply.status_code in (400, 404), reply.text
     assert node.api("GET", "/v1/health")["ok"]

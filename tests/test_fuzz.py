@@ -91,7 +91,7 @@ def test_mutated_bodies_never_get_a_500(node):
     assert "Traceback" not in node.log_tail(200)
 
 
-GETS = ["/v1/records", "/v1/rank", "/v1/members", "/v1/graph", "/v1/trust/{x}", "/v1/weights/{x}",
+GETS = ["/v1/records", "/v1/rank", "/v1/members", "/v1/graph", "/v1/trust/{x}", "/v1/weights/{x}", "/v1/keys/{x}",
         "/v1/records/{x}"]
 ODD = ["", "-1", "2" * 40, "nan", "1e9", "%00", "\u202e", "zz", "ab" * 40, "0x10", "[]", "a" * 5000]
 

@@ -145,6 +145,10 @@ async def weight(api, request: Request) -> dict:
     return {"member": peer_id(key), "weight": api.node.weight_of(key)}
 
 
+async def key_state(api, request: Request) -> dict:
+    return await api.node.key_state(params.member(request.path_params["member"], "member"))
+
+
 async def members(api, request: Request) -> list:
     return await api.node.members()
 
@@ -271,6 +275,7 @@ ROUTES: list[tuple] = [
     ("GET", "/v1/trust/{subject}", trust, "My trust in a member (?facet= &explain=1)."),
     ("GET", "/v1/rank", rank, "Best-known members on a facet (?facet= &limit=)."),
     ("GET", "/v1/weights/{member}", weight, "How much a member's word counts for me (0..1)."),
+    ("GET", "/v1/keys/{member}", key_state, "Which keys act for a member: its key events as I read them."),
     ("POST", "/v1/import", import_bundle, "Verify and store a bundle (the body, streamed), gossip what is new."),
     ("GET", "/v1/contacts", contacts, "My contacts: the names I give members."),
     ("POST", "/v1/contacts", contact, "Name a member (a new name for them replaces the old)."),

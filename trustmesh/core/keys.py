@@ -26,6 +26,7 @@ from trustmesh.crypto.keys import Identity
 from trustmesh.crypto.sign import verify
 from trustmesh.errors import BadLink, InvalidRecord, KeyFileError, UsageError
 from trustmesh.protocol import keyevents
+from trustmesh.protocol.jsonview import iso
 from trustmesh.protocol.keystate import KeyState
 from trustmesh.protocol.records import KeyEvent, encode, next_commitment, record_id
 
@@ -169,6 +170,18 @@ def revoke(ledger, key: bytes, since: int) -> KeyEvent:
     event = keyevents.revoke(state(ledger), ledger.identity, key, since, ledger.clock())
     _store(ledger, event)
     return event
+
+
+def state_view(current: KeyState, me: bytes | None = None) -> dict:
+    """A member's key state as JSON-ready data: for ``key show``, ``device list`` and the API."""
+    return {
+        "member": peer_id(current.member),
+        "controller": peer_id(current.controller) if current.controller else None,
+        "incepted": current.tip is not None, "disputed": current.disputed,
+        "forks": [{"seq": seq, "events": [i.hex() for i in ids]} for seq, ids in current.forks],
+        "keys": [{"key": peer_id(w.key), "role": w.role, "until": iso(w.until), "this_node": w.key == me}
+                 for w in current.windows.values()],
+    }
 
 
 def find_key(current: KeyState, text: str) -> bytes:

@@ -51,6 +51,12 @@ class Reading:
         from trustmesh.core.views import members
         return await self.worker.read(members, self.store, self.trust_engine, self.clock())
 
+    async def key_state(self, member: bytes) -> dict:
+        """Which keys act for ``member`` as my store reads its key events (``core.keys.state_view``)."""
+        from trustmesh.core.keys import state_view
+        state = await self.worker.read(self.store.key_state, member)
+        return state_view(state, self.identity.public_key)
+
     async def neighbourhood(self, around: bytes | None = None) -> dict:
         """Members within two relations of me or ``around``, and the relations (``views.neighbourhood``)."""
         from trustmesh.core.views import neighbourhood

@@ -96,6 +96,25 @@ class SafePubsub(Pubsub):
         except Exception as exc:
             report_failure(self.on_failure, msg_forwarder, "gossip message", exc)
 
+    def _handle_dead_peer(self, peer_id) -> None:
+        """Pubsub's, except that a peer still connected keeps the topics it told us (see 13).
+
+        A stale stream of a peer that came back (its old connection closed
+        by the keep-alive) fails after the new one has carried the peer's
+        subscriptions; upstream then forgets them, the peer never sends them
+        again, and we stop publishing to it for good.
+        """
+        if not self._peer_is_connected(peer_id):
+            super()._handle_dead_peer(peer_id)
+            return
+        topics = [topic for topic, peers in self.peer_topics.items() if peer_id in peers]
+        count = self._peer_subscription_count.get(peer_id)
+        super()._handle_dead_peer(peer_id)
+        for topic in topics:
+            self.peer_topics.setdefault(topic, set()).add(peer_id)
+        if count is not None:
+            self._peer_subscription_count[peer_id] = count
+
     async def _teardown_if_connected(self, peer_id) -> None:
         stream = self.peers.get(peer_id)
         if stream is not None:

@@ -1,0 +1,127 @@
+"""A member with two devices, a laptop lost, a thief holding its key: across real nodes on loopback.
+
+The laptop holds the member's first key; the phone is paired by files
+(`device request/add/accept`); a third node only watches. The laptop runs
+as a process (it is killed, and later restarted by the "thief"); the phone
+and the third node run in this process (``InProcessNode``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timezone
+
+from trustmesh.core.ledger import Ledger, now_ms
+from trustmesh.crypto.ids import parse_id
+from trustmesh.crypto.keys import Identity
+from trustmesh.protocol.records import KeyEvent, encode, sign
+from trustmesh.testing import InProcessNode, NodeProcess
+from trustmesh.testing.clirun import invoke_cli
+
+WAIT_S = 30.0
+
+
+def _wait(condition, timeout: float = WAIT_S) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def _cli(home, *args) -> str:
+    result = invoke_cli(home, *args)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def _pair(tmp_path):
+    laptop, phone, third = tmp_path / "laptop", tmp_path / "phone", tmp_path / "third"
+    for home in (laptop, phone, third):
+        _cli(home, "init")
+    _cli(laptop, "key", "init", "--recovery", tmp_path / "recovery.key")
+    member = json.loads(_cli(laptop, "key", "show", "--json"))["member"]
+    _cli(phone, "device", "request", "--member", member, "--out", tmp_path / "req.json")
+    _cli(laptop, "device", "add", tmp_path / "req.json", "--out", tmp_path / "offer.json")
+    _cli(phone, "device", "accept", tmp_path / "offer.json")
+    return laptop, phone, third, member
+
+
+def _keys(node, member) -> dict:
+    return {k["key"]: k for k in node.api("GET", f"/v1/keys/{member}")["keys"]}
+
+
+def test_two_devices_one_member_then_the_lost_laptop_is_revoked_from_the_phone(tmp_path):
+    laptop_home, phone_home, third_home, member = _pair(tmp_path)
+    phone_id = json.loads(_cli(phone_home, "id", "--json"))["id"]
+    third = InProcessNode(third_home).start()
+    laptop = NodeProcess(laptop_home, bootstrap=[third.addr])
+    phone = InProcessNode(phone_home, bootstrap=[third.addr])
+    try:
+        laptop.start()
+        phone.start()
+        assert _wait(lambda: len(third.peers()) >= 2)
+        # both devices publish at the same time, each on its own chain
+        made = []
+        for k in range(4):
+            made.append(laptop.attest(third.id, "quality", True, note=f"laptop {k}"))
+            made.append(phone.attest(third.id, "delivery", True, note=f"phone {k}"))
+        assert _wait(lambda: third.has(made) and laptop.has(made) and phone.has(made))
+        assert _wait(lambda: phone_id in _keys(third, member))
+        state = third.api("GET", f"/v1/keys/{member}")
+        assert not state["disputed"] and state["controller"] == member
+        assert _keys(third, member)[phone_id]["role"] == "device"
+        assert len(third.api("GET", "/v1/records", kind="keyevent")) == 2     # the inception, the add: no fork
+
+        # the laptop is lost (killed); the phone revokes its key from the moment of the loss
+        laptop.kill()
+        lost_at = now_ms()
+        phone.stop()
+        since = datetime.fromtimestamp(lost_at / 1000, timezone.utc).isoformat(timespec="milliseconds")
+        _cli(phone_home, "device", "revoke", member, "--since", since)
+        phone.start()
+        assert _wait(lambda: _keys(third, member)[member]["until"] is not None), "the revocation never reached"
+
+        # the thief holds the laptop: what it signs from now on is nobody's
+        with Ledger.open(laptop_home) as thief:
+            stolen = thief.attest(parse_id(third.id), "quality", True, note="after the loss").hex_id
+        laptop.restart()
+        assert _wait(lambda: any(p["id"] == laptop.id for p in third.peers()))
+        third.sync()
+        phone.sync()
+        assert not third.has([stolen]) and not phone.has([stolen])
+        assert third.has(made), "what the laptop signed before the loss stays"
+        assert not laptop.has([stolen]), "the thief's own node voids it once it learns the revocation"
+    finally:
+        for node in (laptop, phone, third):
+            node.stop()
+
+
+def test_a_stolen_current_key_cannot_rotate_the_member_away(tmp_path):
+    laptop_home, phone_home, third_home, member = _pair(tmp_path)
+    third = InProcessNode(third_home).start()
+    laptop = InProcessNode(laptop_home, bootstrap=[third.addr])
+    try:
+        # the thief, holding the laptop's (first, current) key, cannot use the CLI without the
+        # recovery file; a rotation it signs itself to a key of its own is refused by everyone
+        wrong = invoke_cli(laptop_home, "key", "rotate", "--recovery", tmp_path / "nothing.key",
+                           "--new-recovery", tmp_path / "next.key")
+        assert wrong.returncode != 0 and "Traceback" not in wrong.stderr
+        laptop.start()
+        assert _wait(lambda: third.peers())
+        own = Identity.generate()
+        assert _wait(lambda: len(third.api("GET", "/v1/records", kind="keyevent")) >= 1)
+        incept = [r for r in third.api("GET", "/v1/records", kind="keyevent") if r["kind"] == "incept"][0]
+        forged = sign(KeyEvent(author=own.public_key, member=parse_id(member), seq=1,
+                               prev=bytes.fromhex(incept["id"]), issued=now_ms(), kind="rotate",
+                               key=own.public_key, next=b"\0" * 32, since=None), own)
+        laptop.import_raws([encode(forged)])
+        assert _wait(lambda: any(r["kind"] == "rotate" for r in third.api("GET", "/v1/records", kind="keyevent")))
+        after = third.api("GET", f"/v1/keys/{member}")
+        assert after["controller"] == member and not after["disputed"]
+        assert _keys(third, member)[member]["until"] is None
+    finally:
+        laptop.stop()
+        third.stop()
