@@ -192,13 +192,13 @@ def fig_dht(root: Path, n: int, samples: int) -> None:
         # connected to every node it can by id, the next newcomer (fresh peerstore) goes on, until
         # ``samples`` lookups were made (a 20-node DHT gives one newcomer ~18).
         refs, lookups, failed, k = [], [], 0, 0
-        while len(lookups) + failed < samples and k < 5:
-            me = NodeProcess(root / f"d-new{k}", bootstrap=[nodes[n - 1 - k].addr],
+        while len(lookups) + failed < samples and k < 10:
+            me = NodeProcess(root / f"d-new{k}", bootstrap=[nodes[n - 1 - k % n].addr],
                              env={"TRUSTMESH_DISCOVERY_TARGET_PEERS": "1"})
             nodes.append(me)
             start_all([me])
             wait(lambda: _reach(me)["dht"] == "server", 30, 0.5)
-            targets = [x for x in nodes[:n] if x is not nodes[n - 1 - k]]
+            targets = [x for x in nodes[:n] if x is not nodes[n - 1 - k % n]]
             more, _ = connect_times(me, targets, lambda target: target.addr, 1)   # the reference first
             refs += more
             more, bad = connect_times(me, targets, lambda target: target.id, samples - len(lookups) - failed)
