@@ -249,3 +249,23 @@ def test_the_publisher_can_see_each_peers_outbound_queue():
     queue = rpc_queue.RpcQueue()
     assert len(queue) == 0 and queue.push(pubsub_mod.rpc_pb2.RPC()) and len(queue) == 1
     assert rpc_queue.OutBoundQueueSize == 32
+
+
+def test_a_still_connected_peer_keeps_its_topics_when_a_stale_stream_of_it_dies(monkeypatch):
+    peer, other = object(), object()
+
+    def upstream(self, peer_id):        # what upstream's _handle_dead_peer does to the topics
+        for peers in self.peer_topics.values():
+            peers.discard(peer_id)
+        self._peer_subscription_count.pop(peer_id, None)
+
+    monkeypatch.setattr(gossip_router.Pubsub, "_handle_dead_peer", upstream)
+    pubsub = gossip_router.SafePubsub.__new__(gossip_router.SafePubsub)
+    pubsub.peer_topics = {"trustmesh": {peer, other}}
+    pubsub._peer_subscription_count = {peer: 1, other: 1}
+    connected = {peer}
+    monkeypatch.setattr(gossip_router.SafePubsub, "_peer_is_connected", lambda self, p: p in connected)
+    pubsub._handle_dead_peer(peer)
+    assert pubsub.peer_topics["trustmesh"] == {peer, other} and pubsub._peer_subscription_count[peer] == 1
+    pubsub._handle_dead_peer(other)          # gone for good: forgotten as upstream does
+    assert pubsub.peer_topics["trustmesh"] == {peer} and other not in pubsub._peer_subscription_count

@@ -86,6 +86,13 @@ showed, per small message and per peer:
     ``window_update`` keeps go-yamux's rule: an update once half the window
     is consumed (or pending), which a sender reading the window it was given
     never waits for.
+13. A peer that comes back after a silent link loss went deaf one way under
+    load (CI: test_p2p_restart, restarted -> survivor only): pubsub keeps one
+    topic list per peer, and when the peer's stale stream failed *after* its
+    new connection had carried its subscriptions, ``_handle_dead_peer``
+    forgot them; the peer never sends them again, so we stopped publishing
+    to it for good. ``SafePubsub._handle_dead_peer`` keeps the topics of a
+    peer that is still connected (upstream reopens our stream to it).
 
 Everything here is pinned to libp2p==0.8.1 (pyproject.toml). ``UPSTREAM``
 holds a hash of the source of every upstream function we replace, override
@@ -127,6 +134,8 @@ UPSTREAM = {
     "libp2p.pubsub.gossipsub:GossipSub.publish": "b978282af46297f7",
     "libp2p.pubsub.gossipsub:GossipSub._emit_idontwant_for_message": "54753ff6cf35dec6",
     "libp2p.pubsub.pubsub:Pubsub._teardown_if_connected": "49d82691142d33f1",
+    "libp2p.pubsub.pubsub:Pubsub._handle_dead_peer": "10026d998d3016b4",
+    "libp2p.pubsub.pubsub:Pubsub._forget_all_subscriptions": "5e83d2f0d145fb18",
     "libp2p.pubsub.pubsub:Pubsub.push_msg": "1531483ab4d77674",
     "libp2p.pubsub.pubsub:Pubsub.continuously_read_stream": "ac0c4ad87ca39288",
     "libp2p.utils.varint:read_varint_prefixed_bytes_limited": "75623a1c5c4e2c39",
