@@ -79,10 +79,12 @@ class TrustEngine:
                 self._keep(counter)
             elif counter != old:
                 self._evidence.apply(updates)
+                self._evidence.reread(self.store, updates["rekeyed"], old[0])
                 self._evidence.extend(self.store, old[0])
                 if self._evidence.rows_since_kept > max(10_000, self._evidence.rows // 10):
                     self._keep(counter)
-            self._model = TrustModel(self._evidence.table(), self.viewer, self.config,
+            self._evidence.members = self.store.key_members()
+            self._model = TrustModel(self._evidence.table(), self.member_of(self.viewer), self.config,
                                      record_names=self._names)
             self._counter = counter
             self.loads += 1
@@ -91,6 +93,11 @@ class TrustEngine:
     def _keep(self, counter: tuple[int, int]) -> None:
         if self.cache is not None:
             self._evidence.keep(self.cache, self.store, counter)
+
+    def member_of(self, key: bytes) -> bytes:
+        """The member ``key`` acts (or acted) for, as of the last load: itself when none."""
+        members = self._evidence.members if self._evidence is not None else {}
+        return members.get(key, key)
 
     def author_weights(self, now_ms: int):
         """The current model and the viewer's author weights over it (None: no relation yet)."""
@@ -106,13 +113,15 @@ class TrustEngine:
     def trust(self, subject: bytes | str, facet: str | None, now_ms: int) -> TrustScore | list[TrustScore]:
         """The viewer's opinion of ``subject`` on ``facet`` (a list over facets if None)."""
         with self._lock:
-            return self._load().trust(member_key(subject), facet, now_ms)
+            model = self._load()
+            return model.trust(self.member_of(member_key(subject)), facet, now_ms)
 
     def explain(self, subject: bytes | str, facet: str | None, now_ms: int,
                 limit: int = 20) -> TrustScore | list[TrustScore]:
         """``trust`` with the attestations and chains of people behind it."""
         with self._lock:
-            return self._load().explain(member_key(subject), facet, now_ms, limit)
+            model = self._load()
+            return model.explain(self.member_of(member_key(subject)), facet, now_ms, limit)
 
     def rank(self, facet: str, limit: int, now_ms: int) -> list[RankEntry]:
         """The best-known subjects on ``facet``, best ``lower`` first."""
@@ -141,7 +150,8 @@ class Weights:
         model, weights = self._model, self._weights
         if model is None:
             return 1.0 if member in self._direct else 0.0
-        if member == self.engine.viewer:
+        member = self.engine.member_of(member)     # a device key weighs what its member does
+        if member == self.engine.member_of(self.engine.viewer):
             return 1.0
         index = model.evidence.index.get(member)
         if weights is None or index is None:
@@ -166,14 +176,24 @@ class Weights:
 
 def read_evidence(store: Store):
     """The store's evidence as an ``EvidenceTable`` (members numbered as first met)."""
-    return EvidenceColumns.read(store).table()
+    columns = EvidenceColumns.read(store)
+    columns.members = store.key_members()
+    return columns.table()
 
 
 class EvidenceColumns:
-    """The store's evidence as growing numpy columns, members numbered as first met."""
+    """The store's evidence as growing numpy columns, keys numbered as first met.
+
+    The columns hold the signing keys; ``members`` (key -> member, the
+    store's ``key_members``) is applied only when the table is built, so a
+    key event that changes who a key stands for re-reads no row: only the
+    rows by or about a key whose authority ended are read again (some of
+    them were voided).
+    """
 
     def __init__(self) -> None:
         self.index: dict[bytes, int] = {}
+        self.members: dict[bytes, bytes] = {}
         self.facets: dict[str, int] = {}
         self.att = {name: np.zeros(0, dtype) for name, dtype in _ATT_COLUMNS}
         self.deals = {name: np.zeros(0, dtype) for name, dtype in _DEAL_COLUMNS}
@@ -191,9 +211,11 @@ class EvidenceColumns:
         found.extend(store, 0)
         return found
 
-    def extend(self, store: Store, after: int) -> None:
-        """Add the attestations and deals stored after row ``after`` (and the fork list)."""
-        rows = store.evidence_rows(after)
+    def extend(self, store: Store, after: int, keys: Sequence[bytes] | None = None,
+               upto: int | None = None) -> None:
+        """Add the attestations and deals stored after row ``after`` (and the fork list);
+        with ``keys``, only those up to row ``upto`` by or about them."""
+        rows = store.evidence_rows(after, keys=keys, upto=upto)
         rid, author, subject, facet, positive, dealt, contested, occurred, expires = rows["attestations"]
         deal_author, deal_party, deal_time = rows["deals"]
         number = self.index.setdefault
@@ -224,6 +246,17 @@ class EvidenceColumns:
         for flag in ("contested", "dealt"):
             if updates[flag]:
                 self.att[flag] = self.att[flag] | np.isin(record, np.asarray(updates[flag], np.int64))
+
+    def reread(self, store: Store, keys: Sequence[bytes], upto: int) -> None:
+        """Drop the rows up to row ``upto`` by or about ``keys`` and read them again."""
+        numbers = np.asarray([self.index[k] for k in keys if k in self.index], np.int32)
+        if not len(numbers):
+            return
+        keep = ~(np.isin(self.att["author"], numbers) | np.isin(self.att["subject"], numbers))
+        self.att = {name: column[keep] for name, column in self.att.items()}
+        keep = ~(np.isin(self.deals["a"], numbers) | np.isin(self.deals["b"], numbers))
+        self.deals = {name: column[keep] for name, column in self.deals.items()}
+        self.extend(store, 0, keys=keys, upto=upto)
 
     def keep(self, path: Path, store: Store, counter: tuple[int, int]) -> None:
         """Write the columns to ``path`` (atomically, mode 0600), as of ``counter``."""
@@ -267,14 +300,27 @@ class EvidenceColumns:
             return None, None     # missing, damaged or foreign: read from the store
 
     def table(self):
-        """The ``EvidenceTable`` the trust model reads."""
-        a = self.att
+        """The ``EvidenceTable`` the trust model reads: keys mapped to their members, and
+        what a member's keys say of one another (not evidence about oneself) left out."""
+        a, d = self.att, self.deals
+        keys = list(self.index)
+        author, subject, deal_a, deal_b, cheats = a["author"], a["subject"], d["a"], d["b"], self.cheats
+        att_rows = deal_rows = slice(None)
+        if self.members:
+            numbers: dict[bytes, int] = {}
+            remap = np.fromiter((numbers.setdefault(self.members.get(k, k), len(numbers)) for k in keys),
+                                np.int32, len(keys))
+            keys = list(numbers)
+            author, subject, deal_a, deal_b = remap[author], remap[subject], remap[deal_a], remap[deal_b]
+            cheats = sorted(set(remap[np.asarray(cheats, np.int64)].tolist())) if cheats else []
+            att_rows, deal_rows = author != subject, deal_a != deal_b
         return build_table(
-            list(self.index), list(self.facets), author=a["author"], subject=a["subject"],
-            facet=a["facet"], positive=a["positive"], dealt=a["dealt"], contested=a["contested"],
-            occurred=a["occurred"], expires=a["expires"], record=a["record"],
-            deal_a=self.deals["a"], deal_b=self.deals["b"], deal_time=self.deals["time"],
-            equivocators=self.cheats)
+            keys, list(self.facets), author=author[att_rows], subject=subject[att_rows],
+            facet=a["facet"][att_rows], positive=a["positive"][att_rows], dealt=a["dealt"][att_rows],
+            contested=a["contested"][att_rows], occurred=a["occurred"][att_rows],
+            expires=a["expires"][att_rows], record=a["record"][att_rows],
+            deal_a=deal_a[deal_rows], deal_b=deal_b[deal_rows], deal_time=d["time"][deal_rows],
+            equivocators=cheats)
 
 
 _ATT_COLUMNS = (("author", np.int32), ("subject", np.int32), ("facet", np.int16), ("positive", bool),

@@ -32,9 +32,13 @@ class Evidence(Database):
         ``retracted``: attestations (stored up to ``after``) retracted since;
         ``contested``: attestations their subject contested since; ``dealt``:
         attestations naming a deal between their two parties that arrived
-        since. None when a deal or a reply was retracted since (rare: rows far
-        from the retraction change), or a key event arrived (it may void rows and
-        changes who is who), so that the caller reads everything again.
+        since; ``rekeyed``: the keys whose authority ended by a key event
+        stored since (the rows by them may have been voided: the caller drops
+        what it holds by or about them and reads those again, ``evidence_rows(keys=)``).
+        Who a key stands for is not here: the caller maps keys to members
+        (``key_members``) when it builds its table. None when a deal or a reply
+        was retracted since (rare: rows far from the retraction change), so
+        that the caller reads everything again.
         """
         parties = ("((d.author = a.author AND d.subject = a.subject)"
                    " OR (d.author = a.subject AND d.subject = a.author))")
@@ -43,11 +47,13 @@ class Evidence(Database):
         with self._reading() as conn:
             undone = conn.execute(
                 f"SELECT EXISTS (SELECT 1 FROM records x JOIN records r ON r.id = x.target"
-                f" WHERE x.rid > ? AND x.type = {RETRACTION} AND r.type IN ({DEAL}, {REPLY}))"
-                f" OR EXISTS (SELECT 1 FROM records WHERE rid > ? AND type = {KEYEVENT})",
-                (after, after)).fetchone()[0]
+                f" WHERE x.rid > ? AND x.type = {RETRACTION} AND r.type IN ({DEAL}, {REPLY}))",
+                (after,)).fetchone()[0]
             if undone:
                 return None
+            rekeyed = [r[0] for r in conn.execute(
+                "SELECT DISTINCT w.key FROM key_windows w WHERE w.until IS NOT NULL AND w.member IN"
+                f" (SELECT subject FROM records WHERE rid > ? AND type = {KEYEVENT})", (after,))]
             retracted = [r[0] for r in conn.execute(
                 f"SELECT r.rid FROM records x JOIN records r ON r.id = x.target WHERE x.rid > ?"
                 f" AND x.type = {RETRACTION} AND r.type = {ATTESTATION} AND r.rid <= ? AND x.author = r.author",
@@ -60,9 +66,10 @@ class Evidence(Database):
                 f"SELECT a.rid FROM records d CROSS JOIN records a ON a.target = d.id WHERE d.rid > ?"
                 f" AND d.type = {DEAL} AND a.type = {ATTESTATION} AND a.rid <= ? AND {parties}",
                 (after, after))]
-        return {"retracted": retracted, "contested": contested, "dealt": dealt}
+        return {"retracted": retracted, "contested": contested, "dealt": dealt, "rekeyed": rekeyed}
 
-    def evidence_rows(self, after: int = 0) -> dict[str, tuple]:
+    def evidence_rows(self, after: int = 0, keys: Sequence[bytes] | None = None,
+                      upto: int | None = None) -> dict[str, tuple]:
         """The columns trust reads.
 
         ``attestations``: columns (rid, author, subject, facet, positive,
@@ -74,12 +81,21 @@ class Evidence(Database):
         caught forking. Retraction and reply rules are those of ``records``.
         ``after``: only attestations and deals stored after that row id (an
         incremental read; ``evidence_updates`` says what changed in the rows before).
+        ``keys`` (with ``upto``): only the rows up to row ``upto`` by or about
+        those keys (deals: with them as a party), to read again after a key event.
         """
         retracted = (f"SELECT r.rid FROM records x JOIN records r ON r.id = x.target WHERE x.type = {RETRACTION}"
                      f" AND (x.author = r.author OR (r.type = {DEAL} AND x.author = r.subject))")
         parties = ("((d.author = a.author AND d.subject = a.subject)"
                    " OR (d.author = a.subject AND d.subject = a.author))")
-        if after == 0:
+        if keys is not None:
+            picked = " AND (a.author IN picked OR a.subject IN picked) AND a.rid <= ?"
+            picked_deals = " AND (author IN picked OR subject IN picked) AND rid <= ?"
+            limit = (after, upto)
+        else:
+            picked = picked_deals = ""
+            limit = (after,)
+        if after == 0 and keys is None:
             # A full read: one index lookup per attestation into all 1.25M records was most of
             # the time (8.6 s at 1M); into temp tables of the live deals and the contesting
             # replies it is 4.7 s, building them included.
@@ -102,20 +118,24 @@ class Evidence(Database):
         attestations = f"""
             SELECT a.rid, a.author, a.subject, a.facet, a.positive,
               a.target IS NOT NULL AND {dealt}, {contested}, a.occurred, COALESCE(a.expires, -1)
-            FROM records a WHERE a.type = {ATTESTATION} AND a.rid > ? AND a.rid NOT IN retracted ORDER BY a.rid"""
+            FROM records a WHERE a.type = {ATTESTATION} AND a.rid > ? AND a.rid NOT IN retracted{picked}
+            ORDER BY a.rid"""
         deals = (f"SELECT author, subject, issued FROM records WHERE type = {DEAL}"
-                 " AND rid > ? AND rid NOT IN retracted")
-        temps = ("retracted", "live_deals", "contests")
+                 f" AND rid > ? AND rid NOT IN retracted{picked_deals}")
+        temps = ("retracted", "live_deals", "contests", "picked")
         with self._reading() as conn:
             conn.execute("PRAGMA query_only=0")     # temp tables only: the file is not written
             try:
                 for name in temps:
                     conn.execute(f"DROP TABLE IF EXISTS temp.{name}")
                 conn.execute(f"CREATE TEMP TABLE retracted AS {retracted}")
+                if keys is not None:
+                    conn.execute("CREATE TEMP TABLE picked (key BLOB PRIMARY KEY) WITHOUT ROWID")
+                    conn.executemany("INSERT OR IGNORE INTO picked VALUES (?)", [(k,) for k in keys])
                 for sql in prepare:
                     conn.execute(sql)
-                att = _columns(conn.execute(attestations, (after,)), "qBBBbbbqq", (1, 2, 3))
-                dl = _columns(conn.execute(deals, (after,)), "BBq", (0, 1))
+                att = _columns(conn.execute(attestations, limit), "qBBBbbbqq", (1, 2, 3))
+                dl = _columns(conn.execute(deals, limit), "BBq", (0, 1))
                 cheats = [r[0] for r in conn.execute("SELECT DISTINCT author FROM forks")]
             finally:
                 for name in temps:
