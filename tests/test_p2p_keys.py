@@ -63,6 +63,7 @@ def test_two_devices_one_member_then_the_lost_laptop_is_revoked_from_the_phone(t
         laptop.start()
         phone.start()
         assert _wait(lambda: len(third.peers()) >= 2)
+        assert f"a device key of member {member}" in phone.log_tail(40)
         # both devices publish at the same time, each on its own chain
         made = []
         for k in range(4):

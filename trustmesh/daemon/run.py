@@ -19,7 +19,7 @@ from pathlib import Path
 
 import trio
 
-from trustmesh.crypto.ids import short_id
+from trustmesh.crypto.ids import peer_id, short_id
 from trustmesh.core.home import Home
 from trustmesh.core.events import batches
 from trustmesh.core.node import Node, open_node
@@ -78,7 +78,12 @@ async def serve_node(home: Home, *, config, passphrase: bytes | None, api_tcp: s
         addrs = node.addrs()
         write_addrs(home, addrs)
         out(f"node {node.id}")
-        out(f"  (your identity: the id others attest about, and name with 'trustmesh contact add')")
+        member = node.store.key_members().get(node.identity.public_key)
+        if member is None:
+            out(f"  (your identity: the id others attest about, and name with 'trustmesh contact add')")
+        else:
+            out(f"  a device key of member {peer_id(member)}: the id others attest about "
+                f"(trustmesh key show)")
         for addr in addrs:
             out(f"listening {addr}")
         try:
