@@ -36,6 +36,8 @@ from trustmesh.protocol.records import (  # noqa: E402
     MAX_TIME_MS, Attestation, Deal, Profile, Reply, Retraction, body, countersign, domain, encode, record_id,
     reference_hash, sign, signing_input,
 )
+from trustmesh.protocol import keyevents  # noqa: E402
+from trustmesh.protocol.keystate import resolve  # noqa: E402
 from trustmesh.protocol.gossip import pack_message as gossip_data  # noqa: E402
 from trustmesh.protocol.framing import frame  # noqa: E402
 from trustmesh.protocol.messages import ABORT  # noqa: E402
@@ -62,7 +64,10 @@ L = 2**252 + 27742317777372353535851937790883648493     # the order of the Ed255
 ALICE = Identity.from_seed(b"\x01" * 32)
 BOB = Identity.from_seed(b"\x02" * 32)
 CAROL = Identity.from_seed(b"\x03" * 32)
-KEYS = {"alice": ALICE, "bob": BOB, "carol": CAROL}
+DAVE = Identity.from_seed(b"\x04" * 32)       # the member of the key-event vectors
+ERIN = Identity.from_seed(b"\x05" * 32)       # dave's committed successor
+FRANK = Identity.from_seed(b"\x06" * 32)      # a device of dave's
+KEYS = {"alice": ALICE, "bob": BOB, "carol": CAROL, "dave": DAVE, "erin": ERIN, "frank": FRANK}
 BYTE_KINDS = {"key", "id", "id?"}
 
 
@@ -348,6 +353,15 @@ def build() -> dict:
     att_max = sign(Attestation(a, 4, record_id(encode(retraction)), NOW - 4_000, c, "delivery", True, None,
                                None, NOW - 2 * day, MAX_TIME_MS, None), ALICE)
 
+    d, f = DAVE.public_key, FRANK.public_key
+    incept = keyevents.incept(DAVE, ERIN.public_key, NOW - 4_000)
+    state = resolve(d, [(record_id(encode(incept)), incept)])
+    add = keyevents.consent(keyevents.add_device(state, DAVE, f, NOW - 3_000), FRANK)
+    state = resolve(d, [(record_id(encode(e)), e) for e in (incept, add)])
+    revoke = keyevents.revoke(state, DAVE, f, NOW - 3_500, NOW - 2_000)
+    state = resolve(d, [(record_id(encode(e)), e) for e in (incept, add, revoke)])
+    rotate = keyevents.rotate(state, ERIN, ALICE.public_key, NOW - 1_000)
+
     positives = [
         positive("attestation-minimal", att1, ["alice"],
                  note="seq 1, prev nil, a reference hash, no deal, no expiry, no note"),
@@ -363,10 +377,21 @@ def build() -> dict:
         positive("profile-minimal", profile_min, ["carol"], note="seq 2: replaces the previous profile"),
         positive("attestation-max-time", att_max, ["alice"],
                  note="expires at the last millisecond of year 9999 (max_time_ms): the largest valid time"),
+        positive("keyevent-incept", incept, ["dave"],
+                 note="dave's key chain starts: next = SHA-256('trustmesh/v1/next' 00 || erin's key)"),
+        positive("keyevent-add", add, ["dave", "frank"],
+                 note="dave adds frank's key as a device; frank's key_sig signs the same input"),
+        positive("keyevent-revoke", revoke, ["dave"],
+                 note="dave revokes the device: its records from since on are void"),
+        positive("keyevent-rotate", rotate, ["erin"],
+                 note="erin, the successor dave committed to, takes over; signed by erin only"),
     ]
 
     def resigned(record, **changes):
         return encode(sign(dataclasses.replace(record, **changes), KEYS[_owner(record)]))
+
+    def key_resigned(record, signer=DAVE, **changes):
+        return encode(sign(dataclasses.replace(record, **changes), signer))
 
     def deal_with(**changes):
         return encode(countersign(sign(dataclasses.replace(proposal, **changes), ALICE), BOB))
@@ -455,7 +480,33 @@ def build() -> dict:
                  "a signature is 64 bytes"),
         negative("proposal-as-record", encode(proposal), "K9", "DecodeError",
                  "a deal without counter_sig is only valid in a proposal file"),
+        negative("keyevent-kind-unknown", key_resigned(incept, kind="accept"), "K10", "DecodeError",
+                 "a key event's kind is incept, rotate, add or revoke"),
+        negative("keyevent-add-without-key-sig", key_resigned(add, key_sig=None), "K11", "DecodeError",
+                 "an add carries the device's own signature"),
+        negative("keyevent-revoke-with-key-sig", key_resigned(revoke, key_sig=FRANK.sign(b"x")), "K11",
+                 "DecodeError", "only an add carries key_sig"),
         # --- R: rules of the record itself (well-formed and correctly signed) ---------------
+        negative("keyevent-incept-at-seq-1", key_resigned(incept, seq=1), "R9", "InvalidRecord",
+                 "the inception is at seq 0, prev nil, and only there"),
+        negative("keyevent-add-at-seq-0", encode(keyevents.consent(dataclasses.replace(
+                     sign(dataclasses.replace(add, seq=0, prev=None), DAVE)), FRANK)),
+                 "R9", "InvalidRecord", "seq 0 is the inception's"),
+        negative("keyevent-seq-beyond-1000", encode(keyevents.consent(sign(dataclasses.replace(
+                     add, seq=1001, key_sig=None), DAVE), FRANK)), "R9", "InvalidRecord", "a key chain ends at 1000"),
+        negative("keyevent-incept-by-another-key", key_resigned(incept, FRANK, author=f), "R10", "InvalidRecord",
+                 "an inception is signed by the member's first key"),
+        negative("keyevent-rotate-not-signed-by-the-successor", key_resigned(rotate, DAVE, author=d), "R10",
+                 "InvalidRecord", "a rotation is signed by the successor it reveals"),
+        negative("keyevent-rotate-without-next", key_resigned(rotate, ERIN, next=None), "R10", "InvalidRecord",
+                 "a rotation commits to the next key"),
+        negative("keyevent-revoke-without-since", key_resigned(revoke, since=None), "R11", "InvalidRecord",
+                 "a revocation says from when"),
+        negative("keyevent-since-after-issued", key_resigned(revoke, since=revoke.issued + 1), "R11",
+                 "InvalidRecord", "since is not after the event was signed"),
+        negative("keyevent-add-of-own-key", encode(keyevents.consent(sign(dataclasses.replace(
+                     add, key=d, key_sig=None), DAVE), DAVE)), "R11", "InvalidRecord",
+                 "a device add names a new key"),
         negative("seq-zero", resigned(att1, seq=0), "R1", "InvalidRecord", "seq counts from 1"),
         negative("seq-1-with-prev", resigned(att1, prev=b"\x11" * 32), "R2", "InvalidRecord",
                  "prev is nil exactly at seq 1"),
