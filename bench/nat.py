@@ -56,6 +56,21 @@ def wait(condition, timeout: float, step: float = 0.05) -> float | None:
     return None
 
 
+def steady(condition, hold: float, timeout: float) -> bool:
+    """Wait until ``condition()`` has held for ``hold`` seconds in a row; False on timeout."""
+    start = time.monotonic()
+    since = None
+    while time.monotonic() - start < timeout:
+        if not condition():
+            since = None
+        elif since is None:
+            since = time.monotonic()
+        elif time.monotonic() - since >= hold:
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def start_all(nodes) -> None:
     cluster.start_all(nodes, timeout=120)
 
@@ -152,9 +167,13 @@ def fig_upgrade(root: Path, attempts: int) -> None:
             circuit = _reach(h2)["relayed_addrs"][0]
             times, direct, errors = [], 0, []
             for _ in range(attempts):
-                if link(h1, h2):
-                    h1.api("DELETE", f"/v1/peers/{h2.id}")
-                wait(lambda: link(h1, h2) is None and link(h2, h1) is None, 20)
+                for a, b in ((h1, h2), (h2, h1)):      # both hold off: no redial racing the next connect
+                    if link(a, b):
+                        try:
+                            a.api("DELETE", f"/v1/peers/{b.id}")
+                        except Exception:              # the other side's close got there first
+                            pass
+                steady(lambda: link(h1, h2) is None and link(h2, h1) is None, 1.0, 20)
                 try:
                     h1.connect(circuit)
                 except Exception as exc:       # a redial by either side may have raced ours

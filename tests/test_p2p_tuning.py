@@ -269,3 +269,64 @@ def test_a_still_connected_peer_keeps_its_topics_when_a_stale_stream_of_it_dies(
     assert pubsub.peer_topics["trustmesh"] == {peer, other} and pubsub._peer_subscription_count[peer] == 1
     pubsub._handle_dead_peer(other)          # gone for good: forgotten as upstream does
     assert pubsub.peer_topics["trustmesh"] == {peer} and other not in pubsub._peer_subscription_count
+
+
+def test_punch_dials_first_only_what_can_answer():
+    from multiaddr import Multiaddr
+
+    from trustmesh.net.reach.punch import _may_answer
+    import ipaddress
+    lan = [ipaddress.ip_network("10.0.1.0/24")]
+    assert _may_answer(Multiaddr("/ip4/8.8.8.8/tcp/4001"), lan)            # global: it may be reachable
+    assert _may_answer(Multiaddr("/ip4/10.0.1.7/tcp/4001"), lan)           # our own LAN
+    assert not _may_answer(Multiaddr("/ip4/10.0.2.2/tcp/4001"), lan)       # another home's LAN, behind its NAT
+    assert not _may_answer(Multiaddr("/ip4/192.168.1.5/tcp/4001"), lan)
+    assert not _may_answer(Multiaddr("/dns4/example.org/tcp/4001"), lan)   # no address to judge
+
+
+async def test_punch_rounds_pause_briefly_and_nothing_else_changes():
+    import trio
+
+    import libp2p.relay.circuit_v2.dcutr as dcutr
+    from trustmesh.net.reach import punch
+    punch.install()
+    assert dcutr._HOLE_PUNCH_ROUND_TIMEOUT == punch.PUNCH_ROUND_S
+    assert dcutr.trio.TooSlowError is trio.TooSlowError                     # the rest of trio as it is
+    start = trio.current_time()
+    await dcutr.trio.sleep(2.0)                                              # upstream's pause between rounds
+    assert trio.current_time() - start < 1.0
+    start = trio.current_time()
+    await dcutr.trio.sleep(0.3)                                              # any other sleep untouched
+    assert trio.current_time() - start >= 0.3
+
+
+def test_only_the_smaller_id_punches_at_once():
+    import trio
+    from libp2p.crypto.ed25519 import create_new_key_pair
+    from libp2p.peer.id import ID
+
+    from trustmesh.net.reach.punch import PATIENCE_S, Punch
+
+    ids = sorted((ID.from_pubkey(create_new_key_pair().public_key) for _ in range(2)), key=lambda p: p.to_bytes())
+    small, large = ids
+    relayed = SimpleNamespace(get_transport_addresses=lambda: ["/ip4/1.2.3.4/tcp/1/p2p/x/p2p-circuit"])
+    started = []
+
+    def host_of(me, other):
+        network = SimpleNamespace(connections={other: [relayed]}, get_connections=lambda p: [relayed])
+        return SimpleNamespace(get_id=lambda: me, get_network=lambda: network)
+
+    async def record(self, peer):
+        started.append((self.host.get_id(), peer))
+
+    for me, other in ((small, large), (large, small)):
+        p = Punch.__new__(Punch)                         # no service machinery: only the drive decision
+        p.host, p._relayed_since = host_of(me, other), {}
+        p._in_progress, p._direct_connections, p._hole_punch_attempts = set(), set(), {}
+        p.initiate_hole_punch = record.__get__(p)
+        trio.run(p._drive_once, 100.0)
+        trio.run(p._drive_once, 100.0 + PATIENCE_S / 2)
+        assert started == ([(small, large)] * 2 if me == small else [])
+        trio.run(p._drive_once, 100.0 + PATIENCE_S)      # the larger side steps in once the other never did
+        assert started[-1] == (me, other)
+        started.clear()

@@ -74,9 +74,10 @@ showed, per small message and per peer:
    under our id, and peers dialling it reached the relay (noise: wrong peer).
    ``advertise_circuits`` appends relayed addresses after that step.
 
-11. DCUtR gives each of its three punching rounds 5 s (then sleeps 2 s): a punch
-   the NATs defeat was given up after ~21 s. A round that works completes in
-   one round trip plus a TCP handshake, so 2 s is plenty; failing takes ~12 s.
+11. DCUtR gave each of its three punching rounds 5 s, then slept 2 s, both
+   sides started sessions at once, and a unilateral dial of a NATed peer's
+   LAN address held up every punch: ``net/reach/punch.py`` says why and what
+   it does instead (one side starts, rounds of 2 s with a 0.25 s pause).
 
 12. Yamux sent a WINDOW_UPDATE frame after nearly every read even with
     ``PY_YAMUX_RELEASE_ON_READ=0``: its "partial slack" branch releases any
@@ -158,10 +159,11 @@ UPSTREAM = {
     "libp2p.relay.circuit_v2.protocol:CircuitV2Protocol._read_stream_with_retry": "79ebef2a3bfc8f2e",
     "libp2p.relay.circuit_v2.protocol:CircuitV2Protocol._relay_data": "2edf345c0da2cad0",
     "libp2p.relay.circuit_v2.dcutr:DCUtRProtocol._initiate_hole_punch_locked": "2e2ecbf940967b7e",
+    "libp2p.relay.circuit_v2.dcutr:DCUtRProtocol._auto_drive_loop": "da5e9e25994ba7ba",
+    "libp2p.relay.circuit_v2.dcutr:DCUtRProtocol._try_unilateral_upgrade": "093ad0e04435dd57",
     "libp2p.stream_muxer.yamux.yamux:YamuxStream._auto_tune_and_send_window_update": "6ebcbd822fe7f996",
 }
 
-PUNCH_ROUND_S = 2.0              # one DCUtR punching round (see 11)
 IDONTWANT_THRESHOLD = 1024      # bytes of message data, as go-libp2p
 _KNOWN_ENVELOPES = 4096          # peers whose last envelope we remember
 ENVELOPE_RECHECK_S = 1.0         # how stale our own envelope may be
@@ -320,6 +322,6 @@ def install() -> None:
         module.maybe_consume_signed_record = consume_signed_record
         module.env_to_send_in_RPC = env_to_send
     _pubsub_mod.read_varint_prefixed_bytes_limited = read_rpc
-    import libp2p.relay.circuit_v2.dcutr as _dcutr_mod
-    _dcutr_mod._HOLE_PUNCH_ROUND_TIMEOUT = PUNCH_ROUND_S
+    from trustmesh.net.reach import punch
+    punch.install()
     _yamux_mod.YamuxStream._auto_tune_and_send_window_update = window_update

@@ -7,7 +7,7 @@
 - Behind NAT we hold reservations on relays and advertise their
   ``/p2p-circuit`` addresses (``relay.py``); the host's address factory
   adds them, and an identify push tells connected peers.
-- DCUtR (py-libp2p's ``DCUtRProtocol``, auto-driven) upgrades relayed
+- DCUtR (``punch.py``: py-libp2p's ``DCUtRProtocol``, one side driving) upgrades relayed
   connections by hole punching; when the NATs don't allow it the circuit
   stays, within the relay's limits.
 - The DHT (``/ipfs/kad/1.0.0``) answers peer routing: server mode once we
@@ -29,13 +29,13 @@ from libp2p.identity.identify_push.identify_push import push_identify_to_peers
 from libp2p.kad_dht import DHTMode, KadDHT
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo
-from libp2p.relay.circuit_v2.dcutr import DCUtRProtocol
 from libp2p.tools.anyio_service import background_trio_service
 from multiaddr import Multiaddr
 
 from trustmesh.errors import NetworkError
 from trustmesh.net.host import peer_info
 from trustmesh.net.reach.autonat import PRIVATE, PUBLIC, UNKNOWN, Reachability
+from trustmesh.net.reach.punch import Punch
 from trustmesh.net.reach.relay import Reservations, circuit_of, dial_circuit, is_relayed, relay_protocol
 
 log = logging.getLogger("trustmesh.p2p.nat")
@@ -55,8 +55,8 @@ class Reach:
                              if config.autonat else None)
         self.reservations = Reservations(host, config, lambda: config.reserve and self.status == PRIVATE,
                                          self._addrs_changed, self._connect_relay)
-        # dial_timeout: a unilateral dial of a NATed peer's LAN address, before each punch, waits this long
-        self.dcutr = DCUtRProtocol(host, dial_timeout=2) if config.dcutr else None
+        # dial_timeout: each direct dial of a punch (and of the unilateral step before it) waits this long
+        self.dcutr = Punch(host, dial_timeout=2) if config.dcutr else None
         # No per-subnet cap: members' nodes share LANs and, in tests, one address.
         self.dht = KadDHT(host, DHTMode.CLIENT, max_peers_per_subnet=0) if config.dht else None
         self._nursery: trio.Nursery | None = None
@@ -139,8 +139,8 @@ class Reach:
         network = self.host.get_network()
         conns = network.get_connections(peer)
         if (self.dcutr is not None and self._nursery is not None and conns and all(is_relayed(c) for c in conns)
-                and self.host.get_id().to_bytes() < peer.to_bytes()):
-            # punch now rather than at upstream's next 2 s round (one side starts, as for sync)
+                and self.dcutr.starts(peer)):
+            # punch now rather than at the next look (one side starts: punch.py)
             self._nursery.start_soon(self._punch, peer)
 
     async def _route_through(self, peer: ID) -> None:
