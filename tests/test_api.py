@@ -119,6 +119,17 @@ def test_the_event_stream_shows_new_records(daemon):
         made = daemon.post("/v1/attestations", {"subject": BOB, "facet": "quality", "positive": False}).json()
         event = json.loads(next(lines))
         assert event["event"] == "record" and event["id"] == made["id"] and event["source"] == "local"
+        assert event["record"]["facet"] == "quality" and event["record"]["subject"] == BOB
+
+
+def test_a_brief_event_stream_names_records_by_id_only(daemon):
+    with daemon.http.stream("GET", "/v1/events", params={"kinds": "record", "brief": "true"}) as events:
+        lines = events.iter_lines()
+        assert json.loads(next(lines))["event"] == "subscribed"
+        made = daemon.post("/v1/attestations", {"subject": BOB, "facet": "quality", "positive": True}).json()
+        event = json.loads(next(lines))
+        assert event["id"] == made["id"] and event["source"] == "local" and "record" not in event
+    assert daemon.get("/v1/events", brief="true", kinds="record", bogus="1").status_code == 400
 
 
 def test_cli_goes_through_the_running_node(daemon):

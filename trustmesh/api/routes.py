@@ -212,8 +212,9 @@ async def sync_now(api, request: Request) -> list:
 
 
 async def events(api, request: Request) -> StreamingResponse:
-    q = params.query(request, ("kinds",))
+    q = params.query(request, ("kinds", "brief"))
     kinds = [k for k in q.get("kinds", "").split(",") if k] or None
+    brief = params.flag(q.get("brief"))
     node = api.node
 
     async def lines():
@@ -222,18 +223,25 @@ async def events(api, request: Request) -> StreamingResponse:
         async with node.subscribe(kinds) as stream:
             yield b'{"event":"subscribed"}\n'
             async for batch in batches(stream, 1000):
-                yield b"".join(_event_line(e) for e in batch)
+                yield b"".join(_event_line(e, brief) for e in batch)
     return StreamingResponse(lines(), media_type="application/x-ndjson")
 
 
-def _event_line(event) -> bytes:
-    return (json.dumps({"event": event.kind, **_event_json(event.data)}) + "\n").encode()
+def _event_line(event, brief: bool = False) -> bytes:
+    return (json.dumps({"event": event.kind, **_event_json(event.data, brief)}) + "\n").encode()
 
 
-def _event_json(data: dict) -> dict:
+def _event_json(data: dict, brief: bool = False) -> dict:
+    """An event's details as JSON; ``brief``: a record event without its record view.
+
+    Why brief exists: rendering the record of each event was half of a
+    node's event-loop CPU during a 100,000-record catch-up (profiled,
+    bench/catchup.py) for listeners that only want to know that something
+    arrived (the web view refreshes, a test waits for an id).
+    """
     out = {}
     for key, value in data.items():
-        if key == "raw":
+        if key == "raw" or (brief and key == "record"):
             continue
         if key == "record":
             out[key] = record_view(value)
@@ -286,7 +294,7 @@ ROUTES: list[tuple] = [
     ("DELETE", "/v1/peers/{pid}", disconnect, "Disconnect a peer."),
     ("GET", "/v1/sync", sync_status, "The last sync with each peer, intake counters."),
     ("POST", "/v1/sync", sync_now, "Reconcile with every connected peer now."),
-    ("GET", "/v1/events", events, "New events as NDJSON lines (?kinds=record,sync,...)."),
+    ("GET", "/v1/events", events, "New events as NDJSON lines (?kinds=record,sync,...; ?brief=true: records by id only)."),
     ("GET", "/v1/members", members, "Members my network knows, with my trust per facet."),
     ("GET", "/v1/graph", graph, "Members within two relations of me (or of ?around=), and the relations."),
     *web.ROUTES,

@@ -85,7 +85,7 @@ class DrivenNode:
 
     def _watch(self, http: httpx.Client) -> None:
         try:
-            with http.stream("GET", "/v1/events", timeout=None) as lines:
+            with http.stream("GET", "/v1/events", params={"brief": "true"}, timeout=None) as lines:
                 for line in lines.iter_lines():
                     event = json.loads(line)
                     kind = event.get("event")
