@@ -203,7 +203,7 @@ def test_the_protocol_page_quotes_the_vectors():
     for key in V["keys"]:
         assert key["peer_id"] in PAGE and key["did_key"] in PAGE
     assert V["bundle"]["magic_hex"] in PAGE and V["proposal_magic_hex"] in PAGE
-    for name in ("positive", "negative", "links", "framing", "bundle", "peer_order", "gossip",
+    for name in ("positive", "negative", "key_chains", "links", "framing", "bundle", "peer_order", "gossip",
                  "fingerprints", "sync", "query", "deal_messages", "peers_message"):
         assert f"`{name}`" in PAGE, name
 
@@ -310,3 +310,22 @@ def test_deal_and_peers_messages_are_what_the_handlers_send():
     assert read_control(sent["propose"], 2) == ["propose", proposal]     # the record is a bin
     peers = V["peers_message"]
     assert control("peers", *peers["addrs"]).hex() == peers["body_hex"]
+
+
+@pytest.mark.parametrize("vec", V["key_chains"], ids=lambda v: v["name"])
+def test_a_key_chain_resolves_to_the_documented_state(vec, tmp_path):
+    from trustmesh.protocol.keystate import resolve
+    gen = generator()
+    raws = [bytes.fromhex(h) for h in vec["events_hex"]]
+    member = bytes.fromhex(vec["member"])
+    for order in (raws, raws[::-1]):                    # the state does not depend on the order events came in
+        state = resolve(member, [(record_id(raw), decode(raw)) for raw in order])
+        assert gen.state_json(state) == vec["resolved"]
+        for probe in vec["acts_for"]:
+            assert state.acts_for(bytes.fromhex(probe["key"]), probe["issued"]) is probe["expected"], probe
+    store = Store.open(tmp_path / "store.sqlite")       # and a store given the chain reads the same
+    try:
+        assert all(r.status == ACCEPTED for r in store.ingest(raws, NOW))
+        assert gen.state_json(store.key_state(member)) == vec["resolved"]
+    finally:
+        store.close()

@@ -387,6 +387,8 @@ def build() -> dict:
                  note="erin, the successor dave committed to, takes over; signed by erin only"),
     ]
 
+    chains = key_chains(incept, add, revoke, rotate)
+
     def resigned(record, **changes):
         return encode(sign(dataclasses.replace(record, **changes), KEYS[_owner(record)]))
 
@@ -636,6 +638,7 @@ def build() -> dict:
         },
         "positive": positives,
         "negative": negatives,
+        "key_chains": chains,
         "links": links,
         "framing": framing,
         "bundle": {"magic_hex": BUNDLE_MAGIC.hex(), "records": ["attestation-minimal", "deal"],
@@ -663,6 +666,47 @@ def build() -> dict:
         "peers_message": {"addrs": [f"/ip4/192.0.2.7/tcp/4001/p2p/{peer_id(c)}"],
                           "body_hex": pack(["peers", f"/ip4/192.0.2.7/tcp/4001/p2p/{peer_id(c)}"]).hex()},
     }
+
+
+def key_chains(incept, add, revoke, rotate) -> list[dict]:
+    """Whole key chains of dave and the state a viewer resolves from them (docs/protocol.md 9.2)."""
+    d, f, b, c = DAVE.public_key, FRANK.public_key, BOB.public_key, CAROL.public_key
+    ids = lambda events: [(record_id(encode(e)), e) for e in events]       # noqa: E731
+    after_incept = resolve(d, ids([incept]))
+    second = keyevents.consent(keyevents.add_device(after_incept, DAVE, c, NOW - 3_000), CAROL)
+    thief = keyevents.consent(keyevents.add_device(after_incept, DAVE, b, NOW - 2_500), BOB)
+    superseding = keyevents.rotate(after_incept, ERIN, ALICE.public_key, NOW - 1_000,
+                                   since=NOW - 2_600, after=record_id(encode(incept)))
+
+    def chain(name: str, events: list, note: str, probes: list[tuple[bytes, int]]) -> dict:
+        state = resolve(d, ids(events))
+        return {"name": name, "note": note, "member": d.hex(),
+                "events_hex": [encode(e).hex() for e in events],
+                "resolved": state_json(state),
+                "acts_for": [{"key": k.hex(), "issued": t, "expected": state.acts_for(k, t)} for k, t in probes]}
+
+    return [
+        chain("rotated", [incept, add, revoke, rotate],
+              "dave adds frank, revokes him from NOW-3500, then erin takes over at NOW-1000",
+              [(f, NOW - 3_600), (f, NOW - 3_500), (d, NOW - 1_001), (d, NOW - 1_000), (ERIN.public_key, NOW),
+               (ALICE.public_key, NOW)]),
+        chain("forked", [incept, add, second],
+              "two interactions at seq 1 (frank added, and carol added): a fork, the member is disputed",
+              [(f, NOW), (c, NOW), (d, NOW)]),
+        chain("superseded", [incept, thief, superseding],
+              "a thief with dave's key adds bob at seq 1; erin's rotation after the inception, also at seq 1, "
+              "supersedes it (no fork): bob never acts for dave, dave's key stops at since = NOW-2600",
+              [(b, NOW - 2_400), (d, NOW - 2_601), (d, NOW - 2_600), (ERIN.public_key, NOW)]),
+    ]
+
+
+def state_json(state) -> dict:
+    hexed = lambda v: None if v is None else v.hex()                       # noqa: E731
+    return {"controller": hexed(state.controller), "next_hex": hexed(state.next), "tip": hexed(state.tip),
+            "tip_seq": state.tip_seq, "disputed": state.disputed,
+            "windows": [{"key": w.key.hex(), "role": w.role, "until": w.until}
+                        for w in sorted(state.windows.values(), key=lambda w: w.key)],
+            "forks": [{"seq": seq, "ids": sorted(i.hex() for i in fork)} for seq, fork in state.forks]}
 
 
 def _name(ident: Identity) -> str:
