@@ -64,6 +64,21 @@ def log_errors(node) -> list[str]:
     return out
 
 
+def diagnose(net, ids: list[str]) -> list[str]:
+    """Per node that lacks records: how many by its events, how many its store really lacks, and its intake."""
+    out = []
+    for k, node in enumerate(net):
+        unseen = [rid for rid in ids if not node.has([rid])]
+        if not unseen:
+            continue
+        held = set(node.api("GET", "/v1/records/ids"))
+        absent = [rid for rid in unseen if rid not in held]
+        sync = node.api("GET", "/v1/sync")
+        out.append(f"  node {k}: {len(unseen)} not announced, {len(absent)} not in its store; "
+                   f"intake {sync['intake']}; quota {sync['quota_held']}/{sync['quota_limit']}")
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, default=10)
@@ -135,6 +150,7 @@ def main() -> int:
         delivered = net.wait_for(ids, timeout=120)
         settle_s = time.monotonic() - settle
         missing = sum(1 for rid in ids if not all(n.has([rid]) for n in net))
+        lacking = diagnose(net, ids) if missing else []
         delays = spread(net, made)
         errors = [e for n in net for e in log_errors(n)]
         for k, node in enumerate(net):
@@ -147,6 +163,8 @@ def main() -> int:
           f"max {delays[-1] if delays else float('nan'):.3f} s; p95 / idle reference = "
           f"{pct(delays, .95) / reference:.1f}")
     print(f"errors in node logs: {len(errors)}")
+    for line in lacking:
+        print(line)
     from collections import Counter
     for line, count in Counter(errors + failures).most_common(12):
         print(f"   {count} x {line}")
