@@ -142,3 +142,33 @@ def test_init_refuses_a_recovery_file_that_exists_before_making_anything(tmp_pat
     assert rec.read_text() == "mine" and not (home / "identity.key").exists()
     nowhere = invoke_cli(home, "init", "--recovery", tmp_path / "no" / "such" / "rec.key")
     assert nowhere.returncode == 2 and not (home / "identity.key").exists()
+
+
+def test_a_device_request_that_cannot_be_written_leaves_no_pairing_and_no_part_file(tmp_path):
+    phone, laptop, rec = tmp_path / "phone", tmp_path / "laptop", tmp_path / "rec.key"
+    _init(phone)
+    _init(laptop)
+    assert invoke_cli(phone, "key", "init", "--recovery", rec).returncode == 0
+    member = _show(phone)["member"]
+    (tmp_path / "a-file").write_text("not a directory")
+    for out in (tmp_path / "missing" / "req.json", tmp_path / "a-file" / "req.json", tmp_path):
+        failed = invoke_cli(laptop, "device", "request", "--member", member, "--out", out)
+        assert failed.returncode in (1, 2) and "Traceback" not in failed.stderr, failed.stderr
+        assert not (laptop / "pairing.json").exists()
+        assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".part")]
+
+    # a request that was written is remembered; a later failed one leaves it as it was
+    req = tmp_path / "req.json"
+    assert invoke_cli(laptop, "device", "request", "--member", member, "--out", req).returncode == 0
+    remembered = (laptop / "pairing.json").read_bytes()
+    other = invoke_cli(tmp_path / "b", "init")
+    assert other.returncode == 0
+    stranger = _show(tmp_path / "b")["member"]
+    failed = invoke_cli(laptop, "device", "request", "--member", stranger, "--out", tmp_path / "missing" / "r.json")
+    assert failed.returncode == 1
+    assert (laptop / "pairing.json").read_bytes() == remembered
+    offer = tmp_path / "offer.json"
+    assert invoke_cli(phone, "device", "add", req, "--out", offer).returncode == 0
+    accepted = invoke_cli(laptop, "device", "accept", offer)
+    assert accepted.returncode == 0, accepted.stderr
+    assert not (laptop / "pairing.json").exists()

@@ -123,11 +123,13 @@ def device() -> None:
 @click.pass_context
 def device_request(ctx: click.Context, member_id: str, out: str) -> None:
     """On the new node: ask to act for MEMBER (signed by this node's key)."""
-    from trustmesh.cli.common import member, write_output
+    from trustmesh.cli.common import check_output, member, write_output
     from trustmesh.core import keys
     asked = member(member_id, "--member")
-    request = with_ledger(ctx, lambda ledger: keys.device_request(ledger, asked))
-    write_output(out, [json.dumps(request).encode()], False)
+    check_output(out, False)        # refused before anything is signed or remembered
+    # the file is written atomically, and a failed write puts the pairing state back
+    with_ledger(ctx, lambda ledger: keys.device_request(
+        ledger, asked, deliver=lambda request: write_output(out, [json.dumps(request).encode()], False)))
     click.echo(f"request written to {out}: take it to a node of the member (trustmesh device add)")
 
 
