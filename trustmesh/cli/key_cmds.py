@@ -81,7 +81,7 @@ def key_recover(ctx: click.Context, recovery: str, events: str | None, new_recov
     at = parse_date(since, "--since") if since else None
     event = with_ledger(ctx, lambda ledger: keys.recover(
         ledger, Path(recovery), Path(new_recovery), raws, since=at,
-        after=ledger._record_id(after) if after else None, passphrase=ctx.obj.passphrase()))
+        after=ledger.record_id(after) if after else None, passphrase=ctx.obj.passphrase()))
     click.echo(f"recovered member {event.member.hex()}: this node's key is {event.key.hex()}")
     told_recovery(Path(new_recovery))
 

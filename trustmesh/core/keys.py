@@ -227,7 +227,7 @@ def find_key(current: KeyState, text: str) -> bytes:
 
 
 def _store(ledger, event: KeyEvent) -> None:
-    ledger._store_own(encode(event))
+    ledger.store_signed(encode(event))
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
