@@ -115,3 +115,60 @@ def test_the_owner_recovers_on_a_new_home_and_the_thiefs_later_records_are_void(
     assert not [r for r in held if r.get("type") == "profile"], held
     again = invoke_cli(new, "key", "recover", rec, "--new-recovery", tmp_path / "r3.key")   # spent
     assert again.returncode == 1 and "no member held here commits" in again.stderr
+
+
+def test_init_with_a_recovery_file_starts_the_chain_and_without_says_how(tmp_path):
+    home, rec = tmp_path / "a", tmp_path / "rec.key"
+    started = invoke_cli(home, "init", "--recovery", rec)
+    assert started.returncode == 0, started.stderr
+    assert "key chain started" in started.stdout and "OFFLINE" in started.stderr and str(rec) in started.stderr
+    assert stat.S_IMODE(rec.stat().st_mode) == 0o600
+    shown = _show(home)
+    assert shown["incepted"] is True and shown["controller"] == shown["this_key"] == shown["member"]
+    rotated = invoke_cli(home, "key", "rotate", "--recovery", rec, "--new-recovery", tmp_path / "rec2.key")
+    assert rotated.returncode == 0, rotated.stderr            # the recovery file is the member's
+
+    plain = invoke_cli(tmp_path / "b", "init")
+    assert plain.returncode == 0 and _show(tmp_path / "b")["incepted"] is False
+    (hint,) = [line for line in plain.stdout.splitlines() if "key chain" in line]
+    assert "trustmesh key init --recovery FILE" in hint
+
+
+def test_init_refuses_a_recovery_file_that_exists_before_making_anything(tmp_path):
+    home, rec = tmp_path / "a", tmp_path / "rec.key"
+    rec.write_text("mine")
+    refused = invoke_cli(home, "init", "--recovery", rec)
+    assert refused.returncode == 2 and "never overwritten" in refused.stderr
+    assert rec.read_text() == "mine" and not (home / "identity.key").exists()
+    nowhere = invoke_cli(home, "init", "--recovery", tmp_path / "no" / "such" / "rec.key")
+    assert nowhere.returncode == 2 and not (home / "identity.key").exists()
+
+
+def test_a_device_request_that_cannot_be_written_leaves_no_pairing_and_no_part_file(tmp_path):
+    phone, laptop, rec = tmp_path / "phone", tmp_path / "laptop", tmp_path / "rec.key"
+    _init(phone)
+    _init(laptop)
+    assert invoke_cli(phone, "key", "init", "--recovery", rec).returncode == 0
+    member = _show(phone)["member"]
+    (tmp_path / "a-file").write_text("not a directory")
+    for out in (tmp_path / "missing" / "req.json", tmp_path / "a-file" / "req.json", tmp_path):
+        failed = invoke_cli(laptop, "device", "request", "--member", member, "--out", out)
+        assert failed.returncode in (1, 2) and "Traceback" not in failed.stderr, failed.stderr
+        assert not (laptop / "pairing.json").exists()
+        assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".part")]
+
+    # a request that was written is remembered; a later failed one leaves it as it was
+    req = tmp_path / "req.json"
+    assert invoke_cli(laptop, "device", "request", "--member", member, "--out", req).returncode == 0
+    remembered = (laptop / "pairing.json").read_bytes()
+    other = invoke_cli(tmp_path / "b", "init")
+    assert other.returncode == 0
+    stranger = _show(tmp_path / "b")["member"]
+    failed = invoke_cli(laptop, "device", "request", "--member", stranger, "--out", tmp_path / "missing" / "r.json")
+    assert failed.returncode == 1
+    assert (laptop / "pairing.json").read_bytes() == remembered
+    offer = tmp_path / "offer.json"
+    assert invoke_cli(phone, "device", "add", req, "--out", offer).returncode == 0
+    accepted = invoke_cli(laptop, "device", "accept", offer)
+    assert accepted.returncode == 0, accepted.stderr
+    assert not (laptop / "pairing.json").exists()

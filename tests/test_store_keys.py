@@ -116,3 +116,25 @@ def test_a_member_flooding_its_own_key_chain_is_held_to_a_bound(store, monkeypat
     assert [r.status for r in results].count(ACCEPTED) == 4
     assert {r.fault for r in results if r.status == REJECTED} == {"quota"}
     assert len(store.key_events(first.public_key)) == 5
+
+
+def test_a_forked_chain_is_kept_as_disputed_and_a_v3_store_learns_it_on_migration(tmp_path):
+    import sqlite3
+    path = tmp_path / "forked.db"
+    first, one, two = Identity.generate(), Identity.generate(), Identity.generate()
+    incept = keyevents.incept(first, Identity.generate().public_key, T0)
+    with Store.open(path, verify_threads=1) as store:
+        store.ingest([encode(incept)], T0)
+        state = store.key_state(first.public_key)
+        adds = [encode(keyevents.consent(keyevents.add_device(state, first, d.public_key, T0 + 1), d))
+                for d in (one, two)]
+        assert store.disputed_members() == frozenset()
+        assert store.key_events_since(0) and not store.key_events_since(store.change_counter()[0])
+        store.ingest(adds, T0 + 1)
+        assert store.disputed_members() == {first.public_key}
+    conn = sqlite3.connect(path)          # as a store of schema v3 held it: no key_disputes
+    conn.execute("DROP TABLE key_disputes")
+    conn.execute("PRAGMA user_version = 3")
+    conn.close()
+    with Store.open(path, verify_threads=1) as store:
+        assert store.disputed_members() == {first.public_key}

@@ -59,3 +59,102 @@ def test_negatives_by_a_revoked_device_after_the_loss_leave_and_a_fresh_read_agr
     after = engine.trust(third.me, "payment", NOW)
     assert after.evidence == 0                                       # voided: signed after the loss
     assert TrustEngine.for_ledger(me).trust(third.me, "payment", NOW).to_dict() == after.to_dict()
+
+
+def _recommended_member(make_ledger, clock):
+    """me(1) dealt twice with M(2) and with three friends (10-12), who each dealt with M: M
+    reads recommended from my point of view. M has a key chain: an inception."""
+    me, m = make_ledger(1, clock), make_ledger(2, clock)
+    friends = [make_ledger(10 + i, clock) for i in range(3)]
+
+    def dealt(a, b, ref):
+        deal = b.countersign(a.propose_deal(b.me, ref, "client"))
+        a.ingest([deal.raw])
+        return [deal.raw, a.attest(b.me, "delivery", True, deal=deal.id).raw]
+    for k in range(2):
+        dealt(me, m, f"PO-m{k}")
+    for i, friend in enumerate(friends):
+        dealt(me, friend, f"PO-f{i}")
+        me.ingest(dealt(friend, m, f"PO-fm{i}"))
+    incept = keyevents.incept(m.identity, Identity.generate().public_key, clock() - DAY)
+    m.ingest([encode(incept)])
+    me.ingest([encode(incept)])
+    return me, m
+
+
+def _two_adds(m, clock) -> list[bytes]:
+    """Two different device adds at one position of M's chain: a fork (M reads disputed)."""
+    state = m.store.key_state(m.me)
+    adds = []
+    for n in (20, 21):
+        device = Identity.from_seed(bytes([n]) * 32)
+        adds.append(encode(keyevents.consent(
+            keyevents.add_device(state, m.identity, device.public_key, clock() - DAY // 2), device)))
+    return adds
+
+
+def test_a_member_with_a_forked_key_chain_reads_disputed_and_never_recommended(make_ledger):
+    me, m = _recommended_member(make_ledger, lambda: NOW)
+    engine = TrustEngine.for_ledger(me)
+    plain = engine.trust(m.me, "delivery", NOW)
+    assert (plain.verdict, plain.disputed) == ("recommended", False)
+    (ranked,) = [e for e in engine.rank("delivery", 10, NOW) if e.subject == peer_id(m.me)]
+    assert (ranked.verdict, ranked.disputed) == ("recommended", False)
+
+    one_add = _two_adds(m, lambda: NOW)[:1]           # an unforked chain: nothing changes
+    me.ingest(one_add)
+    assert engine.trust(m.me, "delivery", NOW).to_dict() == plain.to_dict()
+
+    forked = _two_adds(m, lambda: NOW)
+    me.ingest(forked)
+    assert me.store.key_state(m.me).disputed and me.store.disputed_members() == {m.me}
+    found = engine.trust(m.me, "delivery", NOW)
+    assert found.disputed and found.verdict == "no objection"        # the evidence stands, the praise is capped
+    assert (found.score, found.evidence) == (plain.score, plain.evidence)
+    assert found.to_dict()["disputed"] is True
+    assert all(s.disputed and s.verdict != "recommended" for s in engine.trust(m.me, None, NOW))
+    (ranked,) = [e for e in engine.rank("delivery", 10, NOW) if e.subject == peer_id(m.me)]
+    assert (ranked.verdict, ranked.disputed) == ("no objection", True)
+    assert ranked.to_dict()["disputed"] is True
+    opinions = engine.load(NOW).opinions("delivery", NOW)
+    assert opinions.verdict[engine.load(NOW).evidence.index[m.me]] != 0    # 0: recommended
+    # a fresh engine (and its cached columns) reads the same
+    assert TrustEngine.for_ledger(me).trust(m.me, "delivery", NOW).to_dict() == found.to_dict()
+
+
+def test_the_key_tables_are_read_again_only_after_a_key_event(make_ledger):
+    me, m = _recommended_member(make_ledger, lambda: NOW)
+    engine = TrustEngine.for_ledger(me)
+    engine.trust(m.me, "delivery", NOW)
+    reads, loads = engine.key_reads, engine.loads
+    me.attest(m.me, "quality", True)                  # a record, no key event
+    engine.trust(m.me, "delivery", NOW)
+    assert (engine.key_reads, engine.loads) == (reads, loads + 1)
+    me.ingest(_two_adds(m, lambda: NOW))              # key events: read again, and M is disputed
+    assert engine.trust(m.me, "delivery", NOW).disputed
+    assert engine.key_reads == reads + 1
+
+
+def test_trust_and_rank_commands_say_disputed(make_ledger):
+    import json
+    import time
+
+    from trustmesh.testing import invoke_cli
+    now = int(time.time() * 1000)
+    me, m = _recommended_member(make_ledger, lambda: now)
+    home = me.home.root
+    before = json.loads(invoke_cli(home, "trust", peer_id(m.me), "--facet", "delivery", "--json").stdout)
+    assert (before["verdict"], before["disputed"]) == ("recommended", False)
+    me.ingest(_two_adds(m, lambda: now))
+    out = invoke_cli(home, "trust", peer_id(m.me), "--facet", "delivery", "--json")
+    assert out.returncode == 0, out.stderr
+    after = json.loads(out.stdout)
+    assert (after["verdict"], after["disputed"]) == ("no objection", True)
+    ranked = json.loads(invoke_cli(home, "rank", "--facet", "delivery", "--json").stdout)
+    (row,) = [r for r in ranked if r["subject"] == peer_id(m.me)]
+    assert (row["verdict"], row["disputed"]) == ("no objection", True)
+    table = invoke_cli(home, "rank", "--facet", "delivery").stdout.splitlines()
+    (line,) = [t for t in table if peer_id(m.me) in t]
+    assert line.startswith("no objection (disputed)")
+    words = invoke_cli(home, "trust", peer_id(m.me), "--facet", "delivery").stdout
+    assert "no objection (disputed)" in words

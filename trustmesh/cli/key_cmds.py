@@ -22,7 +22,8 @@ def register(cli: click.Group) -> None:
     cli.add_command(device)
 
 
-def _told(path: Path) -> None:
+def told_recovery(path: Path) -> None:
+    """Say where the recovery file went and that it must leave the machine (stderr)."""
     click.echo(f"RECOVERY FILE written to {path.absolute()}: move it OFFLINE now (a USB stick, paper);"
                " it is the only way back if this key is stolen. It is not kept here.", err=True)
 
@@ -41,7 +42,7 @@ def key_init(ctx: click.Context, recovery: str) -> None:
     from trustmesh.core import keys
     with_ledger(ctx, lambda ledger: keys.incept(ledger, Path(recovery)))
     click.echo("key chain started")
-    _told(Path(recovery))
+    told_recovery(Path(recovery))
 
 
 @key.command("rotate")
@@ -58,7 +59,7 @@ def key_rotate(ctx: click.Context, recovery: str, new_recovery: str, since: str 
     event = with_ledger(ctx, lambda ledger: keys.rotate(ledger, Path(recovery), Path(new_recovery), since=at,
                                                         passphrase=ctx.obj.passphrase()))
     click.echo(f"rotated: this node's key is now {event.key.hex()} (restart a node for this home)")
-    _told(Path(new_recovery))
+    told_recovery(Path(new_recovery))
 
 
 @key.command("recover")
@@ -80,9 +81,9 @@ def key_recover(ctx: click.Context, recovery: str, events: str | None, new_recov
     at = parse_date(since, "--since") if since else None
     event = with_ledger(ctx, lambda ledger: keys.recover(
         ledger, Path(recovery), Path(new_recovery), raws, since=at,
-        after=ledger._record_id(after) if after else None, passphrase=ctx.obj.passphrase()))
+        after=ledger.record_id(after) if after else None, passphrase=ctx.obj.passphrase()))
     click.echo(f"recovered member {event.member.hex()}: this node's key is {event.key.hex()}")
-    _told(Path(new_recovery))
+    told_recovery(Path(new_recovery))
 
 
 @key.command("show")
@@ -122,11 +123,13 @@ def device() -> None:
 @click.pass_context
 def device_request(ctx: click.Context, member_id: str, out: str) -> None:
     """On the new node: ask to act for MEMBER (signed by this node's key)."""
-    from trustmesh.cli.common import member, write_output
+    from trustmesh.cli.common import check_output, member, write_output
     from trustmesh.core import keys
     asked = member(member_id, "--member")
-    request = with_ledger(ctx, lambda ledger: keys.device_request(ledger, asked))
-    write_output(out, [json.dumps(request).encode()], False)
+    check_output(out, False)        # refused before anything is signed or remembered
+    # the file is written atomically, and a failed write puts the pairing state back
+    with_ledger(ctx, lambda ledger: keys.device_request(
+        ledger, asked, deliver=lambda request: write_output(out, [json.dumps(request).encode()], False)))
     click.echo(f"request written to {out}: take it to a node of the member (trustmesh device add)")
 
 

@@ -25,16 +25,38 @@ def register(cli: click.Group) -> None:
 @click.command()
 @click.option("--passphrase-file", "passphrase_file", type=click.Path(dir_okay=False),
               help="Encrypt the new key with the passphrase in this file.")
+@click.option("--recovery", "recovery", type=click.Path(dir_okay=False),
+              help="Also start the key chain (as 'key init'): the recovery file to write (it must not exist).")
 @click.pass_context
-def init(ctx: click.Context, passphrase_file: str | None) -> None:
+def init(ctx: click.Context, passphrase_file: str | None, recovery: str | None) -> None:
     """Create this node's identity (once; an existing key is never replaced)."""
+    from pathlib import Path
+
     from trustmesh.core.keyfile import read_passphrase_file
     from trustmesh.core.ledger import Ledger
     path = passphrase_file or ctx.obj.passphrase_file
     passphrase = read_passphrase_file(path) if path else None
+    if recovery is not None:
+        _check_recovery_path(Path(recovery))     # before the identity: a refusal leaves nothing made
     with Ledger.create(ctx.obj.home, passphrase) as ledger:
         click.echo(f"created identity {ledger.identity.id}")
         click.echo(f"home: {ledger.home.root}")
+        if recovery is None:
+            click.echo("key chain not started: run 'trustmesh key init --recovery FILE' (docs/keys.md)")
+            return
+        from trustmesh.cli.key_cmds import told_recovery
+        from trustmesh.core import keys
+        keys.incept(ledger, Path(recovery))
+        click.echo("key chain started")
+    told_recovery(Path(recovery))
+
+
+def _check_recovery_path(path) -> None:
+    """UsageError unless a recovery file can be created at ``path`` (it is never overwritten)."""
+    if path.exists():
+        raise UsageError(f"{path} already exists: a recovery file is never overwritten")
+    if not path.absolute().parent.is_dir():
+        raise UsageError(f"{path.parent} is not a directory: cannot write the recovery file there")
 
 
 @click.command("id")

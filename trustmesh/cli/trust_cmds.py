@@ -91,7 +91,7 @@ def rank(ctx: click.Context, facet: str, limit: int, as_json: bool) -> None:
     if as_json:
         emit_json([{"subject": e.subject, "score": e.score, "uncertainty": e.uncertainty,
                     "lower": e.lower, "evidence": e.evidence, "authors": e.authors,
-                    "verdict": e.verdict} for e in entries[0]])
+                    "verdict": e.verdict, "disputed": e.disputed} for e in entries[0]])
         return
     entries, labels = entries
     if not entries:
@@ -99,14 +99,20 @@ def rank(ctx: click.Context, facet: str, limit: int, as_json: bool) -> None:
         return
     from trustmesh.cli.common import print_columns
     print_columns(("VERDICT", "LOWER", "SCORE", "UNCERTAINTY", "EVIDENCE", "MEMBER", "SUBJECT"),
-                  [(e.verdict, f"{e.lower:.3f}", f"{e.score:.3f}", f"{e.uncertainty:.3f}", str(e.evidence),
+                  [(_said(e), f"{e.lower:.3f}", f"{e.score:.3f}", f"{e.uncertainty:.3f}", str(e.evidence),
                     label, e.subject) for e, label in zip(entries, labels)])
+
+
+def _said(found) -> str:
+    """The verdict as the tables print it: a disputed member's says so (never recommended)."""
+    return f"{found.verdict} (disputed)" if found.disputed else found.verdict
 
 
 def _line(score) -> str:
     if not score.known:
-        return f"  {score.facet:<12} unknown (no evidence from anyone my network vouches for)"
+        forked = "; its key chain is forked: disputed" if score.disputed else ""
+        return f"  {score.facet:<12} unknown (no evidence from anyone my network vouches for{forked})"
     contested = f", {score.contested} contested" if score.contested else ""
-    return (f"  {score.facet:<12} {score.verdict:<13} score {score.score:.3f}  lower {score.lower:.3f}  uncertainty"
+    return (f"  {score.facet:<12} {_said(score):<13} score {score.score:.3f}  lower {score.lower:.3f}  uncertainty"
             f" {score.uncertainty:.3f}  ({score.evidence} attestations, {score.authors} authors{contested})")
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 import base64
 import json
 import os
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from trustmesh.core.keyfile import create_key, load_key
@@ -119,12 +121,34 @@ def _member_committing(ledger, successor: bytes) -> bytes:
 
 # ---- devices -----------------------------------------------------------
 
-def device_request(ledger, member: bytes) -> dict:
-    """What a new node sends to be added to ``member``: its key, signed; remembered here."""
+def device_request(ledger, member: bytes, deliver: Callable[[dict], object] | None = None) -> dict:
+    """What a new node sends to be added to ``member``: its key, signed; remembered here.
+
+    ``deliver`` (say, writing the request file) runs once the pairing is
+    remembered; if it fails, the pairing state is put back as it was (none,
+    or an earlier request's), so a request that never left leaves nothing
+    that ``device_accept`` would act on. The pairing file is replaced
+    atomically: a crash leaves the old one or the new one.
+    """
     device = ledger.me
     sig = ledger.identity.sign(REQUEST_DOMAIN + member + device)
-    (ledger.home.root / PAIRING_FILE).write_text(json.dumps({"member": member.hex()}))
-    return {"member": member.hex(), "device": device.hex(), "sig": sig.hex()}
+    request = {"member": member.hex(), "device": device.hex(), "sig": sig.hex()}
+    pairing = ledger.home.root / PAIRING_FILE
+    try:
+        before = pairing.read_bytes()
+    except FileNotFoundError:
+        before = None
+    _write_atomic(pairing, json.dumps({"member": member.hex()}).encode())
+    if deliver is not None:
+        try:
+            deliver(request)
+        except BaseException:
+            if before is None:
+                pairing.unlink(missing_ok=True)
+            else:
+                _write_atomic(pairing, before)
+            raise
+    return request
 
 
 def device_add(ledger, request: dict) -> dict:
@@ -203,7 +227,22 @@ def find_key(current: KeyState, text: str) -> bytes:
 
 
 def _store(ledger, event: KeyEvent) -> None:
-    ledger._store_own(encode(event))
+    ledger.store_signed(encode(event))
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """``data`` into ``path`` (0600) by a temporary file beside it renamed over it."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
 
 
 def _new_recovery(path: Path) -> bytes:

@@ -111,7 +111,7 @@ class Ledger:
         occurred, expires = to_ms(occurred, "occurred"), to_ms(expires, "expires")
         ref_hash = reference_hash(ref, self.me, subject) if ref else None
         if deal is not None:
-            deal = self._record_id(deal)
+            deal = self.record_id(deal)
             held = self.store.get(deal).record
             if not isinstance(held, Deal):
                 raise UsageError("--deal must name a deal")
@@ -129,7 +129,7 @@ class Ledger:
         """
         from trustmesh.protocol.validate import parties
         _text(reason, "reason")
-        held = self.store.get(self._record_id(target))
+        held = self.store.get(self.record_id(target))
         target = held.id
         if self.me not in parties(held.record):
             raise BadLink("only the author may retract a record")
@@ -142,7 +142,7 @@ class Ledger:
         """Answer an attestation about me: "contest" or "acknowledge"."""
         _text(stance, "stance", required=True)
         _text(note, "note")
-        target = self._record_id(target)
+        target = self.record_id(target)
         now = self.clock()
         return self._append(lambda seq, prev: Reply(self.me, seq, prev, now, target, stance, note or None))
 
@@ -174,7 +174,7 @@ class Ledger:
     def countersign(self, proposal: Deal) -> StoredRecord:
         """Countersign a proposal addressed to me and store the complete deal."""
         deal = countersign(proposal, self.identity)
-        return self._store_own(encode(deal))
+        return self.store_signed(encode(deal))
 
     # ---- trust, from my point of view ---------------------------------------
 
@@ -215,15 +215,31 @@ class Ledger:
         """Every record held, encoded, for a bundle."""
         return self.store.iter_raw()
 
-    # ---- internals -------------------------------------------------------
-
-    def _record_id(self, ref: bytes | str) -> bytes:
-        """A record id given as bytes, or as hex text / a unique prefix of 8+ digits."""
+    def record_id(self, ref: bytes | str) -> bytes:
+        """A record id given as bytes, or as hex text / a unique prefix of 8+ digits;
+        UsageError (NotFound for a prefix nobody holds) otherwise."""
         if isinstance(ref, str):
             return self.store.resolve(ref)
         if not isinstance(ref, bytes) or len(ref) != 32:
             raise UsageError("a record id is its hex text (as printed) or 32 bytes")
         return ref
+
+    def store_signed(self, raw: bytes) -> StoredRecord:
+        """Store a record this member signed (a key event made by ``core/keys.py``, a deal)
+        by the one path made records take: the node's intake when a node owns the ledger,
+        else the store; HomeLocked beside a running node, InvalidRecord when refused."""
+        if self.ingest_own is None:
+            if node_running(self.home):
+                raise HomeLocked(f"a node is running for {self.home.root}: write through it "
+                                 "(the trustmesh command does; apps use Node)")
+            (result,) = self.store.ingest([raw], self.clock())
+        else:
+            (result,) = self.ingest_own([raw])
+        if result.status not in (ACCEPTED, DUPLICATE):
+            raise InvalidRecord(result.reason or "record refused")
+        return self.store.get(result.id)
+
+    # ---- internals -------------------------------------------------------
 
     @contextmanager
     def _writer_lock(self):
@@ -239,20 +255,7 @@ class Ledger:
             seq, prev = self.store.head(self.me)
             record = sign(make(seq + 1, prev), self.identity)
             _check_fields(record)
-            return self._store_own(encode(record))
-
-    def _store_own(self, raw: bytes) -> StoredRecord:
-        if self.ingest_own is None:
-            if node_running(self.home):
-                raise HomeLocked(f"a node is running for {self.home.root}: write through it "
-                                 "(the trustmesh command does; apps use Node)")
-            (result,) = self.store.ingest([raw], self.clock())
-        else:
-            (result,) = self.ingest_own([raw])
-        if result.status not in (ACCEPTED, DUPLICATE):
-            raise InvalidRecord(result.reason or "record refused")
-        return self.store.get(result.id)
-
+            return self.store_signed(encode(record))
 
 
 def to_ms(value: int | datetime | date | None, name: str) -> int | None:

@@ -5,7 +5,9 @@ no record decoded), hands it to the pure ``TrustModel``, and keeps both
 until the store changes: every query first compares the store's change
 counter (the last row id and the number of fork proofs: two index reads)
 with the one it loaded, so weights are recomputed when the graph changed,
-never per query.
+never per query. Who each key stands for (``key_members``) and which
+members are disputed (a forked key chain) are read again only when a key
+event was stored since the last load.
 
 ``Weights`` is the node's one answer to "does this member count from my
 point of view?" (the strangers' quota, deal auto-acceptance): the trust
@@ -42,8 +44,10 @@ class TrustEngine:
         self._counter: tuple[int, int] | None = None
         self._model: TrustModel | None = None
         self._evidence: EvidenceColumns | None = None
+        self._disputed: frozenset[bytes] | None = None     # None: the key tables not read yet
         self.loads = 0
         self.full_loads = 0
+        self.key_reads = 0          # loads that read key_members and the disputes again
         self._lock = threading.RLock()     # one load at a time; readers may call from several threads
 
     @classmethod
@@ -83,9 +87,12 @@ class TrustEngine:
                 self._evidence.extend(self.store, old[0])
                 if self._evidence.rows_since_kept > max(10_000, self._evidence.rows // 10):
                     self._keep(counter)
-            self._evidence.members = self.store.key_members()
+            if self._disputed is None or updates is None or self.store.key_events_since(old[0]):
+                self._evidence.members = self.store.key_members()
+                self._disputed = self.store.disputed_members()
+                self.key_reads += 1
             self._model = TrustModel(self._evidence.table(), self.member_of(self.viewer), self.config,
-                                     record_names=self._names)
+                                     record_names=self._names, disputed=self._disputed)
             self._counter = counter
             self.loads += 1
         return self._model

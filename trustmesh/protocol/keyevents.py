@@ -47,7 +47,7 @@ def rotate(state: KeyState, successor: Identity, following: bytes, now_ms: int, 
 
 def add_device(state: KeyState, controller: Identity, device: bytes, now_ms: int) -> KeyEvent:
     """An add signed by the controller; the device countersigns it (``consent``) before it counts."""
-    _check_controller(state, controller)
+    _check_signer(state, controller)
     prev, seq = _position(state, None)
     event = KeyEvent(author=controller.public_key, member=state.member, seq=seq, prev=prev,
                      issued=max(now_ms, state.tip_issued), kind="add", key=device, next=None, since=None)
@@ -70,7 +70,7 @@ def revoke(state: KeyState, controller: Identity, device: bytes, since: int, now
     too (a lost laptop that held it): then only a rotation puts a new one in.
     ``controller`` is the signer: any key acting for the member now.
     """
-    _check_controller(state, controller)
+    _check_signer(state, controller)
     if not state.active(device):
         raise InvalidRecord("this key does not act for the member now")
     prev, seq = _position(state, None)
@@ -80,7 +80,8 @@ def revoke(state: KeyState, controller: Identity, device: bytes, since: int, now
     return sign(event, controller)
 
 
-def _check_controller(state: KeyState, signer: Identity) -> None:
+def _check_signer(state: KeyState, signer: Identity) -> None:
+    """InvalidRecord unless ``signer`` acts for the member now (controlling key or a device)."""
     if state.tip is None:
         raise InvalidRecord("this member has no inception yet")
     if not state.active(signer.public_key):

@@ -11,6 +11,9 @@ the same transaction as any of its key events. Two things follow from it:
   from then on leave ``records`` for ``voided`` (kept as evidence, never
   offered to peers, never counted), in the transaction that stores the event.
 
+``key_disputes`` names the members whose chain is forked, rebuilt with the
+windows, so that trust can show them *disputed* without resolving chains.
+
 The keys whose authority ended are few (one per rotation or revocation), so
 they are kept in memory too: the ingest check is a dict lookup per record.
 """
@@ -33,10 +36,9 @@ class Keys(Database):
     """The key-event half of the store."""
 
     _ended: dict[bytes, int]
-    _voided_ids: list[bytes]
+    _voided_ids: list[bytes]        # set up by Store.__init__, filled by ingest
 
     def _load_ended(self) -> None:
-        self._voided_ids = getattr(self, "_voided_ids", [])
         with self._reading() as conn:
             self._ended = dict(conn.execute(
                 "SELECT key, MIN(until) FROM key_windows WHERE until IS NOT NULL GROUP BY key"))
@@ -72,6 +74,17 @@ class Keys(Database):
                 "SELECT key, MIN(member) FROM key_windows GROUP BY key"
                 " HAVING COUNT(*) = 1 AND key != MIN(member)"))
 
+    def disputed_members(self) -> frozenset[bytes]:
+        """Members whose key chain is forked as this store reads it (``KeyState.disputed``)."""
+        with self._reading() as conn:
+            return frozenset(m for (m,) in conn.execute("SELECT member FROM key_disputes"))
+
+    def key_events_since(self, after: int) -> bool:
+        """True when a key event was stored after row ``after`` (who a key stands for may have changed)."""
+        with self._reading() as conn:
+            return conn.execute(f"SELECT EXISTS (SELECT 1 FROM records WHERE rid > ? AND type = {KEYEVENT})",
+                                (after,)).fetchone()[0] == 1
+
     def keyed_members(self) -> list[bytes]:
         """Members that have key events."""
         with self._reading() as conn:
@@ -101,6 +114,9 @@ class Keys(Database):
             conn.execute("DELETE FROM key_windows WHERE member = ?", (member,))
             conn.executemany("INSERT INTO key_windows (key, member, until) VALUES (?,?,?)",
                              [(w.key, member, w.until) for w in state.windows.values()])
+            conn.execute("DELETE FROM key_disputes WHERE member = ?", (member,))
+            if state.disputed:
+                conn.execute("INSERT INTO key_disputes (member) VALUES (?)", (member,))
             for w in state.windows.values():
                 if w.until is not None:
                     voided.extend(_void(conn, w.key, w.until, now_ms))

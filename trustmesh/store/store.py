@@ -27,6 +27,7 @@ class Store(Ingest, Keys, Queries, Evidence, Backup):
     def __init__(self, conn, path: Path, verify_threads: int) -> None:
         super().__init__(conn, path)
         self._pool = ThreadPoolExecutor(verify_threads, thread_name_prefix="verify") if verify_threads > 1 else None
+        self._voided_ids: list[bytes] = []      # voided by ingests since the last pop_voided (keys.py)
         self._load_ended()
 
     @classmethod

@@ -15,6 +15,10 @@ fit ``rater_budget``; one author's units about one subject saturate at
 ``author_cap``;
 the sum is then multiplied by the author's weight (``first_hand`` for the
 viewer). Positive units feed ``r``, negative ones ``s`` (see ``opinion``).
+
+``disputed`` names the members whose key chain is forked (the node adapter
+reads them from the store): their answers say so and are never
+``recommended`` (``verdict.disputed``).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from trustmesh.trust.evidence import EvidenceTable
 from trustmesh.trust.opinion import decay, opinion
 from trustmesh.trust.results import EvidenceItem, FacetOpinions, RankEntry, TrustScore
 from trustmesh.trust.support import faint_share, independence, reply_factor
-from trustmesh.trust.verdict import VERDICTS, rank_key, verdict, verdicts
+from trustmesh.trust.verdict import VERDICTS, disputed as capped, rank_key, verdict, verdicts
 from trustmesh.trust.weights import AuthorWeights, author_weights
 
 _AGGREGATE_MS = 60_000
@@ -47,10 +51,12 @@ class TrustModel:
     """The viewer's trust over one evidence table; weights cached, never per query."""
 
     def __init__(self, evidence: EvidenceTable, viewer: bytes, config: TrustConfig = DEFAULT,
-                 record_names: Callable[[Sequence[int]], list[str]] | None = None) -> None:
+                 record_names: Callable[[Sequence[int]], list[str]] | None = None,
+                 disputed: frozenset[bytes] = frozenset()) -> None:
         self.evidence = evidence
         self.viewer = viewer
         self.config = config
+        self.disputed = frozenset(disputed)     # members whose key chain is forked
         self._viewer = evidence.index.get(viewer)
         self._record_names = record_names or (lambda keys: [str(k) for k in keys])
         self._weights: tuple[int, AuthorWeights | None] | None = None
@@ -125,10 +131,13 @@ class TrustModel:
         cand = np.argpartition(-approx, pool - 1)[:pool] if pool < len(subjects) else np.arange(len(subjects))
         score, unc, lower = opinion(r[cand], s[cand], self.config.quantile)
         said = verdicts(r[cand], s[cand], for_[cand], against[cand], self.config)
-        order = np.lexsort((-score, -rank_key(said, lower)))[:limit]
         names = self.evidence.members
+        forked = np.fromiter((names[k] in self.disputed for k in subjects[cand].tolist()), bool, len(cand))
+        said = capped(said, forked)
+        order = np.lexsort((-score, -rank_key(said, lower)))[:limit]
         return [RankEntry(member_name(names[subjects[cand[i]]]), facet, float(score[i]), float(unc[i]),
-                          float(lower[i]), int(count[cand[i]]), int(authors[cand[i]]), VERDICTS[said[i]])
+                          float(lower[i]), int(count[cand[i]]), int(authors[cand[i]]), VERDICTS[said[i]],
+                          bool(forked[i]))
                 for i in order]
 
     def opinions(self, facet: str, now_ms: int) -> FacetOpinions:
@@ -143,8 +152,10 @@ class TrustModel:
         for column, values in zip(full, (r, s, for_, against)):
             column[subjects] = values
         score, unc, lower = opinion(full[0], full[1], self.config.quantile)
-        return FacetOpinions(facet, full[0], full[1], score, unc, lower,
-                             verdicts(full[0], full[1], full[2], full[3], self.config), full[2], full[3])
+        forked = np.zeros(size, bool)
+        forked[[self.evidence.index[m] for m in self.disputed if m in self.evidence.index]] = True
+        said = capped(verdicts(full[0], full[1], full[2], full[3], self.config), forked)
+        return FacetOpinions(facet, full[0], full[1], score, unc, lower, said, full[2], full[3])
 
     # ---- internals -------------------------------------------------------
 
@@ -159,8 +170,9 @@ class TrustModel:
         name = member_name(subject)
         ev = self.evidence
         index = ev.index.get(subject)
+        forked = subject in self.disputed
         if index is None or facet not in ev.facets:
-            return _unknown(name, facet, self.config)
+            return _unknown(name, facet, self.config, forked)
         rows = np.arange(*ev.slice_of(index, ev.facets.index(facet)).indices(len(ev.key)))
         weight = self._author_weight(now_ms, facet)
         rows = rows[ev.expires[rows] > now_ms]
@@ -169,14 +181,14 @@ class TrustModel:
         r, s = units[pos].sum(), units[~pos].sum()
         score, unc, lower = opinion(r, s, self.config.quantile)
         for_, against = self._sides(rows, units, starts, group_w)
-        said = verdict(r, s, for_.sum(), against.sum(), self.config)
+        said = verdict(r, s, for_.sum(), against.sum(), self.config, forked)
         authors = len(set(ev.author[rows][group_w > 0].tolist()))
         contested = int((ev.contested[rows] & ~pos).sum())
         items: tuple[EvidenceItem, ...] = ()
         if explain:
             items = self._items(rows, units, weight, explain, now_ms, facet)
         return TrustScore(name, facet, float(score), float(unc), float(lower), len(rows), authors,
-                          contested, items, said)
+                          contested, items, said, forked)
 
     def _raw_units(self, rows: np.ndarray, facet: str, now_ms: int) -> np.ndarray:
         ev, cfg = self.evidence, self.config
@@ -314,6 +326,7 @@ def _checked(facet: str) -> str:
     return facet
 
 
-def _unknown(name: str, facet: str, config: TrustConfig) -> TrustScore:
+def _unknown(name: str, facet: str, config: TrustConfig, disputed: bool = False) -> TrustScore:
     score, unc, lower = opinion(0.0, 0.0, config.quantile)
-    return TrustScore(name, facet, float(score), float(unc), float(lower), 0, 0, verdict=verdict(0, 0, 0, 0, config))
+    return TrustScore(name, facet, float(score), float(unc), float(lower), 0, 0,
+                      verdict=verdict(0, 0, 0, 0, config), disputed=disputed)

@@ -61,6 +61,7 @@ class TrustScore:
     contested: int = 0
     explanation: tuple[EvidenceItem, ...] = ()
     verdict: str = "unknown"    # recommended / no objection / unknown / warning (verdict.py)
+    disputed: bool = False      # the subject's key chain is forked: never recommended (verdict.py)
 
     @property
     def known(self) -> bool:
@@ -72,7 +73,7 @@ class TrustScore:
         return {"subject": self.subject, "facet": self.facet, "score": self.score,
                 "uncertainty": self.uncertainty, "lower": self.lower,
                 "evidence": self.evidence, "authors": self.authors,
-                "contested": self.contested, "verdict": self.verdict,
+                "contested": self.contested, "verdict": self.verdict, "disputed": self.disputed,
                 "explanation": [item.to_dict() for item in self.explanation]}
 
 
@@ -88,6 +89,7 @@ class RankEntry:
     evidence: int
     authors: int
     verdict: str = "unknown"
+    disputed: bool = False      # the subject's key chain is forked: never recommended
 
     def to_dict(self) -> dict:
         """The JSON form the CLI prints."""
@@ -98,8 +100,9 @@ class RankEntry:
 class FacetOpinions:
     """Every member's opinion on one facet, as arrays indexed like the evidence table.
 
-    ``verdict`` holds indexes into ``trustmesh.trust.verdict.VERDICTS``; ``for_``
-    and ``against`` the independent authors' worth behind each side.
+    ``verdict`` holds indexes into ``trustmesh.trust.verdict.VERDICTS`` (a disputed
+    member's never ``recommended``); ``for_`` and ``against`` the independent
+    authors' worth behind each side.
     """
 
     facet: str

@@ -23,6 +23,12 @@ praises. A verdict reads the same evidence with a documented rule:
 Independent authors are counted after every discount (walk, credibility,
 camps, piling on: ``support.py``), so sybils praised only by sybils never
 reach ``recommended``.
+
+A member whose key chain is forked (*disputed*: two key events at one
+position, ``protocol/keystate.py``) is never ``recommended``: nobody can
+tell which of its keys are its own, so praise of it may be praise of a
+thief. Its verdict is at most ``no objection`` (``disputed``); the evidence
+is still shown, and a ``warning`` stays a warning.
 """
 
 from __future__ import annotations
@@ -48,6 +54,13 @@ def verdicts(r, s, pos_authors, neg_authors, config: TrustConfig) -> np.ndarray:
     return code
 
 
+def disputed(code: np.ndarray, mask) -> np.ndarray:
+    """``code`` with ``recommended`` lowered to ``no objection`` where ``mask`` (a disputed member)."""
+    code = np.array(code, np.int8)
+    code[np.asarray(mask, bool) & (code == VERDICTS.index(RECOMMENDED))] = VERDICTS.index(NO_OBJECTION)
+    return code
+
+
 STANDING = np.array([3, 2, 1, 0])     # rank order per verdict code: recommended first, warning last
 
 
@@ -56,7 +69,8 @@ def rank_key(code: np.ndarray, lower: np.ndarray) -> np.ndarray:
     return STANDING[np.asarray(code, np.int64)] * 2.0 + np.asarray(lower, float)
 
 
-def verdict(r: float, s: float, pos_authors: float, neg_authors: float, config: TrustConfig) -> str:
-    """The verdict for one subject and facet."""
-    return VERDICTS[int(verdicts(np.array([r]), np.array([s]), np.array([pos_authors]),
-                                 np.array([neg_authors]), config)[0])]
+def verdict(r: float, s: float, pos_authors: float, neg_authors: float, config: TrustConfig,
+            is_disputed: bool = False) -> str:
+    """The verdict for one subject and facet (``is_disputed``: its key chain is forked)."""
+    code = verdicts(np.array([r]), np.array([s]), np.array([pos_authors]), np.array([neg_authors]), config)
+    return VERDICTS[int(disputed(code, [is_disputed])[0])]
