@@ -172,3 +172,19 @@ async def test_the_start_says_how_to_join_and_never_prints_the_token(tmp_path):
         lines = next_steps(home, a)
         assert token_of(home.root) not in "\n".join(lines)
         assert any("trustmesh connect " + a.addrs()[0] in line for line in lines)
+
+
+async def test_a_peer_the_owner_connected_to_stays_chosen_after_a_restart(tmp_path):
+    # records a chosen peer hands over count against the strangers' total only, not the hourly rate
+    from trustmesh.crypto.ids import parse_id
+    async with trustmesh.open_node(tmp_path / "a", listen=LOOPBACK) as a, \
+            trustmesh.open_node(tmp_path / "b", listen=LOOPBACK) as b, \
+            trustmesh.open_node(tmp_path / "c", listen=LOOPBACK) as c:
+        assert await a.connect(b.addrs()[0]) == b.id
+        assert await c.connect(a.addrs()[0]) == a.id            # c chose a; a did not choose c
+        await _until(lambda: _connected(a, c))
+        assert parse_id(b.id) in a.intake.chosen and parse_id(c.id) not in a.intake.chosen
+        b_id, c_id = b.id, c.id
+    async with trustmesh.open_node(tmp_path / "a", listen=LOOPBACK) as a:
+        assert parse_id(b_id) in a.intake.chosen                 # remembered in peers.json
+        assert parse_id(c_id) not in a.intake.chosen

@@ -237,6 +237,7 @@ class Node(Reading, Dealing):
         """Connect to a peer address now; the peer's id (a peer I chose: see intake.chosen)."""
         pid = await self._net().connect(addr)
         self.intake.chosen.update(_peer_keys([f"/p2p/{pid}"]))
+        self.net.choose(pid)
         return pid
 
     async def disconnect(self, peer: str) -> None:
@@ -276,6 +277,7 @@ class Node(Reading, Dealing):
         await self.worker.read(self.weights.warm_up)
         self.sync_index = SyncIndex(await self.worker.read(self.store.all_ids))
         known = KnownPeers.load(self.ledger.home.root / "peers.json")
+        self.intake.chosen.update(_peer_keys(f"/p2p/{pid}" for pid in known.chosen()))
         service = NetService(self.identity, self.config, NetPort(self), known)
         async with service.run():
             self.net = service

@@ -165,6 +165,11 @@ class NetService(Policing):
             raise NetworkError(f"cannot connect to {addr}: {exc}") from None
         return peer.to_base58()
 
+    def choose(self, pid: str) -> None:
+        """The owner chose ``pid`` (``connect``): remembered as such across restarts (peers.json)."""
+        self.known.choose(pid)
+        self.known.save()
+
     async def connect_id(self, pid: str) -> str:
         """Connect to the node of peer id ``pid``; UsageError if it is not one, NetworkError if unreachable."""
         try:

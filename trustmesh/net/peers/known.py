@@ -4,7 +4,9 @@ One JSON file, ``peers.json``, written whole to a temporary file and renamed
 over the old one (never half-written), mode 0600. It holds the addresses of
 peers we have reached (so a restarted node reconnects without bootstrap)
 and the bans we hold (so a bad peer cannot wash its record by making us
-restart).
+restart). A peer the owner chose (``trustmesh connect``) stays chosen
+across restarts: what it hands over is held to the strangers' total only,
+not the hourly rate (docs/operating.md), as on the day it was chosen.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ class KnownPeers:
                 addrs = [a for a in item.get("addrs", []) if isinstance(a, str)][:MAX_ADDRS]
                 if addrs:
                     known.peers[str(peer)] = {"addrs": addrs, "seen": float(item.get("seen", 0))}
+                    if item.get("chosen") is True:
+                        known.peers[str(peer)]["chosen"] = True
             known.conduct = {str(k): v for k, v in dict(data.get("conduct", {})).items()
                              if isinstance(v, dict)}
         except (OSError, ValueError, TypeError, AttributeError):
@@ -47,11 +51,22 @@ class KnownPeers:
         addrs = [a for a in addrs if a][:MAX_ADDRS]
         if not addrs:
             return
+        chosen = self.peers.get(peer, {}).get("chosen", False)
         self.peers[peer] = {"addrs": addrs, "seen": time.time() if seen is None else seen}
-        if len(self.peers) > MAX_KNOWN:
-            oldest = sorted(self.peers, key=lambda p: self.peers[p]["seen"])
+        if chosen:
+            self.peers[peer]["chosen"] = True
+        if len(self.peers) > MAX_KNOWN:       # the oldest go first; a peer the owner chose, last
+            oldest = sorted(self.peers, key=lambda p: (self.peers[p].get("chosen", False), self.peers[p]["seen"]))
             for p in oldest[:len(self.peers) - MAX_KNOWN]:
                 del self.peers[p]
+
+    def choose(self, peer: str) -> None:
+        """Mark ``peer`` as one the owner chose (its addresses come with ``remember``)."""
+        self.peers.setdefault(peer, {"addrs": [], "seen": time.time()})["chosen"] = True
+
+    def chosen(self) -> list[str]:
+        """Ids of the known peers the owner chose."""
+        return [p for p, item in self.peers.items() if item.get("chosen")]
 
     def save(self) -> None:
         """Write the file atomically; errors are swallowed (a cache, not data)."""
