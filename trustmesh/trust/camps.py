@@ -121,21 +121,27 @@ def camp_credibility(evidence: EvidenceTable, mass: np.ndarray, weight: np.ndarr
 
 def _camp_vector(norm: sp.csr_matrix, norm_t: sp.csr_matrix, start: np.ndarray, rounds: int):
     """The leading left singular vector of ``norm`` by power iteration from ``start`` (None: none)."""
-    size = np.linalg.norm(start)
+    size = _length(start)
     if size == 0:
         return None
     x = start / size
     for _ in range(rounds):
         nxt = norm @ (norm_t @ x)
-        size = np.linalg.norm(nxt)
+        size = _length(nxt)
         if size == 0:
             return None
         nxt /= size
-        done = np.linalg.norm(nxt - x) < _TOLERANCE
+        done = _length(nxt - x) < _TOLERANCE
         x = nxt
         if done:
             break
     return x
+
+
+def _length(x: np.ndarray) -> float:
+    """The Euclidean length, without BLAS: ``np.linalg.norm`` goes through a threaded dot
+    product that took 3 ms instead of 0.2 ms per call on the shared 2-core machine."""
+    return float(np.sqrt(np.square(x).sum()))
 
 
 def _inv_sqrt(values: np.ndarray) -> np.ndarray:

@@ -58,7 +58,7 @@ import scipy.sparse as sp
 
 from trustmesh.trust.camps import camp_credibility
 from trustmesh.trust.config import TrustConfig
-from trustmesh.trust.credibility import credibility, hop_layers
+from trustmesh.trust.credibility import Judgements, credibility, hop_layers
 from trustmesh.trust.evidence import EvidenceTable
 from trustmesh.trust.relations import Relations, relations
 
@@ -198,14 +198,15 @@ def author_weights(evidence: EvidenceTable, viewer: int, now_ms: int,
     weight = scaled(mass, None)
     layers = hop_layers(rel, viewer)
     del rel
-    cred = credibility(evidence, weight, layers, now_ms, config)
+    judged = Judgements(evidence, layers, now_ms, config)
+    cred = credibility(evidence, weight, layers, now_ms, config, judged=judged)
     walks = _family_walks(graph, evidence, viewer, config, factor, mass)
     del graph, data, share
     families, family_weight = {}, {}
     for family in sorted({config.family(f) for f in evidence.facets}):
         own = walks.get(family)
         family_weight[family] = weight if own is None else scaled(own, None)
-        families[family] = credibility(evidence, family_weight[family], layers, now_ms, config, family)
+        families[family] = credibility(evidence, family_weight[family], layers, now_ms, config, family, judged)
     camp = camp_credibility(evidence, mass, weight, now_ms, config)
     if (camp < 1.0).any():      # the core is measured among those whose word counts
         weight = scaled(mass, camp)
