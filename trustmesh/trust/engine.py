@@ -73,6 +73,9 @@ class TrustModel:
             self._budgets.clear()
             self._reply = None
             self.refreshes += 1
+            if found is not None:       # what every query needs, made with the weights (a few ms)
+                found.inflow_keys, found.inflow_total
+                self._replies(now_ms)
         return self._weights[1]
 
     def _author_weight(self, now_ms: int, facet: str | None = None) -> np.ndarray:
@@ -225,7 +228,8 @@ class TrustModel:
         group_w = weight[group_author].copy()
         found = self.weights(now_ms)
         if found is not None:
-            group_w *= independence(found.inflow, group_author, subjects[starts], self._viewer, cfg)
+            group_w *= independence(found.inflow, group_author, subjects[starts], self._viewer, cfg,
+                                    found.inflow_keys, found.inflow_total)
             praise = np.add.reduceat(np.where(ev.positive[rows], raw, -raw), starts) > 0
             group_w *= faint_share(group_w, subjects[starts], praise, cfg)
         if self._viewer is not None:

@@ -52,6 +52,7 @@ collective's rise over four worlds fell from 1.97 to 1.62 points).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
@@ -61,6 +62,7 @@ from trustmesh.trust.config import TrustConfig
 from trustmesh.trust.credibility import Judgements, credibility, hop_layers
 from trustmesh.trust.evidence import EvidenceTable
 from trustmesh.trust.relations import Relations, relations
+from trustmesh.trust.support import flow_keys_of
 
 
 @dataclass(frozen=True, eq=False)
@@ -75,6 +77,17 @@ class AuthorWeights:
     credibility: np.ndarray  # the share of its weight each rater keeps (credibility.py, camps.py)
     families: dict = None   # facet family -> (weight, credibility) judged on that family alone
     reach: np.ndarray | None = None  # the weight from the walks alone, before any rater credibility
+
+    @cached_property
+    def inflow_keys(self) -> np.ndarray:
+        """The inflow's entries as sorted row * size + column keys (support.independence)."""
+        return flow_keys_of(self.inflow)
+
+    @cached_property
+    def inflow_total(self) -> np.ndarray:
+        """Per member, all the walk mass arriving at it from others."""
+        rows = np.repeat(np.arange(self.inflow.shape[0]), np.diff(self.inflow.indptr))
+        return np.bincount(rows, self.inflow.data, minlength=self.inflow.shape[0])
 
     def weight_for(self, family: str) -> np.ndarray:
         """Author weights for ratings in one facet family (``TrustConfig.family``)."""
