@@ -61,6 +61,7 @@ from trustmesh.trust.camps import camp_credibility
 from trustmesh.trust.config import TrustConfig
 from trustmesh.trust.credibility import Judgements, credibility, hop_layers
 from trustmesh.trust.evidence import EvidenceTable
+from trustmesh.trust.opinion import decay
 from trustmesh.trust.relations import Relations, relations
 from trustmesh.trust.support import flow_keys_of
 
@@ -136,14 +137,41 @@ def relation_matrix(evidence: EvidenceTable, now_ms: int, config: TrustConfig,
     With ``family``, the relations a rater's word in that facet family travels along: an
     attestation on another family is a record of a real dealing whichever way it went, so
     it counts as a relation unsigned (a late payment does not cut the trust that makes its
-    payer's quality ratings count). Members caught forking their chain have none.
+    payer's quality ratings count).
+
+    The weights do not call this (they build every walk's values on one shared pattern,
+    ``relations.py``); it is the plain reference ``bench/trust.py`` times one scipy
+    personalized PageRank on, and the same matrix as ``Relations.matrix`` of those values.
     """
-    graph = relations(evidence, now_ms, config)
-    data = graph.values(family)
-    cut = graph.touches_equivocator()
-    if cut is not None:
-        data[cut] = 0.0
-    return graph.matrix(data)
+    m = evidence.size
+    live = evidence.expires > now_ms
+    hl = config.relation_half_life_days
+    sign = np.where(evidence.positive[live], 1.0, -1.0)
+    if family is not None:
+        sign[~_in_family(evidence, config, family)[evidence.facet[live]]] = 1.0
+    strength = np.where(evidence.dealt[live], 1.0, config.undealt_weight)
+    att = sign * strength * decay(now_ms - evidence.occurred[live], hl)
+    deal = config.deal_relation * decay(now_ms - evidence.deal_time, hl)
+    rows = np.concatenate([evidence.author[live], evidence.deal_a, evidence.deal_b])
+    cols = np.concatenate([evidence.subject[live], evidence.deal_b, evidence.deal_a])
+    vals = np.concatenate([att, deal, deal])
+    rel = sp.csr_matrix((vals, (rows, cols)), shape=(m, m))
+    rel.sum_duplicates()
+    np.maximum(rel.data, 0.0, out=rel.data)
+    np.log1p(rel.data, out=rel.data)
+    rel.eliminate_zeros()
+    if len(evidence.equivocators):
+        keep = np.ones(m)
+        keep[evidence.equivocators] = 0.0
+        mask = sp.diags(keep)
+        rel = (mask @ rel @ mask).tocsr()
+        rel.eliminate_zeros()
+    return rel
+
+
+def _in_family(evidence: EvidenceTable, config: TrustConfig, family: str) -> np.ndarray:
+    """Per facet index: whether it is in ``family``."""
+    return np.array([config.family(f) == family for f in evidence.facets], bool)
 
 
 def _step(graph: Relations, data: np.ndarray, cut: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
