@@ -42,6 +42,7 @@ class Relations:
     by_dst: np.ndarray          # the pairs in (to, from) order: the transpose
     t_indptr: np.ndarray        # CSR row pointers of the transpose (rows: to whom)
     equivocators: np.ndarray    # members caught forking their chain
+    rated: np.ndarray           # per pair: the signed rating sum the camps read (camps.py)
 
     def values(self, family: str | None = None) -> np.ndarray:
         """Per pair, the relation strength: negatives of every facet cut it, or with
@@ -69,6 +70,10 @@ class Relations:
         found.eliminate_zeros()     # in place: hence the copy, the pattern is shared
         return found
 
+    def ratings(self) -> sp.csr_matrix:
+        """Rater x subject net rating strength, repeated ratings damped: ``camps.signed_ratings``."""
+        return self.matrix(np.sign(self.rated) * np.log1p(np.abs(self.rated)))
+
     def transposed(self, data: np.ndarray) -> sp.csr_matrix:
         """``data`` as the transposed CSR matrix (row v: what arrives at v from each member)."""
         return sp.csr_matrix((data[self.by_dst], self.src[self.by_dst], self.t_indptr.copy()),
@@ -85,11 +90,14 @@ def relations(evidence: EvidenceTable, now_ms: int, config: TrustConfig) -> Rela
     strength *= np.where(ev.dealt[live], 1.0, config.undealt_weight)
     positive = ev.positive[live]
     deal = config.deal_relation * decay(now_ms - ev.deal_time, hl)
-    rows = np.concatenate([author, ev.deal_a, ev.deal_b])
-    cols = np.concatenate([subject, ev.deal_b, ev.deal_a])
-    vals = np.concatenate([np.where(positive, strength, 0.0), deal, deal])
-    summed = sp.csr_matrix((vals, (rows, cols)), shape=(m, m))   # duplicates summed, zeros kept
-    del rows, cols, vals
+    # Two sums per pair from one sort: the relations' positive part (real) and the rating the
+    # camps read (imaginary: a negative counts negative_weight, nothing when the two never dealt)
+    said = np.where(positive, strength, -strength * np.where(ev.pair_dealt[live], config.negative_weight, 0.0))
+    vals = np.concatenate([np.where(positive, strength, 0.0) + 1j * said, deal, deal])
+    del said
+    summed = sp.csr_matrix((vals, (np.concatenate([author, ev.deal_a, ev.deal_b]),
+                                   np.concatenate([subject, ev.deal_b, ev.deal_a]))), shape=(m, m))
+    del vals                                    # duplicates summed, zeros kept
     indptr, dst = summed.indptr, summed.indices.astype(np.int32, copy=False)
     src = np.repeat(np.arange(m, dtype=np.int32), np.diff(indptr))
     negative = {}
@@ -106,5 +114,5 @@ def relations(evidence: EvidenceTable, now_ms: int, config: TrustConfig) -> Rela
     # the transpose's order: a CSR -> CSC conversion (a stable counting sort) of the pair numbers
     numbers = sp.csr_matrix((np.arange(len(dst), dtype=np.float64), dst, indptr), shape=(m, m)).tocsc()
     by_dst = numbers.data.astype(np.int64)
-    return Relations(m, indptr, src, dst, summed.data, negative, by_dst, numbers.indptr,
-                     np.asarray(ev.equivocators, np.int32))
+    return Relations(m, indptr, src, dst, summed.data.real.copy(), negative, by_dst, numbers.indptr,
+                     np.asarray(ev.equivocators, np.int32), summed.data.imag.copy())

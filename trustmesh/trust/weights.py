@@ -242,13 +242,14 @@ def author_weights(evidence: EvidenceTable, viewer: int, now_ms: int,
     judged = Judgements(evidence, layers, now_ms, config)
     cred = credibility(evidence, weight, layers, now_ms, config, judged=judged)
     walks = _family_walks(graph, evidence, viewer, config, factor, mass)
+    ratings = graph.ratings()
     del graph, data, share
     families, family_weight = {}, {}
     for family in sorted({config.family(f) for f in evidence.facets}):
         own = walks.get(family)
         family_weight[family] = weight if own is None else scaled(own, None)
         families[family] = credibility(evidence, family_weight[family], layers, now_ms, config, family, judged)
-    camp = camp_credibility(evidence, mass, weight, now_ms, config)
+    camp = camp_credibility(evidence, mass, weight, now_ms, config, ratings)
     if (camp < 1.0).any():      # the core is measured among those whose word counts
         weight = scaled(mass, camp)
         for family, own in walks.items():
