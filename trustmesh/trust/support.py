@@ -79,20 +79,21 @@ def independence(inflow: sp.csr_matrix, group_author: np.ndarray, group_subject:
     lo = np.repeat(first, block)                 # per group: where its subject's groups start...
     size = np.repeat(block, block)               # ...and how many there are
     local = np.repeat(np.arange(len(first)), block)
-    insider = group_author != viewer if viewer is not None else np.ones(n, bool)
     subject_in = group_subject[first] != viewer if viewer is not None else np.ones(len(first), bool)
     senders = np.diff(inflow.indptr)[group_author]
     from_senders = senders <= size + 1
     from_raters = np.zeros(n)
-    # 1. a's senders, each looked up among S's insiders (keys: subject number, member)
-    keys = np.concatenate([local[insider] * m + group_author[insider],
-                           np.flatnonzero(subject_in) * m + group_subject[first][subject_in]])
-    keys.sort(kind="stable")    # two sorted runs: merged. Duplicates do a lookup no harm
+    # 1. a's senders, each looked up among S's raters (keys: subject number, rater; sorted,
+    #    as the groups are), or S itself
     g = np.flatnonzero(from_senders)
     at = _ranges(inflow.indptr[group_author[g]], senders[g])
     owner = np.repeat(g, senders[g])
-    hit = _found(keys, local[owner] * m + inflow.indices[at])
-    from_raters += np.bincount(owner[hit], inflow.data[at][hit], minlength=n)
+    sender = inflow.indices[at]
+    hit = _found(local * m + group_author, local[owner] * m + sender)
+    if viewer is not None:
+        hit &= sender != viewer
+    hit |= (sender == group_subject[owner]) & subject_in[local[owner]]
+    from_raters += np.bincount(owner[hit], inflow.data[at[hit]], minlength=n)
     # 2. S's insiders, each looked up among a's senders (keys: the inflow's row, column)
     g = np.flatnonzero(~from_senders)
     g = g[np.argsort(group_author[g], kind="stable")]      # lookups in row order: cache-friendly
