@@ -67,13 +67,13 @@ def independence(inflow: sp.csr_matrix, group_author: np.ndarray, group_subject:
         return np.ones(n)
     group_author = np.asarray(group_author, np.int64)
     group_subject = np.asarray(group_subject, np.int64)
-    order = None
-    if (np.diff(group_subject) < 0).any():      # the model's groups come sorted by subject
-        order = np.argsort(group_subject, kind="stable")
-        group_author, group_subject = group_author[order], group_subject[order]
     if not inflow.has_sorted_indices:
         inflow, inflow_keys = inflow.sorted_indices(), None
     m = inflow.shape[0]
+    order = None
+    if (np.diff(group_subject * m + group_author) < 0).any():   # the model's come sorted
+        order = np.lexsort((group_author, group_subject))
+        group_author, group_subject = group_author[order], group_subject[order]
     first = np.flatnonzero(np.r_[True, group_subject[1:] != group_subject[:-1]])
     block = np.diff(np.append(first, n))
     lo = np.repeat(first, block)                 # per group: where its subject's groups start...
