@@ -89,10 +89,11 @@ def independence(inflow: sp.csr_matrix, group_author: np.ndarray, group_subject:
     at = _ranges(inflow.indptr[group_author[g]], senders[g])
     owner = np.repeat(g, senders[g])
     sender = inflow.indices[at]
-    hit = _found(local * m + group_author, local[owner] * m + sender)
+    where = local[owner]
+    hit = _found(local * m + group_author, where * m + sender)
     if viewer is not None:
         hit &= sender != viewer
-    hit |= (sender == group_subject[owner]) & subject_in[local[owner]]
+    hit |= (sender == group_subject[owner]) & subject_in[where]
     from_raters += np.bincount(owner[hit], inflow.data[at[hit]], minlength=n)
     # 2. S's insiders, each looked up among a's senders (keys: the inflow's row, column)
     g = np.flatnonzero(~from_senders)
@@ -105,9 +106,9 @@ def independence(inflow: sp.csr_matrix, group_author: np.ndarray, group_subject:
     owner = np.concatenate([owner, g[self_in]])
     member = np.concatenate([member, group_subject[g[self_in]]])
     flow_keys = inflow_keys if inflow_keys is not None else flow_keys_of(inflow)
-    where = np.searchsorted(flow_keys, group_author[owner] * m + member)
-    where = np.minimum(where, max(len(flow_keys) - 1, 0))
-    hit = flow_keys[where] == group_author[owner] * m + member if len(flow_keys) else np.zeros(len(owner), bool)
+    wanted = group_author[owner] * m + member
+    where = np.minimum(np.searchsorted(flow_keys, wanted), max(len(flow_keys) - 1, 0))
+    hit = flow_keys[where] == wanted if len(flow_keys) else np.zeros(len(owner), bool)
     from_raters += np.bincount(owner[hit], inflow.data[where[hit]], minlength=n)
     total = (np.asarray(inflow.sum(axis=1)).ravel() if inflow_total is None else inflow_total)[group_author]
     external = 1.0 - np.divide(from_raters, total, out=np.zeros(n), where=total > 0)
