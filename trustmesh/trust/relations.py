@@ -8,7 +8,9 @@ a third of the family walks' cost). Here the records are summed per pair
 once: ``positive`` (positive attestations and deals) and, per facet family,
 ``negative`` (the negatives on that family's facets). Every walk's value of
 a pair is then a sum of those columns (``values``), and the transpose the
-forward walks need is one permutation of the pairs, found once.
+forward walks need is one permutation of the pairs, found once. The same
+sort also sums what the camps read (``rated``: camps.signed_ratings, whose
+separate build was another sort of the 1M attestations).
 
 The values are what ``weights.relation_matrix`` documents: attestations
 count ``undealt_weight`` without a deal, deals ``deal_relation``, all fading
