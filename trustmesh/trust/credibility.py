@@ -69,7 +69,9 @@ class Judgements:
                           * np.where(ev.pair_dealt[rows], 1.0, config.slander_weight))
         self.units = units
         self.author, self.subject = ev.author[rows], ev.subject[rows]
-        self.family = np.array([config.family(f) for f in ev.facets] or ["-"])[ev.facet[rows]]
+        self.families = sorted({config.family(f) for f in ev.facets})
+        family_of = np.array([self.families.index(config.family(f)) for f in ev.facets] or [0], np.int8)
+        self.family = family_of[ev.facet[rows]]          # per row: its facet family's number
         self.size, self.facets = ev.size, ev.facets
 
 
@@ -87,7 +89,7 @@ def credibility(evidence: EvidenceTable, weight: np.ndarray, layer: np.ndarray, 
     if family is None:
         rows, units, pos, authors, subjects, rows_layer = j.rows, j.units, j.pos, j.author, j.subject, j.layer
     else:
-        keep = j.family == family
+        keep = j.family == (j.families.index(family) if family in j.families else -1)
         rows, units, pos, authors, subjects, rows_layer = (
             x[keep] for x in (j.rows, j.units, j.pos, j.author, j.subject, j.layer))
     if len(rows) == 0:
