@@ -92,7 +92,7 @@ class TrustEngine:
                 self._disputed = self.store.disputed_members()
                 self.key_reads += 1
             self._model = TrustModel(self._evidence.table(), self.member_of(self.viewer), self.config,
-                                     record_names=self._names, disputed=self._disputed)
+                                     record_names=_record_names(self.store), disputed=self._disputed)
             self._counter = counter
             self.loads += 1
         return self._model
@@ -135,8 +135,12 @@ class TrustEngine:
         with self._lock:
             return self._load().rank(facet, limit, now_ms)
 
-    def _names(self, rids: Sequence[int]) -> list[str]:
-        return [rid.hex() for rid in self.store.record_ids(list(rids))]
+
+def _record_names(store: Store):
+    """The model's record namer: the store alone, not the engine (a bound method of the
+    engine in its own model was a reference cycle that kept a dropped engine's evidence,
+    a few hundred MB at 1M records, alive until the next full garbage collection)."""
+    return lambda rids: [rid.hex() for rid in store.record_ids(list(rids))]
 
 
 class Weights:
@@ -266,7 +270,13 @@ class EvidenceColumns:
         self.extend(store, 0, keys=keys, upto=upto)
 
     def keep(self, path: Path, store: Store, counter: tuple[int, int]) -> None:
-        """Write the columns to ``path`` (atomically, mode 0600), as of ``counter``."""
+        """Write the columns to ``path`` (atomically, mode 0600), as of ``counter``.
+
+        The rows are put in the table's order first (by facet, subject, author): the table
+        a later start builds from them is then sorted already but for what came since, and
+        sorting nearly sorted rows is a hundred times faster (1.5 ms against 120 at 1M).
+        """
+        self._in_table_order()
         keys = list(self.index)
         mark = store.record_ids([counter[0]])[0] if counter[0] else b""
         arrays = {f"att_{k}": v for k, v in self.att.items()}
@@ -282,6 +292,15 @@ class EvidenceColumns:
             np.savez(out, **arrays)
         os.replace(part, path)
         self.rows_since_kept = 0
+
+    def _in_table_order(self) -> None:
+        """Reorder the rows by (facet, subject, author) key numbers (the table's order when
+        no key stands for another member); nothing else depends on the rows' order."""
+        a, size = self.att, max(len(self.index), 1)
+        if not len(a["author"]) or (len(self.facets) + 1) * size * size >= 2 ** 62:
+            return
+        order = np.argsort((a["facet"].astype(np.int64) * size + a["subject"]) * size + a["author"], kind="stable")
+        self.att = {name: column[order] for name, column in a.items()}
 
     @classmethod
     def restore(cls, path: Path, store: Store) -> tuple["EvidenceColumns | None", tuple[int, int] | None]:

@@ -90,15 +90,26 @@ def signed_ratings(evidence: EvidenceTable, now_ms: int, config: TrustConfig) ->
 
 
 def camp_credibility(evidence: EvidenceTable, mass: np.ndarray, weight: np.ndarray, now_ms: int,
-                     config: TrustConfig) -> np.ndarray:
-    """Per member, the share of its weight its ratings keep for siding against the viewer's camp."""
-    cred = np.ones(evidence.size)
-    ratings = signed_ratings(evidence, now_ms, config)
-    scaled = (sp.diags(weight) @ ratings).tocsr()
-    scaled.eliminate_zeros()
-    rater_deg = np.asarray(abs(scaled).sum(axis=1)).ravel()
-    subject_deg = np.asarray(abs(scaled).sum(axis=0)).ravel()
-    norm = (sp.diags(_inv_sqrt(rater_deg)) @ scaled @ sp.diags(_inv_sqrt(subject_deg))).tocsr()
+                     config: TrustConfig, ratings: sp.csr_matrix | None = None) -> np.ndarray:
+    """Per member, the share of its weight its ratings keep for siding against the viewer's camp.
+
+    ``ratings``: ``signed_ratings`` of the same evidence and time, when already made
+    (``Relations.ratings`` makes them from the sort the relations need anyway).
+    """
+    m = evidence.size
+    cred = np.ones(m)
+    if ratings is None:
+        ratings = signed_ratings(evidence, now_ms, config)
+    rows = np.repeat(np.arange(m), np.diff(ratings.indptr))
+    # each rater's row scaled by its weight, then degree-normalised: elementwise, no products
+    scaled = ratings.data * weight[rows]
+    kept = scaled != 0
+    rows, cols, scaled = rows[kept], ratings.indices[kept], scaled[kept]
+    rater_deg = np.bincount(rows, np.abs(scaled), minlength=m)
+    subject_deg = np.bincount(cols, np.abs(scaled), minlength=m)
+    norm = sp.csr_matrix((scaled * _inv_sqrt(rater_deg)[rows] * _inv_sqrt(subject_deg)[cols], cols,
+                          np.r_[0, np.cumsum(np.bincount(rows, minlength=m))]), shape=(m, m))
+    del rows, cols, scaled, kept
     norm_t = norm.T.tocsr()
     x = _camp_vector(norm, norm_t, mass * weight * (rater_deg > 0), config.camp_rounds)
     if x is None:
@@ -121,21 +132,27 @@ def camp_credibility(evidence: EvidenceTable, mass: np.ndarray, weight: np.ndarr
 
 def _camp_vector(norm: sp.csr_matrix, norm_t: sp.csr_matrix, start: np.ndarray, rounds: int):
     """The leading left singular vector of ``norm`` by power iteration from ``start`` (None: none)."""
-    size = np.linalg.norm(start)
+    size = _length(start)
     if size == 0:
         return None
     x = start / size
     for _ in range(rounds):
         nxt = norm @ (norm_t @ x)
-        size = np.linalg.norm(nxt)
+        size = _length(nxt)
         if size == 0:
             return None
         nxt /= size
-        done = np.linalg.norm(nxt - x) < _TOLERANCE
+        done = _length(nxt - x) < _TOLERANCE
         x = nxt
         if done:
             break
     return x
+
+
+def _length(x: np.ndarray) -> float:
+    """The Euclidean length, without BLAS: ``np.linalg.norm`` goes through a threaded dot
+    product that took 3 ms instead of 0.2 ms per call on the shared 2-core machine."""
+    return float(np.sqrt(np.square(x).sum()))
 
 
 def _inv_sqrt(values: np.ndarray) -> np.ndarray:

@@ -30,51 +30,83 @@ from trustmesh.trust.opinion import decay
 def hop_layers(relations: sp.csr_matrix, viewer: int) -> np.ndarray:
     """Hop distance from the viewer over relations; -1 when unreachable."""
     order, pred = breadth_first_order(relations, viewer, directed=True, return_predecessors=True)
+    # the depth in the BFS tree by pointer jumping: a few whole-array steps, not a loop per member
+    up = np.asarray(pred, np.int64)[order]
+    position = np.empty(relations.shape[0], np.int64)
+    position[order] = np.arange(len(order))
+    up = np.where(up >= 0, position[np.maximum(up, 0)], 0)     # parents as positions in ``order``
+    depth = np.ones(len(order), np.int64)
+    depth[0] = 0                    # the viewer is first, its own parent
+    while up.any():
+        depth += depth[up]
+        up = up[up]
     layer = np.full(relations.shape[0], -1, np.int64)
-    layer[viewer] = 0
-    for node in order[1:]:          # BFS order: a predecessor is always placed first
-        layer[node] = layer[pred[node]] + 1
+    layer[order] = depth
     return layer
 
 
+class Judgements:
+    """The evidence that judges raters, from one viewer's layers: each row's author in a
+    nearer layer than its subject, its units before the rater budget, sorted by the
+    subject's layer. Prepared once and shared by the general and the per-family
+    credibility (the sort was most of each call's cost)."""
+
+    def __init__(self, evidence: EvidenceTable, layer: np.ndarray, now_ms: int, config: TrustConfig) -> None:
+        ev = evidence
+        la, ls = layer[ev.author], layer[ev.subject]
+        rows = np.flatnonzero((la >= 0) & (ls > la) & (ev.expires > now_ms))
+        del la
+        rows_layer = ls[rows]
+        del ls
+        order = np.argsort(rows_layer, kind="stable")
+        self.rows, self.layer = rows[order], rows_layer[order]
+        rows = self.rows
+        half_lives = np.array([config.half_life(f) for f in ev.facets])
+        units = decay(now_ms - ev.occurred[rows], half_lives[ev.facet[rows]])
+        units *= np.where(ev.dealt[rows], 1.0, config.undealt_weight)
+        self.pos = ev.positive[rows]
+        units *= np.where(self.pos, 1.0, config.negative_weight
+                          * np.where(ev.pair_dealt[rows], 1.0, config.slander_weight))
+        self.units = units
+        self.author, self.subject = ev.author[rows], ev.subject[rows]
+        self.families = sorted({config.family(f) for f in ev.facets})
+        family_of = np.array([self.families.index(config.family(f)) for f in ev.facets] or [0], np.int8)
+        self.family = family_of[ev.facet[rows]]          # per row: its facet family's number
+        self.size, self.facets = ev.size, ev.facets
+
+
 def credibility(evidence: EvidenceTable, weight: np.ndarray, layer: np.ndarray, now_ms: int,
-                config: TrustConfig, family: str | None = None) -> np.ndarray:
+                config: TrustConfig, family: str | None = None,
+                judged: Judgements | None = None) -> np.ndarray:
     """Per member, the share of its weight its ratings keep (1 for the viewer and the unjudged).
 
     With ``family``, only evidence on that facet family judges (a late payer keeps its say
-    about quality); without, all facets together.
+    about quality); without, all facets together. ``judged``: the ``Judgements`` of these
+    layers, when already made.
     """
-    ev = evidence
-    cred = np.ones(ev.size)
-    la, ls = layer[ev.author], layer[ev.subject]
-    chosen = (la >= 0) & (ls > la) & (ev.expires > now_ms)
-    if family is not None:
-        chosen &= np.array([config.family(f) == family for f in ev.facets] + [False])[ev.facet]
-    rows = np.flatnonzero(chosen)
+    j = Judgements(evidence, layer, now_ms, config) if judged is None else judged
+    cred = np.ones(j.size)
+    if family is None:
+        rows, units, pos, authors, subjects, rows_layer = j.rows, j.units, j.pos, j.author, j.subject, j.layer
+    else:
+        keep = j.family == (j.families.index(family) if family in j.families else -1)
+        rows, units, pos, authors, subjects, rows_layer = (
+            x[keep] for x in (j.rows, j.units, j.pos, j.author, j.subject, j.layer))
     if len(rows) == 0:
         return cred
-    half_lives = np.array([config.half_life(f) for f in ev.facets])
-    units = decay(now_ms - ev.occurred[rows], half_lives[ev.facet[rows]])
-    units *= np.where(ev.dealt[rows], 1.0, config.undealt_weight)
-    pos = ev.positive[rows]
-    units *= np.where(pos, 1.0, config.negative_weight * np.where(ev.pair_dealt[rows], 1.0, config.slander_weight))
-    spent = np.bincount(ev.author[rows], units, minlength=ev.size)
-    budget = config.rater_budget * max(1, len(ev.facets) if family is None else
-                                       sum(config.family(f) == family for f in ev.facets))
-    units *= np.minimum(1.0, np.divide(budget, spent, out=np.ones_like(spent), where=spent > 0))[ev.author[rows]]
-    rows_layer = ls[rows]
-    order = np.argsort(rows_layer, kind="stable")
-    rows, units, pos, rows_layer = rows[order], units[order], pos[order], rows_layer[order]
+    spent = np.bincount(authors, units, minlength=j.size)
+    budget = config.rater_budget * max(1, len(j.facets) if family is None else
+                                       sum(config.family(f) == family for f in j.facets))
+    units = units * np.minimum(1.0, np.divide(budget, spent, out=np.ones_like(spent), where=spent > 0))[authors]
     bounds = np.flatnonzero(np.r_[True, rows_layer[1:] != rows_layer[:-1], True])
     effective = weight.copy()
     base, prior = config.rater_base, config.rater_prior
     for lo, hi in zip(bounds[:-1], bounds[1:]):
         part = slice(lo, hi)
-        authors, subjects = ev.author[rows[part]], ev.subject[rows[part]]
-        counted = units[part] * effective[authors]
-        r = np.bincount(subjects, np.where(pos[part], counted, 0.0), minlength=ev.size)
-        s = np.bincount(subjects, np.where(pos[part], 0.0, counted), minlength=ev.size)
-        touched = np.unique(subjects)
+        counted = units[part] * effective[authors[part]]
+        r = np.bincount(subjects[part], np.where(pos[part], counted, 0.0), minlength=j.size)
+        s = np.bincount(subjects[part], np.where(pos[part], 0.0, counted), minlength=j.size)
+        touched = np.flatnonzero(np.bincount(subjects[part], minlength=j.size))
         expected = (r[touched] + base * prior) / (r[touched] + s[touched] + prior)
         cred[touched] = np.clip((expected - 0.5) / (base - 0.5), 0.0, 1.0)
         effective[touched] = weight[touched] * cred[touched]

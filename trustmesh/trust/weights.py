@@ -52,15 +52,18 @@ collective's rise over four worlds fell from 1.97 to 1.62 points).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
 
 from trustmesh.trust.camps import camp_credibility
 from trustmesh.trust.config import TrustConfig
-from trustmesh.trust.credibility import credibility, hop_layers
+from trustmesh.trust.credibility import Judgements, credibility, hop_layers
 from trustmesh.trust.evidence import EvidenceTable
 from trustmesh.trust.opinion import decay
+from trustmesh.trust.relations import Relations, relations
+from trustmesh.trust.support import flow_keys_of
 
 
 @dataclass(frozen=True, eq=False)
@@ -75,6 +78,17 @@ class AuthorWeights:
     credibility: np.ndarray  # the share of its weight each rater keeps (credibility.py, camps.py)
     families: dict = None   # facet family -> (weight, credibility) judged on that family alone
     reach: np.ndarray | None = None  # the weight from the walks alone, before any rater credibility
+
+    @cached_property
+    def inflow_keys(self) -> np.ndarray:
+        """The inflow's entries as sorted row * size + column keys (support.independence)."""
+        return flow_keys_of(self.inflow)
+
+    @cached_property
+    def inflow_total(self) -> np.ndarray:
+        """Per member, all the walk mass arriving at it from others."""
+        rows = np.repeat(np.arange(self.inflow.shape[0]), np.diff(self.inflow.indptr))
+        return np.bincount(rows, self.inflow.data, minlength=self.inflow.shape[0])
 
     def weight_for(self, family: str) -> np.ndarray:
         """Author weights for ratings in one facet family (``TrustConfig.family``)."""
@@ -124,6 +138,10 @@ def relation_matrix(evidence: EvidenceTable, now_ms: int, config: TrustConfig,
     attestation on another family is a record of a real dealing whichever way it went, so
     it counts as a relation unsigned (a late payment does not cut the trust that makes its
     payer's quality ratings count).
+
+    The weights do not call this (they build every walk's values on one shared pattern,
+    ``relations.py``); it is the plain reference ``bench/trust.py`` times one scipy
+    personalized PageRank on, and the same matrix as ``Relations.matrix`` of those values.
     """
     m = evidence.size
     live = evidence.expires > now_ms
@@ -156,51 +174,37 @@ def _in_family(evidence: EvidenceTable, config: TrustConfig, family: str) -> np.
     return np.array([config.family(f) == family for f in evidence.facets], bool)
 
 
-def _family_walks(evidence: EvidenceTable, viewer: int, now_ms: int, config: TrustConfig,
+def _step(graph: Relations, data: np.ndarray, cut: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Per pair, the share of its source's walk it carries (``data`` over the source's total),
+    and the totals; ``cut`` pairs carry nothing (after the totals are taken)."""
+    out = np.bincount(graph.src, data, minlength=graph.size)
+    inv = np.divide(1.0, out, out=np.zeros(graph.size), where=out > 0)
+    share = data * inv[graph.src]
+    if cut is not None:
+        share[cut] = 0.0
+    return share, out
+
+
+def _family_walks(graph: Relations, evidence: EvidenceTable, viewer: int, config: TrustConfig,
                   factor, mass: np.ndarray) -> dict:
     """Per facet family: the walk mass over that family's relations (``relation_matrix``).
 
     Only for families that other families' negatives would otherwise cut; the others
     share the general walk. The bridge penalty of the general walk is kept, and the walk
-    starts from the general mass (the two differ little). The families' matrices differ
-    only in their values, so the pattern (and its transpose) is built once.
+    starts from the general mass (the two differ little). All walks share one pattern
+    (``relations.py``): only the values differ.
     """
-    ev, m = evidence, evidence.size
-    live = ev.expires > now_ms
-    negative = np.bincount(ev.facet[live & ~ev.positive], minlength=len(ev.facets)) > 0
-    wanted = [f for f in sorted({config.family(x) for x in ev.facets})
-              if (negative & ~_in_family(ev, config, f)).any()]
-    if not wanted:
-        return {}
-    hl = config.relation_half_life_days
-    strength = np.where(ev.dealt[live], 1.0, config.undealt_weight) * decay(now_ms - ev.occurred[live], hl)
-    deal = config.deal_relation * decay(now_ms - ev.deal_time, hl)
-    rows = np.concatenate([ev.author[live], ev.deal_a, ev.deal_b]).astype(np.int64)
-    cols = np.concatenate([ev.subject[live], ev.deal_b, ev.deal_a]).astype(np.int64)
-    pairs, where = np.unique(rows * m + cols, return_inverse=True)
-    src, dst = pairs // m, pairs % m
-    by_dst = np.argsort(dst, kind="stable")          # the transpose: rows are targets
-    indptr = np.r_[0, np.cumsum(np.bincount(dst, minlength=m))]
-    cut = np.ones(len(pairs))
-    if len(ev.equivocators):
-        bad = np.zeros(m, bool)
-        bad[ev.equivocators] = True
-        cut[bad[src] | bad[dst]] = 0.0
-    if factor is not None:
-        cut *= factor[dst]
-    sign = np.where(ev.positive[live], 1.0, -1.0)
-    facet = ev.facet[live]
+    families = sorted({config.family(x) for x in evidence.facets})
+    wanted = [f for f in families if any(name != f for name in graph.negative)]
     walks = {}
+    cut = graph.touches_equivocator()
     for family in wanted:
-        vals = np.where(_in_family(ev, config, family)[facet], sign, 1.0) * strength
-        data = np.bincount(where, np.concatenate([vals, deal, deal]), minlength=len(pairs))
-        np.log1p(np.maximum(data, 0.0), out=data)
-        out = np.bincount(src, data, minlength=m)
-        data *= np.divide(1.0, out, out=np.zeros(m), where=out > 0)[src] * cut
-        step_t = sp.csr_matrix((data[by_dst], src[by_dst].astype(np.int32), indptr), shape=(m, m))
-        found, _ = _walk(step_t, viewer, config, mass.copy())
-        if len(ev.equivocators):
-            found[ev.equivocators] = 0.0
+        share, _ = _step(graph, graph.values(family), cut)
+        if factor is not None:
+            share *= factor[graph.dst]
+        found, _ = _walk(graph.transposed(share), viewer, config, mass.copy())
+        if len(evidence.equivocators):
+            found[evidence.equivocators] = 0.0
         walks[family] = found
     return walks
 
@@ -208,38 +212,48 @@ def _family_walks(evidence: EvidenceTable, viewer: int, now_ms: int, config: Tru
 def author_weights(evidence: EvidenceTable, viewer: int, now_ms: int,
                    config: TrustConfig) -> AuthorWeights:
     """The viewer's author weights at ``now_ms`` (see the module docstring)."""
-    m = evidence.size
-    rel = relation_matrix(evidence, now_ms, config)
-    out = np.asarray(rel.sum(axis=1)).ravel()
-    inv = np.divide(1.0, out, out=np.zeros(m), where=out > 0)
-    step_t = (sp.diags(inv) @ rel).T.tocsr()       # row v: share of each u's walk going to v
+    graph = relations(evidence, now_ms, config)
+    data = graph.values()
+    cut = graph.touches_equivocator()
+    if cut is not None:             # forkers neither receive nor pass on trust
+        data[cut] = 0.0
+    share, out = _step(graph, data, None)
+    step_t = graph.transposed(share)     # row v: share of each u's walk going to v
     mass, n1 = _walk(step_t, viewer, config, None)
     factor = _bridge_factor(step_t, mass, viewer, config)
     if factor is not None:
-        step_t = (sp.diags(factor) @ step_t).tocsr()
+        step_t = graph.transposed(share * factor[graph.dst])
         mass, n2 = _walk(step_t, viewer, config, mass)
         n1 += n2
     if len(evidence.equivocators):
         mass[evidence.equivocators] = 0.0
-    inflow = (step_t @ sp.diags(mass * (1.0 - config.restart))).tocsr()
-    back = _walk_back(rel, out, viewer, config)
+    inflow = sp.csr_matrix((step_t.data * (mass * (1.0 - config.restart))[step_t.indices],
+                            step_t.indices, step_t.indptr), shape=step_t.shape, copy=True)
+    inflow.eliminate_zeros()
+    back = _walk_back(graph, share, viewer, config)
     if len(evidence.equivocators):
         back[evidence.equivocators] = 0.0
+    rel = graph.matrix(data)
     vouched = rel.indices[rel.indptr[viewer]:rel.indptr[viewer + 1]]     # whom I vouch for myself
-    weight = _scaled(mass, back, viewer, vouched, config, None)
+    scaled = _Scaler(back, viewer, vouched, config)
+    weight = scaled(mass, None)
     layers = hop_layers(rel, viewer)
-    cred = credibility(evidence, weight, layers, now_ms, config)
-    walks = _family_walks(evidence, viewer, now_ms, config, factor, mass)
+    del rel
+    judged = Judgements(evidence, layers, now_ms, config)
+    cred = credibility(evidence, weight, layers, now_ms, config, judged=judged)
+    walks = _family_walks(graph, evidence, viewer, config, factor, mass)
+    ratings = graph.ratings()
+    del graph, data, share
     families, family_weight = {}, {}
     for family in sorted({config.family(f) for f in evidence.facets}):
         own = walks.get(family)
-        family_weight[family] = weight if own is None else _scaled(own, back, viewer, vouched, config, None)
-        families[family] = credibility(evidence, family_weight[family], layers, now_ms, config, family)
-    camp = camp_credibility(evidence, mass, weight, now_ms, config)
+        family_weight[family] = weight if own is None else scaled(own, None)
+        families[family] = credibility(evidence, family_weight[family], layers, now_ms, config, family, judged)
+    camp = camp_credibility(evidence, mass, weight, now_ms, config, ratings)
     if (camp < 1.0).any():      # the core is measured among those whose word counts
-        weight = _scaled(mass, back, viewer, vouched, config, camp)
+        weight = scaled(mass, camp)
         for family, own in walks.items():
-            family_weight[family] = _scaled(own, back, viewer, vouched, config, camp)
+            family_weight[family] = scaled(own, camp)
     for held in [cred] + list(families.values()):
         held *= camp
         held[viewer] = 1.0
@@ -247,12 +261,23 @@ def author_weights(evidence: EvidenceTable, viewer: int, now_ms: int,
     return AuthorWeights(viewer, mass, weight * cred, inflow, n1, cred, families, weight)
 
 
-def _scaled(mass, back, viewer, vouched, config: TrustConfig, counted) -> np.ndarray:
-    """The smaller of forward and back weight, each scaled against its core (of ``counted``)."""
-    weight = _to_weight(mass, viewer, config.weight_core, counted)
-    leads_back = _to_weight(back, viewer, config.reach_core, counted)
-    leads_back[vouched] = 1.0
-    return np.minimum(weight, leads_back)
+class _Scaler:
+    """The smaller of forward and back weight, each scaled against its core (of ``counted``).
+
+    The back weight depends only on ``counted``: it is scaled once per ``counted`` and kept.
+    """
+
+    def __init__(self, back, viewer, vouched, config: TrustConfig) -> None:
+        self.back, self.viewer, self.vouched, self.config = back, viewer, vouched, config
+        self._leads_back: tuple | None = None
+
+    def __call__(self, mass, counted) -> np.ndarray:
+        if self._leads_back is None or self._leads_back[0] is not counted:
+            leads_back = _to_weight(self.back, self.viewer, self.config.reach_core, counted)
+            leads_back[self.vouched] = 1.0
+            self._leads_back = (counted, leads_back)
+        weight = _to_weight(mass, self.viewer, self.config.weight_core, counted)
+        return np.minimum(weight, self._leads_back[1])
 
 
 def _walk(step_t: sp.csr_matrix, viewer: int, config: TrustConfig, start):
@@ -273,15 +298,15 @@ def _walk(step_t: sp.csr_matrix, viewer: int, config: TrustConfig, start):
     return x, config.max_iterations
 
 
-def _walk_back(rel: sp.csr_matrix, out: np.ndarray, viewer: int, config: TrustConfig) -> np.ndarray:
+def _walk_back(graph: Relations, share: np.ndarray, viewer: int, config: TrustConfig) -> np.ndarray:
     """Per member u: how much of u's own personalized walk ends at the viewer (reverse PPR).
 
-    b = restart * e_viewer + (1 - restart) * P b, with P the row-normalised relations; the
-    viewer's own value is pinned at 1 (it is the anchor, not a member to judge).
+    b = restart * e_viewer + (1 - restart) * P b, with P the row-normalised relations
+    (``share``, one value per pair); the viewer's own value is pinned at 1 (it is the
+    anchor, not a member to judge).
     """
-    m = rel.shape[0]
-    inv = np.divide(1.0, out, out=np.zeros(m), where=out > 0)
-    step = (sp.diags(inv) @ rel).tocsr()
+    m = graph.size
+    step = sp.csr_matrix((share, graph.dst, graph.indptr), shape=(m, m))   # only read: no copy
     keep = 1.0 - config.restart
     b = np.zeros(m)
     b[viewer] = 1.0

@@ -1,0 +1,156 @@
+"""The trust engine's fast paths give what the plain computations they replaced give.
+
+Each fast path (the shared relation pattern, the pointer-jumping hop layers,
+independence from the shorter side, the one-key table sort, the deal lookup,
+the kept columns in table order) is checked against a plain, obviously
+correct computation on small random worlds, including forkers, expired rows,
+self-ratings and the viewer among the raters.
+"""
+
+import gc
+import weakref
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import breadth_first_order
+
+from tests.conftest import NOW
+from trustmesh.core.trustview import TrustEngine
+from trustmesh.trust import DEFAULT, TrustModel, build_table
+from trustmesh.trust.camps import signed_ratings
+from trustmesh.trust.credibility import hop_layers
+from trustmesh.trust.relations import relations
+from trustmesh.trust.support import independence
+from trustmesh.trust.weights import relation_matrix
+
+DAY = 86_400_000
+FACETS = ["delivery", "payment", "quality", "relation", "solvency"]
+
+
+def world(seed: int, n: int = 60, rows: int = 900, deals: int = 200, forkers=(3, 17)):
+    """A random table: every facet, negatives, some expired rows, forkers, self-pairs kept out."""
+    rng = np.random.default_rng(seed)
+    author, subject = rng.integers(0, n, rows), rng.integers(0, n, rows)
+    subject = np.where(subject == author, (subject + 1) % n, subject)
+    deal_a, deal_b = rng.integers(0, n, deals), rng.integers(0, n, deals)
+    deal_b = np.where(deal_b == deal_a, (deal_b + 1) % n, deal_b)
+    expires = np.where(rng.random(rows) < 0.1, NOW - DAY, -1)
+    return build_table([i.to_bytes(32, "big") for i in range(n)], FACETS, author=author, subject=subject,
+                       facet=rng.integers(0, len(FACETS), rows), positive=rng.random(rows) < 0.8,
+                       dealt=rng.random(rows) < 0.4, contested=rng.random(rows) < 0.1,
+                       occurred=NOW - rng.integers(1, 700, rows) * DAY, expires=expires,
+                       deal_a=deal_a, deal_b=deal_b, deal_time=NOW - rng.integers(1, 700, deals) * DAY,
+                       equivocators=list(forkers))
+
+
+def test_every_walk_runs_on_the_relation_matrix_of_its_family():
+    for seed in range(5):
+        ev = world(seed)
+        graph = relations(ev, NOW, DEFAULT)
+        cut = graph.touches_equivocator()
+        for family in (None, "money", "work", "relation"):
+            data = graph.values(family)
+            data[cut] = 0.0
+            fast, plain = graph.matrix(data), relation_matrix(ev, NOW, DEFAULT, family)
+            assert fast.nnz == plain.nnz and abs(fast - plain).max() < 1e-12
+            assert abs(graph.transposed(data) - plain.T).max() < 1e-12
+        plain = signed_ratings(ev, NOW, DEFAULT)
+        assert graph.ratings().nnz == plain.nnz and abs(graph.ratings() - plain).max() < 1e-12
+
+
+def test_hop_layers_are_bfs_distances():
+    for seed in range(5):
+        rel = relation_matrix(world(seed, forkers=()), NOW, DEFAULT)
+        for viewer in (0, 7, 33):
+            order, pred = breadth_first_order(rel, viewer, directed=True, return_predecessors=True)
+            plain = np.full(rel.shape[0], -1)
+            plain[viewer] = 0
+            for node in order[1:]:
+                plain[node] = plain[pred[node]] + 1
+            assert (hop_layers(rel, viewer) == plain).all()
+
+
+def plain_independence(inflow, group_author, group_subject, viewer, config):
+    """The definition: mass reaching the author from the subject and its other raters."""
+    dense = inflow.toarray()
+    found = []
+    for a, s in zip(group_author.tolist(), group_subject.tolist()):
+        inside = {u for u, t in zip(group_author.tolist(), group_subject.tolist()) if t == s and u != viewer}
+        if s != viewer:
+            inside.add(s)
+        total = dense[a].sum()
+        share = sum(dense[a, u] for u in inside) / total if total > 0 else 0.0
+        found.append(min(max((1.0 - share) / config.independence, 0.0), 1.0))
+    return np.array(found)
+
+
+def test_independence_from_either_side_is_the_definition():
+    rng = np.random.default_rng(5)
+    for seed in range(6):
+        n = 40
+        inflow = sp.random(n, n, density=0.02 + 0.05 * seed, random_state=seed, format="lil")
+        inflow[0, :] = 0.3                          # a hub every member sends to: both sides used
+        inflow = sp.csr_matrix(inflow)
+        pairs = sorted({(int(s), int(a)) for s, a in rng.integers(0, n, (150, 2))})
+        pairs += [(9, 9), (0, 12), (5, 0), (9, 0)]   # a self-rating, the viewer as a subject, the hub rating
+        subject, author = np.array(sorted(set(pairs))).T
+        for viewer in (0, 4, None):
+            plain = plain_independence(inflow, author, subject, viewer, DEFAULT)
+            assert np.allclose(independence(inflow, author, subject, viewer, DEFAULT), plain)
+            shuffled = rng.permutation(len(author))
+            assert np.allclose(independence(inflow, author[shuffled], subject[shuffled], viewer, DEFAULT),
+                               plain[shuffled])
+
+
+def test_the_table_is_sorted_by_facet_subject_author_and_knows_its_dealt_pairs():
+    ev = world(11)
+    order = np.lexsort((ev.author, ev.key))
+    assert (order == np.arange(len(order))).all()
+    dealt = {(min(a, b), max(a, b)) for a, b in zip(ev.deal_a.tolist(), ev.deal_b.tolist())}
+    plain = [(min(a, s), max(a, s)) in dealt or d for a, s, d in
+             zip(ev.author.tolist(), ev.subject.tolist(), ev.dealt.tolist())]
+    assert ev.pair_dealt.tolist() == plain
+
+
+def test_queries_after_a_refresh_match_a_model_built_again():
+    ev = world(3, n=80, rows=2000)
+    model = TrustModel(ev, ev.members[1])
+    model.weights(NOW)
+    again = TrustModel(ev, ev.members[1])
+    for facet in FACETS:
+        for i in (2, 5, 40):
+            assert model.trust(ev.members[i], facet, NOW) == again.trust(ev.members[i], facet, NOW)
+        assert model.rank(facet, 10, NOW) == again.rank(facet, 10, NOW)
+
+
+def test_a_dropped_engine_frees_its_evidence_without_a_garbage_collection(make_ledger):
+    me, other = make_ledger(1), make_ledger(2)
+    deal = other.countersign(me.propose_deal(other.me, "PO-1", "client"))
+    me.ingest([deal.raw])
+    me.attest(other.me, "delivery", True, deal=deal.id)
+    engine = TrustEngine(me.store, me.me)
+    assert engine.trust(other.me, "delivery", NOW).evidence == 1
+    model = weakref.ref(engine._model)
+    gc.disable()
+    try:
+        del engine
+        assert model() is None
+    finally:
+        gc.enable()
+
+
+def test_kept_columns_are_in_table_order_and_restore_the_same_answers(make_ledger):
+    me, b, c = make_ledger(1), make_ledger(2), make_ledger(3)
+    for n, (x, y) in enumerate([(me, b), (b, c), (c, me), (me, c)]):
+        deal = y.countersign(x.propose_deal(y.me, f"PO-{n}", "client"))
+        for ledger in (me, b, c):
+            ledger.ingest([deal.raw])
+        rating = x.attest(y.me, ("payment", "delivery")[n % 2], n != 2, deal=deal.id)
+        me.ingest([rating.raw])
+    engine = TrustEngine.for_ledger(me)
+    first = [engine.trust(who, None, NOW) for who in (b.me, c.me)]
+    held = engine._evidence.att
+    keys = (held["facet"].astype(np.int64) * 10 + held["subject"]) * 10 + held["author"]
+    assert (np.diff(keys) >= 0).all()
+    cold = TrustEngine.for_ledger(me)
+    assert [cold.trust(who, None, NOW) for who in (b.me, c.me)] == first and cold.full_loads == 0
