@@ -80,7 +80,7 @@ class TrustModel:
             self._reply = None
             self.refreshes += 1
             if found is not None:       # what every query needs, made with the weights (~20 ms at 1M)
-                found.inflow_keys, found.inflow_total, found.inflow.has_sorted_indices
+                found.inflow_total, found.inflow.has_canonical_format
                 self._replies(now_ms)
                 for facet in self.evidence.facets:
                     self._budget_scale(facet, now_ms)
@@ -244,7 +244,7 @@ class TrustModel:
         found = self.weights(now_ms)
         if found is not None:
             group_w *= independence(found.inflow, group_author, subjects[starts], self._viewer, cfg,
-                                    found.inflow_keys, found.inflow_total)
+                                    found.inflow_total)
             praise = np.add.reduceat(np.where(ev.positive[rows], raw, -raw), starts) > 0
             group_w *= faint_share(group_w, subjects[starts], praise, cfg)
         if self._viewer is not None:
