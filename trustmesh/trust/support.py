@@ -96,7 +96,8 @@ def independence(inflow: sp.csr_matrix, group_author: np.ndarray, group_subject:
     if viewer is not None:
         hit &= sender != viewer
     hit |= (sender == group_subject[owner]) & subject_in[where]
-    from_raters = np.bincount(owner[hit], inflow.data[at[hit]], minlength=n)
+    from_raters = np.zeros(n)       # (a bincount of nothing is int)
+    from_raters += np.bincount(owner[hit], inflow.data[at[hit]], minlength=n)
     # 2. S's insiders, each looked up among a's senders (a row of the inflow; a miss adds 0)
     g = np.flatnonzero(~from_senders)
     owner = np.repeat(g, size[g])
@@ -150,7 +151,7 @@ def faint_share(group_w: np.ndarray, group_subject: np.ndarray, praise: np.ndarr
         local = np.cumsum(np.r_[False, subject[1:] != subject[:-1]])
     else:
         local = np.unique(subject, return_inverse=True)[1]
-    total = np.bincount(local, group_w[faint])
+    total = np.bincount(local, group_w[faint]).astype(float, copy=False)
     scale[faint] = np.minimum(1.0, config.faint_total / total)[local]
     return scale
 
