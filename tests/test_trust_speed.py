@@ -2,9 +2,10 @@
 
 Each fast path (the shared relation pattern, the pointer-jumping hop layers,
 independence from the shorter side, the one-key table sort, the deal lookup,
-the kept columns in table order) is checked against a plain, obviously
-correct computation on small random worlds, including forkers, expired rows,
-self-ratings and the viewer among the raters.
+the kept columns in table order, the rankings and the independence they keep
+until the weights change) is checked against a plain, obviously correct
+computation on small random worlds, including forkers, expired rows, rows
+expiring between queries, self-ratings and the viewer among the raters.
 """
 
 import gc
@@ -16,25 +17,28 @@ from scipy.sparse.csgraph import breadth_first_order
 
 from tests.conftest import NOW
 from trustmesh.core.trustview import TrustEngine
-from trustmesh.trust import DEFAULT, TrustModel, build_table
+from trustmesh.trust import DEFAULT, TrustModel, TrustScore, build_table
 from trustmesh.trust.camps import signed_ratings
 from trustmesh.trust.credibility import hop_layers
 from trustmesh.trust.relations import relations
 from trustmesh.trust.support import independence
+from trustmesh.trust.verdict import STANDING, VERDICTS
 from trustmesh.trust.weights import relation_matrix
 
 DAY = 86_400_000
 FACETS = ["delivery", "payment", "quality", "relation", "solvency"]
 
 
-def world(seed: int, n: int = 60, rows: int = 900, deals: int = 200, forkers=(3, 17)):
-    """A random table: every facet, negatives, some expired rows, forkers, self-pairs kept out."""
+def world(seed: int, n: int = 60, rows: int = 900, deals: int = 200, forkers=(3, 17), soon: float = 0.0):
+    """A random table: every facet, negatives, some expired rows, forkers, self-pairs kept out;
+    a share ``soon`` of the rows expires ten minutes after NOW."""
     rng = np.random.default_rng(seed)
     author, subject = rng.integers(0, n, rows), rng.integers(0, n, rows)
     subject = np.where(subject == author, (subject + 1) % n, subject)
     deal_a, deal_b = rng.integers(0, n, deals), rng.integers(0, n, deals)
     deal_b = np.where(deal_b == deal_a, (deal_b + 1) % n, deal_b)
     expires = np.where(rng.random(rows) < 0.1, NOW - DAY, -1)
+    expires = np.where(rng.random(rows) < soon, NOW + 600_000, expires)
     return build_table([i.to_bytes(32, "big") for i in range(n)], FACETS, author=author, subject=subject,
                        facet=rng.integers(0, len(FACETS), rows), positive=rng.random(rows) < 0.8,
                        dealt=rng.random(rows) < 0.4, contested=rng.random(rows) < 0.1,
@@ -121,6 +125,50 @@ def test_queries_after_a_refresh_match_a_model_built_again():
         for i in (2, 5, 40):
             assert model.trust(ev.members[i], facet, NOW) == again.trust(ev.members[i], facet, NOW)
         assert model.rank(facet, 10, NOW) == again.rank(facet, 10, NOW)
+
+
+def plain_rank(model: TrustModel, facet: str, now: int) -> list[TrustScore]:
+    """The definition: every other member's trust() one by one, those with any evidence that
+    counts (r + s > 1e-9), best verdict first, then ``lower``, then the score."""
+    ev = model.evidence
+    found = [model.trust(key, facet, now) for key in ev.members if key != model.viewer]
+    found = [t for t in found if 2.0 / t.uncertainty - 2.0 > 1e-9]
+    return sorted(found, key=lambda t: (-STANDING[VERDICTS.index(t.verdict)], -t.lower, -t.score))
+
+
+def same_entries(ranked, plain) -> None:
+    assert [e.subject for e in ranked] == [t.subject for t in plain]
+    assert [e.verdict for e in ranked] == [t.verdict for t in plain]
+    assert [(e.evidence, e.authors, e.disputed) for e in ranked] == [(t.evidence, t.authors, t.disputed)
+                                                                    for t in plain]
+    for e, t in zip(ranked, plain):
+        assert abs(e.score - t.score) < 1e-12 and abs(e.lower - t.lower) < 1e-12
+        assert abs(e.uncertainty - t.uncertainty) < 1e-12
+
+
+def test_rankings_are_every_subject_scored_one_by_one_and_sorted():
+    for seed in range(4):
+        ev = world(20 + seed, n=70, rows=1500)
+        for viewer in (1, 5, 3):        # 3 forks its chain: its relations are cut, it may see nothing
+            model = TrustModel(ev, ev.members[viewer], disputed=frozenset({ev.members[17]}))
+            for facet in FACETS:
+                plain = plain_rank(model, facet, NOW)
+                assert plain or viewer == 3, facet
+                same_entries(model.rank(facet, 1000, NOW), plain)
+                same_entries(model.rank(facet, 5, NOW), plain[:5])
+
+
+def test_kept_independence_follows_the_rows_that_expire_and_the_day():
+    ev = world(7, n=70, rows=1500, soon=0.2)
+    model = TrustModel(ev, ev.members[1])
+    for now in (NOW, NOW + 120_000, NOW + 1_200_000, NOW + 60_000, NOW + 2 * DAY):
+        fresh = TrustModel(ev, ev.members[1])
+        fresh.weights(NOW if now < NOW + DAY else now)     # the budgets are kept from the day's first query
+        for facet in FACETS:
+            ranked = model.rank(facet, 1000, now)
+            assert ranked == fresh.rank(facet, 1000, now)
+            same_entries(ranked, plain_rank(fresh, facet, now))
+    assert model._independent and model.refreshes == 2
 
 
 def test_a_dropped_engine_frees_its_evidence_without_a_garbage_collection(make_ledger):

@@ -48,7 +48,7 @@ from trustmesh.trust.evidence import EvidenceTable
 
 
 def independence(inflow: sp.csr_matrix, group_author: np.ndarray, group_subject: np.ndarray,
-                 viewer: int | None, config: TrustConfig, inflow_keys: np.ndarray | None = None,
+                 viewer: int | None, config: TrustConfig,
                  inflow_total: np.ndarray | None = None) -> np.ndarray:
     """Per (author, subject) group: the share of the author's weight that counts for this subject.
 
@@ -58,70 +58,62 @@ def independence(inflow: sp.csr_matrix, group_author: np.ndarray, group_subject:
     among ``a``'s senders. A hub rater has thousands of senders and a subject a handful of
     raters, or the other way round; a sparse product over all senders of all raters built
     15 times the entries needed (measured on the 1M-record bench store: 3.6M for 190k
-    groups). Both lookups are binary searches in sorted keys, made in nearly sorted order.
-    ``inflow_keys`` and ``inflow_total`` (``inflow_keys``, ``inflow.sum(axis=1)``) may be
-    passed when kept (``AuthorWeights`` keeps them): they are most of the cost for one subject.
+    groups). Both lookups are scipy's sampling of a sparse matrix (a binary search inside
+    one short row, in C): binary searches over one sorted key per entry of the whole
+    matrix took 1.6 times as long (27 of 64 ms of the bench's ``rank()``), mostly cache
+    misses. ``inflow_total`` (``inflow.sum(axis=1)``) may be passed when kept
+    (``AuthorWeights`` keeps it).
     """
     n = len(group_author)
     if n == 0 or config.independence <= 0:
         return np.ones(n)
     group_author = np.asarray(group_author, np.int64)
     group_subject = np.asarray(group_subject, np.int64)
-    if not inflow.has_sorted_indices:
-        inflow, inflow_keys = inflow.sorted_indices(), None
+    if not inflow.has_canonical_format:         # sampling then sums duplicates by a linear scan
+        inflow = inflow.copy()
+        inflow.sum_duplicates()
     m = inflow.shape[0]
     order = None
     if (np.diff(group_subject * m + group_author) < 0).any():   # the model's come sorted
         order = np.lexsort((group_author, group_subject))
         group_author, group_subject = group_author[order], group_subject[order]
     first = np.flatnonzero(np.r_[True, group_subject[1:] != group_subject[:-1]])
-    block = np.diff(np.append(first, n))
-    lo = np.repeat(first, block)                 # per group: where its subject's groups start...
-    size = np.repeat(block, block)               # ...and how many there are
-    local = np.repeat(np.arange(len(first)), block)
+    bounds = np.append(first, n)
+    block = np.diff(bounds)
+    local = np.repeat(np.arange(len(first)), block)     # per group: its subject's number...
+    size = block[local]                                 # ...and how many groups that subject has
     subject_in = group_subject[first] != viewer if viewer is not None else np.ones(len(first), bool)
+    raters = sp.csr_matrix((np.ones(n), group_author, bounds), shape=(len(first), m))  # sorted rows
     senders = np.diff(inflow.indptr)[group_author]
     from_senders = senders <= size + 1
-    from_raters = np.zeros(n)
-    # 1. a's senders, each looked up among S's raters (keys: subject number, rater; sorted,
-    #    as the groups are), or S itself
+    # 1. a's senders, each looked up among S's raters (a row of ``raters``), or S itself
     g = np.flatnonzero(from_senders)
     at = _ranges(inflow.indptr[group_author[g]], senders[g])
     owner = np.repeat(g, senders[g])
     sender = inflow.indices[at]
     where = local[owner]
-    hit = _found(local * m + group_author, where * m + sender)
+    hit = _sample(raters, where, sender) > 0
     if viewer is not None:
         hit &= sender != viewer
     hit |= (sender == group_subject[owner]) & subject_in[where]
+    from_raters = np.zeros(n)       # (a bincount of nothing is int)
     from_raters += np.bincount(owner[hit], inflow.data[at[hit]], minlength=n)
-    # 2. S's insiders, each looked up among a's senders (keys: the inflow's row, column)
+    # 2. S's insiders, each looked up among a's senders (a row of the inflow; a miss adds 0)
     g = np.flatnonzero(~from_senders)
-    g = g[np.argsort(group_author[g], kind="stable")]      # lookups in row order: cache-friendly
     owner = np.repeat(g, size[g])
-    member = group_author[_ranges(lo[g], size[g])]
+    member = group_author[_ranges(first[local[g]], size[g])]
     useful = (member != group_subject[owner]) & (member != viewer if viewer is not None else True)
     owner, member = owner[useful], member[useful]
     self_in = subject_in[local[g]]
     owner = np.concatenate([owner, g[self_in]])
     member = np.concatenate([member, group_subject[g[self_in]]])
-    flow_keys = inflow_keys if inflow_keys is not None else flow_keys_of(inflow)
-    wanted = group_author[owner] * m + member
-    where = np.minimum(np.searchsorted(flow_keys, wanted), max(len(flow_keys) - 1, 0))
-    hit = flow_keys[where] == wanted if len(flow_keys) else np.zeros(len(owner), bool)
-    from_raters += np.bincount(owner[hit], inflow.data[where[hit]], minlength=n)
+    from_raters += np.bincount(owner, _sample(inflow, group_author[owner], member), minlength=n)
     total = (np.asarray(inflow.sum(axis=1)).ravel() if inflow_total is None else inflow_total)[group_author]
     external = 1.0 - np.divide(from_raters, total, out=np.zeros(n), where=total > 0)
     result = np.clip(external / config.independence, 0.0, 1.0)
     if order is not None:
         result[order] = result.copy()
     return result
-
-
-def flow_keys_of(inflow: sp.csr_matrix) -> np.ndarray:
-    """One sorted int64 per entry of ``inflow`` (sorted indices): row * size + column."""
-    m = inflow.shape[0]
-    return np.repeat(np.arange(m, dtype=np.int64), np.diff(inflow.indptr)) * m + inflow.indices
 
 
 def _ranges(starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
@@ -134,12 +126,11 @@ def _ranges(starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
     return np.arange(total, dtype=np.int64) - np.repeat(offsets - np.asarray(starts, np.int64), sizes)
 
 
-def _found(keys: np.ndarray, queries: np.ndarray) -> np.ndarray:
-    """Per query: whether it is in the sorted ``keys``."""
-    if not len(keys) or not len(queries):
-        return np.zeros(len(queries), bool)
-    where = np.minimum(np.searchsorted(keys, queries), len(keys) - 1)
-    return keys[where] == queries
+def _sample(matrix: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Per (row, col): the matrix's entry there, 0 where none."""
+    if not len(rows):
+        return np.zeros(0)
+    return np.asarray(matrix[rows, cols]).ravel()
 
 
 def faint_share(group_w: np.ndarray, group_subject: np.ndarray, praise: np.ndarray,
@@ -155,8 +146,12 @@ def faint_share(group_w: np.ndarray, group_subject: np.ndarray, praise: np.ndarr
     faint = (group_w > 0) & (group_w < config.faint) & praise
     if not faint.any():
         return scale
-    subjects, local = np.unique(group_subject[faint], return_inverse=True)
-    total = np.bincount(local, group_w[faint], minlength=len(subjects))
+    subject = np.asarray(group_subject)[faint]
+    if len(subject) > 1 and (subject[1:] >= subject[:-1]).all():   # the model's come sorted: no sort
+        local = np.cumsum(np.r_[False, subject[1:] != subject[:-1]])
+    else:
+        local = np.unique(subject, return_inverse=True)[1]
+    total = np.bincount(local, group_w[faint]).astype(float, copy=False)
     scale[faint] = np.minimum(1.0, config.faint_total / total)[local]
     return scale
 

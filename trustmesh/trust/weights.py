@@ -63,7 +63,6 @@ from trustmesh.trust.credibility import Judgements, credibility, hop_layers
 from trustmesh.trust.evidence import EvidenceTable
 from trustmesh.trust.opinion import decay
 from trustmesh.trust.relations import Relations, relations
-from trustmesh.trust.support import flow_keys_of
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,11 +77,6 @@ class AuthorWeights:
     credibility: np.ndarray  # the share of its weight each rater keeps (credibility.py, camps.py)
     families: dict = None   # facet family -> (weight, credibility) judged on that family alone
     reach: np.ndarray | None = None  # the weight from the walks alone, before any rater credibility
-
-    @cached_property
-    def inflow_keys(self) -> np.ndarray:
-        """The inflow's entries as sorted row * size + column keys (support.independence)."""
-        return flow_keys_of(self.inflow)
 
     @cached_property
     def inflow_total(self) -> np.ndarray:
