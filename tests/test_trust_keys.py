@@ -7,7 +7,7 @@ from trustmesh.core.trustview import TrustEngine
 from trustmesh.crypto.ids import peer_id
 from trustmesh.crypto.keys import Identity
 from trustmesh.protocol import keyevents
-from trustmesh.protocol.records import encode
+from trustmesh.protocol.records import Attestation, encode, sign
 
 DAY = 86_400_000
 
@@ -158,3 +158,112 @@ def test_trust_and_rank_commands_say_disputed(make_ledger):
     assert line.startswith("no objection (disputed)")
     words = invoke_cli(home, "trust", peer_id(m.me), "--facet", "delivery").stdout
     assert "no objection (disputed)" in words
+
+
+
+def _client_and_member(make_ledger):
+    """client C(1), member M(2) with a device D(3) and a committed successor S(4); C holds
+    M's key events."""
+    c, m, d, s = make_ledger(1), make_ledger(2), make_ledger(3), make_ledger(4)
+    incept = keyevents.incept(m.identity, s.me, NOW - 10 * DAY)
+    m.ingest([encode(incept)])
+    add = keyevents.consent(keyevents.add_device(m.store.key_state(m.me), m.identity, d.me, NOW - 9 * DAY),
+                            d.identity)
+    m.ingest([encode(add)])
+    c.ingest([encode(incept), encode(add)])
+    return c, m, d, s
+
+
+def _item(engine, subject, record_id):
+    score = engine.explain(subject, "delivery", NOW)
+    (item,) = [i for i in score.explanation if i.record == record_id.hex()]
+    return score, item
+
+
+def _words(c, item) -> str:
+    from trustmesh.cli.explain import lines
+    from trustmesh.cli.view import Names
+    return " ".join(lines(item, Names(c.store, c.me), c.store, c.me, {}))
+
+
+def test_a_deal_with_a_device_backs_an_attestation_about_the_first_key(make_ledger):
+    c, m, d, _ = _client_and_member(make_ledger)
+    deal = d.countersign(c.propose_deal(d.me, "PO-dev", "client"))
+    c.ingest([deal.raw])
+    backed = c.attest(m.me, "delivery", True, deal=deal.id)           # about M's first key, D's deal
+    plain = c.attest(m.me, "delivery", True)
+    engine = TrustEngine.for_ledger(c)
+    score, item = _item(engine, m.me, backed.id)
+    _, other = _item(engine, m.me, plain.id)
+    assert item.deal and not other.deal
+    assert item.weight == 2 * other.weight                             # full weight against undealt_weight 0.5
+    assert f"backed by deal {deal.id.hex()[:12]}" in _words(c, item)
+    # the member's other key attests about the client, naming the same deal: backed too
+    m.ingest([deal.raw])
+    back = m.attest(c.me, "delivery", True, deal=deal.id)
+    c.ingest([back.raw])
+    _, answer = _item(engine, c.me, back.id)
+    assert answer.deal
+    assert TrustEngine(c.store, c.me).explain(m.me, "delivery", NOW).to_dict() == \
+        engine.explain(m.me, "delivery", NOW).to_dict()
+
+
+def test_a_deal_with_the_successor_backs_an_attestation_about_the_first_key(make_ledger):
+    c, m, d, s = _client_and_member(make_ledger)
+    rotate = keyevents.rotate(m.store.key_state(m.me), s.identity, Identity.generate().public_key, NOW - 5 * DAY)
+    c.ingest([encode(rotate)])
+    engine = TrustEngine.for_ledger(c)
+    deal = s.countersign(c.propose_deal(s.me, "PO-next", "client"))
+    c.ingest([deal.raw])
+    backed = c.attest(m.me, "delivery", True, deal=deal.id)
+    score, item = _item(engine, m.me, backed.id)
+    assert item.deal and f"backed by deal {deal.id.hex()[:12]}" in _words(c, item)
+    assert TrustEngine(c.store, c.me).explain(m.me, "delivery", NOW).to_dict() == score.to_dict()
+
+
+def test_a_deal_signed_by_a_device_after_its_revocation_backs_nothing(make_ledger):
+    c, m, d, _ = _client_and_member(make_ledger)
+    d.clock = c.clock = lambda: NOW - DAY
+    deal = d.countersign(c.propose_deal(d.me, "PO-late", "client"))
+    c.ingest([deal.raw])
+    backed = c.attest(m.me, "delivery", True, deal=deal.id)
+    engine = TrustEngine.for_ledger(c)
+    assert _item(engine, m.me, backed.id)[1].deal                      # before the revocation is known
+    c.clock = lambda: NOW
+    revoke = keyevents.revoke(c.store.key_state(m.me), m.identity, d.me, NOW - 2 * DAY, NOW)
+    assert c.ingest([encode(revoke)])[0].status == "accepted"
+    assert deal.id in {v[0] for v in c.store.voided()}                 # the store voided the deal
+    score, item = _item(engine, m.me, backed.id)                       # incremental: re-read
+    assert not item.deal
+    words = _words(c, item)
+    assert "backed by deal" not in words and "no deal behind it" in words
+    fresh = TrustEngine(c.store, c.me)
+    assert fresh.explain(m.me, "delivery", NOW).to_dict() == score.to_dict()
+    # a deal D signs after the revocation is refused on arrival: it backs nothing anywhere
+    d.clock = c.clock = lambda: NOW - DAY // 2
+    later = d.countersign(c.propose_deal(d.me, "PO-later", "client"))
+    assert c.ingest([later.raw])[0].status == "rejected"
+
+
+def test_a_fresh_engine_agrees_with_the_incremental_one_when_the_device_is_added_late(make_ledger):
+    """The deal and the attestation came before the key event that makes D the member's:
+    the incremental load maps them when the add arrives, as a fresh read does."""
+    c, m, d = make_ledger(1), make_ledger(2), make_ledger(3)
+    deal = d.countersign(c.propose_deal(d.me, "PO-early", "client"))
+    raw = encode(sign(Attestation(c.me, 1, None, NOW, m.me, "delivery", True, None, deal.id, NOW, None, None),
+                      c.identity))
+    assert c.ingest([raw])[0].status == "accepted"                      # deal not held yet: stored
+    engine = TrustEngine.for_ledger(c)
+    engine.trust(m.me, "delivery", NOW)
+    c.ingest([deal.raw])
+    attestation = c.store.records(author=c.me, kind="attestation")[0].id
+    assert not _item(engine, m.me, attestation)[1].deal                # D is nobody's device yet
+    incept = keyevents.incept(m.identity, Identity.generate().public_key, NOW - 10 * DAY)
+    m.ingest([encode(incept)])
+    add = keyevents.consent(keyevents.add_device(m.store.key_state(m.me), m.identity, d.me, NOW - 9 * DAY),
+                            d.identity)
+    c.ingest([encode(incept), encode(add)])
+    score, item = _item(engine, m.me, attestation)
+    assert item.deal and engine.full_loads == 1
+    assert TrustEngine(c.store, c.me).explain(m.me, "delivery", NOW).to_dict() == score.to_dict()
+    assert TrustEngine.for_ledger(c).explain(m.me, "delivery", NOW).to_dict() == score.to_dict()

@@ -47,8 +47,11 @@ def lines(item, names: Names, store, me: bytes | None, related: dict[bytes, str]
     verdict = "positive" if item.positive else "negative"
     said = f'"{record.note}" ({verdict})' if isinstance(record, Attestation) and record.note else verdict
     parts = [f"{who} said: {said}", (iso(item.occurred) or "")[:10]]
-    if isinstance(record, Attestation) and record.deal:
-        parts.append(f"backed by deal {record.deal.hex()[:12]}")
+    named = record.deal if isinstance(record, Attestation) else None
+    if item.deal and named:     # the engine's word: a live deal between the same two members
+        parts.append(f"backed by deal {named.hex()[:12]}")
+    elif named:
+        parts.append(f"no deal behind it (names deal {named.hex()[:12]}, which backs nothing here)")
     elif not item.deal:
         parts.append("no deal behind it")
     if item.contested:

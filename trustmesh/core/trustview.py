@@ -223,11 +223,12 @@ class EvidenceColumns:
         return found
 
     def extend(self, store: Store, after: int, keys: Sequence[bytes] | None = None,
-               upto: int | None = None) -> None:
+               upto: int | None = None, rows: Sequence[int] = ()) -> None:
         """Add the attestations and deals stored after row ``after`` (and the fork list);
-        with ``keys``, only those up to row ``upto`` by or about them."""
-        rows = store.evidence_rows(after, keys=keys, upto=upto)
-        rid, author, subject, facet, positive, dealt, contested, occurred, expires = rows["attestations"]
+        with ``keys``, only those up to row ``upto`` by or about them, and the attestations ``rows``."""
+        rows = store.evidence_rows(after, keys=keys, upto=upto, rows=rows)
+        rid, author, subject, facet, positive, dealt, contested, occurred, expires, deal_p, deal_q = \
+            rows["attestations"]
         deal_author, deal_party, deal_time = rows["deals"]
         number = self.index.setdefault
         self.rows_since_kept += len(rid)
@@ -235,10 +236,14 @@ class EvidenceColumns:
 
         def numbered(keys, table, dtype):     # straight into a compact column, no list of ints
             return np.fromiter((table.setdefault(k, len(table)) for k in keys), dtype, len(keys))
+
+        def party(keys):                      # a deal's signer, -1 for none (most rows)
+            return np.fromiter((-1 if k is None else number(k, len(index)) for k in keys), np.int32, len(keys))
         new_att = {"author": numbered(author, index, np.int32), "subject": numbered(subject, index, np.int32),
                    "facet": numbered(facet, facets, np.int16),
                    "positive": positive, "dealt": dealt, "contested": contested,
-                   "occurred": occurred, "expires": expires, "record": rid}
+                   "occurred": occurred, "expires": expires, "record": rid,
+                   "deal_p": party(deal_p), "deal_q": party(deal_q)}
         new_deals = {"a": numbered(deal_author, index, np.int32), "b": numbered(deal_party, index, np.int32),
                      "time": deal_time}
         for name, dtype in _ATT_COLUMNS:
@@ -247,8 +252,9 @@ class EvidenceColumns:
             self.deals[name] = np.concatenate([self.deals[name], np.asarray(new_deals[name], dtype)])
         self.cheats = [number(k, len(self.index)) for k in rows["equivocators"]]
 
-    def apply(self, updates: dict[str, list[int]]) -> None:
-        """Change rows already held: drop the retracted, flag the contested and the newly dealt."""
+    def apply(self, updates: dict[str, list]) -> None:
+        """Change rows already held: drop the retracted, flag the contested and the newly dealt,
+        and note the signers of newly arrived deals between other keys (``table`` maps them)."""
         record = self.att["record"]
         if updates["retracted"]:
             keep = ~np.isin(record, np.asarray(updates["retracted"], np.int64))
@@ -257,17 +263,27 @@ class EvidenceColumns:
         for flag in ("contested", "dealt"):
             if updates[flag]:
                 self.att[flag] = self.att[flag] | np.isin(record, np.asarray(updates[flag], np.int64))
+        if updates.get("linked"):
+            number = self.index.setdefault
+            at = {rid: (number(p, len(self.index)), number(q, len(self.index))) for rid, p, q in updates["linked"]}
+            rows = np.flatnonzero(np.isin(record, np.fromiter(at, np.int64, len(at))))
+            for row in rows.tolist():
+                self.att["deal_p"][row], self.att["deal_q"][row] = at[int(record[row])]
 
     def reread(self, store: Store, keys: Sequence[bytes], upto: int) -> None:
-        """Drop the rows up to row ``upto`` by or about ``keys`` and read them again."""
+        """Drop the rows up to row ``upto`` by or about ``keys``, or naming a deal one of
+        them signed with other keys (it may have been voided), and read them again."""
         numbers = np.asarray([self.index[k] for k in keys if k in self.index], np.int32)
         if not len(numbers):
             return
-        keep = ~(np.isin(self.att["author"], numbers) | np.isin(self.att["subject"], numbers))
+        a = self.att
+        named = np.isin(a["deal_p"], numbers) | np.isin(a["deal_q"], numbers)
+        keep = ~(np.isin(a["author"], numbers) | np.isin(a["subject"], numbers) | named)
+        rows = a["record"][named].tolist()
         self.att = {name: column[keep] for name, column in self.att.items()}
         keep = ~(np.isin(self.deals["a"], numbers) | np.isin(self.deals["b"], numbers))
         self.deals = {name: column[keep] for name, column in self.deals.items()}
-        self.extend(store, 0, keys=keys, upto=upto)
+        self.extend(store, 0, keys=keys, upto=upto, rows=rows)
 
     def keep(self, path: Path, store: Store, counter: tuple[int, int]) -> None:
         """Write the columns to ``path`` (atomically, mode 0600), as of ``counter``.
@@ -332,6 +348,7 @@ class EvidenceColumns:
         keys = list(self.index)
         author, subject, deal_a, deal_b, cheats = a["author"], a["subject"], d["a"], d["b"], self.cheats
         att_rows = deal_rows = slice(None)
+        dealt = a["dealt"]
         if self.members:
             numbers: dict[bytes, int] = {}
             remap = np.fromiter((numbers.setdefault(self.members.get(k, k), len(numbers)) for k in keys),
@@ -340,9 +357,10 @@ class EvidenceColumns:
             author, subject, deal_a, deal_b = remap[author], remap[subject], remap[deal_a], remap[deal_b]
             cheats = sorted(set(remap[np.asarray(cheats, np.int64)].tolist())) if cheats else []
             att_rows, deal_rows = author != subject, deal_a != deal_b
+            dealt = dealt | _same_members(remap, author, subject, a["deal_p"], a["deal_q"])
         return build_table(
             keys, list(self.facets), author=author[att_rows], subject=subject[att_rows],
-            facet=a["facet"][att_rows], positive=a["positive"][att_rows], dealt=a["dealt"][att_rows],
+            facet=a["facet"][att_rows], positive=a["positive"][att_rows], dealt=dealt[att_rows],
             contested=a["contested"][att_rows], occurred=a["occurred"][att_rows],
             expires=a["expires"][att_rows], record=a["record"][att_rows],
             deal_a=deal_a[deal_rows], deal_b=deal_b[deal_rows], deal_time=d["time"][deal_rows],
@@ -351,9 +369,21 @@ class EvidenceColumns:
 
 _ATT_COLUMNS = (("author", np.int32), ("subject", np.int32), ("facet", np.int16), ("positive", bool),
                 ("dealt", bool), ("contested", bool), ("occurred", np.int64), ("expires", np.int64),
-                ("record", np.int64))
+                ("record", np.int64), ("deal_p", np.int32), ("deal_q", np.int32))
 _DEAL_COLUMNS = (("a", np.int32), ("b", np.int32), ("time", np.int64))
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2      # 2: deal_p, deal_q
+
+
+def _same_members(remap, author, subject, p, q):
+    """Rows whose deal, signed by keys other than theirs (``p``, ``q``; -1: none), is between
+    the same two members as the attestation: a device's or a successor's deal backs it."""
+    out = np.zeros(len(author), bool)
+    rows = np.flatnonzero(p >= 0)
+    if len(rows):
+        mp, mq = remap[p[rows]], remap[q[rows]]
+        ma, ms = author[rows], subject[rows]
+        out[rows] = (mp != mq) & (((mp == ma) & (mq == ms)) | ((mp == ms) & (mq == ma)))
+    return out
 
 
 def cache_beside(store: Store) -> Path | None:

@@ -10,6 +10,8 @@ wrongly.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from trustmesh.errors import BadLink, BadSignature, FutureRecord, InvalidRecord
 from trustmesh.protocol.keystate import MAX_KEY_SEQ
 from trustmesh.protocol.records import (
@@ -100,8 +102,15 @@ def parties(record: Record) -> frozenset[bytes]:
     return frozenset((record.author,))
 
 
-def check_link(record: Record, target: Record) -> None:
-    """Raise InvalidRecord if ``record`` may not point at ``target``."""
+def check_link(record: Record, target: Record, member_of: Callable[[bytes], bytes] | None = None) -> None:
+    """Raise InvalidRecord if ``record`` may not point at ``target``.
+
+    ``member_of``: who a key stands for, as the viewer's key events say
+    (§9.2; itself when none). With it, a deal between the same two
+    *members* backs an attestation (the deal signed by a device or a
+    successor, the attestation about the first key): what L6 protects is
+    that both sides of the deal are the two sides of the attestation.
+    """
     if isinstance(record, Retraction):
         if isinstance(target, Retraction):
             raise BadLink("a retraction cannot be retracted")
@@ -115,8 +124,19 @@ def check_link(record: Record, target: Record) -> None:
     elif isinstance(record, Attestation) and record.deal is not None:
         if not isinstance(target, Deal):
             raise BadLink("an attestation's deal must be a deal")
-        if parties(target) != {record.author, record.subject}:
+        if not deal_between(target, record.author, record.subject, member_of):
             raise BadLink("the deal is not between the author and the subject")
+
+
+def deal_between(deal: Deal, a: bytes, b: bytes, member_of: Callable[[bytes], bytes] | None = None) -> bool:
+    """Whether ``deal``'s two signers are ``a`` and ``b`` (in either role), or with
+    ``member_of`` the same two members."""
+    if parties(deal) == {a, b}:
+        return True
+    if member_of is None:
+        return False
+    mapped = {member_of(deal.author), member_of(deal.counterparty)}
+    return len(mapped) == 2 and mapped == {member_of(a), member_of(b)}
 
 
 def link_target(record: Record) -> bytes | None:

@@ -70,14 +70,19 @@ def check_job(raws: list[bytes], ids: list[bytes], held: set[bytes], now_ms: int
     return out
 
 
-def link_problem(record: Record, targets: dict[bytes, Record]) -> str | None:
-    """Why ``record`` may not point where it points, or None (also when the target is unknown)."""
+def link_problem(record: Record, targets: dict[bytes, Record], member_of=None) -> str | None:
+    """Why ``record`` may not point where it points, or None (also when the target is unknown).
+
+    ``member_of`` (key -> member, the store's key windows) is asked only
+    when a deal's signers are not the attestation's two keys: most links
+    need no lookup.
+    """
     target_id = link_target(record)
     target = targets.get(target_id) if target_id is not None else None
     if target is None:
         return None     # not here yet: the rule is applied when reading
     try:
-        check_link(record, target)
+        check_link(record, target, member_of)
     except InvalidRecord as exc:
         return str(exc)
     return None

@@ -31,8 +31,10 @@ class Evidence(Database):
 
         ``retracted``: attestations (stored up to ``after``) retracted since;
         ``contested``: attestations their subject contested since; ``dealt``:
-        attestations naming a deal between their two parties that arrived
-        since; ``rekeyed``: the keys whose authority ended by a key event
+        attestations naming a deal between their two keys that arrived
+        since; ``linked``: (row id, deal author, counterparty) of attestations naming
+        a deal that arrived since between other keys (the caller decides, keys
+        mapped to members, whether it backs them); ``rekeyed``: the keys whose authority ended by a key event
         stored since (the rows by them may have been voided: the caller drops
         what it holds by or about them and reads those again, ``evidence_rows(keys=)``).
         Who a key stands for is not here: the caller maps keys to members
@@ -62,34 +64,43 @@ class Evidence(Database):
                 f"SELECT a.rid FROM records x JOIN records a ON a.id = x.target WHERE x.rid > ?"
                 f" AND x.type = {REPLY} AND x.positive = 0 AND a.type = {ATTESTATION} AND a.rid <= ?"
                 " AND x.author = a.subject", (after, after))]
-            dealt = [r[0] for r in conn.execute(
-                f"SELECT a.rid FROM records d CROSS JOIN records a ON a.target = d.id WHERE d.rid > ?"
-                f" AND d.type = {DEAL} AND a.type = {ATTESTATION} AND a.rid <= ? AND {parties}",
-                (after, after))]
-        return {"retracted": retracted, "contested": contested, "dealt": dealt, "rekeyed": rekeyed}
+            named = conn.execute(
+                f"SELECT a.rid, {parties}, d.author, d.subject FROM records d CROSS JOIN records a"
+                f" ON a.target = d.id WHERE d.rid > ? AND d.type = {DEAL} AND a.type = {ATTESTATION}"
+                " AND a.rid <= ?", (after, after)).fetchall()
+        dealt = [rid for rid, between, _, _ in named if between]
+        linked = [(rid, p, q) for rid, between, p, q in named if not between]
+        return {"retracted": retracted, "contested": contested, "dealt": dealt, "linked": linked,
+                "rekeyed": rekeyed}
 
     def evidence_rows(self, after: int = 0, keys: Sequence[bytes] | None = None,
-                      upto: int | None = None) -> dict[str, tuple]:
+                      upto: int | None = None, rows: Sequence[int] = ()) -> dict[str, tuple]:
         """The columns trust reads.
 
         ``attestations``: columns (rid, author, subject, facet, positive,
-        dealt, contested, occurred, expires) of every unretracted attestation,
-        expired ones included (expiry depends on the time of the question);
-        ``dealt`` is 1 when it names an unretracted deal between its author
-        and subject that is held here. ``deals``: columns (author,
+        dealt, contested, occurred, expires, deal_author, deal_party) of every
+        unretracted attestation, expired ones included (expiry depends on the
+        time of the question); ``dealt`` is 1 when it names an unretracted deal
+        between its author and subject that is held here; ``deal_author`` and
+        ``deal_party`` are that deal's signers when it names a live deal between
+        other keys (else None): whether a device's or a successor's deal backs
+        it depends on who the keys stand for, which the caller maps (SQL
+        compares keys only, and most attestations need no mapping). ``deals``: columns (author,
         counterparty, issued) of unretracted deals. ``equivocators``: authors
         caught forking. Retraction and reply rules are those of ``records``.
         ``after``: only attestations and deals stored after that row id (an
         incremental read; ``evidence_updates`` says what changed in the rows before).
         ``keys`` (with ``upto``): only the rows up to row ``upto`` by or about
-        those keys (deals: with them as a party), to read again after a key event.
+        those keys (deals: with them as a party), and the attestations ``rows``
+        (row ids), to read again after a key event.
         """
         retracted = (f"SELECT r.rid FROM records x JOIN records r ON r.id = x.target WHERE x.type = {RETRACTION}"
                      f" AND (x.author = r.author OR (r.type = {DEAL} AND x.author = r.subject))")
         parties = ("((d.author = a.author AND d.subject = a.subject)"
                    " OR (d.author = a.subject AND d.subject = a.author))")
         if keys is not None:
-            picked = " AND (a.author IN picked OR a.subject IN picked) AND a.rid <= ?"
+            picked = (" AND (a.author IN picked OR a.subject IN picked OR a.rid IN picked_rows)"
+                      " AND a.rid <= ?")
             picked_deals = " AND (author IN picked OR subject IN picked) AND rid <= ?"
             limit = (after, upto)
         else:
@@ -107,22 +118,23 @@ class Evidence(Database):
                 " WITHOUT ROWID",
                 "INSERT OR IGNORE INTO contests SELECT target, author FROM records"
                 f" WHERE type = {REPLY} AND positive = 0"]
-            dealt = f"EXISTS (SELECT 1 FROM live_deals d WHERE d.id = a.target AND {parties})"
+            deal_join = "LEFT JOIN live_deals d ON d.id = a.target"
             contested = "EXISTS (SELECT 1 FROM contests x WHERE x.target = a.id AND x.author = a.subject)"
         else:
             prepare = []
-            dealt = (f"EXISTS (SELECT 1 FROM records d WHERE d.id = a.target AND d.type = {DEAL} AND {parties}"
-                     " AND d.rid NOT IN retracted)")
+            deal_join = (f"LEFT JOIN records d ON d.id = a.target AND d.type = {DEAL}"
+                         " AND d.rid NOT IN retracted")
             contested = (f"EXISTS (SELECT 1 FROM records x WHERE x.type = {REPLY} AND x.target = a.id"
                          " AND x.author = a.subject AND x.positive = 0)")
         attestations = f"""
             SELECT a.rid, a.author, a.subject, a.facet, a.positive,
-              a.target IS NOT NULL AND {dealt}, {contested}, a.occurred, COALESCE(a.expires, -1)
-            FROM records a WHERE a.type = {ATTESTATION} AND a.rid > ? AND a.rid NOT IN retracted{picked}
+              d.id IS NOT NULL AND {parties}, {contested}, a.occurred, COALESCE(a.expires, -1),
+              CASE WHEN NOT {parties} THEN d.author END, CASE WHEN NOT {parties} THEN d.subject END
+            FROM records a {deal_join} WHERE a.type = {ATTESTATION} AND a.rid > ? AND a.rid NOT IN retracted{picked}
             ORDER BY a.rid"""
         deals = (f"SELECT author, subject, issued FROM records WHERE type = {DEAL}"
                  f" AND rid > ? AND rid NOT IN retracted{picked_deals}")
-        temps = ("retracted", "live_deals", "contests", "picked")
+        temps = ("retracted", "live_deals", "contests", "picked", "picked_rows")
         with self._reading() as conn:
             conn.execute("PRAGMA query_only=0")     # temp tables only: the file is not written
             try:
@@ -132,9 +144,11 @@ class Evidence(Database):
                 if keys is not None:
                     conn.execute("CREATE TEMP TABLE picked (key BLOB PRIMARY KEY) WITHOUT ROWID")
                     conn.executemany("INSERT OR IGNORE INTO picked VALUES (?)", [(k,) for k in keys])
+                    conn.execute("CREATE TEMP TABLE picked_rows (rid INTEGER PRIMARY KEY)")
+                    conn.executemany("INSERT OR IGNORE INTO picked_rows VALUES (?)", [(r,) for r in rows])
                 for sql in prepare:
                     conn.execute(sql)
-                att = _columns(conn.execute(attestations, limit), "qBBBbbbqq", (1, 2, 3))
+                att = _columns(conn.execute(attestations, limit), "qBBBbbbqqBB", (1, 2, 3, 9, 10))
                 dl = _columns(conn.execute(deals, limit), "BBq", (0, 1))
                 cheats = [r[0] for r in conn.execute("SELECT DISTINCT author FROM forks")]
             finally:
