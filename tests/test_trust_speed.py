@@ -202,3 +202,11 @@ def test_kept_columns_are_in_table_order_and_restore_the_same_answers(make_ledge
     assert (np.diff(keys) >= 0).all()
     cold = TrustEngine.for_ledger(me)
     assert [cold.trust(who, None, NOW) for who in (b.me, c.me)] == first and cold.full_loads == 0
+
+
+def test_inverse_square_roots_of_integer_degrees():
+    # a world whose only rating is one negative summed its degrees as ints: explain failed with a casting error
+    import numpy as np
+
+    from trustmesh.trust.camps import _inv_sqrt
+    assert _inv_sqrt(np.array([0, 4])).tolist() == [0.0, 0.5]

@@ -156,4 +156,5 @@ def _length(x: np.ndarray) -> float:
 
 
 def _inv_sqrt(values: np.ndarray) -> np.ndarray:
+    values = np.asarray(values, float)      # degrees summed from an empty set come out as ints
     return np.divide(1.0, np.sqrt(values), out=np.zeros_like(values), where=values > 0)
