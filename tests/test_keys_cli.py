@@ -48,12 +48,17 @@ def test_init_rotate_with_the_recovery_file_and_a_wrong_one_refused(tmp_path):
     assert used.returncode == 1
 
 
-def test_device_request_add_accept_list_revoke(tmp_path):
+def _phone_and_laptop(tmp_path):
+    """Two homes; the phone's member has started its key chain (recovery file ``rec``)."""
     phone, laptop, rec = tmp_path / "phone", tmp_path / "laptop", tmp_path / "rec.key"
     _init(phone)
     _init(laptop)
     assert invoke_cli(phone, "key", "init", "--recovery", rec).returncode == 0
-    member = _show(phone)["member"]
+    return phone, laptop, rec, _show(phone)["member"]
+
+
+def test_device_request_add_accept_list_revoke(tmp_path):
+    phone, laptop, rec, member = _phone_and_laptop(tmp_path)
     req, offer = tmp_path / "req.json", tmp_path / "offer.json"
     assert invoke_cli(laptop, "device", "request", "--member", member, "--out", req).returncode == 0
     added = invoke_cli(phone, "device", "add", req, "--out", offer)
@@ -145,11 +150,7 @@ def test_init_refuses_a_recovery_file_that_exists_before_making_anything(tmp_pat
 
 
 def test_a_device_request_that_cannot_be_written_leaves_no_pairing_and_no_part_file(tmp_path):
-    phone, laptop, rec = tmp_path / "phone", tmp_path / "laptop", tmp_path / "rec.key"
-    _init(phone)
-    _init(laptop)
-    assert invoke_cli(phone, "key", "init", "--recovery", rec).returncode == 0
-    member = _show(phone)["member"]
+    phone, laptop, rec, member = _phone_and_laptop(tmp_path)
     (tmp_path / "a-file").write_text("not a directory")
     for out in (tmp_path / "missing" / "req.json", tmp_path / "a-file" / "req.json", tmp_path):
         failed = invoke_cli(laptop, "device", "request", "--member", member, "--out", out)
