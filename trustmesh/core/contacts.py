@@ -21,7 +21,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from trustmesh.core.home import Home
+from trustmesh.core.home import Home, write_private
 from trustmesh.crypto.ids import parse_id, peer_id
 from trustmesh.errors import StoreError, UsageError
 
@@ -138,12 +138,6 @@ class Contacts:
             yield items
             doc = {"version": 1, "contacts": [{"name": c.name, "id": peer_id(c.member), "added_ms": c.added}
                                               for c in items]}
-            tmp = self.path.with_suffix(".tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(doc, fh, ensure_ascii=False, indent=1)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
+            write_private(self.path, json.dumps(doc, ensure_ascii=False, indent=1).encode("utf-8"))
         finally:
             os.close(lock)

@@ -113,3 +113,34 @@ def node_running(home: Home) -> bool:
     finally:
         os.close(fd)
     return False
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """``data`` into ``path`` (mode 0600): a temporary file beside it, fsynced, renamed over it,
+    the directory fsynced. A reader, or a crash, sees the old file or the new one, never a part."""
+    import tempfile
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:         # mkstemp makes it 0600
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a rename in ``directory`` durable (best effort: some file systems refuse)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

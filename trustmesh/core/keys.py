@@ -18,10 +18,10 @@ from __future__ import annotations
 import base64
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from trustmesh.core.home import fsync_dir, write_private
 from trustmesh.core.keyfile import create_key, load_key
 from trustmesh.crypto.ids import parse_id, peer_id
 from trustmesh.crypto.keys import Identity
@@ -75,7 +75,7 @@ def replace_key(path: Path, identity: Identity, passphrase: bytes | None) -> Non
     fresh.unlink(missing_ok=True)
     create_key(fresh, identity, passphrase)
     os.replace(fresh, path)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def read_recovery(path: Path) -> Identity:
@@ -138,7 +138,7 @@ def device_request(ledger, member: bytes, deliver: Callable[[dict], object] | No
         before = pairing.read_bytes()
     except FileNotFoundError:
         before = None
-    _write_atomic(pairing, json.dumps({"member": member.hex()}).encode())
+    write_private(pairing, json.dumps({"member": member.hex()}).encode())
     if deliver is not None:
         try:
             deliver(request)
@@ -146,7 +146,7 @@ def device_request(ledger, member: bytes, deliver: Callable[[dict], object] | No
             if before is None:
                 pairing.unlink(missing_ok=True)
             else:
-                _write_atomic(pairing, before)
+                write_private(pairing, before)
             raise
     return request
 
@@ -230,21 +230,6 @@ def _store(ledger, event: KeyEvent) -> None:
     ledger.store_signed(encode(event))
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """``data`` into ``path`` (0600) by a temporary file beside it renamed over it."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
 def _new_recovery(path: Path) -> bytes:
     successor = Identity.generate()
     create_key(Path(path), successor)
@@ -260,14 +245,6 @@ def _hex(request: dict, name: str) -> bytes:
 
 def _b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode()
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 __all__ = ["incept", "rotate", "recover", "device_request", "device_add", "device_accept", "revoke",
