@@ -28,7 +28,7 @@ from trustmesh.protocol.validate import link_target
 from trustmesh.protocol.validate import LINK, MALFORMED, QUOTA
 from trustmesh.store.checks import HELD, JOB, check_job, link_problem
 from trustmesh.store.db import Database
-from trustmesh.store.keys import VOID_REASON
+from trustmesh.store.keys import VOID_REASON, member_of_key
 from trustmesh.store.schema import COLUMNS, KEYEVENT
 
 ACCEPTED, DUPLICATE, REJECTED = "accepted", "duplicate", "rejected"
@@ -199,7 +199,7 @@ class Ingest(Database):
                                 results[i] = IngestResult(rid, DUPLICATE, None, record)
                                 continue
                             if reason is None and record.TYPE in _LINKED:
-                                reason = link_problem(record, targets, lambda key: _member_of(conn, key))
+                                reason = link_problem(record, targets, lambda key: member_of_key(conn, key))
                                 fault = LINK if reason else None
                             if reason is None:
                                 reason = self.void_reason(record)
@@ -337,10 +337,3 @@ def _mark_forks(results: list, forks: list[tuple]) -> None:
         if res is not None and res.status == ACCEPTED and res.id in in_fork:
             results[i] = IngestResult(res.id, ACCEPTED, FORK, res.record)
 
-
-def _member_of(conn, key: bytes) -> bytes:
-    """The member ``key`` acts (or acted) for, from the windows held (itself when none, or
-    when two members claim it: ``Keys.key_members``). A primary-key lookup, asked only for
-    a deal link whose signers are not the attestation's keys."""
-    rows = conn.execute("SELECT member FROM key_windows WHERE key = ? LIMIT 2", (key,)).fetchall()
-    return rows[0][0] if len(rows) == 1 else key

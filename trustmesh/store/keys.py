@@ -57,7 +57,7 @@ class Keys(Database):
     def key_state(self, member: bytes) -> KeyState:
         """``member``'s key state as this store's events resolve it."""
         with self._reading() as conn:
-            return _resolve(conn, member)
+            return member_state(conn, member)
 
     def key_events(self, member: bytes) -> list[tuple[bytes, KeyEvent]]:
         """Every key event held about ``member`` (followed or not: forks are evidence)."""
@@ -110,7 +110,7 @@ class Keys(Database):
         """Rebuild the windows of ``members`` (inside the write transaction); the ids voided."""
         voided: list[bytes] = []
         for member in members:
-            state = _resolve(conn, member)
+            state = member_state(conn, member)
             conn.execute("DELETE FROM key_windows WHERE member = ?", (member,))
             conn.executemany("INSERT INTO key_windows (key, member, until) VALUES (?,?,?)",
                              [(w.key, member, w.until) for w in state.windows.values()])
@@ -139,8 +139,17 @@ def _events(conn: sqlite3.Connection, member: bytes) -> list[tuple[bytes, KeyEve
     return [(rid, decode(raw, stored=True)) for rid, raw in rows]
 
 
-def _resolve(conn: sqlite3.Connection, member: bytes) -> KeyState:
+def member_state(conn: sqlite3.Connection, member: bytes) -> KeyState:
+    """``member``'s key state from the key events held (also for the v4 migration)."""
     return resolve(member, _events(conn, member))
+
+
+def member_of_key(conn: sqlite3.Connection, key: bytes) -> bytes:
+    """The member ``key`` acts (or acted) for, from the windows held: itself when none, or
+    when two members claim it (the rule of ``Keys.key_members``, for one key). A primary-key
+    lookup, asked by ingest only for a deal link whose signers are not the attestation's keys."""
+    rows = conn.execute("SELECT member FROM key_windows WHERE key = ? LIMIT 2", (key,)).fetchall()
+    return rows[0][0] if len(rows) == 1 else key
 
 
 def _void(conn: sqlite3.Connection, key: bytes, until: int, now_ms: int) -> list[bytes]:

@@ -18,7 +18,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from trustmesh.errors import StoreError
-from trustmesh.protocol.keystate import resolve
 from trustmesh.protocol.records import (
     MAX_TIME_MS, Attestation, Deal, KeyEvent, Profile, Reply, Retraction, decode,
 )
@@ -85,15 +84,14 @@ _V3 = """
 """
 
 
-
 def _v4(conn: sqlite3.Connection) -> None:
     """``key_disputes``: the members whose key chain is forked (trust shows them disputed),
     kept with the windows so a trust load reads one small table instead of every chain."""
+    from trustmesh.store.keys import member_state     # keys.py imports this module
     conn.execute("CREATE TABLE key_disputes (member BLOB PRIMARY KEY)")
     members = [m for (m,) in conn.execute(f"SELECT DISTINCT subject FROM records WHERE type = {KEYEVENT}")]
     for member in members:
-        rows = conn.execute(f"SELECT id, raw FROM records WHERE type = {KEYEVENT} AND subject = ?", (member,))
-        if resolve(member, [(rid, decode(raw, stored=True)) for rid, raw in rows]).disputed:
+        if member_state(conn, member).disputed:
             conn.execute("INSERT INTO key_disputes (member) VALUES (?)", (member,))
 
 
