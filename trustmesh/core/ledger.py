@@ -36,9 +36,16 @@ from trustmesh.protocol.records import (
 
 # For tests only (not a setting): shifts this process's wall clock by this many
 # milliseconds, so that a test can run two node processes whose clocks differ
-# (tests/test_p2p_blame.py). Read once, when the process starts.
+# (tests/test_p2p_blame.py). Read once, when the process starts, and again by
+# a node process the test kit forks (trustmesh/testing/forkserver.py) once it
+# has its own environment.
 TEST_CLOCK_OFFSET_ENV = "TRUSTMESH_TEST_CLOCK_OFFSET_MS"
 _TEST_OFFSET_MS = int(os.environ.get(TEST_CLOCK_OFFSET_ENV) or 0)
+
+
+def read_test_clock_offset() -> None:
+    global _TEST_OFFSET_MS
+    _TEST_OFFSET_MS = int(os.environ.get(TEST_CLOCK_OFFSET_ENV) or 0)
 
 
 def now_ms() -> int:

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from trustmesh.testing.driven import START_S, DrivenNode, NodeError
+from trustmesh.testing.forkserver import ForkServer
 
 
 def environment(extra: dict | None = None) -> dict:
@@ -44,23 +45,29 @@ def run_cli(home: str | os.PathLike | None, *args: str, timeout: float = 60.0, e
 class NodeProcess(DrivenNode):
     """One node process: start, call its API, watch its records, stop or kill."""
 
-    def __init__(self, home: str | os.PathLike, *, wrap: list[str] | None = None, **options) -> None:
+    def __init__(self, home: str | os.PathLike, *, wrap: list[str] | None = None, fork: bool = True,
+                 **options) -> None:
         super().__init__(home, **options)
         self.wrap = list(wrap or [])        # e.g. ["ip", "netns", "exec", NS]: run the node inside a namespace
+        self.fork = fork                    # from the fork server (forkserver.py) when it can; else exec
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = START_S) -> "NodeProcess":
         """Start the process and wait until its API answers; NodeError if it does not."""
         self.home.mkdir(parents=True, exist_ok=True)
         (self.home / "api").unlink(missing_ok=True)
-        cmd = self.wrap + [sys.executable, "-m", "trustmesh", "--home", str(self.home), "node", "run",
-                           "--listen", self.listen]
+        argv = ["--home", str(self.home), "node", "run", "--listen", self.listen]
         for addr in self.bootstrap:
-            cmd += ["--bootstrap", addr]
-        cmd += self.args
-        with open(self.home / "node.log", "ab") as log:
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                         env=environment(self.env))
+            argv += ["--bootstrap", addr]
+        argv += self.args
+        server = None if self.wrap or not self.fork else ForkServer.get(environment())
+        if server is not None:
+            self.proc = server.spawn(argv, environment(self.env), str(self.home / "node.log"))
+        else:
+            with open(self.home / "node.log", "ab") as log:
+                self.proc = subprocess.Popen(self.wrap + [sys.executable, "-m", "trustmesh", *argv],
+                                             stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                             env=environment(self.env))
         deadline = time.monotonic() + timeout
         while not (self.home / "api").exists():
             if self.proc.poll() is not None or time.monotonic() > deadline:
