@@ -132,3 +132,35 @@ async def test_the_intake_announces_a_revived_record_and_gives_up_an_expired_one
         await intake.take(worker, [], "sync")
         assert unparked == [record_id(never)]
         await trio.sleep(0)
+
+
+def test_the_node_gossips_a_revived_record_and_lets_an_expired_one_leave_its_sync_index(make_ledger):
+    from trustmesh.core.node import Node
+    from trustmesh.protocol.sync.index import SyncIndex
+
+    class Net:                      # what the node hands to the network side, kept
+        def __init__(self):
+            self.published = []
+
+        def announce(self, raws):
+            self.published += raws
+
+    events, deal, said = _world()
+    _, other_deal, never = _world(client=11, first=12, device=13, ref=b"\x09" * 32)
+    node = Node(make_ledger(5))
+    node.net, node.sync_index = Net(), SyncIndex([])
+    clock = [NOW]
+    node.intake.clock = lambda: clock[0]
+    peer = member(9).public_key
+    node.intake.store_records([deal, said, other_deal, never], "gossip", peer)
+    node.intake.announce()
+    assert record_id(said) in node.sync_index and record_id(never) in node.sync_index   # refused: held for sync
+    assert node.net.published == []                                 # records from peers: the router relays
+    node.intake.store_records(events, "sync", peer)
+    node.intake.announce()
+    assert node.net.published == [said]                             # the router refused it: we publish it
+    clock[0] = NOW + PARK_TTL_MS + 1
+    node.intake.store_records([], "sync", peer)
+    node.intake.announce()
+    assert record_id(never) not in node.sync_index and record_id(said) in node.sync_index
+    assert node._refused_indexed == 0
