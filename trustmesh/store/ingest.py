@@ -9,7 +9,9 @@ being killed a moment later (and a power cut).
 Rules that depend on other records (who may retract, who may reply, whether
 a deal backs an attestation) are checked here when the target is known,
 and applied again when records are read, so a link whose target arrives
-later never takes effect wrongly.
+later never takes effect wrongly. A deal link that key events may yet
+satisfy is checked again after the batch's key events are applied, and
+kept aside (``parked.py``) if it still fails.
 """
 
 from __future__ import annotations
