@@ -5,7 +5,7 @@ The worlds, the attacks and the measures live in the public test kit
 ``tests/test_trust_attacks.py``, which runs each row at a small size. Run
 ``python bench/attacks.py`` for everything, ``--only WORD`` for the rows
 whose group contains WORD (sybils, threat, grid, scammer, verdicts,
-slander, facets, others).
+slander, facets, others, rotation).
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ def groups() -> dict:
         "slander": [lambda: sc.slander_scenario(3000), lambda: sc.slander_ring_scenario()],
         "facets": [lambda: sc.late_payer_scenario()],
         "others": [lambda: sc.oscillator_scenario(3000), lambda: sc.whitewash_scenario(3000)],
+        "rotation": [lambda: sc.rotation_scenario(3000)],
     }
 
 

@@ -127,3 +127,38 @@ def test_a_stolen_current_key_cannot_rotate_the_member_away(tmp_path):
     finally:
         laptop.stop()
         third.stop()
+
+
+
+def test_an_attestation_gossiped_before_the_devices_key_event_is_taken_once_the_event_arrives(tmp_path):
+    """The client's node holds M's key events and attests about M, naming its deal with M's
+    device; the viewer holds the deal but not the key events: it keeps the attestation aside,
+    and takes it (announced as any record) when a sync brings the key events."""
+    from tests.conftest import member
+    from tests.test_keys_late import _world
+    from trustmesh.protocol.records import record_id
+    events, deal, _ = _world(client=1, first=2, device=3)
+    with Ledger.create(tmp_path / "client", identity=member(1)) as ledger:
+        assert {r.status for r in ledger.ingest(events + [deal])} == {"accepted"}
+    with Ledger.create(tmp_path / "viewer", identity=member(5)) as ledger:
+        assert ledger.ingest([deal])[0].status == "accepted"
+    quiet = {"TRUSTMESH_SYNC_ON_CONNECT": "false", "TRUSTMESH_SYNC_INTERVAL_S": "3600"}   # gossip only
+    client = InProcessNode(tmp_path / "client", env=quiet).start()
+    viewer = InProcessNode(tmp_path / "viewer", bootstrap=[client.addr], env=quiet)
+    try:
+        viewer.start()
+        hello = client.profile("client")                     # the gossip mesh is up once this arrives
+        assert _wait(lambda: viewer.has([hello])), viewer.log_tail()
+        made = client.attest(member(2).id, "delivery", True, deal=record_id(deal).hex())
+        intake = viewer.node.intake
+        assert _wait(lambda: intake.by_source.get(("gossip", "link"), 0) == 1), viewer.log_tail()
+        assert made not in viewer.ids()
+        viewer.sync()                                        # brings the two key events, not the attestation
+        assert _wait(lambda: viewer.has([made])), viewer.log_tail()
+        assert made in viewer.ids()
+        assert intake.by_source.get(("parked", "accepted"), 0) == 1
+        assert intake.by_source.get(("sync", "accepted"), 0) == 2
+        assert viewer.node.sync_index is not None and bytes.fromhex(made) in viewer.node.sync_index
+    finally:
+        viewer.stop()
+        client.stop()

@@ -67,3 +67,12 @@ def test_oscillator_and_newcomer():
     assert 1 <= sc.oscillator_scenario(600, views=2)["bad_deals_before_drop"] <= 15
     fresh = sc.whitewash_scenario(300)
     assert fresh["newcomer_uncertainty"] == 1.0 and fresh["newcomer_lower"] < fresh["honest_lower_median"]
+
+
+def test_a_rotated_supplier_keeps_its_rank_and_its_negatives_and_an_unlinked_key_starts_fresh():
+    row = sc.rotation_scenario(600, views=2)
+    assert row["rotated"] >= 50 and row["bad_rotated"] >= 5, row
+    assert row["rank_same"] == 1.0 and row["rank_shift_max"] == 0 and row["score_shift_max"] <= 1e-9, row
+    assert row["rank_same_without_link"] <= 0.2, row      # the control: the key chain's map is what keeps it
+    assert row["bad_below_line"] == row["bad_below_line_unrotated"] == 1.0, row
+    assert row["fresh_unknown"] == 1.0 and row["fresh_uncertainty"] == 1.0 and row["fresh_lower_max"] <= 0.1, row

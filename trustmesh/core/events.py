@@ -26,7 +26,8 @@ class NodeEvent:
     """Something that happened on the node: ``kind`` (one of ``KINDS``) and its details.
 
     A "record" event's data has ``id``, ``record``, ``raw``, ``source``
-    ("local", "gossip", "sync", "query", "deal", "import") and ``peer``.
+    ("local", "gossip", "sync", "query", "deal", "import", or "parked": kept aside until key
+    events linked it, ``core/intake.py``) and ``peer``.
     """
 
     kind: str

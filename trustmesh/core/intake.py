@@ -7,6 +7,10 @@ The path of a record (``docs/architecture.md``):
     Ledger ───────┘   decode+verify once ├─> gossip (records made or imported here; fork proofs)
                       admission, commit  └─> trust (weights marked stale)
 
+A record that needs key events this node does not hold yet (rule L6 against
+another key of the member) is kept aside by the store and taken when they
+arrive: it is announced then, with the source ``parked``, by the same path.
+
 ``store()`` is the blocking half: it runs in the store worker (or right on
 the event loop for a few records) and calls ``Store.ingest`` once, which
 decodes and verifies each record once and asks ``admit`` about each new
@@ -42,6 +46,10 @@ from trustmesh.store import ACCEPTED, DUPLICATE, FORK, IngestResult, Store
 
 SMALL = 8               # records ingested right on the event loop when the worker is idle
 OWNER_SOURCES = ("local", "import")     # records the owner brings: no quota, gossiped by us
+# A record from a peer that the store kept aside (store/parked.py) and took once key events
+# linked it. Gossiped by us: when it came by gossip, the router did not relay it then.
+PARKED = "parked"
+PUBLISHED = (*OWNER_SOURCES, "deal", PARKED)    # sources whose records this node publishes itself
 
 
 class Quota:
@@ -135,8 +143,11 @@ class Intake:
         self._preparing = trio.Lock()
         # set by the node: where announcements go
         self.on_fresh: list[Callable[[list[Fresh]], None]] = []
-        # ids of records a peer sent that a link rule refuses (see Node._index_refused)
+        # ids of records a peer sent that a link rule refuses (see Node._index_refused), and
+        # of those the store kept aside and then let go unrevived (expired: no longer held)
         self.on_link_refused: list[Callable[[list[bytes]], None]] = []
+        self.on_unparked: list[Callable[[list[bytes]], None]] = []
+        self._unparked: list[bytes] = []
         self.counters = {"accepted": 0, "duplicate": 0, "rejected": 0}   # what peers sent
         # peers the owner chose (bootstrap, connect): what they hand over counts against the
         # strangers' total quota but not its hourly rate, so a newcomer can catch up
@@ -163,14 +174,19 @@ class Intake:
         raws, source, peer = batch.raws, batch.source, batch.peer
         results = self.store.commit(batch.prepared, batch.now,
                                     None if batch.owner else partial(self._admit, batch.rated))
+        revived = self.store.pop_revived()      # records kept aside that this batch's key events linked
         fresh = [Fresh(res.id, res.record, raw, source, peer, res.reason == FORK)
                  for res, raw in zip(results, raws) if res.status == ACCEPTED]
+        fresh += [Fresh(res.id, res.record, raw, PARKED, None, res.reason == FORK) for res, raw in revived]
         refused = [] if batch.owner else [
             res.id for res in results if res.status == "rejected" and res.fault == LINK and res.id]
+        unparked = self.store.pop_unparked()
         with self._lock:
             self._waiting.extend(fresh)
             self._refused_links.extend(refused)
+            self._unparked.extend(unparked)
             self._count(results, source)
+            self._count([res for res, _ in revived], PARKED)
         return results
 
     def _admit(self, rated: bool, record: Record) -> bool:
@@ -200,12 +216,14 @@ class Intake:
             fresh = list(self._waiting)
             self._waiting.clear()
             refused, self._refused_links = self._refused_links, []
+            unparked, self._unparked = self._unparked, []
         if fresh:
             for listener in self.on_fresh:
                 listener(fresh)
-        if refused:
-            for listener in self.on_link_refused:
-                listener(refused)
+        for ids, listeners in ((refused, self.on_link_refused), (unparked, self.on_unparked)):
+            if ids:
+                for listener in listeners:
+                    listener(ids)
         return fresh
 
     async def take(self, worker, raws: list[bytes], source: str, peer: bytes | None = None) -> IntakeReport:

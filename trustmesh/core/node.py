@@ -27,7 +27,7 @@ import trio
 from trustmesh.core.deals import DealCallback, DealDesk, Dealing
 from trustmesh.core.events import EventHub
 from trustmesh.core.home import Home, NodeLock, resolve_home
-from trustmesh.core.intake import OWNER_SOURCES, Fresh, Intake, Quota, changes_weights, describe
+from trustmesh.core.intake import PARKED, PUBLISHED, Fresh, Intake, Quota, changes_weights, describe
 from trustmesh.core.ledger import Ledger, now_ms
 from trustmesh.core.reading import Reading
 from trustmesh.core.trustview import TrustEngine, Weights, cache_beside
@@ -69,6 +69,7 @@ class Node(Reading, Dealing):
         self.intake = Intake(self.store, ledger.clock, self.weights.of, self.quota)
         self.intake.on_fresh.append(self._announced)
         self.intake.on_link_refused.append(self._index_refused)
+        self.intake.on_unparked.append(self._unindex_refused)
         self.intake.chosen.update(_peer_keys(self.config.discovery.bootstrap))
         self._refused_indexed = 0
         ledger.ingest_own = partial(self.intake.store_records, source="local")
@@ -109,11 +110,13 @@ class Node(Reading, Dealing):
     def _announced(self, fresh: list[Fresh]) -> None:
         """Announce what the intake committed: index, listeners, gossip, trust, deals."""
         if self.sync_index is not None:
+            late = sum(1 for f in fresh if f.source == PARKED and f.id in self.sync_index)
+            self._refused_indexed = max(0, self._refused_indexed - late)    # held now, not refused
             self.sync_index.add([f.id for f in fresh])
             voided = self.store.pop_voided()
             if voided:
                 self.sync_index.discard(voided)
-        mine = [f.raw for f in fresh if f.source in OWNER_SOURCES or f.source == "deal"]
+        mine = [f.raw for f in fresh if f.source in PUBLISHED]
         if mine and self.net is not None:
             self.net.announce(mine)
         for f in fresh:
@@ -132,7 +135,10 @@ class Node(Reading, Dealing):
         A link rule's verdict never changes (the target is fixed by its id),
         so a peer that holds such a record, having lacked the target, would
         otherwise push it again in every sync. A peer that NEEDs it from us
-        gets nothing for that id (``provide`` omits what is not held).
+        gets nothing for that id (``provide`` omits what is not held). The
+        exception, a deal with another key of the member (L6 waiting for key
+        events), is kept aside by the store meanwhile: taken when they come
+        (announced, so held), or let go after a while (``_unindex_refused``).
         """
         room = REFUSED_IN_INDEX - self._refused_indexed
         if self.sync_index is None or room <= 0:
@@ -140,6 +146,15 @@ class Node(Reading, Dealing):
         fresh = [rid for rid in ids[:room] if rid not in self.sync_index]
         self.sync_index.add(fresh)
         self._refused_indexed += len(fresh)
+
+    def _unindex_refused(self, ids: list[bytes]) -> None:
+        """Stop counting as held the records the store kept aside and let go unrevived (they
+        expired waiting for key events), so that a later sync can bring them again."""
+        if self.sync_index is None:
+            return
+        gone = [rid for rid in ids if rid in self.sync_index]     # never held: only refused ones
+        self.sync_index.discard(gone)
+        self._refused_indexed = max(0, self._refused_indexed - len(gone))
 
     async def _announce_forks(self) -> None:
         """Tell the user and every peer: both records of each fork proof are gossiped.

@@ -9,7 +9,9 @@ being killed a moment later (and a power cut).
 Rules that depend on other records (who may retract, who may reply, whether
 a deal backs an attestation) are checked here when the target is known,
 and applied again when records are read, so a link whose target arrives
-later never takes effect wrongly.
+later never takes effect wrongly. A deal link that key events may yet
+satisfy is checked again after the batch's key events are applied, and
+kept aside (``parked.py``) if it still fails.
 """
 
 from __future__ import annotations
@@ -27,12 +29,11 @@ from trustmesh.protocol.records import Attestation, Record, Reply, Retraction, d
 from trustmesh.protocol.validate import link_target
 from trustmesh.protocol.validate import LINK, MALFORMED, QUOTA
 from trustmesh.store.checks import HELD, JOB, check_job, link_problem
-from trustmesh.store.db import Database
 from trustmesh.store.keys import VOID_REASON, member_of_key
+from trustmesh.store.parked import PARKED_NOTE, Parked, waits_on_keys
+from trustmesh.store.results import ACCEPTED, DUPLICATE, FORK, REJECTED, IngestResult
 from trustmesh.store.schema import COLUMNS, KEYEVENT
 
-ACCEPTED, DUPLICATE, REJECTED = "accepted", "duplicate", "rejected"
-FORK = "fork"   # the reason of an accepted record that proves its author forked
 
 _LINKED = frozenset((Attestation.TYPE, Retraction.TYPE, Reply.TYPE))   # types that may point at a record
 _BULK = 256     # rows per INSERT statement: one GIL release per statement, not per row
@@ -52,17 +53,6 @@ Admit = Callable[[Record], bool]
 Precheck = Callable[[bytes], bool]
 
 
-@dataclass(frozen=True, slots=True)
-class IngestResult:
-    """What happened to one record offered to ``ingest``."""
-
-    id: bytes | None        # None when the input was not even bytes
-    status: str             # "accepted", "duplicate" or "rejected"
-    reason: str | None = None   # why rejected; FORK on an accepted record completing a fork
-    record: Record | None = None
-    fault: str | None = None    # the kind of problem of a rejected record (validate.FAULTS)
-
-
 @dataclass(slots=True)
 class _Prepared:
     """A batch hashed and handed to the pool, job by job."""
@@ -73,7 +63,7 @@ class _Prepared:
     jobs: list[tuple[list[int], "Future[list[tuple]]"]]   # input indexes, and their check_job output
 
 
-class Ingest(Database):
+class Ingest(Parked):
     """The writing half of the store."""
 
     _pool: ThreadPoolExecutor | None
@@ -183,11 +173,13 @@ class Ingest(Database):
         with self._writing() as conn:
             try:
                 conn.execute("BEGIN IMMEDIATE")
+                committed = False
                 try:
                     first_rid = conn.execute("SELECT coalesce(max(rid), 0) + 1 FROM records").fetchone()[0]
                     chained: dict[bytes, Record] = {}
                     keyed: set[bytes] = set()       # members whose key events this transaction stores
                     seen: set[bytes] = set()
+                    waiting: list[tuple] = []       # refused by L6 for now: (index, record, row, deal)
                     for indexes, job in prep.jobs:
                         checked = job.result()
                         targets = self._link_targets(conn, checked)
@@ -201,6 +193,12 @@ class Ingest(Database):
                             if reason is None and record.TYPE in _LINKED:
                                 reason = link_problem(record, targets, lambda key: member_of_key(conn, key))
                                 fault = LINK if reason else None
+                                if reason is not None and waits_on_keys(record, targets):
+                                    # key events later in this batch, or to come, may link it
+                                    waiting.append((i, record, row, targets[record.deal]))
+                                    seen.add(rid)
+                                    results[i] = IngestResult(rid, REJECTED, reason + PARKED_NOTE, record, LINK)
+                                    continue
                             if reason is None:
                                 reason = self.void_reason(record)
                                 fault = LINK if reason else None
@@ -225,17 +223,27 @@ class Ingest(Database):
                             self._held_before(conn, first_rid, rows, inserted, written, results, chained)
                     if keyed:
                         self._voided_ids.extend(_void_results(results, self._rekey(conn, keyed, now_ms)))
+                    rows, revived, raws = self._settle(conn, prep.raws, waiting, keyed, now_ms, admit, results)
+                    if rows and _insert_rows(conn, rows) < len(rows):
+                        raise StoreError("a record kept aside was stored by another write meanwhile")
+                    chained.update((res.id, res.record) for res in revived)
+                    chained.update((results[i].id, results[i].record) for i, *_ in waiting
+                                   if results[i].status == ACCEPTED)
                     forks = self._chain_conflicts(conn, chained, first_rid, now_ms)
                     if forks:
                         conn.executemany("INSERT OR IGNORE INTO forks VALUES (?,?,?,?,?)", forks)
                         _mark_forks(results, forks)
+                        _mark_forks(revived, forks)
+                    self._txn[0].extend(zip(revived, raws))
                     conn.execute("COMMIT")
+                    committed = True
                 except BaseException:
                     conn.execute("ROLLBACK")
                     raise
                 finally:
                     if keyed:
                         self._after_rekey()
+                    self._end_parked(committed)
             except sqlite3.DatabaseError as exc:
                 raise StoreError(f"store write failed, nothing of this batch was stored: {exc}") from None
         return results  # type: ignore[return-value]

@@ -152,6 +152,14 @@ def member_of_key(conn: sqlite3.Connection, key: bytes) -> bytes:
     return rows[0][0] if len(rows) == 1 else key
 
 
+def ended_in(conn: sqlite3.Connection, key: bytes, issued: int) -> bool:
+    """Whether a record by ``key`` issued at ``issued`` is void by the windows as ``conn`` sees
+    them (``Keys.void_reason``'s rule, inside a write transaction that changed the windows)."""
+    (until,) = conn.execute("SELECT MIN(until) FROM key_windows WHERE key = ? AND until IS NOT NULL",
+                            (key,)).fetchone()
+    return until is not None and issued >= until
+
+
 def _void(conn: sqlite3.Connection, key: bytes, until: int, now_ms: int) -> list[bytes]:
     """Move the records by ``key`` issued from ``until`` on to ``voided``; their ids."""
     where = f"type != {KEYEVENT} AND issued >= ? AND (author = ? OR (type = {DEAL} AND subject = ?))"

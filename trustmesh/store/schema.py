@@ -95,8 +95,26 @@ def _v4(conn: sqlite3.Connection) -> None:
             conn.execute("INSERT INTO key_disputes (member) VALUES (?)", (member,))
 
 
+# Records kept aside (store/parked.py): valid on their own, refused by a link rule that key
+# events not held yet may satisfy; ``parked_keys`` names the keys whose key events may.
+# IF NOT EXISTS: a store taken back to an older version number runs this step again.
+_V5 = """
+    CREATE TABLE IF NOT EXISTS parked (
+        id      BLOB PRIMARY KEY,
+        raw     BLOB NOT NULL,
+        parked  INTEGER NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS parked_time ON parked(parked);
+    CREATE TABLE IF NOT EXISTS parked_keys (
+        key     BLOB NOT NULL,
+        id      BLOB NOT NULL,
+        PRIMARY KEY (key, id)
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS parked_keys_id ON parked_keys(id);
+"""
+
 # Each step is SQL or a function of the connection; run in one transaction with its version.
-MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [_V1, _v2, _V3, _v4]
+MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [_V1, _v2, _V3, _v4, _V5]
 
 # The columns ingest writes, in this order (see ingest.row).
 COLUMNS = ("id", "type", "author", "seq", "prev", "subject", "facet", "positive", "target",

@@ -2,7 +2,7 @@
 
 The class is assembled from one module per job: ``ingest`` (writing),
 ``queries`` (reading records), ``evidence`` (what trust reads), ``keys``
-(who acts for whom), ``backup``;
+(who acts for whom), ``parked`` (records waiting for key events), ``backup``;
 ``db`` holds the connections and the locking rule they all follow, and
 ``schema`` the tables and migrations.
 """
@@ -28,6 +28,7 @@ class Store(Ingest, Keys, Queries, Evidence, Backup):
         super().__init__(conn, path)
         self._pool = ThreadPoolExecutor(verify_threads, thread_name_prefix="verify") if verify_threads > 1 else None
         self._voided_ids: list[bytes] = []      # voided by ingests since the last pop_voided (keys.py)
+        self._init_parked()
         self._load_ended()
 
     @classmethod

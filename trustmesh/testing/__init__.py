@@ -14,7 +14,8 @@ As ``trio.testing`` ships trio's own doubles, this ships ours, all real parts:
 - ``knock``: is this identity let in? Answered in a second, not a probe's 15 s;
 - ``MemoryPeer`` / ``pump``: two sync or query sessions joined in memory,
   for protocol tests with no sockets (h11's tests/helpers.py);
-- ``worlds``: synthetic reputation worlds and attacks for the trust model.
+- ``worlds``: synthetic reputation worlds and attacks for the trust model
+  (``worlds_keys``: members rotating to a new key).
 """
 
 from trustmesh.testing.clirun import CliResult, invoke_cli
