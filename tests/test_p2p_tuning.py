@@ -330,3 +330,22 @@ def test_only_the_smaller_id_punches_at_once():
         trio.run(p._drive_once, 100.0 + PATIENCE_S)      # the larger side steps in once the other never did
         assert started[-1] == (me, other)
         started.clear()
+
+
+async def test_py_libp2p_auto_connector_never_dials_peers_our_discovery_holds_off():
+    import multiaddr
+    from libp2p.peer.id import ID
+
+    host = build_host(Identity.generate())
+    connector = host.get_network().auto_connector
+    other = ID.from_base58(Identity.generate().id)
+    host.get_peerstore().add_addrs(other, [multiaddr.Multiaddr("/ip4/127.0.0.1/tcp/9")], 3600)
+    dialled = []
+
+    async def dial(peer_id, *args, **kwargs):
+        dialled.append(peer_id)
+    host.get_network().dial_peer = dial
+    await connector.start()            # what the swarm does when it runs
+    assert await connector._get_candidate_peers() == [other]    # upstream would dial it
+    await connector.maybe_connect()
+    assert not connector._started and dialled == []

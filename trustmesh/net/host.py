@@ -38,6 +38,7 @@ def build_host(identity: Identity) -> IHost:
     noise = NoiseTransport(key_pair, noise_privkey=create_x25519_key_pair().private_key)
     host = new_host(key_pair=key_pair, sec_opt={NOISE_PROTOCOL_ID: noise},
                     muxer_preference="YAMUX")
+    tuning.quiet_auto_connector(host)
     if host.get_id().to_base58() != identity.id:   # the whole design rests on this
         raise RuntimeError("libp2p derived another peer id from the member's key")
     return host

@@ -94,6 +94,14 @@ showed, per small message and per peer:
     forgot them; the peer never sends them again, so we stopped publishing
     to it for good. ``SafePubsub._handle_dead_peer`` keeps the topics of a
     peer that is still connected (upstream reopens our stream to it).
+14. A second dialler. py-libp2p's ``AutoConnector`` dials every peer in
+    the peerstore it is not connected to whenever the swarm holds fewer
+    than 50 connections (every 10 s, and at once after each disconnect):
+    always, in networks of our size. It knows nothing of our rules
+    (``net/peers/discovery.py``: the number of peers we want, back-off, the
+    owner's ``disconnect`` hold), so a peer the owner disconnected came back
+    within seconds (test_everyday_net, under load). ``quiet_auto_connector``
+    leaves it never started; our discovery is the one dialler.
 
 Everything here is pinned to libp2p==0.8.1 (pyproject.toml). ``UPSTREAM``
 holds a hash of the source of every upstream function we replace, override
@@ -162,6 +170,9 @@ UPSTREAM = {
     "libp2p.relay.circuit_v2.dcutr:DCUtRProtocol._auto_drive_loop": "da5e9e25994ba7ba",
     "libp2p.relay.circuit_v2.dcutr:DCUtRProtocol._try_unilateral_upgrade": "093ad0e04435dd57",
     "libp2p.stream_muxer.yamux.yamux:YamuxStream._auto_tune_and_send_window_update": "6ebcbd822fe7f996",
+    "libp2p.network.auto_connector:AutoConnector.start": "52c51ed1bb75cb32",
+    "libp2p.network.auto_connector:AutoConnector.maybe_connect": "018fac95eafc2413",
+    "libp2p.network.auto_connector:AutoConnector.run_background_task": "eb8fcee6e5a0e385",
 }
 
 IDONTWANT_THRESHOLD = 1024      # bytes of message data, as go-libp2p
@@ -233,6 +244,15 @@ def report_failure(on_failure, peer, what: str, exc: BaseException) -> None:
         on_failure(peer, reason, malformed(exc))
     except Exception as hook_exc:       # the hook must not turn a contained failure into a crash
         log.warning("offence hook failed: %s", hook_exc)
+
+
+def quiet_auto_connector(host) -> None:
+    """Leave the swarm's AutoConnector unstarted (see 14): both its loops return at once then."""
+    connector = host.get_network().auto_connector
+
+    async def never_started() -> None:
+        connector._started = False
+    connector.start = never_started
 
 
 def guard_streams(host, on_failure: Callable) -> None:
