@@ -116,7 +116,7 @@ def read_recovery(path: Path) -> Identity:
     try:
         return load_key(Path(path))
     except KeyFileError as exc:
-        raise KeyFileError(f"cannot use the recovery file {path}: {exc}") from None
+        raise type(exc)(f"cannot use the recovery file {path}: {exc}") from None
 
 
 def _recovery_key(data: bytes, name: str) -> Identity:
@@ -125,7 +125,7 @@ def _recovery_key(data: bytes, name: str) -> Identity:
     try:
         return Identity.from_pem(data)
     except KeyFileError as exc:
-        raise KeyFileError(f"cannot use {name}: {exc}") from None
+        raise type(exc)(f"cannot use {name}: {exc}") from None
 
 
 def recover(ledger, recovery: Path, new_recovery: Path, events: list[bytes], *,
