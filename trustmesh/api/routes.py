@@ -198,6 +198,23 @@ async def device_accept(api, request: Request) -> dict:
     return await keys.on_node(api.node, keys.accept, b)
 
 
+async def device_code(api, request: Request) -> dict:
+    from trustmesh.core import pairing
+    b = await api.body(request, "device_code")
+    return await pairing.open_code(api.node, b["ttl_s"] or pairing.CODE_S)
+
+
+async def device_code_state(api, request: Request) -> dict:
+    from trustmesh.core import pairing
+    return pairing.code_state(api.node)
+
+
+async def device_join(api, request: Request) -> dict:
+    from trustmesh.core import pairing
+    b = await api.body(request, "device_join")
+    return await pairing.join(api.node, b["code"], b["addr"])
+
+
 async def device_revoke(api, request: Request) -> dict:
     b = await api.body(request, "device_revoke")
     return await keys.on_node(api.node, keys.revoke_named, b["key"], b["since"])
@@ -345,6 +362,9 @@ ROUTES: list[tuple] = [
     ("GET", "/v1/devices", devices, "The member's keys with their roles, until when, and this node's."),
     ("POST", "/v1/devices", device_add, "Sign a new device's request: the offer it accepts."),
     ("POST", "/v1/devices/accept", device_accept, "Countersign an offer for this node and store the add."),
+    ("POST", "/v1/devices/codes", device_code, "Open a one-time pairing code (single use, minutes): a device joins with it."),
+    ("GET", "/v1/devices/codes", device_code_state, "Whether a pairing code is open, and until when."),
+    ("POST", "/v1/devices/join", device_join, "Join a member by the code its node shows, at its address; the add stored."),
     ("POST", "/v1/devices/revoke", device_revoke, "End a key's authority from a time (default: now)."),
     ("GET", "/v1/keys/{member}", key_state, "Which keys act for a member: its key events as I read them."),
     ("POST", "/v1/import", import_bundle, "Verify and store a bundle (the body, streamed), gossip what is new."),

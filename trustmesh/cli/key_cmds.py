@@ -203,12 +203,28 @@ def device_request(ctx: click.Context, member_id: str, out: str) -> None:
 
 
 @device.command("add")
-@click.argument("request", type=click.Path(exists=True, dir_okay=False))
-@click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="The offer file to write.")
+@click.argument("request", required=False, type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", "out", type=click.Path(dir_okay=False), help="The offer file to write.")
+@click.option("--code", "by_code", is_flag=True,
+              help="Instead of files: print a one-time code for the new node's 'device join' (node running).")
+@click.option("--minutes", type=click.IntRange(1, 60), default=5, show_default=True,
+              help="With --code: how long the code is good for.")
 @click.pass_context
-def device_add(ctx: click.Context, request: str, out: str) -> None:
-    """On a node of the member: sign the device's add and write an offer for it."""
+def device_add(ctx: click.Context, request: str | None, out: str | None, by_code: bool, minutes: int) -> None:
+    """On a node of the member: sign the device's add and write an offer for it (or open a --code)."""
     from trustmesh.cli.common import check_output, write_output
+    if by_code:
+        if request or out:
+            raise UsageError("--code pairs over the network: give no REQUEST and no --out")
+        opened, _ = _write(ctx, lambda w: w.device_code(minutes * 60))
+        click.echo(f"pairing code {opened['code']} (once, until {opened['expires']}); on the new node run:")
+        for addr in opened["addrs"][:1] or ["ADDRESS"]:
+            click.echo(f"  trustmesh device join {opened['code']} {addr}")
+        for addr in opened["addrs"][1:]:
+            click.echo(f"  (or at {addr})")
+        return
+    if not request or not out:
+        raise UsageError("give the REQUEST file and --out FILE (or --code)")
     asked = _json(request, "device_add")
     check_output(out, False)
     offer, via = _write(ctx, lambda w: w.device_add(asked))
@@ -223,6 +239,16 @@ def device_accept(ctx: click.Context, offer: str) -> None:
     """On the new node: check the offer is for the member asked, countersign and store the add."""
     given = _json(offer, "device_accept")
     done, via = _write(ctx, lambda w: w.device_accept(given))
+    click.echo(f"this node now acts for member {done['member']}{via}")
+
+
+@device.command("join")
+@click.argument("code")
+@click.argument("addr")
+@click.pass_context
+def device_join(ctx: click.Context, code: str, addr: str) -> None:
+    """On the new node: join the member whose node shows CODE (device add --code), at ADDR."""
+    done, via = _write(ctx, lambda w: w.device_join(code, addr))
     click.echo(f"this node now acts for member {done['member']}{via}")
 
 

@@ -57,6 +57,10 @@ class Writer(Protocol):
 
     def device_revoke(self, key: str, since: int | None) -> dict: ...
 
+    def device_code(self, ttl_s: int | None) -> dict: ...          # pairing by a code: a running node only
+
+    def device_join(self, code: str, addr: str) -> dict: ...
+
     def close(self) -> None: ...
 
 
@@ -112,6 +116,12 @@ class NodeWriter:
 
     def device_revoke(self, key, since):
         return self._post("POST", "/v1/devices/revoke", {"key": key, "since": since})
+
+    def device_code(self, ttl_s):
+        return self._post("POST", "/v1/devices/codes", {"ttl_s": ttl_s})
+
+    def device_join(self, code, addr):
+        return self._post("POST", "/v1/devices/join", {"code": code, "addr": addr})
 
     def close(self) -> None:
         self.client.__exit__(None, None, None)
@@ -185,6 +195,13 @@ class LedgerWriter:
     def device_revoke(self, key, since):
         from trustmesh.core import keys
         return keys.revoke_named(self.ledger, key, since)
+
+    def device_code(self, ttl_s):
+        raise NodeNotRunning("pairing by a code goes over the network: start the node first (trustmesh node run),"
+                             " or pair by files (device request / add / accept)")
+
+    def device_join(self, code, addr):
+        return self.device_code(None)
 
     def close(self) -> None:
         self.ledger.close()

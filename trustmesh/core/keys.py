@@ -213,6 +213,12 @@ def device_add(ledger, request: dict) -> dict:
         raise BadLink("this request asks to join another member")
     if not verify(device, sig, REQUEST_DOMAIN + member + device):
         raise BadLink("the request's signature does not verify: not made by that device")
+    return offer_for(ledger, device)
+
+
+def offer_for(ledger, device: bytes) -> dict:
+    """The add of ``device`` signed here, with the member's chain: what the device countersigns."""
+    member = member_of(ledger)
     event = keyevents.add_device(state(ledger), ledger.identity, device, ledger.clock())
     chain = [encode(e) for _, e in ledger.store.key_events(member)]
     # the add is not a whole record until the device countersigns: its fields travel as they are
@@ -228,6 +234,13 @@ def device_accept(ledger, offer: dict) -> KeyEvent:
         asked = bytes.fromhex(json.loads(pairing.read_text())["member"])
     except (OSError, ValueError, KeyError, TypeError):
         raise UsageError("no device request was made here: run 'trustmesh device request' first") from None
+    signed = countersign(ledger, offer, asked)
+    pairing.unlink()
+    return signed
+
+
+def countersign(ledger, offer: dict, asked: bytes) -> KeyEvent:
+    """Countersign and store the add in ``offer`` if it is for member ``asked`` (its chain stored first)."""
     try:
         add = offer["add"]
         event = KeyEvent(author=_hex(add, "author"), member=_hex(add, "member"), seq=int(add["seq"]),
@@ -241,13 +254,20 @@ def device_accept(ledger, offer: dict) -> KeyEvent:
     signed = keyevents.consent(event, ledger.identity)
     ledger.ingest(events)
     _store(ledger, signed)
-    pairing.unlink()
     return signed
 
 
 def accept(ledger, offer: dict) -> dict:
     """``device_accept``'s answer: the member this node now acts for, and the add stored."""
-    event = device_accept(ledger, offer)
+    return _accepted(ledger, device_accept(ledger, offer))
+
+
+def accept_for(ledger, offer: dict, member: bytes) -> dict:
+    """``accept`` for an offer whose member was proven otherwise (a pairing code): no pairing file."""
+    return _accepted(ledger, countersign(ledger, offer, member))
+
+
+def _accepted(ledger, event: KeyEvent) -> dict:
     return {"member": peer_id(event.member), "event": _view(ledger, event)}
 
 
