@@ -212,3 +212,37 @@ def test_recover_on_a_new_home_the_same_both_ways(tmp_path):
         assert "no member held here commits" in again[1].stderr and not (tmp_path / "r3.key").exists()
     finally:
         node.stop()
+
+
+def test_a_rotation_through_a_node_keeps_the_key_file_encrypted_with_its_passphrase(tmp_path):
+    """The node was started with the passphrase; the CLI sends it with the rotation (never kept)."""
+    from trustmesh.core.keyfile import load_key
+    from trustmesh.errors import WrongPassphrase
+    from trustmesh.testing import NodeProcess
+    home, secret, wrong = tmp_path / "a", tmp_path / "pass", tmp_path / "wrong"
+    secret.write_text("correct horse\n")
+    wrong.write_text("battery staple\n")
+    assert invoke_cli(home, "--passphrase-file", secret, "init", "--recovery", tmp_path / "rec.key").returncode == 0
+    node = NodeProcess(home, env={"TRUSTMESH_PASSPHRASE_FILE": str(secret)}).start()
+    try:
+        refused = invoke_cli(home, "--passphrase-file", wrong, "key", "rotate", "--recovery", tmp_path / "rec.key",
+                             "--new-recovery", tmp_path / "rec2.key")
+        assert refused.returncode == 1 and "passphrase" in refused.stderr, refused.stderr
+        assert not (tmp_path / "rec2.key").exists() and not [f for f in tmp_path.iterdir() if f.suffix == ".part"]
+        assert node.api("GET", "/v1/keys")["this_key"] == node.id            # nothing rotated
+        done = invoke_cli(home, "--passphrase-file", secret, "key", "rotate", "--recovery", tmp_path / "rec.key",
+                          "--new-recovery", tmp_path / "rec2.key")
+        assert done.returncode == 0 and "through the running node" in done.stdout, done.stderr
+        new_key = node.api("GET", "/v1/keys")["this_key"]
+        assert new_key != node.id
+        with pytest.raises(WrongPassphrase):
+            load_key(home / "identity.key")
+        assert load_key(home / "identity.key", b"correct horse").id == new_key
+        assert "correct horse" not in (home / "node.log").read_text()
+    finally:
+        node.stop()
+    node.start()
+    try:
+        assert node.id == new_key               # restarted with the passphrase: the successor's identity
+    finally:
+        node.stop()
