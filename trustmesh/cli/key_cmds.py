@@ -68,10 +68,14 @@ def recovery_slot(path: Path) -> Iterator[Callable[[str], None]]:
 
     def put(text: str) -> None:
         state["open"] = False
-        with os.fdopen(fd, "wb") as out:
-            out.write(text.encode())
-            out.flush()
-            os.fsync(out.fileno())
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(text.encode())
+                out.flush()
+                os.fsync(out.fileno())
+        except OSError as exc:
+            raise TrustmeshError(f"the key chain changed, but the next recovery file could not be written to"
+                                 f" {path} ({exc.strerror or exc}): this member cannot rotate again") from None
         try:
             os.link(tmp, path)
         except OSError as exc:
