@@ -44,6 +44,24 @@ def _post(node, path, body: bytes | dict, method="POST"):
     ("/v1/deals", {"counterparty": BOB, "ref": "R", "role": "buyer"}, "role"),
     ("/v1/replies", {"target": "zz" * 32, "stance": "contest"}, "record id"),
     ("/v1/peers", {"addr": 5}, "addr"),
+    ("/v1/keys/init", {"recovery": "x"}, "recovery"),
+    ("/v1/keys/rotate", {}, "recovery"),
+    ("/v1/keys/rotate", {"recovery": ["pem"]}, "recovery"),
+    ("/v1/keys/rotate", {"recovery": "x" * 20_000}, "recovery"),
+    ("/v1/keys/rotate", {"recovery": "-----BEGIN PRIVATE KEY-----", "since": -1}, "since"),
+    ("/v1/keys/rotate", {"recovery": "-----BEGIN PRIVATE KEY-----", "passphrase": "not base64!"}, "passphrase"),
+    ("/v1/keys/recover", {"recovery": "x", "after": 12}, "after"),
+    ("/v1/devices", {"member": "00" * 32, "device": "00" * 32}, "sig"),
+    ("/v1/devices", {"member": "zz" * 32, "device": "00" * 32, "sig": "00" * 64}, "member"),
+    ("/v1/devices", {"member": "00" * 40, "device": "00" * 32, "sig": "00" * 64}, "member"),
+    ("/v1/devices/accept", {"add": [], "events": []}, "add"),
+    ("/v1/devices/accept", {"add": {"seq": 1}, "events": []}, "add.prev"),
+    ("/v1/devices/accept", {"add": {"seq": 1, "prev": "00", "issued": 1, "author": "a", "member": "b",
+                                    "key": "c", "sig": "d", "extra": 1}, "events": []}, "add.extra"),
+    ("/v1/devices/accept", {"add": {"seq": 1, "prev": "00", "issued": 1, "author": "a", "member": "b",
+                                    "key": "c", "sig": "d"}, "events": [7]}, "events[0]"),
+    ("/v1/devices/revoke", {"key": 5}, "key"),
+    ("/v1/devices/revoke", {"key": "12D3KooW", "since": "yesterday"}, "since"),
 ])
 def test_a_bad_body_is_a_400_naming_the_field(node, path, body, field):
     method = "PUT" if path == "/v1/profile" else "POST"
@@ -51,6 +69,32 @@ def test_a_bad_body_is_a_400_naming_the_field(node, path, body, field):
     assert reply.status_code == 400, (reply.status_code, reply.text)
     assert field in reply.json()["error"], reply.json()
     assert reply.json()["type"] == "UsageError"
+
+
+def _pem() -> str:
+    from trustmesh.crypto.keys import Identity
+    return Identity.generate().to_pem().decode()
+
+
+_ADD = {"seq": 1, "prev": "00" * 32, "issued": 1, "author": "00" * 32, "member": "00" * 32, "key": "00" * 32,
+        "sig": "00" * 64}
+
+
+@pytest.mark.parametrize("path,body,kind,says", [
+    ("/v1/keys/rotate", {"recovery": "garbage"}, "DamagedKeyFile", "recovery file"),
+    ("/v1/keys/rotate", {"recovery": _pem()}, "UsageError", "no inception"),
+    ("/v1/keys/recover", {"recovery": _pem()}, "KeyFileError", "no member held here"),
+    ("/v1/devices", {"member": "00" * 32, "device": "00" * 32, "sig": "00" * 64}, "BadLink", "another member"),
+    ("/v1/devices/accept", {"add": _ADD, "events": ["!!"]}, "UsageError", "no device request"),
+    ("/v1/devices/revoke", {"key": "12D3KooWzzzzzzzz"}, "UsageError", "no key of this member"),
+    ("/v1/devices/revoke", {"key": "abc"}, "UsageError", "8 characters"),
+])
+def test_a_key_change_the_rules_refuse_is_a_typed_4xx(node, path, body, kind, says):
+    reply = _post(node, path, body)
+    assert 400 <= reply.status_code < 500, (reply.status_code, reply.text)
+    assert reply.json()["type"] == kind and says in reply.json()["error"], reply.json()
+    assert node.api("GET", "/v1/keys")["incepted"] is False       # nothing was made
+    assert node.api("GET", "/v1/health")["ok"]
 
 
 @pytest.mark.parametrize("path", ["/v1/deals/not-hex!/accept", "/v1/deals/12/decline",

@@ -71,7 +71,11 @@ def node(tmp_path_factory):
 
 ROUTES = {"attest": ("POST", "/v1/attestations"), "retract": ("POST", "/v1/retractions"),
           "reply": ("POST", "/v1/replies"), "profile": ("PUT", "/v1/profile"),
-          "propose": ("POST", "/v1/deals"), "ask": ("POST", "/v1/ask"), "connect": ("POST", "/v1/peers")}
+          "propose": ("POST", "/v1/deals"), "ask": ("POST", "/v1/ask"), "connect": ("POST", "/v1/peers"),
+          "key_rotate": ("POST", "/v1/keys/rotate"), "key_recover": ("POST", "/v1/keys/recover"),
+          "device_add": ("POST", "/v1/devices"), "device_accept": ("POST", "/v1/devices/accept"),
+          "device_revoke": ("POST", "/v1/devices/revoke"), "device_code": ("POST", "/v1/devices/codes"),
+          "device_join": ("POST", "/v1/devices/join")}
 
 
 def test_mutated_bodies_never_get_a_500(node):

@@ -162,3 +162,56 @@ def test_an_attestation_gossiped_before_the_devices_key_event_is_taken_once_the_
     finally:
         viewer.stop()
         client.stop()
+
+
+def _follow(node, seen: list) -> None:
+    """Append each record event of ``node`` (id, source) to ``seen`` until its stream ends."""
+    import httpx
+    try:
+        with node.http.stream("GET", "/v1/events", params={"kinds": "record", "brief": "true"},
+                              timeout=None) as lines:
+            for line in lines.iter_lines():
+                seen.append(json.loads(line))
+    except (httpx.HTTPError, ValueError, RuntimeError):
+        return
+
+
+def test_a_rotation_through_the_running_node_is_gossiped_to_another_node(tmp_path):
+    import threading
+    laptop_home, watcher_home = tmp_path / "laptop", tmp_path / "watcher"
+    rec, rec2 = tmp_path / "rec.key", tmp_path / "rec2.key"
+    for home in (laptop_home, watcher_home):
+        _cli(home, "init")
+    watcher = InProcessNode(watcher_home).start()
+    laptop = InProcessNode(laptop_home, bootstrap=[watcher.addr]).start()
+    seen: list[dict] = []
+    try:
+        assert _wait(lambda: watcher.peers() and laptop.peers())
+        threading.Thread(target=_follow, args=(watcher, seen), daemon=True).start()
+        assert "through the running node" in _cli(laptop_home, "key", "init", "--recovery", rec)
+        member = json.loads(_cli(laptop_home, "key", "show", "--json"))["member"]
+        assert member == laptop.id
+        assert _wait(lambda: watcher.api("GET", f"/v1/keys/{member}")["incepted"])
+
+        assert "through the running node" in _cli(laptop_home, "key", "rotate", "--recovery", rec,
+                                                  "--new-recovery", rec2)
+        new_key = json.loads(_cli(laptop_home, "key", "show", "--json"))["this_key"]
+        rotation = [r["id"] for r in laptop.api("GET", "/v1/records", kind="keyevent") if r["kind"] == "rotate"]
+        assert len(rotation) == 1 and new_key != member
+        assert _wait(lambda: any(e.get("id") == rotation[0] for e in seen)), "the rotation never reached"
+        (arrived,) = [e for e in seen if e.get("id") == rotation[0]]
+        assert arrived["source"] == "gossip", arrived          # pushed at once, not found by a later sync
+        after = watcher.api("GET", f"/v1/keys/{member}")
+        assert after["controller"] == new_key and not after["disputed"]
+        assert _keys(watcher, member)[member]["until"] is not None
+
+        # the running node signs with the successor from now on; the watcher takes it as the member's
+        made = laptop.attest(watcher.id, "quality", True, note="after the rotation")
+        assert _wait(lambda: watcher.has([made]))
+        assert watcher.api("GET", f"/v1/records/{made}")["author"] == new_key
+        laptop.stop()
+        laptop.start()              # its network identity is the key file: now the successor's
+        assert laptop.id == new_key
+    finally:
+        laptop.stop()
+        watcher.stop()

@@ -40,6 +40,20 @@ def wait(condition, what: str, timeout: float = 30.0):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def forked_member(now_ms: int):
+    """A member (its identity) and its key chain forked at position 1: two different device adds."""
+    from trustmesh.crypto.keys import Identity
+    from trustmesh.protocol import keyevents
+    from trustmesh.protocol.keystate import resolve
+    from trustmesh.protocol.records import encode, record_id
+    member = Identity.generate()
+    incept = keyevents.incept(member, Identity.generate().public_key, now_ms)
+    state = resolve(member.public_key, [(record_id(encode(incept)), incept)])
+    adds = [keyevents.consent(keyevents.add_device(state, member, d.public_key, now_ms), d)
+            for d in (Identity.generate(), Identity.generate())]
+    return member, [encode(e) for e in (incept, *adds)]
+
+
 def start_both(tmp_path) -> tuple[InProcessNode, InProcessNode]:
     """Alice (web view on loopback TCP) and Bob: the daemon's code, on threads of this process."""
     alice = InProcessNode(tmp_path / "alice", args=["--api-tcp", "127.0.0.1:0"]).start()
@@ -68,7 +82,6 @@ def browser(tmp_path):
 
 def test_a_member_logs_in_attests_accepts_a_deal_and_sees_it_live(tmp_path, browser):
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import Select
     alice, bob = start_both(tmp_path)
     try:
@@ -154,10 +167,34 @@ def test_a_member_logs_in_attests_accepts_a_deal_and_sees_it_live(tmp_path, brow
         d.execute_script(f"location.hash = '#/member/{CAROL}'")
         wait(lambda: "Bobby (your supplier) said: on time, every time" in find(By.ID, "explanation").text,
              "Bob's word about Carol, explained")
-        # back to the overview, and from Bob's row in the list to his page
+        # a member whose key chain is forked: "disputed" wherever their verdict is shown
+        from trustmesh.core.ledger import now_ms
+        dave, chain = forked_member(now_ms() - 60_000)
+        assert alice.import_raws(chain)["accepted"] == 3
+        assert alice.api("GET", f"/v1/keys/{dave.id}")["disputed"] is True
+        word = bob.attest(dave.id, "delivery", True, note="fast")
+        wait(lambda: alice.has([word]), "Bob's word about Dave at Alice's node")
+        d.execute_script(f"location.hash = '#/member/{dave.id}'")
+        wait(lambda: find(By.ID, "member-disputed").is_displayed(), "the disputed badge on Dave's page")
+        cell = '#verdicts tr[data-facet="delivery"] td.verdict'
+        wait(lambda: "disputed" in text(f"{cell} .badge.disputed"), "the badge beside Dave's verdict")
+        assert "recommended" not in text(cell)
+        assert "disputed" in text("#explanation h4")
+        d.execute_script(f"location.hash = '#/member/{bob.id}'")
+        wait(lambda: find(By.ID, "member-name").text == "Bobby", "Bob's page")
+        assert not find(By.ID, "member-disputed").is_displayed() and not text("#verdicts .badge")
+
+        # back to the overview: Dave's row says disputed, Bob's does not; from Bob's row to his page
         d.execute_script("location.hash = '#'")
         wait(lambda: not find(By.ID, "member").is_displayed(), "the overview")
-        find(By.ID, "search").send_keys(Keys.BACKSPACE * 2)              # "bobby": Bob alone again
+        find(By.ID, "search").clear()
+        find(By.ID, "search").send_keys(dave.id[-12:])
+        wait(lambda: "disputed" in text(f'tr.member[data-id="{dave.id}"] .badge.disputed'), "Dave's row, disputed")
+        find(By.ID, "search").clear()
+        find(By.ID, "search").send_keys("bobby")                        # Bob alone again
+        wait(lambda: [r.get_attribute("data-id") for r in d.find_elements(By.CSS_SELECTOR, "tr.member")] == [bob.id],
+             "Bob alone in the list")
+        assert not text("tr.member .badge")
         wait(lambda: find(By.CSS_SELECTOR, f'tr.member[data-id="{bob.id}"]').click() or True, "Bob's row")
         wait(lambda: find(By.ID, "member-name").text == "Bobby", "Bob's page again")
 

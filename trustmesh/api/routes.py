@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 
@@ -13,6 +14,7 @@ from starlette.responses import Response, StreamingResponse
 
 from trustmesh.api import params, web
 from trustmesh.api.schemas import BadRequest
+from trustmesh.core import keys
 from trustmesh.core.events import batches
 from trustmesh.crypto.ids import did_key, peer_id
 from trustmesh.protocol.jsonview import record_view, stored_view
@@ -149,6 +151,75 @@ async def key_state(api, request: Request) -> dict:
     return await api.node.key_state(params.member(request.path_params["member"], "member"))
 
 
+# ---- this member's keys and devices (core/keys.py; the same answers as the CLI offline) ----
+
+async def my_keys(api, request: Request) -> dict:
+    return await api.node.worker.read(keys.show, api.node.ledger)
+
+
+async def devices(api, request: Request) -> list:
+    return (await my_keys(api, request))["devices"]
+
+
+async def key_init(api, request: Request) -> dict:
+    await api.body(request, "key_init")
+    return await keys.on_node(api.node, keys.begin)
+
+
+async def key_rotate(api, request: Request) -> dict:
+    b = await api.body(request, "key_rotate")
+    return await keys.on_node(api.node, keys.take_over, b["recovery"].encode(), since=b["since"],
+                              passphrase=_passphrase(b["passphrase"]))
+
+
+async def key_recover(api, request: Request) -> dict:
+    b = await api.body(request, "key_recover")
+    after = await api.node.worker.read(api.node.store.resolve, b["after"]) if b["after"] else None
+    return await keys.on_node(api.node, keys.take_over, b["recovery"].encode(), recover=True, since=b["since"],
+                              after=after, passphrase=_passphrase(b["passphrase"]))
+
+
+def _passphrase(text: str | None) -> bytes | None:
+    if text is None:
+        return None
+    try:
+        return base64.b64decode(text, validate=True)
+    except ValueError:
+        raise BadRequest("passphrase is base64") from None
+
+
+async def device_add(api, request: Request) -> dict:
+    b = await api.body(request, "device_add")
+    return await keys.on_node(api.node, keys.device_add, b)
+
+
+async def device_accept(api, request: Request) -> dict:
+    b = await api.body(request, "device_accept")
+    return await keys.on_node(api.node, keys.accept, b)
+
+
+async def device_code(api, request: Request) -> dict:
+    from trustmesh.core import pairing
+    b = await api.body(request, "device_code")
+    return await pairing.open_code(api.node, b["ttl_s"] or pairing.CODE_S)
+
+
+async def device_code_state(api, request: Request) -> dict:
+    from trustmesh.core import pairing
+    return pairing.code_state(api.node)
+
+
+async def device_join(api, request: Request) -> dict:
+    from trustmesh.core import pairing
+    b = await api.body(request, "device_join")
+    return await pairing.join(api.node, b["code"], b["addr"])
+
+
+async def device_revoke(api, request: Request) -> dict:
+    b = await api.body(request, "device_revoke")
+    return await keys.on_node(api.node, keys.revoke_named, b["key"], b["since"])
+
+
 async def members(api, request: Request) -> list:
     return await api.node.members()
 
@@ -283,6 +354,18 @@ ROUTES: list[tuple] = [
     ("GET", "/v1/trust/{subject}", trust, "My trust in a member (?facet= &explain=1)."),
     ("GET", "/v1/rank", rank, "Best-known members on a facet (?facet= &limit=)."),
     ("GET", "/v1/weights/{member}", weight, "How much a member's word counts for me (0..1)."),
+    ("GET", "/v1/keys", my_keys, "This member's keys: member, this node's key, controller, devices, disputed."),
+    ("POST", "/v1/keys/init", key_init, "Start the key chain; the answer holds the recovery file (write it, 0600)."),
+    ("POST", "/v1/keys/rotate", key_rotate, "Rotate to the recovery file's key; the answer holds the next one."),
+    ("POST", "/v1/keys/recover", key_recover, "Become the member committing to the recovery file's key (its "
+                                              "events imported first); the answer holds the next one."),
+    ("GET", "/v1/devices", devices, "The member's keys with their roles, until when, and this node's."),
+    ("POST", "/v1/devices", device_add, "Sign a new device's request: the offer it accepts."),
+    ("POST", "/v1/devices/accept", device_accept, "Countersign an offer for this node and store the add."),
+    ("POST", "/v1/devices/codes", device_code, "Open a one-time pairing code (single use, minutes): a device joins with it."),
+    ("GET", "/v1/devices/codes", device_code_state, "Whether a pairing code is open, and until when."),
+    ("POST", "/v1/devices/join", device_join, "Join a member by the code its node shows, at its address; the add stored."),
+    ("POST", "/v1/devices/revoke", device_revoke, "End a key's authority from a time (default: now)."),
     ("GET", "/v1/keys/{member}", key_state, "Which keys act for a member: its key events as I read them."),
     ("POST", "/v1/import", import_bundle, "Verify and store a bundle (the body, streamed), gossip what is new."),
     ("GET", "/v1/contacts", contacts, "My contacts: the names I give members."),

@@ -32,12 +32,13 @@ def init(ctx: click.Context, passphrase_file: str | None, recovery: str | None) 
     """Create this node's identity (once; an existing key is never replaced)."""
     from pathlib import Path
 
+    from trustmesh.cli.key_cmds import check_recovery_path
     from trustmesh.core.keyfile import read_passphrase_file
     from trustmesh.core.ledger import Ledger
     path = passphrase_file or ctx.obj.passphrase_file
     passphrase = read_passphrase_file(path) if path else None
     if recovery is not None:
-        _check_recovery_path(Path(recovery))     # before the identity: a refusal leaves nothing made
+        check_recovery_path(Path(recovery))     # before the identity: a refusal leaves nothing made
     with Ledger.create(ctx.obj.home, passphrase) as ledger:
         click.echo(f"created identity {ledger.identity.id}")
         click.echo(f"home: {ledger.home.root}")
@@ -49,14 +50,6 @@ def init(ctx: click.Context, passphrase_file: str | None, recovery: str | None) 
         keys.incept(ledger, Path(recovery))
         click.echo("key chain started")
     told_recovery(Path(recovery))
-
-
-def _check_recovery_path(path) -> None:
-    """UsageError unless a recovery file can be created at ``path`` (it is never overwritten)."""
-    if path.exists():
-        raise UsageError(f"{path} already exists: a recovery file is never overwritten")
-    if not path.absolute().parent.is_dir():
-        raise UsageError(f"{path.parent} is not a directory: cannot write the recovery file there")
 
 
 @click.command("id")
@@ -263,17 +256,13 @@ def _names(ctx: click.Context, store):
 
 def write(ctx: click.Context, make, as_json: bool) -> None:
     """Make a record with the one writer (node or ledger) and report it: JSON, or one line."""
-    from trustmesh.cli.writer import writer_for
-    writer = writer_for(ctx.obj)
-    try:
-        made = make(writer)
-    finally:
-        writer.close()
+    from trustmesh.cli.writer import with_writer
+    made, via = with_writer(ctx.obj, make)
     if as_json:
         emit_json(made)
         return
     what = f"{made.get('facet', '')} {'+' if made.get('positive') else '-'}" \
         if made["type"] == "attestation" else made.get("name") or made.get("stance") or ""
     about = made.get("subject") or made.get("target") or ""
-    via = "  (through the running node)" if writer.via == "node" else ""
-    click.echo("  ".join(x for x in (f"{made['type']} {made['id']}", about, what) if x) + via)
+    through = "  (through the running node)" if via == "node" else ""
+    click.echo("  ".join(x for x in (f"{made['type']} {made['id']}", about, what) if x) + through)

@@ -41,6 +41,26 @@ class Writer(Protocol):
 
     def import_bundle(self, chunks: Iterable[bytes]) -> dict: ...
 
+    # the member's keys (core/keys.py): a recovery file travels as its bytes, in and out;
+    # the caller writes the one in the answer (the node keeps none)
+    def key_show(self) -> dict: ...
+
+    def key_init(self) -> dict: ...
+
+    def key_rotate(self, recovery: bytes, since: int | None, passphrase: bytes | None) -> dict: ...
+
+    def key_recover(self, recovery: bytes, since: int | None, after: str | None, passphrase: bytes | None) -> dict: ...
+
+    def device_add(self, request: dict) -> dict: ...
+
+    def device_accept(self, offer: dict) -> dict: ...
+
+    def device_revoke(self, key: str, since: int | None) -> dict: ...
+
+    def device_code(self, ttl_s: int | None) -> dict: ...          # pairing by a code: a running node only
+
+    def device_join(self, code: str, addr: str) -> dict: ...
+
     def close(self) -> None: ...
 
 
@@ -76,8 +96,46 @@ class NodeWriter:
     def import_bundle(self, chunks):
         return self.client.call("POST", "/v1/import", content=iter(chunks))
 
+    def key_show(self):
+        return self.client.call("GET", "/v1/keys")
+
+    def key_init(self):
+        return self._post("POST", "/v1/keys/init", {})
+
+    def key_rotate(self, recovery, since, passphrase):
+        return self._post("POST", "/v1/keys/rotate", _recovery_body(recovery, since, passphrase))
+
+    def key_recover(self, recovery, since, after, passphrase):
+        return self._post("POST", "/v1/keys/recover", {**_recovery_body(recovery, since, passphrase), "after": after})
+
+    def device_add(self, request):
+        return self._post("POST", "/v1/devices", request)
+
+    def device_accept(self, offer):
+        return self._post("POST", "/v1/devices/accept", offer)
+
+    def device_revoke(self, key, since):
+        return self._post("POST", "/v1/devices/revoke", {"key": key, "since": since})
+
+    def device_code(self, ttl_s):
+        return self._post("POST", "/v1/devices/codes", {"ttl_s": ttl_s})
+
+    def device_join(self, code, addr):
+        return self._post("POST", "/v1/devices/join", {"code": code, "addr": addr})
+
     def close(self) -> None:
         self.client.__exit__(None, None, None)
+
+
+def _recovery_body(recovery: bytes, since: int | None, passphrase: bytes | None) -> dict:
+    import base64
+    try:
+        text = recovery.decode("ascii")
+    except UnicodeDecodeError:
+        from trustmesh.errors import DamagedKeyFile
+        raise DamagedKeyFile("cannot use the recovery file: it is not a key file (PEM)") from None
+    return {"recovery": text, "since": since,
+            "passphrase": base64.b64encode(passphrase).decode() if passphrase is not None else None}
 
 
 class LedgerWriter:
@@ -109,6 +167,42 @@ class LedgerWriter:
         from trustmesh.core.imports import import_into_ledger
         return import_into_ledger(self.ledger, chunks).to_dict()
 
+    def key_show(self):
+        from trustmesh.core import keys
+        return keys.show(self.ledger)
+
+    def key_init(self):
+        from trustmesh.core import keys
+        return keys.begin(self.ledger)
+
+    def key_rotate(self, recovery, since, passphrase):
+        from trustmesh.core import keys
+        return keys.take_over(self.ledger, recovery, since=since, passphrase=passphrase)
+
+    def key_recover(self, recovery, since, after, passphrase):
+        from trustmesh.core import keys
+        return keys.take_over(self.ledger, recovery, recover=True, since=since,
+                              after=self.ledger.record_id(after) if after else None, passphrase=passphrase)
+
+    def device_add(self, request):
+        from trustmesh.core import keys
+        return keys.device_add(self.ledger, request)
+
+    def device_accept(self, offer):
+        from trustmesh.core import keys
+        return keys.accept(self.ledger, offer)
+
+    def device_revoke(self, key, since):
+        from trustmesh.core import keys
+        return keys.revoke_named(self.ledger, key, since)
+
+    def device_code(self, ttl_s):
+        raise NodeNotRunning("pairing by a code goes over the network: start the node first (trustmesh node run),"
+                             " or pair by files (device request / add / accept)")
+
+    def device_join(self, code, addr):
+        return self.device_code(None)
+
     def close(self) -> None:
         self.ledger.close()
 
@@ -128,6 +222,15 @@ def writer_for(state, wait_s: float = 15.0) -> Writer:
         if time.monotonic() > deadline:
             raise NodeNotRunning(f"a node holds {home.root} but its control API does not answer")
         time.sleep(0.1)
+
+
+def with_writer(state, act) -> tuple[Any, str]:
+    """``act(writer)`` with the writer ``writer_for`` picks, closed after; the answer and its ``via``."""
+    writer = writer_for(state)
+    try:
+        return act(writer), writer.via
+    finally:
+        writer.close()
 
 
 def api_client(state, home: Path | None = None) -> Any:

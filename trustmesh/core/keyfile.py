@@ -8,6 +8,8 @@ from pathlib import Path
 from trustmesh.crypto.keys import Identity
 from trustmesh.errors import DamagedKeyFile, KeyExists, KeyFileError
 
+MAX_KEY_FILE = 16384        # bytes: a key file, encrypted or not, is well under 1 KiB
+
 
 def create_key(path: Path, identity: Identity, passphrase: bytes | None = None) -> None:
     """Write ``identity`` to ``path``; KeyExists if a file is already there.
@@ -41,7 +43,7 @@ def load_key(path: Path, passphrase: bytes | None = None) -> Identity:
         raise KeyFileError(f"no identity at {path}: run 'trustmesh init' first") from None
     except OSError as exc:
         raise KeyFileError(f"cannot read the key file {path}: {exc.strerror}") from None
-    if len(data) > 16384:
+    if len(data) > MAX_KEY_FILE:
         raise DamagedKeyFile(f"{path} is too large to be a key file")
     return Identity.from_pem(data, passphrase)
 

@@ -22,13 +22,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from trustmesh.core.home import fsync_dir, write_private
-from trustmesh.core.keyfile import create_key, load_key
+from trustmesh.core.keyfile import MAX_KEY_FILE, create_key, load_key
 from trustmesh.crypto.ids import parse_id, peer_id
 from trustmesh.crypto.keys import Identity
 from trustmesh.crypto.sign import verify
 from trustmesh.errors import BadLink, InvalidRecord, KeyFileError, UsageError
 from trustmesh.protocol import keyevents
-from trustmesh.protocol.jsonview import iso
+from trustmesh.protocol.jsonview import iso, stored_view
 from trustmesh.protocol.keystate import KeyState
 from trustmesh.protocol.records import KeyEvent, encode, next_commitment, record_id
 
@@ -47,11 +47,26 @@ def state(ledger) -> KeyState:
 
 def incept(ledger, recovery: Path) -> KeyEvent:
     """The first key event of this member, committing to a successor written to ``recovery``."""
+    _may_incept(ledger)
+    return _incept(ledger, _new_recovery(recovery))
+
+
+def begin(ledger) -> dict:
+    """``incept`` for a caller that writes the recovery file: its bytes are in the answer."""
+    _may_incept(ledger)
+    successor = Identity.generate()
+    stored = _incept(ledger, successor.public_key)
+    return {"event": _view(ledger, stored), "recovery": successor.to_pem().decode()}
+
+
+def _may_incept(ledger) -> None:
     if member_of(ledger) != ledger.me:
         raise UsageError("this node is a device of another member: it has no inception of its own")
     if state(ledger).tip is not None:
         raise UsageError("this member already has an inception (see: trustmesh key show)")
-    successor = _new_recovery(recovery)
+
+
+def _incept(ledger, successor: bytes) -> KeyEvent:
     event = keyevents.incept(ledger.identity, successor, ledger.clock())
     _store(ledger, event)
     return event
@@ -61,12 +76,31 @@ def rotate(ledger, recovery: Path, new_recovery: Path, *, since: int | None = No
            after: bytes | None = None, passphrase: bytes | None = None) -> KeyEvent:
     """The successor in ``recovery`` takes over; the next one goes to ``new_recovery``."""
     successor = read_recovery(recovery)
+    return _with_file(ledger, _rotatable(ledger, successor, str(recovery)), successor, new_recovery,
+                      since, after, passphrase)
+
+
+def take_over(ledger, recovery: bytes, *, recover: bool = False, since: int | None = None,
+              after: bytes | None = None, passphrase: bytes | None = None) -> dict:
+    """``rotate`` (or ``recover`` when asked) from a recovery file's bytes; the next recovery
+    file's bytes are in the answer, for the caller to write (they are kept nowhere else)."""
+    successor = _recovery_key(recovery, "the recovery file")
+    current = (ledger.store.key_state(_member_committing(ledger, successor.public_key)) if recover
+               else _rotatable(ledger, successor, "the recovery file"))
+    following = Identity.generate()
+    event = _take_over(ledger, current, successor, following.public_key, since, after, passphrase)
+    return {"event": _view(ledger, event), "member": peer_id(event.member), "key": peer_id(event.key),
+            "recovery": following.to_pem().decode()}
+
+
+def _rotatable(ledger, successor: Identity, name: str) -> KeyState:
+    """This member's key state, if ``successor`` is the key it committed to; else a typed error."""
     current = state(ledger)
     if current.next is None:
         raise UsageError("this member has no inception: run 'trustmesh key init' first")
     if next_commitment(successor.public_key) != current.next:
-        raise KeyFileError(f"{recovery} is not this member's recovery file (or it was used already)")
-    return _take_over(ledger, current, successor, new_recovery, since, after, passphrase)
+        raise KeyFileError(f"{name} is not this member's recovery file (or it was used already)")
+    return current
 
 
 def replace_key(path: Path, identity: Identity, passphrase: bytes | None) -> None:
@@ -82,7 +116,16 @@ def read_recovery(path: Path) -> Identity:
     try:
         return load_key(Path(path))
     except KeyFileError as exc:
-        raise KeyFileError(f"cannot use the recovery file {path}: {exc}") from None
+        raise type(exc)(f"cannot use the recovery file {path}: {exc}") from None
+
+
+def _recovery_key(data: bytes, name: str) -> Identity:
+    if len(data) > MAX_KEY_FILE:
+        raise UsageError(f"{name} is too large to be a key file")
+    try:
+        return Identity.from_pem(data)
+    except KeyFileError as exc:
+        raise type(exc)(f"cannot use {name}: {exc}") from None
 
 
 def recover(ledger, recovery: Path, new_recovery: Path, events: list[bytes], *,
@@ -92,19 +135,31 @@ def recover(ledger, recovery: Path, new_recovery: Path, events: list[bytes], *,
         ledger.ingest(events)
     successor = read_recovery(recovery)
     member = _member_committing(ledger, successor.public_key)
-    return _take_over(ledger, ledger.store.key_state(member), successor, new_recovery, since, after, passphrase)
+    return _with_file(ledger, ledger.store.key_state(member), successor, new_recovery, since, after, passphrase)
 
 
-def _take_over(ledger, current: KeyState, successor: Identity, new_recovery: Path, since: int | None,
+def _with_file(ledger, current: KeyState, successor: Identity, new_recovery: Path, since: int | None,
                after: bytes | None, passphrase: bytes | None) -> KeyEvent:
-    """Rotate to ``successor`` (next one to ``new_recovery``), then make it this node's key file."""
+    """``_take_over``, the next successor written to ``new_recovery`` first (removed if it fails)."""
     following = _new_recovery(new_recovery)
     try:
-        event = keyevents.rotate(current, successor, following, ledger.clock(), since=since, after=after)
-        _store(ledger, event)
+        return _take_over(ledger, current, successor, following, since, after, passphrase)
     except BaseException:
         new_recovery.unlink(missing_ok=True)
         raise
+
+
+def _take_over(ledger, current: KeyState, successor: Identity, following: bytes, since: int | None,
+               after: bytes | None, passphrase: bytes | None) -> KeyEvent:
+    """Rotate to ``successor`` (committing to ``following``), then make it this node's key file.
+
+    The passphrase must open the key file as it is: the new key is written
+    with it, and a wrong one would lock the home for good at the next start.
+    """
+    if load_key(ledger.home.key, passphrase).public_key != ledger.me:
+        raise KeyFileError(f"{ledger.home.key} no longer holds this node's key")
+    event = keyevents.rotate(current, successor, following, ledger.clock(), since=since, after=after)
+    _store(ledger, event)
     replace_key(ledger.home.key, successor, passphrase)
     ledger.identity = successor
     return event
@@ -158,6 +213,12 @@ def device_add(ledger, request: dict) -> dict:
         raise BadLink("this request asks to join another member")
     if not verify(device, sig, REQUEST_DOMAIN + member + device):
         raise BadLink("the request's signature does not verify: not made by that device")
+    return offer_for(ledger, device)
+
+
+def offer_for(ledger, device: bytes) -> dict:
+    """The add of ``device`` signed here, with the member's chain: what the device countersigns."""
+    member = member_of(ledger)
     event = keyevents.add_device(state(ledger), ledger.identity, device, ledger.clock())
     chain = [encode(e) for _, e in ledger.store.key_events(member)]
     # the add is not a whole record until the device countersigns: its fields travel as they are
@@ -173,6 +234,13 @@ def device_accept(ledger, offer: dict) -> KeyEvent:
         asked = bytes.fromhex(json.loads(pairing.read_text())["member"])
     except (OSError, ValueError, KeyError, TypeError):
         raise UsageError("no device request was made here: run 'trustmesh device request' first") from None
+    signed = countersign(ledger, offer, asked)
+    pairing.unlink()
+    return signed
+
+
+def countersign(ledger, offer: dict, asked: bytes) -> KeyEvent:
+    """Countersign and store the add in ``offer`` if it is for member ``asked`` (its chain stored first)."""
     try:
         add = offer["add"]
         event = KeyEvent(author=_hex(add, "author"), member=_hex(add, "member"), seq=int(add["seq"]),
@@ -186,14 +254,48 @@ def device_accept(ledger, offer: dict) -> KeyEvent:
     signed = keyevents.consent(event, ledger.identity)
     ledger.ingest(events)
     _store(ledger, signed)
-    pairing.unlink()
     return signed
+
+
+def accept(ledger, offer: dict) -> dict:
+    """``device_accept``'s answer: the member this node now acts for, and the add stored."""
+    return _accepted(ledger, device_accept(ledger, offer))
+
+
+def accept_for(ledger, offer: dict, member: bytes) -> dict:
+    """``accept`` for an offer whose member was proven otherwise (a pairing code): no pairing file."""
+    return _accepted(ledger, countersign(ledger, offer, member))
+
+
+def _accepted(ledger, event: KeyEvent) -> dict:
+    return {"member": peer_id(event.member), "event": _view(ledger, event)}
 
 
 def revoke(ledger, key: bytes, since: int) -> KeyEvent:
     event = keyevents.revoke(state(ledger), ledger.identity, key, since, ledger.clock())
     _store(ledger, event)
     return event
+
+
+def revoke_named(ledger, text: str, since: int | None = None) -> dict:
+    """Revoke the member's key named by ``text`` (``find_key``) from ``since`` (default: now)."""
+    event = revoke(ledger, find_key(state(ledger), text), ledger.clock() if since is None else since)
+    return {"revoked": peer_id(event.key), "event": _view(ledger, event)}
+
+
+def show(ledger) -> dict:
+    """This home's member, its own key and the member's keys (``key show``, ``device list``)."""
+    view = state_view(state(ledger), ledger.me)
+    devices = view.pop("keys")
+    return {"member": view.pop("member"), "this_key": peer_id(ledger.me), **view, "devices": devices}
+
+
+async def on_node(node, action: Callable, *args, **kwargs):
+    """``action(node.ledger, ...)`` on a running node: on its store worker, in turn with every
+    other write, then announced like any record made there (gossiped at once: one intake)."""
+    result = await node.worker.run(action, node.ledger, *args, **kwargs)
+    node.intake.announce()
+    return result
 
 
 def state_view(current: KeyState, me: bytes | None = None) -> dict:
@@ -230,6 +332,10 @@ def _store(ledger, event: KeyEvent) -> None:
     ledger.store_signed(encode(event))
 
 
+def _view(ledger, event: KeyEvent) -> dict:
+    return stored_view(ledger.store.get(record_id(encode(event))), ledger.clock())
+
+
 def _new_recovery(path: Path) -> bytes:
     successor = Identity.generate()
     create_key(Path(path), successor)
@@ -247,5 +353,5 @@ def _b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode()
 
 
-__all__ = ["incept", "rotate", "recover", "device_request", "device_add", "device_accept", "revoke",
-           "record_id", "InvalidRecord"]
+__all__ = ["incept", "begin", "rotate", "take_over", "recover", "device_request", "device_add", "device_accept",
+           "accept", "revoke", "revoke_named", "show", "on_node", "record_id", "InvalidRecord"]

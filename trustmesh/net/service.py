@@ -26,6 +26,7 @@ from trustmesh.crypto.keys import Identity
 from trustmesh.errors import NetworkError, UsageError
 from trustmesh.net.deals import answers as deal_answers
 from trustmesh.net.deals import handler as deal_proto
+from trustmesh.protocol.pairing import PROTOCOL_ID as PAIR_PROTOCOL
 from trustmesh.net.config import (
     DEAL_PROTOCOL, PEERS_PROTOCOL, QUERY_PROTOCOL, SYNC_PROTOCOL, NetConfig,
 )
@@ -39,6 +40,7 @@ from trustmesh.net.host import (
 from trustmesh.net.keepalive import KeepAlive
 from trustmesh.net.peers.known import KnownPeers
 from trustmesh.net.policing import Policing
+from trustmesh.net.pair.handler import Pairing, join as pair_join
 from trustmesh.net.ports import NodePort
 from trustmesh.net.query.handler import QueryProtocol
 from trustmesh.net.reach import Reach, is_relayed
@@ -65,6 +67,7 @@ class NetService(Policing):
         self.sync: SyncProtocol | None = None
         self.reach: Reach | None = None
         self.query_protocol: QueryProtocol | None = None
+        self.pairing: Pairing | None = None
         self._conn_send, self._conn_recv = trio.open_memory_channel(10_000)
 
     # ---- lifecycle -------------------------------------------------------
@@ -85,6 +88,7 @@ class NetService(Policing):
                                    dial_circuit=self.reach.dial_circuit_addr)
         self.sync = SyncProtocol(host, self.config.sync, self.port, self.offence)
         self.query_protocol = QueryProtocol(host, self.config.query_timeout_s, self.port, self.offence)
+        self.pairing = Pairing(host, self.identity.public_key, self.offence, self.config.deals.timeout_s)
         d = self.config.discovery
         self.keepalive = KeepAlive(host, d.keepalive_interval_s, d.keepalive_timeout_s, d.replace_timeout_s)
         try:
@@ -108,6 +112,7 @@ class NetService(Policing):
                                                 self._unless_banned(self.discovery.exchange_handler()))
                         host.set_stream_handler(SYNC_PROTOCOL, self._unless_banned(self.sync.handle))
                         host.set_stream_handler(QUERY_PROTOCOL, self._unless_banned(self.query_protocol.handle))
+                        host.set_stream_handler(PAIR_PROTOCOL, self._unless_banned(self.pairing.handle))
                         host.get_network().register_notifee(ConnectionEvents(
                             lambda p: self._conn_event("up", p), lambda p: self._conn_event("down", p)))
                         async with self.reach.running(), trio.open_nursery() as nursery:
@@ -229,6 +234,11 @@ class NetService(Policing):
         await self.reach_member(counterparty)
         return await deal_proto.propose(self.host, id_of(counterparty), proposal,
                                         self.config.deals.timeout_s)
+
+    async def pair(self, addr: str, message: bytes) -> tuple[bytes, bytes] | str:
+        """Connect to the member's node at ``addr`` and send it a pairing join; its answer."""
+        pid = await self.connect(addr)
+        return await pair_join(self.host, ID.from_base58(pid), message, self.config.deals.timeout_s)
 
     async def tell_declined(self, proposer: bytes, proposal_id: bytes, reason: str) -> bool:
         """Tell a proposer's node its proposal was declined (best effort); True if sent."""

@@ -142,6 +142,7 @@ def _seeds() -> dict[str, list[bytes]]:
         "query-client": [answer],
         "deal-frame": [frame(pack(["propose", seed_proposal()]))],
         "peers-frame": [frame(pack(["peers", *addrs]))],
+        "pair-frame": [frame(pack(["join", b"\x01" * 32, b"\x02" * 64]))],
     }
     for route, bodies in api_seeds().items():
         out[f"api-{route}"] = [json.dumps(b).encode() for b in bodies]
@@ -160,7 +161,21 @@ def api_seeds() -> dict[str, list[dict]]:
         "propose": [{"counterparty": bob, "ref": "job 7", "role": "client", "due": T0}],
         "ask": [{"subject": bob}, {"author": bob}],
         "connect": [{"addr": "/ip4/127.0.0.1/tcp/4001/p2p/" + bob}],
+        "key_rotate": [{"recovery": _pem(), "since": T0, "passphrase": "c2VjcmV0"}],
+        "key_recover": [{"recovery": _pem(), "after": "ab" * 32}],
+        "device_add": [{"member": "ab" * 32, "device": "cd" * 32, "sig": "ef" * 64}],
+        "device_accept": [{"add": {"seq": 1, "prev": "ab" * 32, "issued": T0, "author": "ab" * 32,
+                                   "member": "ab" * 32, "key": "cd" * 32, "sig": "ef" * 64},
+                           "events": ["AAEC"]}],
+        "device_revoke": [{"key": bob[-10:], "since": T0}],
+        "device_code": [{"ttl_s": 60}],
+        "device_join": [{"code": "ABCDE-12345", "addr": "/ip4/127.0.0.1/tcp/4001/p2p/" + bob}],
     }
+
+
+@functools.cache
+def _pem() -> str:
+    return Identity.from_seed(bytes([7]) * 32).to_pem().decode()
 
 
 # ---- targets: bytes in, return or raise TrustmeshError --------------------------
@@ -305,6 +320,13 @@ def t_peers_frame(data: bytes) -> None:
                 pass
 
 
+def t_pair_frame(data: bytes) -> None:
+    """What the pairing handler does with a peer's first frame (``net/pair``)."""
+    from trustmesh.net.pair.handler import MAX_FRAME, _read_join
+    for body in split_frames(data, MAX_FRAME)[:1]:
+        _read_join(body)
+
+
 def _api_target(route: str) -> Callable[[bytes], None]:
     def target(data: bytes) -> None:
         from trustmesh.api.schemas import parse_body
@@ -317,7 +339,7 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "record": t_record, "stored": t_stored, "gossip": t_gossip, "bundle": t_bundle, "proposal": t_proposal,
     "sync-responder": t_sync_responder, "sync-initiator": t_sync_initiator,
     "query-server": t_query_server, "query-client": t_query_client,
-    "deal-frame": t_deal_frame, "peers-frame": t_peers_frame,
+    "deal-frame": t_deal_frame, "peers-frame": t_peers_frame, "pair-frame": t_pair_frame,
     **{f"api-{route}": _api_target(route) for route in api_seeds()},
 }
 _SEED_OF = {"stored": "record"}     # targets sharing another's seeds

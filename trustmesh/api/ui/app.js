@@ -35,7 +35,15 @@ function notice(text, bad = false) {
 
 function verdictCell(s) {
   const v = verdict(s);
-  return el("td", { class: `verdict ${v.band}`, title: s ? `score ${s.score.toFixed(2)} ± ${s.uncertainty.toFixed(2)}` : "no evidence" }, v.text);
+  return el("td", { class: `verdict ${v.band}`, title: s ? `score ${s.score.toFixed(2)} ± ${s.uncertainty.toFixed(2)}` : "no evidence" },
+    v.text, s && s.disputed ? " " : null, s && s.disputed ? disputedBadge() : null);
+}
+
+// A member whose key chain is forked (two key events at one position): the node never
+// recommends them while the fork stands, whatever the evidence says (docs/keys.md).
+const DISPUTED = "their key chain is forked (two key events at one position): never recommended while it stands";
+function disputedBadge() {
+  return el("span", { class: "badge disputed", title: DISPUTED }, "disputed");
 }
 
 // ---- my own relations ("your supplier") and the contacts book ------------------------
@@ -197,6 +205,7 @@ async function showMember(id) {
   const profile = page.profile;
   $("member-name").textContent = page.me ? "me" : nameOf(page.id);
   $("member-id").textContent = page.id;
+  $("member-disputed").hidden = !page.trust.some((s) => s.disputed);
   $("member-profile").textContent = profile ? [profile.name, profile.org, profile.url].filter(Boolean).join(" · ") : "no profile published";
   $("contact-form").hidden = page.me || !state.hasContacts;
   if (opened) $("contact-name").value = state.contacts[page.id] || (profile ? profile.name : "");
@@ -212,7 +221,7 @@ async function showMember(id) {
   const box = $("explanation");
   box.replaceChildren();
   for (const s of page.trust.filter((x) => x.evidence > 0)) {
-    box.append(el("h4", {}, `${s.facet}: ${verdict(s).text}`));
+    box.append(el("h4", {}, `${s.facet}: ${verdict(s).text}`, s.disputed ? " " : null, s.disputed ? disputedBadge() : null));
     box.append(el("ul", { class: "evidence" }, ...s.explanation.map((item) => el("li", { class: `attestation ${item.positive ? "pos" : "neg"}`, "data-id": item.record },
       el("span", { class: "sign" }, item.positive ? "+ " : "− "), said(item, byId.get(item.record), s.facet),
       item.contested ? el("span", { class: "flags" }, " [they contest it]") : null,
