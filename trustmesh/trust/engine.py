@@ -137,7 +137,8 @@ class TrustModel:
         pool = min(len(subjects), max(4 * limit, 400))
         cand = np.argpartition(-approx, pool - 1)[:pool] if pool < len(subjects) else np.arange(len(subjects))
         score, unc, lower = opinion(r[cand], s[cand], self.config.quantile)
-        said = verdicts(r[cand], s[cand], for_[cand], against[cand], self.config)
+        said = verdicts(r[cand], s[cand], for_[cand], against[cand], self.config,
+                        self._credible(facet, now_ms)[subjects[cand]])
         names = self.evidence.members
         forked = np.fromiter((names[k] in self.disputed for k in subjects[cand].tolist()), bool, len(cand))
         said = capped(said, forked)
@@ -161,7 +162,8 @@ class TrustModel:
         score, unc, lower = opinion(full[0], full[1], self.config.quantile)
         forked = np.zeros(size, bool)
         forked[[self.evidence.index[m] for m in self.disputed if m in self.evidence.index]] = True
-        said = capped(verdicts(full[0], full[1], full[2], full[3], self.config), forked)
+        said = capped(verdicts(full[0], full[1], full[2], full[3], self.config,
+                               self._credible(facet, now_ms)), forked)
         return FacetOpinions(facet, full[0], full[1], score, unc, lower, said, full[2], full[3])
 
     # ---- internals -------------------------------------------------------
@@ -188,7 +190,8 @@ class TrustModel:
         r, s = units[pos].sum(), units[~pos].sum()
         score, unc, lower = opinion(r, s, self.config.quantile)
         for_, against = self._sides(rows, units, starts, group_w)
-        said = verdict(r, s, for_.sum(), against.sum(), self.config, forked)
+        said = verdict(r, s, for_.sum(), against.sum(), self.config, forked,
+                       float(self._credible(facet, now_ms)[index]))
         authors = len(set(ev.author[rows][group_w > 0].tolist()))
         contested = int((ev.contested[rows] & ~pos).sum())
         items: tuple[EvidenceItem, ...] = ()
@@ -196,6 +199,13 @@ class TrustModel:
             items = self._items(rows, units, weight, explain, now_ms, facet)
         return TrustScore(name, facet, float(score), float(unc), float(lower), len(rows), authors,
                           contested, items, said, forked)
+
+    def _credible(self, facet: str, now_ms: int) -> np.ndarray:
+        """Per member, the share of its word it keeps for what it says of others (camps.py)."""
+        found = self.weights(now_ms)
+        if found is None or found.camp is None:
+            return np.ones(self.evidence.size)
+        return found.camp
 
     def _raw_units(self, rows: np.ndarray, facet: str, now_ms: int) -> np.ndarray:
         ev, cfg = self.evidence, self.config

@@ -41,8 +41,9 @@ RECOMMENDED, NO_OBJECTION, UNKNOWN, WARNING = "recommended", "no objection", "un
 VERDICTS = (RECOMMENDED, NO_OBJECTION, UNKNOWN, WARNING)
 
 
-def verdicts(r, s, pos_authors, neg_authors, config: TrustConfig) -> np.ndarray:
-    """Per subject, the verdict code (an index into ``VERDICTS``)."""
+def verdicts(r, s, pos_authors, neg_authors, config: TrustConfig, credible=None) -> np.ndarray:
+    """Per subject, the verdict code (an index into ``VERDICTS``); ``credible``: per subject,
+    the share of its word it keeps as a rater in the facet's family (None: all keep it)."""
     r, s = np.asarray(r, float), np.asarray(s, float)
     pos, neg = np.asarray(pos_authors, float), np.asarray(neg_authors, float)
     mean = (r + 1.0) / (r + s + 2.0)
@@ -51,6 +52,8 @@ def verdicts(r, s, pos_authors, neg_authors, config: TrustConfig) -> np.ndarray:
     code[(mean >= config.recommend_score) & (pos >= config.recommend_authors)] = VERDICTS.index(RECOMMENDED)
     code[(mean < config.warning_score) & (neg >= config.warning_authors)] = VERDICTS.index(WARNING)
     code[r + s < config.verdict_evidence] = VERDICTS.index(UNKNOWN)
+    if credible is not None:
+        code[np.asarray(credible, float) < config.false_witness] = VERDICTS.index(WARNING)
     return code
 
 
@@ -70,7 +73,9 @@ def rank_key(code: np.ndarray, lower: np.ndarray) -> np.ndarray:
 
 
 def verdict(r: float, s: float, pos_authors: float, neg_authors: float, config: TrustConfig,
-            is_disputed: bool = False) -> str:
-    """The verdict for one subject and facet (``is_disputed``: its key chain is forked)."""
-    code = verdicts(np.array([r]), np.array([s]), np.array([pos_authors]), np.array([neg_authors]), config)
+            is_disputed: bool = False, credible: float = 1.0) -> str:
+    """The verdict for one subject and facet (``is_disputed``: its key chain is forked;
+    ``credible``: the share of its word it keeps as a rater in the facet's family)."""
+    code = verdicts(np.array([r]), np.array([s]), np.array([pos_authors]), np.array([neg_authors]), config,
+                    np.array([credible]))
     return VERDICTS[int(disputed(code, [is_disputed])[0])]

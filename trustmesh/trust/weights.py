@@ -77,6 +77,7 @@ class AuthorWeights:
     credibility: np.ndarray  # the share of its weight each rater keeps (credibility.py, camps.py)
     families: dict = None   # facet family -> (weight, credibility) judged on that family alone
     reach: np.ndarray | None = None  # the weight from the walks alone, before any rater credibility
+    camp: np.ndarray | None = None   # the share of its word each rater keeps for what it says (camps.py)
 
     @cached_property
     def inflow_total(self) -> np.ndarray:
@@ -252,7 +253,7 @@ def author_weights(evidence: EvidenceTable, viewer: int, now_ms: int,
         held *= camp
         held[viewer] = 1.0
     families = {f: ((weight if f not in walks else family_weight[f]) * c, c) for f, c in families.items()}
-    return AuthorWeights(viewer, mass, weight * cred, inflow, n1, cred, families, weight)
+    return AuthorWeights(viewer, mass, weight * cred, inflow, n1, cred, families, weight, camp)
 
 
 class _Scaler:
