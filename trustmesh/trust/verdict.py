@@ -17,6 +17,13 @@ praises. A verdict reads the same evidence with a documented rule:
 - ``recommended``: the expected value is at least ``recommend_score`` and
   the positives come from at least ``recommend_authors`` independent
   authors' worth;
+- ``warning`` too, whatever the evidence about it, for a *false witness*:
+  a member whose word the camps cut below ``false_witness`` and at least
+  ``witness_blame`` of whose ratings blame members the viewer's camp holds
+  good (camps.py). A camouflaged collective's members deliver well part of
+  the time: on their few real deals some have a lucky record, and picked
+  on it they gave viewers 5-6 points more bad deals at 30% malicious; what
+  they say of honest partners is what gives them away;
 - ``no objection``: neither of the above, from at least ``known_authors``
   independent authors' worth on either side (fewer: ``unknown``).
 

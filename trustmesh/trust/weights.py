@@ -78,6 +78,7 @@ class AuthorWeights:
     families: dict = None   # facet family -> (weight, credibility) judged on that family alone
     reach: np.ndarray | None = None  # the weight from the walks alone, before any rater credibility
     camp: np.ndarray | None = None   # the share of its word each rater keeps for what it says (camps.py)
+    blame: np.ndarray | None = None  # the share of what it says that blames members my camp holds good
 
     @cached_property
     def inflow_total(self) -> np.ndarray:
@@ -244,7 +245,8 @@ def author_weights(evidence: EvidenceTable, viewer: int, now_ms: int,
         own = walks.get(family)
         family_weight[family] = weight if own is None else scaled(own, None)
         families[family] = credibility(evidence, family_weight[family], layers, now_ms, config, family, judged)
-    camp = camp_credibility(evidence, mass, weight, now_ms, config, ratings)
+    blame = np.zeros(evidence.size)
+    camp = camp_credibility(evidence, mass, weight, now_ms, config, ratings, blame)
     if (camp < 1.0).any():      # the core is measured among those whose word counts
         weight = scaled(mass, camp)
         for family, own in walks.items():
@@ -253,7 +255,7 @@ def author_weights(evidence: EvidenceTable, viewer: int, now_ms: int,
         held *= camp
         held[viewer] = 1.0
     families = {f: ((weight if f not in walks else family_weight[f]) * c, c) for f, c in families.items()}
-    return AuthorWeights(viewer, mass, weight * cred, inflow, n1, cred, families, weight, camp)
+    return AuthorWeights(viewer, mass, weight * cred, inflow, n1, cred, families, weight, camp, blame)
 
 
 class _Scaler:
