@@ -82,7 +82,7 @@ class TrustModel:
             self._reply = None
             self.refreshes += 1
             if found is not None:       # what every query needs, made with the weights (~20 ms at 1M)
-                found.inflow_total, found.inflow.has_canonical_format
+                found.inflow_total, found.inflow.has_canonical_format, found.inflow_filter
                 self._replies(now_ms)
                 for facet in self.evidence.facets:
                     self._budget_scale(facet, now_ms)
@@ -265,7 +265,7 @@ class TrustModel:
             held = self._independent.get(facet) if whole_facet else None
             if held is None or held[0] != len(rows):
                 held = (len(rows), independence(found.inflow, group_author, subjects[starts], self._viewer,
-                                                cfg, found.inflow_total))
+                                                cfg, found.inflow_total, found.inflow_filter))
                 if whole_facet:
                     self._independent[facet] = held
             group_w *= held[1]

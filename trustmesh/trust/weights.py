@@ -63,6 +63,7 @@ from trustmesh.trust.credibility import Judgements, credibility, hop_layers
 from trustmesh.trust.evidence import EvidenceTable
 from trustmesh.trust.opinion import decay
 from trustmesh.trust.relations import Relations, relations
+from trustmesh.trust.support import pair_filter
 
 
 @dataclass(frozen=True, eq=False)
@@ -85,6 +86,11 @@ class AuthorWeights:
         """Per member, all the walk mass arriving at it from others."""
         rows = np.repeat(np.arange(self.inflow.shape[0]), np.diff(self.inflow.indptr))
         return np.bincount(rows, self.inflow.data, minlength=self.inflow.shape[0])
+
+    @cached_property
+    def inflow_filter(self) -> np.ndarray:
+        """A Bloom filter of the inflow's entries (``support.pair_filter``)."""
+        return pair_filter(self.inflow)
 
     def weight_for(self, family: str) -> np.ndarray:
         """Author weights for ratings in one facet family (``TrustConfig.family``)."""
