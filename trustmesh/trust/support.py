@@ -94,7 +94,7 @@ def independence(inflow: sp.csr_matrix, group_author: np.ndarray, group_subject:
     from_senders = senders <= size + 1
     # 1. a's senders, each looked up among S's raters (a row of ``raters``), or S itself
     g = np.flatnonzero(from_senders)
-    at = _ranges(inflow.indptr[group_author[g]], senders[g])
+    at = index_ranges(inflow.indptr[group_author[g]], senders[g])
     owner = np.repeat(g, senders[g])
     sender = inflow.indices[at]
     where = local[owner]
@@ -109,7 +109,7 @@ def independence(inflow: sp.csr_matrix, group_author: np.ndarray, group_subject:
     # 2. S's insiders, each looked up among a's senders (a row of the inflow; a miss adds 0)
     g = np.flatnonzero(~from_senders)
     owner = np.repeat(g, size[g])
-    member = group_author[_ranges(first[local[g]], size[g])]
+    member = group_author[index_ranges(first[local[g]], size[g])]
     useful = (member != group_subject[owner]) & (member != viewer if viewer is not None else True)
     owner, member = owner[useful], member[useful]
     self_in = subject_in[local[g]]
@@ -162,7 +162,7 @@ def _has_bit(summary: np.ndarray, rows: np.ndarray, members: np.ndarray) -> np.n
     return (np.right_shift(summary[rows], (np.asarray(members) & 63).astype(np.uint64)) & np.uint64(1)) > 0
 
 
-def _ranges(starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+def index_ranges(starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
     """The indexes start, start + 1, ..., start + size - 1 of every range, one after another."""
     sizes = np.asarray(sizes, np.int64)
     total = int(sizes.sum())
