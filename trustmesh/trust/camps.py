@@ -101,7 +101,9 @@ def camp_credibility(evidence: EvidenceTable, mass: np.ndarray, weight: np.ndarr
     """Per member, the share of its weight its ratings keep for siding against the viewer's camp.
 
     ``ratings``: ``signed_ratings`` of the same evidence and time, when already made
-    (``Relations.ratings`` makes them from the sort the relations need anyway).
+    (``Relations.ratings`` makes them from the sort the relations need anyway). ``blame``,
+    when given, is filled in per member: the share of what it says that blames members the
+    viewer's camp holds good (left 0 where the camps stand aside).
     """
     m = evidence.size
     cred = np.ones(m)

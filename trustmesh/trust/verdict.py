@@ -50,7 +50,8 @@ VERDICTS = (RECOMMENDED, NO_OBJECTION, UNKNOWN, WARNING)
 
 def verdicts(r, s, pos_authors, neg_authors, config: TrustConfig, credible=None) -> np.ndarray:
     """Per subject, the verdict code (an index into ``VERDICTS``); ``credible``: per subject,
-    the share of its word it keeps as a rater in the facet's family (None: all keep it)."""
+    the share of its word the camps leave it, 1 where it blames nobody the viewer's camp
+    holds good (``TrustModel._credible``; None: 1 for all)."""
     r, s = np.asarray(r, float), np.asarray(s, float)
     pos, neg = np.asarray(pos_authors, float), np.asarray(neg_authors, float)
     mean = (r + 1.0) / (r + s + 2.0)
@@ -82,7 +83,7 @@ def rank_key(code: np.ndarray, lower: np.ndarray) -> np.ndarray:
 def verdict(r: float, s: float, pos_authors: float, neg_authors: float, config: TrustConfig,
             is_disputed: bool = False, credible: float = 1.0) -> str:
     """The verdict for one subject and facet (``is_disputed``: its key chain is forked;
-    ``credible``: the share of its word it keeps as a rater in the facet's family)."""
+    ``credible``: as for ``verdicts``)."""
     code = verdicts(np.array([r]), np.array([s]), np.array([pos_authors]), np.array([neg_authors]), config,
                     np.array([credible]))
     return VERDICTS[int(disputed(code, [is_disputed])[0])]
