@@ -33,6 +33,14 @@ def test_camouflaged_collectives_and_spies_gain_little_even_in_the_tail():
         assert row["rise"] <= 0.02 and row["max"] <= 0.15, row
 
 
+def test_a_camouflaged_collective_at_30_percent_is_avoided_by_the_verdict():
+    for f in (0.3, 0.5):
+        row = sc.threat_scenario(600, "camouflaged", share=0.3, f=f, views=3)
+        assert row["rise_verdict"] <= 0.02 and row["max_verdict"] <= 0.15, row
+        # by ``lower`` alone a collective member's lucky record wins: the verdict is what pays
+        assert row["rise"] >= row["rise_verdict"] + 0.01, row
+
+
 def test_a_scammer_with_sybils_buys_no_top_rank():
     row = sc.scammer_scenario(2000, 200, 30, worlds=1, views=3)
     assert row["in_top10"] == 0.0, row

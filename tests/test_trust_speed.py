@@ -1,7 +1,7 @@
 """The trust engine's fast paths give what the plain computations they replaced give.
 
 Each fast path (the shared relation pattern, the pointer-jumping hop layers,
-independence from the shorter side, the one-key table sort, the deal lookup,
+independence from the shorter side and the filters before its lookups, the one-key table sort, the deal lookup,
 the kept columns in table order, the rankings and the independence they keep
 until the weights change) is checked against a plain, obviously correct
 computation on small random worlds, including forkers, expired rows, rows
@@ -21,7 +21,7 @@ from trustmesh.trust import DEFAULT, TrustModel, TrustScore, build_table
 from trustmesh.trust.camps import signed_ratings
 from trustmesh.trust.credibility import hop_layers
 from trustmesh.trust.relations import relations
-from trustmesh.trust.support import independence
+from trustmesh.trust.support import may_hold, independence, pair_filter
 from trustmesh.trust.verdict import STANDING, VERDICTS
 from trustmesh.trust.weights import relation_matrix
 
@@ -104,6 +104,18 @@ def test_independence_from_either_side_is_the_definition():
             shuffled = rng.permutation(len(author))
             assert np.allclose(independence(inflow, author[shuffled], subject[shuffled], viewer, DEFAULT),
                                plain[shuffled])
+
+
+def test_the_inflow_filter_never_rules_out_an_entry_and_rules_out_most_others():
+    rng = np.random.default_rng(3)
+    n = 5000
+    inflow = sp.random(n, n, density=0.01, random_state=3, format="csr")
+    found = pair_filter(inflow)
+    rows = np.repeat(np.arange(n), np.diff(inflow.indptr))
+    assert may_hold(found, rows, inflow.indices, n).all()
+    others = rng.integers(0, n, (2, 100_000))
+    absent = np.asarray(inflow[others[0], others[1]]).ravel() == 0
+    assert may_hold(found, others[0][absent], others[1][absent], n).mean() < 0.05
 
 
 def test_the_table_is_sorted_by_facet_subject_author_and_knows_its_dealt_pairs():

@@ -5,9 +5,10 @@
 - SybilRank (Cao et al., NSDI 2012): a plain walk over the deal graph from
   the viewer, stopped early (log2 n rounds), degree-normalised: the baseline
   the walk must at least match on every topology;
-- bad deals: a viewer repeatedly picks the best of 5 random members by
-  ``lower`` on delivery; the share of those deals that go bad (and per viewer,
-  for the tails);
+- bad deals: a viewer repeatedly picks the best of 5 random members on
+  delivery, by ``lower`` or by verdict then ``lower`` (the order ``rank``
+  lists them); the share of those deals that go bad (and per viewer, for
+  the tails);
 - concentration: the share of a group of raters' counted weight that lands
   on the one subject they back most (attackers pile onto their scammer,
   honest raters spread over their partners).
@@ -22,6 +23,7 @@ import scipy.sparse as sp
 from scipy.stats import rankdata
 
 from trustmesh.trust import VERDICTS, TrustConfig, TrustModel
+from trustmesh.trust.verdict import rank_key
 from trustmesh.testing.worlds import DELIVERY, HONEST, NOW, SYBIL, World
 
 ACCEPT = 0.5       # the acceptance line on ``lower`` the harness's members use
@@ -96,12 +98,16 @@ def verdict_codes(name: str) -> int:
 
 
 def bad_deal_rates(world: World, table, views: list[int], config: TrustConfig,
-                   trials: int = 2000) -> list[float]:
-    """Per viewer, the share of bad deals when picking the best of 5 random suppliers by ``lower``."""
+                   trials: int = 2000, by: str = "lower") -> list[float]:
+    """Per viewer, the share of bad deals when picking the best of 5 random suppliers by ``lower``,
+    or with ``by="verdict"`` in the order ``rank`` lists them (verdict, then ``lower``): the rule
+    docs/trust.md gives members. The same candidates either way (one seed)."""
     rng = np.random.default_rng(7)
     rates = []
     for v in views:
-        lower = opinions(table, v, config).lower + rng.random(table.size) * 1e-9  # random tie-break
+        seen = opinions(table, v, config)
+        key = seen.lower if by == "lower" else rank_key(seen.verdict, seen.lower)
+        lower = key + rng.random(table.size) * 1e-9  # random tie-break
         others = np.flatnonzero(world.kind != SYBIL)     # sybils vouch, they are not on offer
         others = others[others != v]
         cand = rng.choice(others, (trials, 5))

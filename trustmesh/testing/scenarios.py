@@ -50,8 +50,11 @@ def threat_scenario(n: int, model: str, share: float = 0.2, f: float = 0.5, seed
     ``max`` are over every viewer of the attacked worlds (the tails the
     means hide). With ``sybils`` the collective also gets a sybil region
     (behind 100 attack edges) whose members each praise 20 of its members.
+    The ``_verdict`` figures are for viewers who pick by verdict, then
+    ``lower`` (the rule docs/trust.md gives members), the others by ``lower``.
     """
     out = {False: [], True: []}
+    by_verdict = {False: [], True: []}
     for k in range(worlds):
         for attacked in (False, True):
             rng = np.random.default_rng(seed + 10 * k)
@@ -66,14 +69,18 @@ def threat_scenario(n: int, model: str, share: float = 0.2, f: float = 0.5, seed
                 if sybils:
                     ws.vouch_by_sybils(world, sybils)
             table = world.table()
-            out[attacked] += ms.bad_deal_rates(world, table, ms.viewers(world, views), config)
+            chosen = ms.viewers(world, views)
+            out[attacked] += ms.bad_deal_rates(world, table, chosen, config)
+            by_verdict[attacked] += ms.bad_deal_rates(world, table, chosen, config, by="verdict")
     clean, attacked = float(np.mean(out[False])), float(np.mean(out[True]))
+    clean_v, attacked_v = float(np.mean(by_verdict[False])), float(np.mean(by_verdict[True]))
     label = f"{model} f={f:.0%}" if model == "camouflaged" else model
     label += (f" {share:.0%} of {n}" + (f" + {sybils} sybils" if sybils else "")
               + (f", {worlds} worlds" if worlds > 1 else ""))
     return {"scenario": f"threat {label}", "bad_deals_clean": clean, "bad_deals_attacked": attacked,
             "rise": attacked - clean, "p90": float(np.quantile(out[True], 0.9)),
-            "max": float(np.max(out[True]))}
+            "max": float(np.max(out[True])), "clean_verdict": clean_v, "rise_verdict": attacked_v - clean_v,
+            "p90_verdict": float(np.quantile(by_verdict[True], 0.9)), "max_verdict": float(np.max(by_verdict[True]))}
 
 
 def scammer_scenario(honest: int = 10_000, sybils: int = 1_000, jobs: int = 100, victims: int = 20,

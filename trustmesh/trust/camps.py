@@ -55,6 +55,12 @@ who game the head count can at most switch this protection off, never turn
 it against honest raters (sybils behind few attack edges have far less than
 1% each).
 
+What a rater's contradiction consists of is also kept (``blame``): the share
+of what it says that blames members the viewer's camp holds good. A
+collective's members blame the honest members they deal with; a far
+community praises its own (which the split may put in the other camp) and
+blames nobody. The verdicts warn against the first kind only (verdict.py).
+
 In a network without opposing camps (everyone agrees with everyone, apart
 from the odd bad deal) the leading vector has one sign and agreement is
 close to 1 for all: nothing changes.
@@ -90,11 +96,14 @@ def signed_ratings(evidence: EvidenceTable, now_ms: int, config: TrustConfig) ->
 
 
 def camp_credibility(evidence: EvidenceTable, mass: np.ndarray, weight: np.ndarray, now_ms: int,
-                     config: TrustConfig, ratings: sp.csr_matrix | None = None) -> np.ndarray:
+                     config: TrustConfig, ratings: sp.csr_matrix | None = None,
+                     blame: np.ndarray | None = None) -> np.ndarray:
     """Per member, the share of its weight its ratings keep for siding against the viewer's camp.
 
     ``ratings``: ``signed_ratings`` of the same evidence and time, when already made
-    (``Relations.ratings`` makes them from the sort the relations need anyway).
+    (``Relations.ratings`` makes them from the sort the relations need anyway). ``blame``,
+    when given, is filled in per member: the share of what it says that blames members the
+    viewer's camp holds good (left 0 where the camps stand aside).
     """
     m = evidence.size
     cred = np.ones(m)
@@ -127,7 +136,13 @@ def camp_credibility(evidence: EvidenceTable, mass: np.ndarray, weight: np.ndarr
     benefit = config.camp_prior * np.divide(spread, count, out=np.zeros_like(spread), where=count > 0)
     agreement = np.divide(agree + benefit, spread + benefit, out=np.ones_like(agree), where=spread > 0)
     strength = min(1.0, abs(vote) / config.camp_margin)
-    return cred - strength * (1.0 - np.clip(agreement / config.camp_agreement, 0.0, 1.0))
+    cred = cred - strength * (1.0 - np.clip(agreement / config.camp_agreement, 0.0, 1.0))
+    if blame is not None:   # what of its spread is blame of members my camp holds good
+        negatives = ratings.copy()
+        np.minimum(negatives.data, 0.0, out=negatives.data)
+        blame[:] = np.divide(-(negatives @ np.maximum(polarity, 0.0)), spread + benefit,
+                             out=np.zeros_like(spread), where=spread > 0)
+    return cred
 
 
 def _camp_vector(norm: sp.csr_matrix, norm_t: sp.csr_matrix, start: np.ndarray, rounds: int):

@@ -102,6 +102,13 @@ class TrustConfig:
     """Warning: expected value below this..."""
     warning_authors: float = 2.0
     """...from at least this many independent authors' worth of negatives."""
+    false_witness: float = 0.75
+    """Warning, whatever the evidence about it: a member whose word the camps cut to less than
+    this share (its ratings of others are found false, camps.py)... A camouflaged
+    collective's members deliver well part of the time and were otherwise picked on their
+    lucky records (verdict.py)."""
+    witness_blame: float = 0.05
+    """...when at least this share of what it says blames members the viewer's camp holds good."""
     tolerance: float = 1e-9
     max_iterations: int = 200
 

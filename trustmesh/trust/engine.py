@@ -35,7 +35,7 @@ from trustmesh.trust.config import DAY_MS, DEFAULT, TrustConfig
 from trustmesh.trust.evidence import EvidenceTable
 from trustmesh.trust.opinion import decay, opinion
 from trustmesh.trust.results import EvidenceItem, FacetOpinions, RankEntry, TrustScore
-from trustmesh.trust.support import faint_share, independence, reply_factor
+from trustmesh.trust.support import index_ranges, faint_share, independence, reply_factor
 from trustmesh.trust.verdict import VERDICTS, disputed as capped, rank_key, verdict, verdicts
 from trustmesh.trust.weights import AuthorWeights, author_weights
 
@@ -82,7 +82,7 @@ class TrustModel:
             self._reply = None
             self.refreshes += 1
             if found is not None:       # what every query needs, made with the weights (~20 ms at 1M)
-                found.inflow_total, found.inflow.has_canonical_format
+                found.inflow_total, found.inflow.has_canonical_format, found.inflow_filter
                 self._replies(now_ms)
                 for facet in self.evidence.facets:
                     self._budget_scale(facet, now_ms)
@@ -123,27 +123,28 @@ class TrustModel:
         facet = _checked(facet)
         if limit <= 0:
             return []
-        subjects, r, s, count, authors, for_, against = self._facet_aggregate(facet, now_ms)
+        subjects, r, s, count, sides = self._facet_aggregate(facet, now_ms)
         if len(subjects) == 0:
             return []
         keep = r + s > 1e-9
         if self._viewer is not None:
             keep &= subjects != self._viewer
-        subjects, r, s, count, authors, for_, against = (
-            a[keep] for a in (subjects, r, s, count, authors, for_, against))
+        kept = np.flatnonzero(keep)
         # A normal approximation picks the candidates; the exact Beta quantile orders them.
-        mean = (r + 1) / (r + s + 2)
-        approx = mean - ndtri(1 - self.config.quantile) * np.sqrt(mean * (1 - mean) / (r + s + 3))
-        pool = min(len(subjects), max(4 * limit, 400))
-        cand = np.argpartition(-approx, pool - 1)[:pool] if pool < len(subjects) else np.arange(len(subjects))
+        mean = (r[kept] + 1) / (r[kept] + s[kept] + 2)
+        approx = mean - ndtri(1 - self.config.quantile) * np.sqrt(mean * (1 - mean) / (r[kept] + s[kept] + 3))
+        pool = min(len(kept), max(4 * limit, 400))
+        cand = kept[np.argpartition(-approx, pool - 1)[:pool] if pool < len(kept) else np.arange(len(kept))]
+        authors, for_, against = sides(cand)        # only the candidates' (about a tenth of a ranking)
         score, unc, lower = opinion(r[cand], s[cand], self.config.quantile)
-        said = verdicts(r[cand], s[cand], for_[cand], against[cand], self.config)
+        said = verdicts(r[cand], s[cand], for_, against, self.config,
+                        self._credible(facet, now_ms)[subjects[cand]])
         names = self.evidence.members
         forked = np.fromiter((names[k] in self.disputed for k in subjects[cand].tolist()), bool, len(cand))
         said = capped(said, forked)
         order = np.lexsort((-score, -rank_key(said, lower)))[:limit]
         return [RankEntry(member_name(names[subjects[cand[i]]]), facet, float(score[i]), float(unc[i]),
-                          float(lower[i]), int(count[cand[i]]), int(authors[cand[i]]), VERDICTS[said[i]],
+                          float(lower[i]), int(count[cand[i]]), int(authors[i]), VERDICTS[said[i]],
                           bool(forked[i]))
                 for i in order]
 
@@ -153,7 +154,8 @@ class TrustModel:
         For harnesses and bulk readers: one pass, the same numbers ``trust`` gives one by one.
         """
         facet = _checked(facet)
-        subjects, r, s, _, _, for_, against = self._facet_aggregate(facet, now_ms)
+        subjects, r, s, _, sides = self._facet_aggregate(facet, now_ms)
+        _, for_, against = sides(None)
         size = self.evidence.size
         full = [np.zeros(size) for _ in range(4)]
         for column, values in zip(full, (r, s, for_, against)):
@@ -161,7 +163,8 @@ class TrustModel:
         score, unc, lower = opinion(full[0], full[1], self.config.quantile)
         forked = np.zeros(size, bool)
         forked[[self.evidence.index[m] for m in self.disputed if m in self.evidence.index]] = True
-        said = capped(verdicts(full[0], full[1], full[2], full[3], self.config), forked)
+        said = capped(verdicts(full[0], full[1], full[2], full[3], self.config,
+                               self._credible(facet, now_ms)), forked)
         return FacetOpinions(facet, full[0], full[1], score, unc, lower, said, full[2], full[3])
 
     # ---- internals -------------------------------------------------------
@@ -188,7 +191,8 @@ class TrustModel:
         r, s = units[pos].sum(), units[~pos].sum()
         score, unc, lower = opinion(r, s, self.config.quantile)
         for_, against = self._sides(rows, units, starts, group_w)
-        said = verdict(r, s, for_.sum(), against.sum(), self.config, forked)
+        said = verdict(r, s, for_.sum(), against.sum(), self.config, forked,
+                       float(self._credible(facet, now_ms)[index]))
         authors = len(set(ev.author[rows][group_w > 0].tolist()))
         contested = int((ev.contested[rows] & ~pos).sum())
         items: tuple[EvidenceItem, ...] = ()
@@ -196,6 +200,15 @@ class TrustModel:
             items = self._items(rows, units, weight, explain, now_ms, facet)
         return TrustScore(name, facet, float(score), float(unc), float(lower), len(rows), authors,
                           contested, items, said, forked)
+
+    def _credible(self, facet: str, now_ms: int) -> np.ndarray:
+        """Per member, the share of its word it keeps for what it says of others (camps.py);
+        1 for those whose ratings hardly blame members my camp holds good (``witness_blame``):
+        a far community that praises its own is another camp, not a liar."""
+        found = self.weights(now_ms)
+        if found is None or found.camp is None:
+            return np.ones(self.evidence.size)
+        return np.where(found.blame >= self.config.witness_blame, found.camp, 1.0)
 
     def _raw_units(self, rows: np.ndarray, facet: str, now_ms: int) -> np.ndarray:
         ev, cfg = self.evidence, self.config
@@ -253,7 +266,7 @@ class TrustModel:
             held = self._independent.get(facet) if whole_facet else None
             if held is None or held[0] != len(rows):
                 held = (len(rows), independence(found.inflow, group_author, subjects[starts], self._viewer,
-                                                cfg, found.inflow_total))
+                                                cfg, found.inflow_total, found.inflow_filter))
                 if whole_facet:
                     self._independent[facet] = held
             group_w *= held[1]
@@ -285,15 +298,21 @@ class TrustModel:
         return np.where(net > 0, worth, 0.0), np.where(net < 0, worth, 0.0)
 
     def _facet_aggregate(self, facet: str, now_ms: int) -> tuple:
-        """Per subject on ``facet``: (subjects, r, s, attestations, authors, independent authors'
-        worth for and against), cached briefly."""
+        """Per subject on ``facet``: (subjects, r, s, attestations, ``sides``), cached briefly.
+
+        ``sides(which)`` gives (authors, independent authors' worth for, against) of the
+        subjects at positions ``which`` (all for None, then kept): a ranking needs them for its
+        candidates only. Each subject's sums run over the same rows in the same order either
+        way, so they are the same to the last bit.
+        """
         bucket = now_ms // _AGGREGATE_MS
         self.weights(now_ms)            # may clear the cache when the day changed
         held = self._facets.get(facet)
         if held is not None and held[0] == bucket:
             return held[1]
         ev = self.evidence
-        empty = (np.zeros(0, np.int64),) + (np.zeros(0),) * 6
+        none = np.zeros(0)
+        empty = (np.zeros(0, np.int64), none, none, none, lambda which: (none, none, none))
         if facet not in ev.facets:
             return empty
         rows = np.arange(*ev.facet_slice(ev.facets.index(facet)).indices(len(ev.key)))
@@ -308,13 +327,27 @@ class TrustModel:
         r = np.add.reduceat(np.where(pos, units, 0.0), first)
         s = np.add.reduceat(np.where(pos, 0.0, units), first)
         count = np.diff(np.append(first, len(rows)))
-        counted = np.zeros(len(rows))
-        counted[starts] = group_w[starts] > 0
-        authors = np.add.reduceat(counted, first)
-        for_, against = np.zeros(len(rows)), np.zeros(len(rows))
-        for_[starts], against[starts] = self._sides(rows, units, starts, group_w)
-        result = (subjects[first], r, s, count, authors, np.add.reduceat(for_, first),
-                  np.add.reduceat(against, first))
+        group_start = np.zeros(len(rows), bool)
+        group_start[starts] = True
+        everyone: list = []
+
+        def sides(which):
+            if which is None and everyone:
+                return everyone[0]
+            at = np.arange(len(rows)) if which is None else index_ranges(first[which], count[which])
+            bounds = first if which is None else np.cumsum(count[which]) - count[which]
+            found = (np.zeros(0),) * 3
+            if len(at):
+                begins = np.flatnonzero(group_start[at])
+                counted, for_, against = np.zeros(len(at)), np.zeros(len(at)), np.zeros(len(at))
+                counted[begins] = group_w[at[begins]] > 0
+                for_[begins], against[begins] = self._sides(rows[at], units[at], begins, group_w[at])
+                found = tuple(np.add.reduceat(x, bounds) for x in (counted, for_, against))
+            if which is None:
+                everyone.append(found)
+            return found
+
+        result = (subjects[first], r, s, count, sides)
         self._facets[facet] = (bucket, result)
         return result
 

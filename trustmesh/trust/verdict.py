@@ -17,6 +17,13 @@ praises. A verdict reads the same evidence with a documented rule:
 - ``recommended``: the expected value is at least ``recommend_score`` and
   the positives come from at least ``recommend_authors`` independent
   authors' worth;
+- ``warning`` too, whatever the evidence about it, for a *false witness*:
+  a member whose word the camps cut below ``false_witness`` and at least
+  ``witness_blame`` of whose ratings blame members the viewer's camp holds
+  good (camps.py). A camouflaged collective's members deliver well part of
+  the time: on their few real deals some have a lucky record, and picked
+  on it they gave viewers 5-6 points more bad deals at 30% malicious; what
+  they say of honest partners is what gives them away;
 - ``no objection``: neither of the above, from at least ``known_authors``
   independent authors' worth on either side (fewer: ``unknown``).
 
@@ -41,8 +48,10 @@ RECOMMENDED, NO_OBJECTION, UNKNOWN, WARNING = "recommended", "no objection", "un
 VERDICTS = (RECOMMENDED, NO_OBJECTION, UNKNOWN, WARNING)
 
 
-def verdicts(r, s, pos_authors, neg_authors, config: TrustConfig) -> np.ndarray:
-    """Per subject, the verdict code (an index into ``VERDICTS``)."""
+def verdicts(r, s, pos_authors, neg_authors, config: TrustConfig, credible=None) -> np.ndarray:
+    """Per subject, the verdict code (an index into ``VERDICTS``); ``credible``: per subject,
+    the share of its word the camps leave it, 1 where it blames nobody the viewer's camp
+    holds good (``TrustModel._credible``; None: 1 for all)."""
     r, s = np.asarray(r, float), np.asarray(s, float)
     pos, neg = np.asarray(pos_authors, float), np.asarray(neg_authors, float)
     mean = (r + 1.0) / (r + s + 2.0)
@@ -51,6 +60,8 @@ def verdicts(r, s, pos_authors, neg_authors, config: TrustConfig) -> np.ndarray:
     code[(mean >= config.recommend_score) & (pos >= config.recommend_authors)] = VERDICTS.index(RECOMMENDED)
     code[(mean < config.warning_score) & (neg >= config.warning_authors)] = VERDICTS.index(WARNING)
     code[r + s < config.verdict_evidence] = VERDICTS.index(UNKNOWN)
+    if credible is not None:
+        code[np.asarray(credible, float) < config.false_witness] = VERDICTS.index(WARNING)
     return code
 
 
@@ -70,7 +81,9 @@ def rank_key(code: np.ndarray, lower: np.ndarray) -> np.ndarray:
 
 
 def verdict(r: float, s: float, pos_authors: float, neg_authors: float, config: TrustConfig,
-            is_disputed: bool = False) -> str:
-    """The verdict for one subject and facet (``is_disputed``: its key chain is forked)."""
-    code = verdicts(np.array([r]), np.array([s]), np.array([pos_authors]), np.array([neg_authors]), config)
+            is_disputed: bool = False, credible: float = 1.0) -> str:
+    """The verdict for one subject and facet (``is_disputed``: its key chain is forked;
+    ``credible``: as for ``verdicts``)."""
+    code = verdicts(np.array([r]), np.array([s]), np.array([pos_authors]), np.array([neg_authors]), config,
+                    np.array([credible]))
     return VERDICTS[int(disputed(code, [is_disputed])[0])]

@@ -63,6 +63,7 @@ from trustmesh.trust.credibility import Judgements, credibility, hop_layers
 from trustmesh.trust.evidence import EvidenceTable
 from trustmesh.trust.opinion import decay
 from trustmesh.trust.relations import Relations, relations
+from trustmesh.trust.support import pair_filter
 
 
 @dataclass(frozen=True, eq=False)
@@ -77,12 +78,19 @@ class AuthorWeights:
     credibility: np.ndarray  # the share of its weight each rater keeps (credibility.py, camps.py)
     families: dict = None   # facet family -> (weight, credibility) judged on that family alone
     reach: np.ndarray | None = None  # the weight from the walks alone, before any rater credibility
+    camp: np.ndarray | None = None   # the share of its word each rater keeps for what it says (camps.py)
+    blame: np.ndarray | None = None  # the share of what it says that blames members my camp holds good
 
     @cached_property
     def inflow_total(self) -> np.ndarray:
         """Per member, all the walk mass arriving at it from others."""
         rows = np.repeat(np.arange(self.inflow.shape[0]), np.diff(self.inflow.indptr))
         return np.bincount(rows, self.inflow.data, minlength=self.inflow.shape[0])
+
+    @cached_property
+    def inflow_filter(self) -> np.ndarray:
+        """A Bloom filter of the inflow's entries (``support.pair_filter``)."""
+        return pair_filter(self.inflow)
 
     def weight_for(self, family: str) -> np.ndarray:
         """Author weights for ratings in one facet family (``TrustConfig.family``)."""
@@ -243,7 +251,8 @@ def author_weights(evidence: EvidenceTable, viewer: int, now_ms: int,
         own = walks.get(family)
         family_weight[family] = weight if own is None else scaled(own, None)
         families[family] = credibility(evidence, family_weight[family], layers, now_ms, config, family, judged)
-    camp = camp_credibility(evidence, mass, weight, now_ms, config, ratings)
+    blame = np.zeros(evidence.size)
+    camp = camp_credibility(evidence, mass, weight, now_ms, config, ratings, blame)
     if (camp < 1.0).any():      # the core is measured among those whose word counts
         weight = scaled(mass, camp)
         for family, own in walks.items():
@@ -252,7 +261,7 @@ def author_weights(evidence: EvidenceTable, viewer: int, now_ms: int,
         held *= camp
         held[viewer] = 1.0
     families = {f: ((weight if f not in walks else family_weight[f]) * c, c) for f, c in families.items()}
-    return AuthorWeights(viewer, mass, weight * cred, inflow, n1, cred, families, weight)
+    return AuthorWeights(viewer, mass, weight * cred, inflow, n1, cred, families, weight, camp, blame)
 
 
 class _Scaler:
