@@ -124,3 +124,33 @@ def test_an_interrupted_catch_up_resumes_without_resending(tmp_path):
     finally:
         fresh.stop()
         full.stop()
+
+
+async def test_a_catch_up_is_announced_as_one_records_event_per_intake_batch(tmp_path):
+    """A sync's records come as "records" events (ids by batch), never one "record" event each."""
+    import trio
+
+    import trustmesh
+    from trustmesh.net.config import NetConfig, SyncConfig
+    from trustmesh.testing.records import fill_store
+    total, batch = 1_000, 256
+    fill_store(tmp_path / "full", total, authors=10)
+    quiet = NetConfig(sync=SyncConfig(on_connect=False, interval_s=3600, ingest_batch=batch))
+    loopback = ["/ip4/127.0.0.1/tcp/0"]
+    async with trustmesh.open_node(tmp_path / "full", listen=loopback, config=quiet) as full, \
+            trustmesh.open_node(tmp_path / "fresh", listen=loopback, config=quiet) as fresh:
+        async with fresh.subscribe(["record", "records"]) as events:
+            await fresh.connect(full.addrs()[0])
+            stats = await fresh.sync_now()
+            assert [s["result"] for s in stats] == ["done"], stats
+            got = []
+            with trio.fail_after(5):
+                while sum(e.data["count"] for e in got) < total:
+                    got.append(await events.receive())
+            with trio.move_on_after(0.2):
+                got.append(await events.receive())      # nothing more may come
+        assert {e.kind for e in got} == {"records"}
+        assert all(e.data["source"] == "sync" and e.data["peer"] == full.id for e in got)
+        assert all(e.data["count"] == len(e.data["ids"]) <= batch for e in got)
+        announced = [rid for e in got for rid in e.data["ids"]]
+        assert len(announced) == total and set(announced) == set(await fresh.worker.read(fresh.store.all_ids))

@@ -318,6 +318,8 @@ def _event_json(data: dict, brief: bool = False) -> dict:
             out[key] = record_view(value)
         elif isinstance(value, bytes):
             out[key] = value.hex()
+        elif isinstance(value, list) and all(type(v) is bytes for v in value):     # ids
+            out[key] = [v.hex() for v in value]
         elif isinstance(value, (str, int, float, bool)) or value is None:
             out[key] = value
         else:

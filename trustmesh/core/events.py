@@ -17,8 +17,9 @@ import trio
 
 log = logging.getLogger("trustmesh.node")
 
-KINDS = ("record", "peer-up", "peer-down", "offence", "ban", "deal-proposal", "deal-answer",
+KINDS = ("record", "records", "peer-up", "peer-down", "offence", "ban", "deal-proposal", "deal-answer",
          "fork", "sync", "import")
+_NOT_LOGGED = frozenset(("record", "records"))    # the daemon logs records itself (daemon/run.py)
 
 
 @dataclass(frozen=True)
@@ -26,8 +27,10 @@ class NodeEvent:
     """Something that happened on the node: ``kind`` (one of ``KINDS``) and its details.
 
     A "record" event's data has ``id``, ``record``, ``raw``, ``source``
-    ("local", "gossip", "sync", "query", "deal", "import", or "parked": kept aside until key
-    events linked it, ``core/intake.py``) and ``peer``.
+    ("local", "gossip", "query", "deal", "import", or "parked": kept aside until key
+    events linked it, ``core/intake.py``) and ``peer``. Records a sync stored
+    come as one "records" event per batch instead: ``source`` ("sync"),
+    ``peer``, ``count`` and ``ids`` (``core/node.BATCHED_SOURCES``).
     """
 
     kind: str
@@ -42,7 +45,7 @@ class EventHub:
 
     def notify(self, kind: str, /, **data: Any) -> None:
         """Hand an event to every subscriber that wants it (a full subscriber misses it)."""
-        if kind != "record":
+        if kind not in _NOT_LOGGED:
             log.info("%s %s", kind, " ".join(f"{k}={v}" for k, v in data.items()))
         event = NodeEvent(kind, data)
         for send, kinds in list(self._subscribers):

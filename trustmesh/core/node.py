@@ -48,6 +48,11 @@ log = logging.getLogger("trustmesh.node")
 # Bounded: a flood of such records must not grow the index; past the bound
 # they are offered again (refused again, no offence).
 REFUSED_IN_INDEX = 20_000
+# Records from these sources are announced as one "records" event per intake batch (ids
+# only), not one "record" event each: a catch-up stores 100,000 of them in seconds, and an
+# event per record (its object, every subscriber's channel, a JSON line on /v1/events) cost
+# the event loop more than the sync itself (profiled, bench/catchup.py).
+BATCHED_SOURCES = frozenset({"sync"})
 
 
 class Node(Reading, Dealing):
@@ -119,6 +124,7 @@ class Node(Reading, Dealing):
         mine = [f.raw for f in fresh if f.source in PUBLISHED]
         if mine and self.net is not None:
             self.net.announce(mine)
+        batched: dict[tuple[str, bytes | None], list[bytes]] = {}      # (source, peer) -> ids
         for f in fresh:
             if changes_weights(f.record):
                 self.weights.stale = True
@@ -127,7 +133,12 @@ class Node(Reading, Dealing):
             if f.fork:
                 self._forked.add(f.record.author)
                 self._wake.set()
-            self.notify("record", **describe(f))
+            if f.source in BATCHED_SOURCES:
+                batched.setdefault((f.source, f.peer), []).append(f.id)
+            else:
+                self.notify("record", **describe(f))
+        for (source, peer), ids in batched.items():
+            self.notify("records", source=source, peer=peer_id(peer) if peer else None, count=len(ids), ids=ids)
 
     def _index_refused(self, ids: list[bytes]) -> None:
         """Count link-refused records as held for sync (never stored: see REFUSED_IN_INDEX).

@@ -132,12 +132,17 @@ async def _log_events(node: Node) -> None:
     Why batched: a catch-up stores 100,000 records in seconds, and a write
     and flush per record cost more than storing them. Records that came by
     sync or an import are logged at debug level only (the sync's and the
-    import's own lines sum them up).
+    import's own lines sum them up); a sync's come as one line per batch.
     """
-    async with node.subscribe(["record"]) as events:
+    async with node.subscribe(["record", "records"]) as events:
         async for batch in batches(events, 5000):
             debug = log.isEnabledFor(logging.DEBUG)     # else a sync's records are not formatted
             for ev in batch:
+                if ev.kind == "records":
+                    if debug:
+                        log.debug("records %d via %s from %s", ev.data["count"], ev.data["source"],
+                                  ev.data["peer"])
+                    continue
                 quiet = ev.data["source"] in ("sync", "import")
                 if quiet and not debug:
                     continue

@@ -53,9 +53,9 @@ def check_records(value: Any, per_frame: int) -> list[bytes]:
     """The records of a records frame, or RemoteProtocolError if they cannot be records."""
     if not isinstance(value, list) or not 0 < len(value) <= per_frame:
         raise RemoteProtocolError(f"a records frame holds 1 to {per_frame} records")
-    for raw in value:
-        if not isinstance(raw, bytes) or not 0 < len(raw) <= MAX_RECORD_SIZE:
-            raise RemoteProtocolError("a record is 1 to 2048 bytes")
+    # whole-list checks in C (map, min, max): a catch-up checks 100,000 records on the event loop
+    if set(map(type, value)) != {bytes} or not 0 < min(map(len, value)) <= max(map(len, value)) <= MAX_RECORD_SIZE:
+        raise RemoteProtocolError("a record is 1 to 2048 bytes")
     return value
 
 
@@ -122,11 +122,11 @@ def _shape_problem(value: list[Any]) -> str | None:
         items, depth = todo.pop()
         if depth > MAX_DEPTH:
             return f"a message nested deeper than {MAX_DEPTH} arrays"
-        for item in items:
-            if isinstance(item, float):
-                return "a non-canonical message (a float)"
-            if isinstance(item, list):
-                todo.append((item, depth + 1))
+        kinds = set(map(type, items))      # in C: a records frame holds hundreds of items
+        if float in kinds:
+            return "a non-canonical message (a float)"
+        if list in kinds:
+            todo.extend((item, depth + 1) for item in items if type(item) is list)
     return None
 
 

@@ -190,7 +190,7 @@ class Ingest(Parked):
                             if reason is HELD or (reason is None and rid in seen):
                                 results[i] = IngestResult(rid, DUPLICATE, None, record)
                                 continue
-                            if reason is None and record.TYPE in _LINKED:
+                            if reason is None and targets and record.TYPE in _LINKED:   # none known: nothing to judge yet
                                 reason = link_problem(record, targets, lambda key: member_of_key(conn, key))
                                 fault = LINK if reason else None
                                 if reason is not None and waits_on_keys(record, targets):

@@ -94,6 +94,11 @@ class DrivenNode:
                     elif kind == "record":
                         with self._lock:
                             self.records.setdefault(event["id"], time.time())
+                    elif kind == "records":         # a sync's batch
+                        now = time.time()
+                        with self._lock:
+                            for rid in event["ids"]:
+                                self.records.setdefault(rid, now)
                     else:
                         with self._lock:
                             self.events.append(event)

@@ -348,7 +348,7 @@ function soon() {
 // The node's event stream (NDJSON over a streamed GET): every new record, proposal or peer.
 async function listen(backoff = 1000) {
   try {
-    const reply = await fetch("/v1/events?kinds=record,deal-proposal,peer-up,peer-down&brief=true", { credentials: "same-origin" });
+    const reply = await fetch("/v1/events?kinds=record,records,deal-proposal,peer-up,peer-down&brief=true", { credentials: "same-origin" });
     if (!reply.ok) throw new Error(String(reply.status));
     const reader = reply.body.getReader();
     const text = new TextDecoder();
