@@ -290,6 +290,40 @@ def propagation(root: Path, signed: bool, n_nodes: int = 10, n_records: int = 10
     return out
 
 
+# The node's services, each turned off alone (then all at once), against the node as configured in
+# the same run: what each costs per record at 50 records/s.
+SERVICES = [
+    ("as configured", {}),
+    ("DHT off", {"TRUSTMESH_NET_NAT_DHT": "0"}),
+    ("AutoNAT off", {"TRUSTMESH_NET_NAT_AUTONAT": "0"}),
+    ("relay client and DCUtR off", {"TRUSTMESH_NET_NAT_RESERVE": "0", "TRUSTMESH_NET_NAT_DCUTR": "0"}),
+    ("keep-alive pings off", {"TRUSTMESH_NET_DISCOVERY_KEEPALIVE_INTERVAL_S": "86400"}),
+    ("IHAVE gossip off (D_lazy 0)", {"TRUSTMESH_NET_GOSSIP_DEGREE_LAZY": "0"}),
+]
+
+
+def services(root: Path, n_records: int, n_nodes: int = 10, only: str = "") -> None:
+    """CPU per record per node at 50/s with each service off, beside the node as configured."""
+    variants = SERVICES + [("all of those off", {k: v for _, e in SERVICES for k, v in e.items()})]
+    if only:
+        variants = [v for v in variants if v[0] == "as configured" or any(w in v[0] for w in only.split(","))]
+    base = None
+    for i, (label, extra) in enumerate(variants):
+        env = {"TRUSTMESH_NET_DISCOVERY_TARGET_PEERS": "3", **extra}
+        net = Network(root / f"svc{i}", n_nodes, env)
+        try:
+            idle = idle_cpu(net)
+            r = load_run(net, idle, n_records, 50.0, one_origin=False)
+        finally:
+            net.stop()
+        mean = statistics.mean(r["per_node_ms"])
+        base = base or mean
+        d = r["delays"]
+        print(f"  services, {label}: CPU per record per node {mean:.2f} ms = {mean / base:.2f}x "
+              f"(idle {statistics.mean(idle) * 1000:.0f} ms/s per node); median "
+              f"{statistics.median(d) * 1000 if d else float('nan'):.0f} ms, missing {r['missing']}; {load()}")
+
+
 def catch_up(root: Path, n_records=100_000) -> None:
     t = time.monotonic()
     size = fill_store(root / "full", n_records)
@@ -426,6 +460,8 @@ def main() -> None:
                         help="also run the propagation with signed gossip messages (the old policy)")
     parser.add_argument("--records", type=int, default=1000, help="records per propagation run")
     parser.add_argument("--skip-propagation", action="store_true")
+    parser.add_argument("--services", nargs="?", const="all", default=None,
+                        help="CPU per record with each node service off in turn (or those named, comma-separated)")
     parser.add_argument("--skip-catch-up", action="store_true")
     parser.add_argument("--skip-burst", action="store_true")
     args = parser.parse_args()
@@ -433,6 +469,8 @@ def main() -> None:
     print(f"bench/network.py on {os.cpu_count()} cores; {load()} at the start")
     with tempfile.TemporaryDirectory(prefix="trustmesh-bench-") as tmp:
         root = Path(tmp)
+        if args.services:
+            services(root, args.records // 2, only="" if args.services == "all" else args.services)
         if not args.skip_propagation:
             new = propagation(root, signed=False, n_records=args.records)
             if args.reference:
