@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pytest
 import trio
 import trio.testing
 
@@ -227,6 +228,21 @@ async def test_copies_seen_or_being_validated_are_dropped_before_a_task_or_a_sec
     assert tuning.consume_and_dedup(rpc, pubsub.host, b) and len(rpc.publish) == 0     # seen: dropped
     await pubsub.push_msg(pubsub.my_id, msg)    # our own publish is never taken for a copy
     assert validated == [a, pubsub.my_id]
+
+
+def test_a_pubsub_that_does_not_deliver_puts_nothing_on_its_subscription():
+    from libp2p.pubsub.pb import rpc_pb2
+
+    send, receive = trio.open_memory_channel(4)
+    pubsub = gossip_router.SafePubsub.__new__(gossip_router.SafePubsub)
+    pubsub.subscribed_topics_send, pubsub.subscribed_topics_receive = {"t": send}, {"t": receive}
+    msg = rpc_pb2.Message(data=b"\x91\x01", topicIDs=["t"])
+    pubsub.notify_subscriptions(msg)
+    assert receive.receive_nowait() == msg          # delivering, as upstream
+    pubsub.deliver = False
+    pubsub.notify_subscriptions(msg)
+    with pytest.raises(trio.WouldBlock):
+        receive.receive_nowait()
 
 
 def test_relays_reach_valued_peers_outside_a_mesh_of_strangers_up_to_d():

@@ -117,6 +117,11 @@ showed, per small message and per peer:
     in-flight copy that got past it. A copy is dropped only when the first
     is already decided or will be; the verdict is the message's (its
     content's), as upstream's validation cache already makes it.
+16. Every validated message was also put on our subscription's channel
+    (32 slots) and taken off by a task that throws it away (the validator
+    has already taken the records in); under load the channel overflowed
+    with a warning logged per message. ``SafePubsub.deliver = False`` (set
+    by ``Gossip``) skips it; the subscription stays, as the router needs.
 
 Everything here is pinned to libp2p==0.8.1 (pyproject.toml). ``UPSTREAM``
 holds a hash of the source of every upstream function we replace, override
@@ -172,6 +177,7 @@ UPSTREAM = {
     "libp2p.pubsub.gossipsub:GossipSub._check_equivocation": "4fc307cdaab33ada",
     "libp2p.pubsub.gossipsub:GossipSub._get_adaptive_gossip_peers_count": "9649a5fc46dd311c",
     "libp2p.pubsub.gossipsub:GossipSub._handle_dropped_rpc": "c81733f1db845ea1",
+    "libp2p.pubsub.pubsub:Pubsub.notify_subscriptions": "2fb1385e4bbf3c0a",
     # NAT (net/reach/): overridden, or relied on as read
     "libp2p.host.basic_host:BasicHost.get_addrs": "9d79f88eb0d4824b",
     "libp2p.host.autonat.autonat:AutoNATService._handle_dial": "6feb7f3c283d8f99",

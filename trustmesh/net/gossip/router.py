@@ -123,6 +123,8 @@ class SafePubsub(Pubsub):
     # (forwarder, reason, malformed) -> None; set by the owner to count an offence
     on_failure: "Callable | None" = None
     early_dedup = False
+    # False: validated messages are not put on our subscription's channel (see 16)
+    deliver = True
 
     def __init__(self, *args, early_dedup: bool = True, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -131,6 +133,10 @@ class SafePubsub(Pubsub):
         self.duplicates = 0                # copies dropped before validation (see 15)
         if early_dedup:
             dedup_inbound(self.host, self)
+
+    def notify_subscriptions(self, publish_message) -> None:
+        if self.deliver:
+            super().notify_subscriptions(publish_message)
 
     def known_message(self, msg) -> bool:
         """Seen, or being validated: this copy adds nothing (counted)."""

@@ -100,6 +100,7 @@ class Gossip:
             validation_timeout=60.0,   # intake waits behind sync batches; a timeout would drop the message
             early_dedup=config.early_dedup,
         )
+        self.pubsub.deliver = False     # the validator takes records in; nobody reads the subscription
         self.queue = PublishQueue(config.batch_records, config.batch_bytes)
         self.batcher = IntakeBatcher(intake)
         self._wake = trio.Event()
@@ -156,7 +157,8 @@ class Gossip:
         await self.batcher.run()
 
     async def run_drain(self) -> None:
-        """Empty the subscription: records were taken in by the validator already."""
+        """Empty the subscription (nothing is delivered to it: ``pubsub.deliver`` is False, see
+        net/tuning.py 16; kept for a pubsub that delivers): the validator took the records in."""
         while True:
             await self._subscription.get()
 
