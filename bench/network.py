@@ -1,7 +1,9 @@
 """Network benchmark: real node processes on 127.0.0.1, driven over their API. Prints its figures.
 
     python bench/network.py                  # propagation + CPU + burst + catch-up + idle memory
-    python bench/network.py --reference      # also the same network with signed gossip messages
+    python bench/network.py --reference      # also the same network with py-libp2p's duplicate handling
+    python bench/network.py --reference signed   # ... or with signed gossip messages
+    python bench/network.py --services       # CPU per record with each node service off in turn
     python bench/network.py --million        # also 1,000,000 records: RSS, reconciliation (slow)
 
 1. Propagation and CPU: 10 nodes in a random sparse mesh; records made
@@ -14,9 +16,12 @@
    publishing) and the receiving side are apart (target <= 1 ms per record
    per node at 50/s). One receiver runs under cProfile
    (TRUSTMESH_PROFILE): where its event loop's CPU goes, by part.
-   ``--reference`` repeats it all with the old signing policy (every
-   gossip message signed: TRUSTMESH_NET_GOSSIP_SIGN_MESSAGES=1), the
-   same-run reference for the machine's load.
+   ``--reference`` repeats it all with py-libp2p's handling of duplicate
+   copies (TRUSTMESH_NET_GOSSIP_EARLY_DEDUP=0), or ``--reference signed``
+   with the old signing policy (every gossip message signed), the
+   same-run reference for the machine's load. ``--services`` measures the
+   CPU per record at 50/s with each node service (DHT, AutoNAT, relay
+   client and DCUtR, keep-alive pings, IHAVE gossip) off in turn.
 2. Burst: one member's 10,000 records (imported at once on its node) reach
    every node of a chain of 3 (target <= 5 s).
 3. Catch-up: a fresh node syncing 100,000 records from one peer (target
@@ -262,13 +267,20 @@ def print_profile(p: dict) -> None:
             print(f"      {part:34s} {t / whole * 100:5.1f}%")
 
 
-def propagation(root: Path, signed: bool, n_nodes: int = 10, n_records: int = 1000) -> dict:
-    policy = "signed messages (old StrictSign)" if signed else "unsigned messages (StrictNoSign)"
-    env = {"TRUSTMESH_NET_DISCOVERY_TARGET_PEERS": "3"}
-    if signed:
-        env["TRUSTMESH_NET_GOSSIP_SIGN_MESSAGES"] = "1"
-    profile = Path(tempfile.gettempdir()) / f"trustmesh-network-{'signed' if signed else 'unsigned'}.pstats"
-    net = Network(root / ("signed" if signed else "unsigned"), n_nodes, env, profile)
+# --reference: the same network as py-libp2p handles duplicates (every copy a task, a copy that
+# arrives while the first is being validated is validated and relayed again), or with signed messages
+REFERENCES = {
+    "dedup": ("copies handled as upstream (gossip.early_dedup = false)", {"TRUSTMESH_NET_GOSSIP_EARLY_DEDUP": "0"}),
+    "signed": ("signed messages (old StrictSign)", {"TRUSTMESH_NET_GOSSIP_SIGN_MESSAGES": "1"}),
+}
+
+
+def propagation(root: Path, reference: str | None, n_nodes: int = 10, n_records: int = 1000) -> dict:
+    policy, extra = REFERENCES[reference] if reference else ("as configured", {})
+    env = {"TRUSTMESH_NET_DISCOVERY_TARGET_PEERS": "3", **extra}
+    name = reference or "configured"
+    profile = Path(tempfile.gettempdir()) / f"trustmesh-network-{name}.pstats"
+    net = Network(root / name, n_nodes, env, profile)
     out = {}
     try:
         print(f"propagation, {policy}: {n_nodes} nodes, peers per node "
@@ -288,6 +300,40 @@ def propagation(root: Path, signed: bool, n_nodes: int = 10, n_records: int = 10
         net.stop()
     print(f"  (the last window's profile: {profile})")
     return out
+
+
+# The node's services, each turned off alone (then all at once), against the node as configured in
+# the same run: what each costs per record at 50 records/s.
+SERVICES = [
+    ("as configured", {}),
+    ("DHT off", {"TRUSTMESH_NET_NAT_DHT": "0"}),
+    ("AutoNAT off", {"TRUSTMESH_NET_NAT_AUTONAT": "0"}),
+    ("relay client and DCUtR off", {"TRUSTMESH_NET_NAT_RESERVE": "0", "TRUSTMESH_NET_NAT_DCUTR": "0"}),
+    ("keep-alive pings off", {"TRUSTMESH_NET_DISCOVERY_KEEPALIVE_INTERVAL_S": "86400"}),
+    ("IHAVE gossip off (D_lazy 0)", {"TRUSTMESH_NET_GOSSIP_DEGREE_LAZY": "0"}),
+]
+
+
+def services(root: Path, n_records: int, n_nodes: int = 10, only: str = "") -> None:
+    """CPU per record per node at 50/s with each service off, beside the node as configured."""
+    variants = SERVICES + [("all of those off", {k: v for _, e in SERVICES for k, v in e.items()})]
+    if only:
+        variants = [v for v in variants if v[0] == "as configured" or any(w in v[0] for w in only.split(","))]
+    base = None
+    for i, (label, extra) in enumerate(variants):
+        env = {"TRUSTMESH_NET_DISCOVERY_TARGET_PEERS": "3", **extra}
+        net = Network(root / f"svc{i}", n_nodes, env)
+        try:
+            idle = idle_cpu(net)
+            r = load_run(net, idle, n_records, 50.0, one_origin=False)
+        finally:
+            net.stop()
+        mean = statistics.mean(r["per_node_ms"])
+        base = base or mean
+        d = r["delays"]
+        print(f"  services, {label}: CPU per record per node {mean:.2f} ms = {mean / base:.2f}x "
+              f"(idle {statistics.mean(idle) * 1000:.0f} ms/s per node); median "
+              f"{statistics.median(d) * 1000 if d else float('nan'):.0f} ms, missing {r['missing']}; {load()}")
 
 
 def catch_up(root: Path, n_records=100_000) -> None:
@@ -422,10 +468,13 @@ def million(root: Path, n_records: int = 1_000_000, differ: int = 10) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--million", action="store_true")
-    parser.add_argument("--reference", action="store_true",
-                        help="also run the propagation with signed gossip messages (the old policy)")
+    parser.add_argument("--reference", nargs="?", const="dedup", choices=sorted(REFERENCES),
+                        help="also run the propagation as a reference: copies handled as upstream "
+                             "(dedup, the default) or signed gossip messages (signed)")
     parser.add_argument("--records", type=int, default=1000, help="records per propagation run")
     parser.add_argument("--skip-propagation", action="store_true")
+    parser.add_argument("--services", nargs="?", const="all", default=None,
+                        help="CPU per record with each node service off in turn (or those named, comma-separated)")
     parser.add_argument("--skip-catch-up", action="store_true")
     parser.add_argument("--skip-burst", action="store_true")
     args = parser.parse_args()
@@ -433,15 +482,17 @@ def main() -> None:
     print(f"bench/network.py on {os.cpu_count()} cores; {load()} at the start")
     with tempfile.TemporaryDirectory(prefix="trustmesh-bench-") as tmp:
         root = Path(tmp)
+        if args.services:
+            services(root, args.records // 2, only="" if args.services == "all" else args.services)
         if not args.skip_propagation:
-            new = propagation(root, signed=False, n_records=args.records)
+            new = propagation(root, None, n_records=args.records)
             if args.reference:
-                old = propagation(root, signed=True, n_records=args.records)
+                old = propagation(root, args.reference, n_records=args.records)
                 for key, label in ((50.0, "50/s"), (100.0, "100/s"), ("one", "one publisher")):
                     a = statistics.mean(new[key]["per_node_ms"])
                     b = statistics.mean(old[key]["per_node_ms"])
-                    print(f"reference, {label}: CPU per record per node unsigned {a:.2f} ms vs signed "
-                          f"{b:.2f} ms = {a / b:.2f}x")
+                    print(f"reference ({args.reference}), {label}: CPU per record per node as configured "
+                          f"{a:.2f} ms vs the reference {b:.2f} ms = {a / b:.2f}x")
         if not args.skip_burst:
             burst(root)
         if not args.skip_catch_up:

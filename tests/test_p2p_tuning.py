@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pytest
+import trio
+import trio.testing
+
 import libp2p.pubsub.gossipsub as gossipsub_mod
 import libp2p.pubsub.pubsub as pubsub_mod
 from libp2p.pubsub.gossipsub import GossipSub
@@ -22,8 +26,9 @@ class _Msg(SimpleNamespace):
 def test_install_hooks_the_names_py_libp2p_calls():
     tuning.install()
     for module in (gossipsub_mod, pubsub_mod):
-        assert module.maybe_consume_signed_record is tuning.consume_signed_record
         assert module.env_to_send_in_RPC is tuning.env_to_send
+    assert gossipsub_mod.maybe_consume_signed_record is tuning.consume_signed_record
+    assert pubsub_mod.maybe_consume_signed_record is tuning.consume_and_dedup      # the read loop's hook
     assert pubsub_mod.read_varint_prefixed_bytes_limited is tuning.read_rpc
     # guard_streams wraps the handler every inbound stream goes through
     import inspect
@@ -188,6 +193,81 @@ async def test_unsigned_publish_has_no_author_fields_and_signed_messages_are_dro
     assert pushed == []      # present, even empty: not StrictNoSign
     await pubsub.push_msg(ID(b"\x00\x01x"), rpc_pb2.Message(data=b"\x91\x01", topicIDs=["t"]))
     assert len(pushed) == 1
+
+
+async def test_copies_seen_or_being_validated_are_dropped_before_a_task_or_a_second_validation(monkeypatch):
+    from libp2p.peer.id import ID
+    from libp2p.pubsub.pb import rpc_pb2
+    from libp2p.tools.timed_cache.last_seen_cache import LastSeenCache
+
+    validated, release = [], trio.Event()
+
+    async def upstream_push(self, forwarder, msg):       # validation waits: copies arrive meanwhile
+        validated.append(forwarder)
+        await release.wait()
+        self.seen_messages.add(self._msg_id_constructor(msg))
+    monkeypatch.setattr(gossip_router.Pubsub, "push_msg", upstream_push)
+    a, b = ID(b"\x00\x01a"), ID(b"\x00\x01b")
+    pubsub = gossip_router.SafePubsub.__new__(gossip_router.SafePubsub)
+    pubsub.strict_signing, pubsub.early_dedup, pubsub._validating, pubsub.duplicates = False, True, set(), 0
+    pubsub.host = build_host(Identity.generate())       # a real host: the filter is per host
+    pubsub.seen_messages = LastSeenCache(60, 60)
+    pubsub._msg_id_constructor = lambda m: bytes(m.data)
+    tuning.dedup_inbound(pubsub.host, pubsub)
+    msg = rpc_pb2.Message(data=b"\x91\x01", topicIDs=["t"])
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(pubsub.push_msg, a, msg)
+        await trio.testing.wait_all_tasks_blocked()
+        rpc = rpc_pb2.RPC(publish=[msg, rpc_pb2.Message(data=b"\x91\x02", topicIDs=["t"])])
+        assert tuning.consume_and_dedup(rpc, pubsub.host, b)        # the read loop, before its spawn
+        assert [m.data for m in rpc.publish] == [b"\x91\x02"]       # the copy in flight is gone
+        await pubsub.push_msg(b, msg)           # one that got past the filter: no second validation
+        release.set()
+    assert validated == [a] and pubsub.duplicates == 2
+    rpc = rpc_pb2.RPC(publish=[msg])
+    assert tuning.consume_and_dedup(rpc, pubsub.host, b) and len(rpc.publish) == 0     # seen: dropped
+    await pubsub.push_msg(pubsub.my_id, msg)    # our own publish is never taken for a copy
+    assert validated == [a, pubsub.my_id]
+
+
+def test_a_pubsub_that_does_not_deliver_puts_nothing_on_its_subscription():
+    from libp2p.pubsub.pb import rpc_pb2
+
+    send, receive = trio.open_memory_channel(4)
+    pubsub = gossip_router.SafePubsub.__new__(gossip_router.SafePubsub)
+    pubsub.subscribed_topics_send, pubsub.subscribed_topics_receive = {"t": send}, {"t": receive}
+    msg = rpc_pb2.Message(data=b"\x91\x01", topicIDs=["t"])
+    pubsub.notify_subscriptions(msg)
+    assert receive.receive_nowait() == msg          # delivering, as upstream
+    pubsub.deliver = False
+    pubsub.notify_subscriptions(msg)
+    with pytest.raises(trio.WouldBlock):
+        receive.receive_nowait()
+
+
+def test_relays_reach_valued_peers_outside_a_mesh_of_strangers_up_to_d():
+    from libp2p.peer.id import ID
+    me, forwarder, honest, chosen, spare, *strangers = (ID(bytes([0, 2, i])) for i in range(9))
+    valued = {forwarder, honest, chosen, spare}
+    router = gossip_router.LeanGossipSub(["/meshsub/1.1.0"], 2, 2, 4, valued=lambda p: p in valued)
+    everyone = {forwarder, honest, chosen, spare, *strangers}
+    router.pubsub = SimpleNamespace(my_id=me, peer_topics={"t": everyone})
+    router.peer_protocol = {p: "/meshsub/1.1.0" for p in everyone}
+    router.mesh = {"t": {forwarder, *strangers}}         # attackers grafted first
+    peers = set(router._get_peers_to_send(["t"], forwarder, forwarder))
+    assert set(strangers) <= peers and forwarder not in peers
+    assert len(peers & valued) == 2 and router.valued_added == 2     # D valued peers, not all of them
+    router.mesh = {"t": {forwarder, honest, chosen}}     # a mesh of peers that count: nothing added
+    assert set(router._get_peers_to_send(["t"], forwarder, forwarder)) == {honest, chosen}
+    assert router.valued_added == 2
+
+
+def test_ihave_goes_to_degree_lazy_peers_and_none_when_zero():
+    router = gossip_router.LeanGossipSub(["/meshsub/1.1.0"], 2, 2, 4, degree_lazy=1)
+    assert router._get_adaptive_gossip_peers_count("t", 3) == 1
+    assert router._get_adaptive_gossip_peers_count("t", 40) == 10          # a quarter, as upstream
+    router.degree_lazy = 0
+    assert router._get_adaptive_gossip_peers_count("t", 40) == 0
 
 
 def test_own_unsigned_messages_are_flood_published_too():

@@ -36,6 +36,9 @@ class GossipConfig:
     degree_low: int = 2
     degree_high: int = 4
     heartbeat_s: float = 1.0        # py-libp2p's default of 120 s heals a mesh far too slowly
+    # D_lazy: non-mesh peers sent IHAVE (the ids of the last 3 heartbeats' messages) each
+    # heartbeat, at least this many (upstream's 6, or a quarter of the non-mesh peers if more).
+    degree_lazy: int = 6
     # py-libp2p applies this per forwarder *and* to our own publishes; our
     # pacer stays well under it and ``defence`` does the real per-peer limit.
     max_messages_per_s: float = 400.0
@@ -59,6 +62,10 @@ class GossipConfig:
     # signs every message (the policy before) and refuses unsigned ones: for
     # bench/network.py's same-run reference only; such a node gossips with no other.
     sign_messages: bool = False
+    # Copies of a message already seen, or still being validated, are dropped as they are
+    # read (net/tuning.py, 16): no task, no second validation, no second relay. False is
+    # py-libp2p's behaviour, for bench/network.py's same-run reference only.
+    early_dedup: bool = True
 
 
 @dataclass(frozen=True)

@@ -81,7 +81,7 @@ class NetService(Policing):
         tuning.advertise_circuits(host, self.reach.circuit_addrs)
         tuning.guard_streams(host, self._stream_failed)
         self.gossip = Gossip(host, self.config.gossip, self._intake, self.offence, self._allow,
-                             banned=self.banned)
+                             banned=self.banned, valued=self._valued)
         self.gossip.pubsub.on_failure = self._stream_failed
         self.discovery = Discovery(host, self.config.discovery, self.known,
                                    lambda pid: self.defence.is_banned(pid, trio.current_time()),
@@ -272,6 +272,13 @@ class NetService(Policing):
         if isinstance(request.get("subject"), bytes):
             await self.reach_member(request["subject"], within_s=5.0)    # a subject may run no node
         return await self.query_protocol.ask_all(request)
+
+    def _valued(self, peer: ID) -> bool:
+        """A peer whose member has weight for us, or one the owner chose: gossip relays reach it."""
+        key = key_of(peer)
+        if key is not None and not self.banned(peer) and self.port.weight_of(key) > 0:
+            return True
+        return bool(self.known.peers.get(peer.to_base58(), {}).get("chosen"))
 
     async def _intake(self, raws: list[bytes], peer: ID, source: str):
         return await self.port.intake(raws, key_of(peer), source)

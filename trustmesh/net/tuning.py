@@ -102,6 +102,34 @@ showed, per small message and per peer:
     owner's ``disconnect`` hold), so a peer the owner disconnected came back
     within seconds (test_everyday_net, under load). ``quiet_auto_connector``
     leaves it never started; our discovery is the one dialler.
+15. Honest gossip lost through a node under attack (tests/test_hostile_peers.py:
+    p95 12-56 s): not the 32-slot queues (the node under attack dropped no
+    outbound RPC; ``LeanGossipSub.dropped`` counts them now), but the mesh.
+    A node keeps D=2..4 mesh peers, whoever grafted; a dozen attacker hosts
+    grafting it filled it, the honest peer was outside, and relays reached
+    it only by IHAVE or the next sync (32 of 148 relays in one run).
+    ``LeanGossipSub._add_valued`` relays also to peers that count for us
+    (weight, or chosen), up to D of them, whatever the mesh. Upstream also
+    hard-codes D_lazy = 6 (``_get_adaptive_gossip_peers_count``); it is
+    ``gossip.degree_lazy`` here, measured (bench/network.py --services).
+16. Duplicates. Each record reaches a node from every mesh peer that relays
+    it (and by flood publish), and pubsub's read loop spawns a service task
+    (a FunctionTask: cancel scope, event, task tree) per message before
+    ``push_msg`` finds it seen; worse, a copy that arrives while the first
+    is still being validated is not "seen" yet, so it is validated again
+    (an intake call) and relayed again to every mesh peer, and the longer
+    validation waits under load, the more of them. ``SafePubsub`` keeps the
+    ids being validated; the read loop's call of the envelope check
+    (``consume_and_dedup``, the one hook between the parse and the spawn)
+    drops messages seen or being validated, and ``push_msg`` drops an
+    in-flight copy that got past it. A copy is dropped only when the first
+    is already decided or will be; the verdict is the message's (its
+    content's), as upstream's validation cache already makes it.
+17. Every validated message was also put on our subscription's channel
+    (32 slots) and taken off by a task that throws it away (the validator
+    has already taken the records in); under load the channel overflowed
+    with a warning logged per message. ``SafePubsub.deliver = False`` (set
+    by ``Gossip``) skips it; the subscription stays, as the router needs.
 
 Everything here is pinned to libp2p==0.8.1 (pyproject.toml). ``UPSTREAM``
 holds a hash of the source of every upstream function we replace, override
@@ -155,6 +183,9 @@ UPSTREAM = {
     "libp2p.pubsub.pubsub:Pubsub.publish": "5e875e00e471afb8",
     "libp2p.pubsub.mcache:MessageCache.put": "bb1f483342005e12",
     "libp2p.pubsub.gossipsub:GossipSub._check_equivocation": "4fc307cdaab33ada",
+    "libp2p.pubsub.gossipsub:GossipSub._get_adaptive_gossip_peers_count": "9649a5fc46dd311c",
+    "libp2p.pubsub.gossipsub:GossipSub._handle_dropped_rpc": "c81733f1db845ea1",
+    "libp2p.pubsub.pubsub:Pubsub.notify_subscriptions": "2fb1385e4bbf3c0a",
     # NAT (net/reach/): overridden, or relied on as read
     "libp2p.host.basic_host:BasicHost.get_addrs": "9d79f88eb0d4824b",
     "libp2p.host.autonat.autonat:AutoNATService._handle_dial": "6feb7f3c283d8f99",
@@ -205,6 +236,27 @@ def consume_signed_record(msg, host, peer_id) -> bool:
         while len(known) > _KNOWN_ENVELOPES:
             known.popitem(last=False)
     return ok
+
+
+# host -> its pubsub, for the read loop's filter of messages already seen (see 15)
+_dedup: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def dedup_inbound(host, pubsub) -> None:
+    """Let ``host``'s pubsub read loop drop messages ``pubsub.known_message(msg)`` says it has (see 15)."""
+    _dedup[host] = pubsub
+
+
+def consume_and_dedup(msg, host, peer_id) -> bool:
+    """``consume_signed_record`` as pubsub's read loop calls it, which then drops known messages (see 15)."""
+    if not consume_signed_record(msg, host, peer_id):
+        return False
+    pubsub = _dedup.get(host)
+    if pubsub is not None and len(msg.publish):
+        for i in range(len(msg.publish) - 1, -1, -1):
+            if pubsub.known_message(msg.publish[i]):
+                del msg.publish[i]
+    return True
 
 
 def accepted_envelope(host, peer_id) -> bytes | None:
@@ -341,6 +393,7 @@ def install() -> None:
     for module in (_gossipsub_mod, _pubsub_mod):
         module.maybe_consume_signed_record = consume_signed_record
         module.env_to_send_in_RPC = env_to_send
+    _pubsub_mod.maybe_consume_signed_record = consume_and_dedup
     _pubsub_mod.read_varint_prefixed_bytes_limited = read_rpc
     from trustmesh.net.reach import punch
     punch.install()

@@ -48,12 +48,31 @@ def message_id(msg) -> bytes:
     return content_id(msg.data)
 
 
+class PerSecond:
+    """``fn(peer)`` remembered for a second: the router asks it per relay, weights change slowly."""
+
+    def __init__(self, fn: Callable[[ID], bool]) -> None:
+        self._fn = fn
+        self._known: dict = {}
+        self._since = 0.0
+
+    def __call__(self, peer: ID) -> bool:
+        now = trio.current_time()
+        if now - self._since >= 1.0:
+            self._known, self._since = {}, now
+        found = self._known.get(peer)
+        if found is None:
+            found = self._known[peer] = bool(self._fn(peer))
+        return found
+
+
 class Gossip:
     """The records topic of one host."""
 
     def __init__(self, host: IHost, config: GossipConfig, intake: Intake, offence: Offence,
                  allowed: Callable[[ID, int], bool],
-                 banned: Callable[[ID], bool] = lambda peer: False) -> None:
+                 banned: Callable[[ID], bool] = lambda peer: False,
+                 valued: Callable[[ID], bool] = lambda peer: False) -> None:
         self.host = host
         self.config = config
         self._offence = offence
@@ -69,6 +88,8 @@ class Gossip:
             eclipse_protection_enabled=False,   # all peers share one IP on loopback / a LAN
             adaptive_gossip_enabled=False,      # see gossip/router.LeanGossipSub
             msg_id=message_id,
+            degree_lazy=config.degree_lazy,
+            valued=PerSecond(valued),
         )
         self.pubsub = SafePubsub(
             host, self.router, msg_id_constructor=message_id,
@@ -77,7 +98,9 @@ class Gossip:
             max_concurrent_validator_count=config.validation_concurrency,
             validation_cache_size=10_000,
             validation_timeout=60.0,   # intake waits behind sync batches; a timeout would drop the message
+            early_dedup=config.early_dedup,
         )
+        self.pubsub.deliver = False     # the validator takes records in; nobody reads the subscription
         self.queue = PublishQueue(config.batch_records, config.batch_bytes)
         self.batcher = IntakeBatcher(intake)
         self._wake = trio.Event()
@@ -134,7 +157,8 @@ class Gossip:
         await self.batcher.run()
 
     async def run_drain(self) -> None:
-        """Empty the subscription: records were taken in by the validator already."""
+        """Empty the subscription (nothing is delivered to it: ``pubsub.deliver`` is False, see
+        net/tuning.py 17; kept for a pubsub that delivers): the validator took the records in."""
         while True:
             await self._subscription.get()
 
