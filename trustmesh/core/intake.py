@@ -39,6 +39,7 @@ from trustmesh.net.ports import IntakeReport
 from trustmesh.protocol.records import Attestation, Deal, KeyEvent, Record
 from trustmesh.protocol.validate import LINK
 from trustmesh.store import ACCEPTED, DUPLICATE, FORK, IngestResult, Store
+from trustmesh.store.checks import STRANGERS
 
 SMALL = 8               # records ingested right on the event loop when the worker is idle
 OWNER_SOURCES = ("local", "import")     # records the owner brings: no quota, gossiped by us
@@ -131,12 +132,15 @@ class Intake:
         self.quota = quota
         self._waiting: deque[Fresh] = deque()
         self._refused_links: list[bytes] = []
+        self._over_quota: list[tuple[bytes, bytes]] = []
         self._lock = threading.Lock()
         self._preparing = trio.Lock()
         # set by the node: where announcements go
         self.on_fresh: list[Callable[[list[Fresh]], None]] = []
         # ids of records a peer sent that a link rule refuses (see Node._index_refused)
         self.on_link_refused: list[Callable[[list[bytes]], None]] = []
+        # (id, author) of records a peer sent that the strangers' quota refused (Node.withheld)
+        self.on_over_quota: list[Callable[[list[tuple[bytes, bytes]]], None]] = []
         self.counters = {"accepted": 0, "duplicate": 0, "rejected": 0}   # what peers sent
         # peers the owner chose (bootstrap, connect): what they hand over counts against the
         # strangers' total quota but not its hourly rate, so a newcomer can catch up
@@ -153,7 +157,7 @@ class Intake:
     def _prepare(self, raws: list[bytes], source: str, peer: bytes | None) -> _Batch:
         """Hash ``raws`` and start their checks in the store's pool (any thread, no lock)."""
         owner = source in OWNER_SOURCES
-        rated = not owner and not (peer is not None and (self.weight_of(peer) > 0 or peer in self.chosen))
+        rated = not owner and self.rated(peer)
         now = self.clock()
         prepared = self.store.prepare(raws, now, precheck=None if owner else partial(self._may_store, rated))
         return _Batch(raws, source, peer, owner, rated, now, prepared)
@@ -167,11 +171,18 @@ class Intake:
                  for res, raw in zip(results, raws) if res.status == ACCEPTED]
         refused = [] if batch.owner else [
             res.id for res in results if res.status == "rejected" and res.fault == LINK and res.id]
+        over = [] if batch.owner else [
+            (res.id, res.record.author) for res in results if res.reason == STRANGERS and res.record]
         with self._lock:
             self._waiting.extend(fresh)
             self._refused_links.extend(refused)
+            self._over_quota.extend(over)
             self._count(results, source)
         return results
+
+    def rated(self, peer: bytes | None) -> bool:
+        """True when what ``peer`` sends is held to the strangers' hourly rate (neither weight nor chosen)."""
+        return not (peer is not None and (self.weight_of(peer) > 0 or peer in self.chosen))
 
     def _admit(self, rated: bool, record: Record) -> bool:
         if self.weight_of(record.author) > 0:
@@ -200,12 +211,16 @@ class Intake:
             fresh = list(self._waiting)
             self._waiting.clear()
             refused, self._refused_links = self._refused_links, []
+            over, self._over_quota = self._over_quota, []
         if fresh:
             for listener in self.on_fresh:
                 listener(fresh)
         if refused:
             for listener in self.on_link_refused:
                 listener(refused)
+        if over:
+            for listener in self.on_over_quota:
+                listener(over)
         return fresh
 
     async def take(self, worker, raws: list[bytes], source: str, peer: bytes | None = None) -> IntakeReport:

@@ -26,7 +26,7 @@ from trustmesh.errors import StoreError, UsageError
 from trustmesh.protocol.records import Attestation, Record, Reply, Retraction, decode
 from trustmesh.protocol.validate import link_target
 from trustmesh.protocol.validate import LINK, MALFORMED, QUOTA
-from trustmesh.store.checks import HELD, JOB, check_job, link_problem
+from trustmesh.store.checks import HELD, JOB, STRANGERS, check_job, link_problem
 from trustmesh.store.db import Database
 from trustmesh.store.keys import VOID_REASON, member_of_key
 from trustmesh.store.schema import COLUMNS, KEYEVENT
@@ -207,7 +207,7 @@ class Ingest(Database):
                             if reason is None and record.TYPE == KEYEVENT and self._key_events_full(conn, record.member, job_keyed):
                                 reason, fault = "this node holds as many key events about this member as it keeps", QUOTA
                             if reason is None and admit is not None and not admit(record):
-                                reason, fault = "over the quota for records by strangers", QUOTA
+                                reason, fault = STRANGERS, QUOTA
                             if reason is not None:
                                 results[i] = IngestResult(rid, REJECTED, reason, record, fault)
                                 continue
