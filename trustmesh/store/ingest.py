@@ -35,7 +35,7 @@ ACCEPTED, DUPLICATE, REJECTED = "accepted", "duplicate", "rejected"
 FORK = "fork"   # the reason of an accepted record that proves its author forked
 
 _LINKED = frozenset((Attestation.TYPE, Retraction.TYPE, Reply.TYPE))   # types that may point at a record
-_BULK = 256     # rows per INSERT statement: one GIL release per statement, not per row
+_SHAPES = (256, 64, 16, 4, 1)   # rows per INSERT statement: one GIL release per statement, not per row
 _ROW = "(" + ",".join("?" * len(COLUMNS)) + ")"
 # OR IGNORE, not ON CONFLICT(id) DO NOTHING: a statement that may abort half-way (on any
 # other constraint) keeps a statement journal, a copy of every page it touches, and a
@@ -310,12 +310,19 @@ def _insert_rows(conn: sqlite3.Connection, rows: list[tuple]) -> int:
     Multi-row statements: executemany releases and retakes the GIL around
     every row, and each retake waits for whichever thread holds it (the
     decoder), a convoy that halved ingest speed. A statement of 256 rows
-    retakes it once.
+    retakes it once. Only the row counts of ``_SHAPES`` are used (a batch of
+    300 is 256 + 16 + 16 + 4 + 4 + 4): every row count is a statement of
+    its own in the connection's statement cache, and a 256-row one holds
+    hundreds of KiB, so one per count grew the writer's memory for as long
+    as the node ran.
     """
     before = conn.total_changes
-    for start in range(0, len(rows), _BULK):
-        part = rows[start:start + _BULK]
-        conn.execute(_INSERT.format(rows=",".join([_ROW] * len(part))), [v for row in part for v in row])
+    start = 0
+    for size in _SHAPES:
+        while len(rows) - start >= size:
+            part = rows[start:start + size]
+            conn.execute(_INSERT.format(rows=",".join([_ROW] * size)), [v for row in part for v in row])
+            start += size
     return conn.total_changes - before
 
 
