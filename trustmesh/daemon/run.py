@@ -52,7 +52,7 @@ def setup_logging(verbose: bool = False, level: str = "info", fmt: str = "auto",
 
 
 def fix_malloc_thresholds() -> bool:
-    """Keep glibc's mmap threshold at its 128 KiB default; True if set (glibc only).
+    """Keep glibc's mmap threshold at its 128 KiB default, and two heaps; True if set (glibc only).
 
     Why: glibc raises the threshold to the size of every large block freed
     (up to 32 MiB), after which the node's growing arrays (sync index,
@@ -70,7 +70,11 @@ def fix_malloc_thresholds() -> bool:
         mallopt = libc.mallopt
     except (OSError, AttributeError):       # not glibc: nothing to fix
         return False
-    M_MMAP_THRESHOLD = -3
+    M_MMAP_THRESHOLD, M_ARENA_MAX = -3, -8
+    # Two heaps, not eight per core: Python runs one thread at a time (the GIL), so more
+    # heaps buy no speed, and each keeps its own free space (soak, 220 s: +11.4 MiB, +12.4 to
+    # +14.5 with glibc's default).
+    mallopt(M_ARENA_MAX, 2)
     return bool(mallopt(M_MMAP_THRESHOLD, 128 * 1024))
 
 
