@@ -120,6 +120,7 @@ def main() -> int:
         made: list[tuple[int, str]] = []
         failures: list[str] = []
         rss: list[list[float]] = [[] for _ in net]
+        held: list[list[int]] = [[] for _ in net]     # records each node held at each sample
         lock = threading.Lock()
         duration = args.minutes * 60
 
@@ -154,6 +155,7 @@ def main() -> int:
                 if now >= next_sample:
                     for k, node in enumerate(net):
                         rss[k].append(node.rss_mb())
+                        held[k].append(len(node.records))
                     next_sample += 10
                 while next_make <= now:
                     pool.submit(make)
@@ -173,6 +175,7 @@ def main() -> int:
         errors = [e for n in net for e in log_errors(n)]
         for k, node in enumerate(net):
             rss[k].append(node.rss_mb())
+            held[k].append(len(node.records))
 
     print(f"records made: {len(made)} in {elapsed:.0f} s ({len(made) / elapsed:.1f}/s); API calls failed: "
           f"{len(failures)}; every record on every node: {delivered} (missing {missing}; settled "
@@ -193,8 +196,10 @@ def main() -> int:
         growth = (max(curve[warm:]) - base) / base
         worst = max(worst, growth)
         step = max(1, len(curve) // 12)
+        taken = held[k][-1] - held[k][warm]
+        per = (max(curve[warm:]) - base) * 2**20 / taken if taken > 0 else float("nan")
         print(f"  node {k} RSS MiB (every {10 * step} s): {' '.join(f'{v:.0f}' for v in curve[::step])}"
-              f"  growth after warm-up {growth:+.1%}")
+              f"  growth after warm-up {growth:+.1%} ({per:.0f} bytes per record taken since)")
     print(f"worst RSS growth after warm-up: {worst:+.1%} (limit +10%)")
     ok = missing == 0 and not errors and worst < 0.10
     print("PASS" if ok else "FAIL")

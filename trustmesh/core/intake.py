@@ -43,6 +43,7 @@ from trustmesh.net.ports import IntakeReport
 from trustmesh.protocol.records import Attestation, Deal, KeyEvent, Record
 from trustmesh.protocol.validate import LINK
 from trustmesh.store import ACCEPTED, DUPLICATE, FORK, IngestResult, Store
+from trustmesh.store.checks import STRANGERS
 
 SMALL = 8               # records ingested right on the event loop when the worker is idle
 OWNER_SOURCES = ("local", "import")     # records the owner brings: no quota, gossiped by us
@@ -139,6 +140,7 @@ class Intake:
         self.quota = quota
         self._waiting: deque[Fresh] = deque()
         self._refused_links: list[bytes] = []
+        self._over_quota: list[tuple[bytes, bytes]] = []
         self._lock = threading.Lock()
         self._preparing = trio.Lock()
         # set by the node: where announcements go
@@ -148,6 +150,8 @@ class Intake:
         self.on_link_refused: list[Callable[[list[bytes]], None]] = []
         self.on_unparked: list[Callable[[list[bytes]], None]] = []
         self._unparked: list[bytes] = []
+        # (id, author) of records a peer sent that the strangers' quota refused (Node.withheld)
+        self.on_over_quota: list[Callable[[list[tuple[bytes, bytes]]], None]] = []
         self.counters = {"accepted": 0, "duplicate": 0, "rejected": 0}   # what peers sent
         # peers the owner chose (bootstrap, connect): what they hand over counts against the
         # strangers' total quota but not its hourly rate, so a newcomer can catch up
@@ -164,7 +168,7 @@ class Intake:
     def _prepare(self, raws: list[bytes], source: str, peer: bytes | None) -> _Batch:
         """Hash ``raws`` and start their checks in the store's pool (any thread, no lock)."""
         owner = source in OWNER_SOURCES
-        rated = not owner and not (peer is not None and (self.weight_of(peer) > 0 or peer in self.chosen))
+        rated = not owner and self.rated(peer)
         now = self.clock()
         prepared = self.store.prepare(raws, now, precheck=None if owner else partial(self._may_store, rated))
         return _Batch(raws, source, peer, owner, rated, now, prepared)
@@ -181,13 +185,20 @@ class Intake:
         refused = [] if batch.owner else [
             res.id for res in results if res.status == "rejected" and res.fault == LINK and res.id]
         unparked = self.store.pop_unparked()
+        over = [] if batch.owner else [
+            (res.id, res.record.author) for res in results if res.reason == STRANGERS and res.record]
         with self._lock:
             self._waiting.extend(fresh)
             self._refused_links.extend(refused)
             self._unparked.extend(unparked)
+            self._over_quota.extend(over)
             self._count(results, source)
             self._count([res for res, _ in revived], PARKED)
         return results
+
+    def rated(self, peer: bytes | None) -> bool:
+        """True when what ``peer`` sends is held to the strangers' hourly rate (neither weight nor chosen)."""
+        return not (peer is not None and (self.weight_of(peer) > 0 or peer in self.chosen))
 
     def _admit(self, rated: bool, record: Record) -> bool:
         if self.weight_of(record.author) > 0:
@@ -217,10 +228,12 @@ class Intake:
             self._waiting.clear()
             refused, self._refused_links = self._refused_links, []
             unparked, self._unparked = self._unparked, []
+            over, self._over_quota = self._over_quota, []
         if fresh:
             for listener in self.on_fresh:
                 listener(fresh)
-        for ids, listeners in ((refused, self.on_link_refused), (unparked, self.on_unparked)):
+        for ids, listeners in ((refused, self.on_link_refused), (unparked, self.on_unparked),
+                               (over, self.on_over_quota)):
             if ids:
                 for listener in listeners:
                     listener(ids)

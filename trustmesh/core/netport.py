@@ -17,9 +17,8 @@ class NetPort:
     def __init__(self, node) -> None:
         self._node = node
 
-    @property
-    def sync_index(self):
-        return self._node.sync_index
+    def sync_index_for(self, peer: bytes):
+        return self._node.index_for(peer)
 
     async def intake(self, raws: list[bytes], peer: bytes | None, source: str) -> IntakeReport:
         node = self._node

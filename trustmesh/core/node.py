@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Iterable
 from contextlib import asynccontextmanager
 from functools import partial
@@ -31,6 +32,7 @@ from trustmesh.core.intake import PARKED, PUBLISHED, Fresh, Intake, Quota, chang
 from trustmesh.core.ledger import Ledger, now_ms
 from trustmesh.core.reading import Reading
 from trustmesh.core.trustview import TrustEngine, Weights, cache_beside
+from trustmesh.core.withheld import Withheld
 from trustmesh.core.worker import StoreWorker
 from trustmesh.crypto.ids import member_key, peer_id
 from trustmesh.errors import KeyFileError, NetworkError, UsageError
@@ -38,6 +40,7 @@ from trustmesh.net.config import NetConfig, with_peers
 from trustmesh.net.peers.known import KnownPeers
 from trustmesh.protocol.records import Deal
 from trustmesh.protocol.sync.index import SyncIndex
+from trustmesh.protocol.sync.union import IndexUnion
 from trustmesh.store import IngestResult, StoredRecord
 from trustmesh.trust import DEFAULT, TrustConfig
 
@@ -75,6 +78,8 @@ class Node(Reading, Dealing):
         self.intake.on_fresh.append(self._announced)
         self.intake.on_link_refused.append(self._index_refused)
         self.intake.on_unparked.append(self._unindex_refused)
+        self.withheld = Withheld(defence.over_quota_hold_s, defence.over_quota_withheld)
+        self.intake.on_over_quota.append(lambda refused: self.withheld.add(refused, time.monotonic()))
         self.intake.chosen.update(_peer_keys(self.config.discovery.bootstrap))
         self._refused_indexed = 0
         ledger.ingest_own = partial(self.intake.store_records, source="local")
@@ -109,6 +114,7 @@ class Node(Reading, Dealing):
         await self.worker.read(self.weights.refresh, now_ms())
         counts = await self.worker.read(self.store.author_counts)
         self.quota.held = sum(n for author, n in counts.items() if self.weight_of(author) <= 0)
+        self.withheld.forget_authors(lambda author: self.weight_of(author) > 0)    # room came: sync brings them
 
     # ---- after the intake committed records ------------------------------------
 
@@ -118,6 +124,8 @@ class Node(Reading, Dealing):
             late = sum(1 for f in fresh if f.source == PARKED and f.id in self.sync_index)
             self._refused_indexed = max(0, self._refused_indexed - late)    # held now, not refused
             self.sync_index.add([f.id for f in fresh])
+            if len(self.withheld):
+                self.withheld.forget(f.id for f in fresh)
             voided = self.store.pop_voided()
             if voided:
                 self.sync_index.discard(voided)
@@ -166,6 +174,15 @@ class Node(Reading, Dealing):
         gone = [rid for rid in ids if rid in self.sync_index]     # never held: only refused ones
         self.sync_index.discard(gone)
         self._refused_indexed = max(0, self._refused_indexed - len(gone))
+
+    def index_for(self, peer: bytes) -> SyncIndex | IndexUnion:
+        """What a sync with ``peer`` answers for: the records held, and the ones withheld
+        (``withheld.py``) when what ``peer`` sends would be refused now (it is held to the
+        hourly rate, or the strangers' total is full); a peer the quota lets through syncs
+        with the held ids alone, so it brings what a rated peer's refusal withheld."""
+        if not len(self.withheld) or not (self.intake.rated(peer) or self.quota.room() == 0):
+            return self.sync_index
+        return IndexUnion(self.sync_index, self.withheld.index(time.monotonic()))
 
     async def _announce_forks(self) -> None:
         """Tell the user and every peer: both records of each fork proof are gossiped.
@@ -286,7 +303,7 @@ class Node(Reading, Dealing):
         peers = {pid: {**stats, "finished": iso(int(stats["finished"] * 1000))} if stats.get("finished") else stats
                  for pid, stats in (self.net.sync_stats if self.net else {}).items()}   # ISO, as every time shown
         return {"peers": peers, "intake": intake,
-                "quota_held": self.quota.held, "quota_limit": self.quota.limit}
+                "quota_held": self.quota.held, "quota_limit": self.quota.limit, "withheld": len(self.withheld)}
 
     async def count(self) -> int:
         """How many records the store holds."""

@@ -51,9 +51,37 @@ def setup_logging(verbose: bool = False, level: str = "info", fmt: str = "auto",
     configure(level, fmt, levels or {}, verbose)
 
 
+def fix_malloc_thresholds() -> bool:
+    """Keep glibc's mmap threshold at its 128 KiB default, and two heaps; True if set (glibc only).
+
+    Why: glibc raises the threshold to the size of every large block freed
+    (up to 32 MiB), after which the node's growing arrays (sync index,
+    trust columns: reallocated a little larger each time) come from the
+    heap and leave holes there that later blocks do not fit, so the heap
+    only grows. Fixed, a large block is its own mapping, given back to the
+    system when freed. Measured in the soak (5 nodes, 20 records/s, 220 s):
+    free heap bytes +6 MiB with upstream's dynamic threshold, +3 MiB fixed;
+    RSS +12.4 to +14.5 MiB against +8.8 (docs/reliability.md).
+    """
+    import ctypes
+    import ctypes.util
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):       # not glibc: nothing to fix
+        return False
+    M_MMAP_THRESHOLD, M_ARENA_MAX = -3, -8
+    # Two heaps, not eight per core: Python runs one thread at a time (the GIL), so more
+    # heaps buy no speed, and each keeps its own free space (soak, 220 s: +11.4 MiB, +12.4 to
+    # +14.5 with glibc's default).
+    mallopt(M_ARENA_MAX, 2)
+    return bool(mallopt(M_MMAP_THRESHOLD, 128 * 1024))
+
+
 async def run(home: Home, *, config, passphrase: bytes | None, api_tcp: str | None = None,
               metrics_tcp: str | None = None, out=print) -> None:
     """Run a node with ``config`` (a NetConfig) until SIGINT/SIGTERM/SIGHUP."""
+    fix_malloc_thresholds()
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
         async def until_signalled() -> None:
             async for signum in signals:

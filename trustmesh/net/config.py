@@ -104,6 +104,12 @@ class DefenceConfig:
     # beyond it are dropped too; sync brings them once someone with weight vouches.
     unweighted_per_hour: int = 2_000
     reach_refresh_s: float = 10.0   # recompute the weighted set at most this often
+    # A record the strangers' quota refused is answered for in sync as if held, for this
+    # long, toward peers the quota holds back, so they stop offering it in every session
+    # (core/withheld.py); at most this many at once (the oldest are offered again). At most
+    # an hour: the hourly room refills in an hour, and the record comes once it is let go.
+    over_quota_hold_s: float = 600.0
+    over_quota_withheld: int = 20_000
 
 
 @dataclass(frozen=True)

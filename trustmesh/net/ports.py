@@ -12,6 +12,7 @@ from typing import Protocol
 
 from trustmesh.protocol.query.session import QueryRequest
 from trustmesh.protocol.sync.index import SyncIndex
+from trustmesh.protocol.sync.union import IndexUnion
 
 
 @dataclass
@@ -43,9 +44,10 @@ class IntakeReport:
 class NodePort(Protocol):
     """The node as the network side sees it."""
 
-    @property
-    def sync_index(self) -> SyncIndex:
-        """The ids of every record held, kept current by the intake."""
+    def sync_index_for(self, peer: bytes) -> SyncIndex | IndexUnion:
+        """The ids a sync with ``peer`` answers for: every record held (kept current by the
+        intake), and toward a peer whose records the node would refuse now, the records it
+        refused over quota lately (so that the peer does not offer them again)."""
 
     async def intake(self, raws: list[bytes], peer: bytes | None, source: str) -> IntakeReport:
         """Verify and store records that came from ``peer`` by ``source`` (gossip, sync, query, deal)."""

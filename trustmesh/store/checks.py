@@ -27,6 +27,7 @@ except ImportError:     # pragma: no cover - another PyNaCl layout: use its publ
     _ffi = _sodium = None
 
 HELD = "already held"       # the reason a job gives for a record it did not check again
+STRANGERS = "over the quota for records by strangers"   # the reason of a refusal by the strangers' quota
 _TWO_SIGNERS = (Deal.TYPE, KeyEvent.TYPE)
 JOB = 256                   # records per pool job: small enough to start early, large enough to amortize
 
@@ -55,7 +56,7 @@ def check_job(raws: list[bytes], ids: list[bytes], held: set[bytes], now_ms: int
             out.append((None if isinstance(exc, DecodeError) else record, fault_of(exc), str(exc), None))
             continue
         if precheck is not None and not precheck(record.author):
-            out.append((record, QUOTA, "over the quota for records by strangers", None))
+            out.append((record, QUOTA, STRANGERS, None))
             continue
         out.append((record, None, None, row(rid, record, raw, now_ms)))
     opened = _Opener()

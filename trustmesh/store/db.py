@@ -21,7 +21,7 @@ from pathlib import Path
 from trustmesh.errors import StoreError
 from trustmesh.store.schema import connect
 
-CHUNK = 500     # ids per "IN (...)" statement (SQLite's default limit is 999 variables)
+CHUNK = 512     # ids per "IN (...)" statement (SQLite's default limit is 999 variables)
 
 
 class Database:
@@ -67,9 +67,17 @@ class Database:
             self._conn.close()
 
     def _in_chunks(self, sql: str, ids: Sequence, conn: sqlite3.Connection | None = None) -> Iterator[tuple]:
-        """Rows of ``sql`` (holding one ``{marks}``) for ``ids``, CHUNK at a time."""
+        """Rows of ``sql`` (holding one ``{marks}``) for ``ids``, CHUNK at a time.
+
+        Each chunk is padded to a power of two by repeating its last id (an
+        id twice in ``IN`` matches its row once): every connection caches
+        its prepared statements (128), and one per list length, up to 500,
+        grew the store's statement memory for as long as the node ran
+        (the soak: +1.7 MiB in four minutes); ten shapes stay ten.
+        """
         for start in range(0, len(ids), CHUNK):
             chunk = list(ids[start:start + CHUNK])
+            chunk += chunk[-1:] * ((1 << (len(chunk) - 1).bit_length()) - len(chunk))
             statement = sql.format(marks=",".join("?" * len(chunk)))
             if conn is not None:
                 yield from conn.execute(statement, chunk)

@@ -28,7 +28,7 @@ from trustmesh.errors import StoreError, UsageError
 from trustmesh.protocol.records import Attestation, Record, Reply, Retraction, decode
 from trustmesh.protocol.validate import link_target
 from trustmesh.protocol.validate import LINK, MALFORMED, QUOTA
-from trustmesh.store.checks import HELD, JOB, check_job, link_problem
+from trustmesh.store.checks import HELD, JOB, STRANGERS, check_job, link_problem
 from trustmesh.store.keys import VOID_REASON, member_of_key
 from trustmesh.store.parked import PARKED_NOTE, Parked, waits_on_keys
 from trustmesh.store.results import ACCEPTED, DUPLICATE, FORK, REJECTED, IngestResult
@@ -36,7 +36,7 @@ from trustmesh.store.schema import COLUMNS, KEYEVENT
 
 
 _LINKED = frozenset((Attestation.TYPE, Retraction.TYPE, Reply.TYPE))   # types that may point at a record
-_BULK = 256     # rows per INSERT statement: one GIL release per statement, not per row
+_SHAPES = (256, 64, 16, 4, 1)   # rows per INSERT statement: one GIL release per statement, not per row
 _ROW = "(" + ",".join("?" * len(COLUMNS)) + ")"
 # OR IGNORE, not ON CONFLICT(id) DO NOTHING: a statement that may abort half-way (on any
 # other constraint) keeps a statement journal, a copy of every page it touches, and a
@@ -205,7 +205,7 @@ class Ingest(Parked):
                             if reason is None and record.TYPE == KEYEVENT and self._key_events_full(conn, record.member, job_keyed):
                                 reason, fault = "this node holds as many key events about this member as it keeps", QUOTA
                             if reason is None and admit is not None and not admit(record):
-                                reason, fault = "over the quota for records by strangers", QUOTA
+                                reason, fault = STRANGERS, QUOTA
                             if reason is not None:
                                 results[i] = IngestResult(rid, REJECTED, reason, record, fault)
                                 continue
@@ -318,12 +318,19 @@ def _insert_rows(conn: sqlite3.Connection, rows: list[tuple]) -> int:
     Multi-row statements: executemany releases and retakes the GIL around
     every row, and each retake waits for whichever thread holds it (the
     decoder), a convoy that halved ingest speed. A statement of 256 rows
-    retakes it once.
+    retakes it once. Only the row counts of ``_SHAPES`` are used (a batch of
+    300 is 256 + 16 + 16 + 4 + 4 + 4): every row count is a statement of
+    its own in the connection's statement cache, and a 256-row one holds
+    hundreds of KiB, so one per count grew the writer's memory for as long
+    as the node ran.
     """
     before = conn.total_changes
-    for start in range(0, len(rows), _BULK):
-        part = rows[start:start + _BULK]
-        conn.execute(_INSERT.format(rows=",".join([_ROW] * len(part))), [v for row in part for v in row])
+    start = 0
+    for size in _SHAPES:
+        while len(rows) - start >= size:
+            part = rows[start:start + size]
+            conn.execute(_INSERT.format(rows=",".join([_ROW] * size)), [v for row in part for v in row])
+            start += size
     return conn.total_changes - before
 
 

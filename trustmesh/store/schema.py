@@ -134,6 +134,15 @@ CONTESTED = f"""(r.type = {ATTESTATION} AND EXISTS (SELECT 1 FROM records x WHER
     AND x.target = r.id AND x.author = r.subject AND x.positive = 0))"""
 
 
+# Each connection's page cache, in KiB: what it holds grows with the file up to this, and stays.
+# The writer's was 32 MiB, for a bulk ingest's random index pages; measured on 150,000 records
+# in batches of 4,096 (the sync's), 2, 4, 8 and 32 MiB cost the same CPU within noise
+# (16.1-18.2 s: the kernel's page cache serves the misses), while in the soak the 32 MiB
+# filled at ~0.9 KiB per record held, the largest part of the node's RSS growth (docs/reliability.md).
+WRITER_CACHE_KIB = 4096
+READER_CACHE_KIB = 2048     # SQLite's default (2,000 KiB), stated: readers are one per thread
+
+
 def connect(path: Path, *, writer: bool) -> sqlite3.Connection:
     """A connection to the store file with the store's settings (readers are query-only)."""
     conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
@@ -142,12 +151,12 @@ def connect(path: Path, *, writer: bool) -> sqlite3.Connection:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
-        # Ingest writes B-tree pages at random (ids, authors, subjects): a page cache that
-        # holds the indexes and rarer checkpoints halve the kernel time of a bulk ingest.
-        conn.execute("PRAGMA cache_size=-32768")            # KiB, allocated as used
+        conn.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")     # allocated as used, up to this
+        # Rarer checkpoints halve the kernel time of a bulk ingest.
         conn.execute("PRAGMA wal_autocheckpoint=8192")      # pages
         conn.execute("PRAGMA journal_size_limit=67108864")  # bytes kept after a checkpoint
     else:
+        conn.execute(f"PRAGMA cache_size=-{READER_CACHE_KIB}")
         conn.execute("PRAGMA query_only=1")
     return conn
 

@@ -109,6 +109,11 @@ class LeanGossipSub(GossipSub):
         # GossipSub.publish, so the flag cannot be seen by another message's task.
         self._small_message = len(pubsub_msg.data) <= IDONTWANT_THRESHOLD
         await super().publish(msg_forwarder, pubsub_msg)
+        if not self.adaptive_gossip_enabled:
+            # upstream appends a timestamp per message published or relayed, and prunes the list
+            # only in the adaptive-gossip health check, which we turn off: one float per message
+            # for ever (found by the soak, docs/reliability.md)
+            self.recent_message_deliveries.clear()
 
     async def _emit_idontwant_for_message(self, msg_id, topic_ids) -> None:
         if self._small_message:

@@ -86,7 +86,7 @@ class SyncProtocol:
 
     async def _session(self, stream, peer: ID, initiator: bool) -> dict:
         port, cfg = self.port, self.config
-        session = SyncSession(port.sync_index, initiator=initiator, limits=SyncLimits())
+        session = SyncSession(port.sync_index_for(key_of(peer)), initiator=initiator, limits=SyncLimits())
         stats: dict[str, Any] = {"peer": peer.to_base58(), "initiator": initiator, "result": "failed",
                                  "accepted": 0}
         started = time.monotonic()

@@ -237,10 +237,13 @@ class SyncIndex:
 
     def fingerprint_at(self, i: int, j: int) -> tuple[int, bytes]:
         """(count, fingerprint) of the ids at positions i..j-1."""
+        return j - i, fingerprint_of(self.sums_at(i, j), j - i)
+
+    def sums_at(self, i: int, j: int) -> tuple[int, int, int, int]:
+        """The four lane sums of the ids at positions i..j-1 (what a fingerprint hashes)."""
         self._merge()
         a, b = self._sums[:, j].tolist(), self._sums[:, i].tolist()
-        sums = tuple((x - y) & 0xFFFFFFFFFFFFFFFF for x, y in zip(a, b))
-        return j - i, fingerprint_of(sums, j - i)  # type: ignore[arg-type]
+        return tuple((x - y) & 0xFFFFFFFFFFFFFFFF for x, y in zip(a, b))  # type: ignore[return-value]
 
     def fingerprint(self, lo: bytes = b"", hi: bytes | None = None) -> tuple[int, bytes]:
         """(count, fingerprint) of the ids held in [lo, hi)."""
