@@ -192,8 +192,8 @@ class Reach:
 
     # ---- dialling by id ------------------------------------------------------
 
-    async def dial(self, peer: ID, addrs: list[str]) -> bool:
-        """Try ``addrs`` of ``peer``; True once connected.
+    async def dial(self, peer: ID, addrs: list[str], why: list[str] | None = None) -> bool:
+        """Try ``addrs`` of ``peer``; True once connected (``why`` collects what each failure said).
 
         Circuits first when it has any: a peer holding relay slots is behind
         NAT, its direct addresses are its LAN's, and py-libp2p retries a
@@ -202,12 +202,16 @@ class Reach:
         """
         direct = [Multiaddr(a) for a in addrs if "/p2p-circuit" not in a]
         circuits = [a for a in addrs if "/p2p-circuit" in a]
-        for text in circuits + circuits:     # twice: a circuit the peer opened to us at the same time can
-            try:                             # spoil ours (seen as a failed security negotiation)
+        for attempt, text in enumerate(circuits + circuits):  # twice: a circuit the peer opened to us at
+            if attempt >= len(circuits):                       # the same time can spoil ours (seen as a
+                await trio.sleep(0.5)                          # failed security negotiation); a moment apart
+            try:
                 await self.dial_circuit_addr(text)
                 return True
             except Exception as exc:
                 log.debug("circuit %s failed: %s", text, exc)
+                if why is not None:
+                    why.append(f"{text}: {exc or type(exc).__name__}")
                 if peer in self.host.get_connected_peers():
                     return True
         if direct:
@@ -217,6 +221,8 @@ class Reach:
                     await self.host.connect(PeerInfo(peer, direct))
             except Exception as exc:
                 log.debug("direct dial of %s failed: %s", peer, exc)
+                if why is not None:
+                    why.append(f"direct: {exc or type(exc).__name__}")
         return peer in self.host.get_connected_peers()
 
     async def dial_circuit_addr(self, text: str) -> ID:
@@ -282,8 +288,10 @@ class Reach:
         found = [a for a in await self.find(peer) if a not in known]
         if not found:
             raise NetworkError(f"no address found for {peer.to_base58()} (known peers and the DHT)")
-        if not await self.dial(peer, found):
-            raise NetworkError(f"cannot reach {peer.to_base58()} at {', '.join(found[:4])}")
+        why: list[str] = []
+        if not await self.dial(peer, found, why):
+            raise NetworkError(f"cannot reach {peer.to_base58()} at {', '.join(found[:4])}"
+                               + (f" ({'; '.join(why[-3:])})" if why else ""))
 
 
 def _full(addrs, peer: ID) -> list[str]:
