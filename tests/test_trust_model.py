@@ -89,6 +89,17 @@ def test_a_sybil_cluster_behind_one_attack_edge_gains_little(size):
     assert share < 0.02                                           # 1 of ~180 relations leads there
 
 
+def test_the_reach_cap_keeps_the_viewer_region_and_reaches_both_sides_of_a_path():
+    # a path 0 - 1 - ... - 5 is bipartite: a plain walk's mass swings between its two
+    # sides, so the cap takes the mean of its last two steps (trust/reach.py)
+    atts = [(i, j, "payment", True, True) for i in range(6) for j in (i - 1, i + 1) if 0 <= j < 6]
+    on = model(6, atts).weights(NOW).weight
+    off = model(6, atts, config=DEFAULT.__class__(reach_power=0)).weights(NOW).weight
+    assert (on[:3] == off[:3]).all()                    # the viewer's region keeps its weight
+    assert 0 < on[3] < off[3] and 0 < on[4] < 0.5 * off[4]  # beyond it the cap binds
+    assert (on > 0).all() and (on <= off).all()         # both sides of the path are reached
+
+
 def test_bridge_penalty_discounts_a_member_reached_through_one_other():
     two = model(5, [(0, 1, "payment", True, True), (0, 2, "payment", True, True),
                     (1, 3, "payment", True, True), (2, 3, "payment", True, True),

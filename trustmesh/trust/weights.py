@@ -62,6 +62,7 @@ from trustmesh.trust.config import TrustConfig
 from trustmesh.trust.credibility import Judgements, credibility, hop_layers
 from trustmesh.trust.evidence import EvidenceTable
 from trustmesh.trust.opinion import decay
+from trustmesh.trust.reach import reach_cap
 from trustmesh.trust.relations import Relations, relations
 
 
@@ -229,7 +230,7 @@ def author_weights(evidence: EvidenceTable, viewer: int, now_ms: int,
         back[evidence.equivocators] = 0.0
     rel = graph.matrix(data)
     vouched = rel.indices[rel.indptr[viewer]:rel.indptr[viewer + 1]]     # whom I vouch for myself
-    scaled = _Scaler(back, viewer, vouched, config)
+    scaled = _Scaler(back, viewer, vouched, config, reach_cap(graph, data, viewer, config))
     weight = scaled(mass, None)
     layers = hop_layers(rel, viewer)
     del rel
@@ -256,18 +257,22 @@ def author_weights(evidence: EvidenceTable, viewer: int, now_ms: int,
 
 
 class _Scaler:
-    """The smaller of forward and back weight, each scaled against its core (of ``counted``).
+    """The smaller of forward and back weight, each scaled against its core (of ``counted``),
+    and of the reach cap (reach.py) when there is one.
 
     The back weight depends only on ``counted``: it is scaled once per ``counted`` and kept.
     """
 
-    def __init__(self, back, viewer, vouched, config: TrustConfig) -> None:
+    def __init__(self, back, viewer, vouched, config: TrustConfig, cap=None) -> None:
         self.back, self.viewer, self.vouched, self.config = back, viewer, vouched, config
+        self.cap = cap
         self._leads_back: tuple | None = None
 
     def __call__(self, mass, counted) -> np.ndarray:
         if self._leads_back is None or self._leads_back[0] is not counted:
             leads_back = _to_weight(self.back, self.viewer, self.config.reach_core, counted)
+            if self.cap is not None:
+                np.minimum(leads_back, self.cap, out=leads_back)
             leads_back[self.vouched] = 1.0
             self._leads_back = (counted, leads_back)
         weight = _to_weight(mass, self.viewer, self.config.weight_core, counted)
