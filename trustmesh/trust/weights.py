@@ -40,7 +40,9 @@ PageRank, same restart). Honest members, whose relations point at the
 honest network around the viewer, do; a sink's members barely do. The
 author's weight is the smaller of the two, each scaled against its core
 (``weight_core``, ``reach_core``); members the viewer has a relation with
-directly are exempt from the walk back (the viewer vouched for them). That weight is then multiplied by the
+directly are exempt from the walk back (the viewer vouched for them). Both are capped by the reach (reach.py):
+how evenly an early-stopped walk has spread to the author, so that sybils two steps away do not
+outweigh a far community the converged walk reads as four steps away. That weight is then multiplied by the
 author's credibility as a rater: what nearer members say about it (credibility.py) and whether its
 ratings side with the viewer's camp or against it (camps.py). When the camps take members' word
 away, both cores are measured again among the members whose word counts (mass times camp
