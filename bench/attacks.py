@@ -5,7 +5,7 @@ The worlds, the attacks and the measures live in the public test kit
 ``tests/test_trust_attacks.py``, which runs each row at a small size. Run
 ``python bench/attacks.py`` for everything, ``--only WORD`` for the rows
 whose group contains WORD (sybils, threat, grid, scammer, verdicts,
-slander, facets, others, rotation).
+slander, facets, others, rotation; several as WORD,WORD).
 """
 
 from __future__ import annotations
@@ -53,11 +53,13 @@ def print_row(row: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default="", help="run only the groups whose name contains this")
+    parser.add_argument("--only", default="", help="run only the groups whose name contains this "
+                        "(several words: comma-separated)")
     args = parser.parse_args()
     started = time.perf_counter()
+    words = args.only.split(",")
     for name, rows in groups().items():
-        if args.only in name:
+        if any(word in name for word in words):
             for make in rows:
                 print_row(make())
     print(f"({time.perf_counter() - started:.1f} s)")

@@ -18,7 +18,17 @@ def test_sybils_capture_little_and_do_not_grow_with_their_number():
 def test_far_communities_are_not_warned_against():
     row = sc.sybil_scenario(1000, 200, 10, views=3, graph="communities100")
     assert row["far_not_warned"] >= 0.99 and row["honest_warned"] <= 0.01, row
-    assert row["auc_weight"] >= 0.9, row
+    assert row["auc"] >= 0.9, row
+
+
+def test_far_communities_rank_above_sybils_at_least_as_well_as_sybilrank():
+    # 10 communities of 200 joined by 100 bridges, 400 sybils behind 20 attack edges: the
+    # converged walk alone reads the sybils as nearer than far communities; the reach cap
+    # (trust/reach.py) does not. Measured: auc 0.980, the walk alone 0.714, SybilRank 0.861;
+    # the tolerance of 0.01 is for a change of seed, not for this world.
+    row = sc.sybil_scenario(2000, 400, 20, views=3, graph="communities100")
+    assert row["auc"] >= row["auc_sybilrank"] - 0.01, row
+    assert row["auc"] > row["auc_walk"] + 0.1, row
 
 
 def test_liars_and_collectives_do_not_raise_bad_deals():

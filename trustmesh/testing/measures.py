@@ -1,7 +1,7 @@
 """What the trust harness measures on a world (worlds.py), and SybilRank as a baseline.
 
-- sybil share and AUC: walk mass (and final author weight) held by sybils,
-  and the chance a random honest member ranks above a random sybil;
+- sybil share and AUC: walk mass held by sybils, and the chance a random
+  honest member's author weight (or walk mass alone) is above a random sybil's;
 - SybilRank (Cao et al., NSDI 2012): a plain walk over the deal graph from
   the viewer, stopped early (log2 n rounds), degree-normalised: the baseline
   the walk must at least match on every topology;
@@ -71,8 +71,9 @@ def sybilrank(world: World, viewer: int) -> np.ndarray:
 
 
 def sybil_metrics(world: World, table, views: list[int], config: TrustConfig) -> dict:
-    """Means over viewers: sybil share of mass, AUC by mass, by weight, and SybilRank's AUC."""
-    out = {"sybil_share": [], "auc": [], "auc_weight": [], "auc_sybilrank": []}
+    """Means over viewers: sybil share of mass, AUC by author weight (what counts), by the
+    converged walk's mass alone, and SybilRank's AUC."""
+    out = {"sybil_share": [], "auc": [], "auc_walk": [], "auc_sybilrank": []}
     sybil = world.kind == SYBIL
     for v in views:
         found = model(table, v, config).weights(NOW)
@@ -81,8 +82,8 @@ def sybil_metrics(world: World, table, views: list[int], config: TrustConfig) ->
         honest = world.kind == HONEST
         honest[v] = False
         out["sybil_share"].append(mass[sybil].sum() / mass.sum())
-        out["auc"].append(auc(mass[honest], mass[sybil]))
-        out["auc_weight"].append(auc(found.weight[honest], found.weight[sybil]))
+        out["auc"].append(auc(found.weight[honest], found.weight[sybil]))
+        out["auc_walk"].append(auc(mass[honest], mass[sybil]))
         out["auc_sybilrank"].append(auc(*(lambda t: (t[honest], t[sybil]))(sybilrank(world, v))))
     return {k: float(np.mean(v)) for k, v in out.items()}
 

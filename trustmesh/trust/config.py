@@ -58,6 +58,13 @@ class TrustConfig:
     reach_core: float = 0.9
     """The same scaling for the walk back: members whose own relations lead back to the
     viewer as much as those of the core holding this share weigh 1 (see weights.py)."""
+    reach_steps: int = 3
+    """The reach cap's early-stopped walk takes this many times log2(members) steps (reach.py)."""
+    mixed_core: float = 0.5
+    """The reach level: per degree, the value above which this share of that walk's mass sits."""
+    reach_power: float = 4.0
+    """A member's weight is at most its reach (against that level, at most 1) to this power;
+    0 turns the cap off."""
     rater_base: float = 0.75
     """A rater nobody nearer has judged is presumed honest: expected value 0.75, credibility 1."""
     rater_prior: float = 4.0

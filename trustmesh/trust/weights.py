@@ -40,7 +40,9 @@ PageRank, same restart). Honest members, whose relations point at the
 honest network around the viewer, do; a sink's members barely do. The
 author's weight is the smaller of the two, each scaled against its core
 (``weight_core``, ``reach_core``); members the viewer has a relation with
-directly are exempt from the walk back (the viewer vouched for them). That weight is then multiplied by the
+directly are exempt from the walk back (the viewer vouched for them). Both are capped by the reach (reach.py):
+how evenly an early-stopped walk has spread to the author, so that sybils two steps away do not
+outweigh a far community the converged walk reads as four steps away. That weight is then multiplied by the
 author's credibility as a rater: what nearer members say about it (credibility.py) and whether its
 ratings side with the viewer's camp or against it (camps.py). When the camps take members' word
 away, both cores are measured again among the members whose word counts (mass times camp
@@ -62,6 +64,7 @@ from trustmesh.trust.config import TrustConfig
 from trustmesh.trust.credibility import Judgements, credibility, hop_layers
 from trustmesh.trust.evidence import EvidenceTable
 from trustmesh.trust.opinion import decay
+from trustmesh.trust.reach import reach_cap
 from trustmesh.trust.relations import Relations, relations
 from trustmesh.trust.support import pair_filter
 
@@ -237,7 +240,7 @@ def author_weights(evidence: EvidenceTable, viewer: int, now_ms: int,
         back[evidence.equivocators] = 0.0
     rel = graph.matrix(data)
     vouched = rel.indices[rel.indptr[viewer]:rel.indptr[viewer + 1]]     # whom I vouch for myself
-    scaled = _Scaler(back, viewer, vouched, config)
+    scaled = _Scaler(back, viewer, vouched, config, reach_cap(graph, data, viewer, config))
     weight = scaled(mass, None)
     layers = hop_layers(rel, viewer)
     del rel
@@ -265,18 +268,22 @@ def author_weights(evidence: EvidenceTable, viewer: int, now_ms: int,
 
 
 class _Scaler:
-    """The smaller of forward and back weight, each scaled against its core (of ``counted``).
+    """The smaller of forward and back weight, each scaled against its core (of ``counted``),
+    and of the reach cap (reach.py) when there is one.
 
     The back weight depends only on ``counted``: it is scaled once per ``counted`` and kept.
     """
 
-    def __init__(self, back, viewer, vouched, config: TrustConfig) -> None:
+    def __init__(self, back, viewer, vouched, config: TrustConfig, cap=None) -> None:
         self.back, self.viewer, self.vouched, self.config = back, viewer, vouched, config
+        self.cap = cap
         self._leads_back: tuple | None = None
 
     def __call__(self, mass, counted) -> np.ndarray:
         if self._leads_back is None or self._leads_back[0] is not counted:
             leads_back = _to_weight(self.back, self.viewer, self.config.reach_core, counted)
+            if self.cap is not None:
+                np.minimum(leads_back, self.cap, out=leads_back)
             leads_back[self.vouched] = 1.0
             self._leads_back = (counted, leads_back)
         weight = _to_weight(mass, self.viewer, self.config.weight_core, counted)
