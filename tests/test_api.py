@@ -230,3 +230,25 @@ def test_the_remaining_endpoints(daemon):
     assert daemon.get("/v1/deals/pending").json() == []
     assert daemon.post("/v1/deals/00000000/accept").status_code in (400, 404)
     assert daemon.http.delete(f"/v1/peers/{me['id']}").status_code == 503   # not connected
+
+
+def test_the_client_resends_a_read_on_a_dropped_connection_and_never_a_write(tmp_path):
+    """A keep-alive connection the server closed while idle (a soak met it as ECONNRESET)."""
+    from trustmesh.api.client import ApiClient
+    from trustmesh.errors import NodeNotRunning
+
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.method)
+        if len(seen) % 2:                     # every first attempt meets a reset connection
+            raise httpx.ReadError("[Errno 104] Connection reset by peer", request=request)
+        return httpx.Response(200, json={"ok": request.method})
+
+    with ApiClient(tmp_path, transport=httpx.MockTransport(handler)) as client:
+        assert client.call("GET", "/v1/status") == {"ok": "GET"}
+        assert seen == ["GET", "GET"]
+        seen.clear()
+        with pytest.raises(NodeNotRunning, match="reset"):
+            client.call("POST", "/v1/attest", {"subject": "x"})
+        assert seen == ["POST"]                # a write is not sent twice

@@ -59,9 +59,16 @@ class ApiClient:
              **params: Any) -> Any:
         """One request (a JSON ``body``, or raw ``content``); its JSON answer, or our typed error."""
         import httpx
+        query = {k: v for k, v in params.items() if v is not None}
         try:
-            reply = self._http.request(method, path, json=body, content=content,
-                                       params={k: v for k, v in params.items() if v is not None})
+            try:
+                reply = self._http.request(method, path, json=body, content=content, params=query)
+            except (httpx.RemoteProtocolError, httpx.ReadError):
+                # a keep-alive connection the server closed while idle: whether a write was
+                # handled cannot be told, so only a read is sent again (on a new connection)
+                if method.upper() not in ("GET", "HEAD"):
+                    raise
+                reply = self._http.request(method, path, json=body, content=content, params=query)
         except httpx.HTTPError as exc:
             raise NodeNotRunning(f"the node does not answer: {exc}") from None
         if reply.status_code == 200:

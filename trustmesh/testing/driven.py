@@ -120,7 +120,7 @@ class DrivenNode:
         try:
             try:
                 reply = self._http.request(method, path, json=body, params=params or None)
-            except httpx.RemoteProtocolError:
+            except (httpx.RemoteProtocolError, httpx.ReadError):   # closed, or reset (soak: ECONNRESET)
                 if method.upper() not in RESENT:
                     raise
                 reply = self._http.request(method, path, json=body, params=params or None)
