@@ -140,7 +140,7 @@ def _events(conn: sqlite3.Connection, member: bytes) -> list[tuple[bytes, KeyEve
 
 
 def member_state(conn: sqlite3.Connection, member: bytes) -> KeyState:
-    """``member``'s key state from the key events held (also for the v4 migration)."""
+    """``member``'s key state from the key events held."""
     return resolve(member, _events(conn, member))
 
 

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from trustmesh.errors import StoreError
+from trustmesh.protocol.keystate import resolve
 from trustmesh.protocol.records import (
     MAX_TIME_MS, Attestation, Deal, KeyEvent, Profile, Reply, Retraction, decode,
 )
@@ -87,11 +88,14 @@ _V3 = """
 def _v4(conn: sqlite3.Connection) -> None:
     """``key_disputes``: the members whose key chain is forked (trust shows them disputed),
     kept with the windows so a trust load reads one small table instead of every chain."""
-    from trustmesh.store.keys import member_state     # keys.py imports this module
+    # the chains resolved here, by the pure rule, not by store/keys.py (which imports this
+    # module): a migration stays what it was when it was written
     conn.execute("CREATE TABLE key_disputes (member BLOB PRIMARY KEY)")
-    members = [m for (m,) in conn.execute(f"SELECT DISTINCT subject FROM records WHERE type = {KEYEVENT}")]
-    for member in members:
-        if member_state(conn, member).disputed:
+    chains: dict[bytes, list] = {}
+    for member, rid, raw in conn.execute(f"SELECT subject, id, raw FROM records WHERE type = {KEYEVENT}"):
+        chains.setdefault(member, []).append((rid, decode(raw, stored=True)))
+    for member, events in chains.items():
+        if resolve(member, events).disputed:
             conn.execute("INSERT INTO key_disputes (member) VALUES (?)", (member,))
 
 

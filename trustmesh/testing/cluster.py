@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from trustmesh.testing.driven import START_S, DrivenNode, NodeError
-from trustmesh.testing.forkserver import ForkServer
+from trustmesh.testing.forked import ForkServer
 
 
 def environment(extra: dict | None = None) -> dict:
