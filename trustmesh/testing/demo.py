@@ -4,10 +4,16 @@ Starts N node processes on 127.0.0.1 in temporary homes, has each member
 publish a profile, propose a deal to the next member (accepted by policy),
 attest about the deal, waits until every node holds the same records, prints
 each node's view, and stops them all.
+
+Here, in the test kit, because it is a scripted run of the kit's cluster;
+``trustmesh demo`` runs this module as a process of its own
+(``python -m trustmesh.testing.demo``), so the CLI imports nothing of the kit.
 """
 
 from __future__ import annotations
 
+import argparse
+import sys
 import time
 
 from trustmesh.errors import NetworkError
@@ -70,3 +76,22 @@ def _views(node, others, names: dict[str, str]) -> list[str]:
         facets = ", ".join(f"{s['facet']} {s['score']:.2f} (>= {s['lower']:.2f}, {s['evidence']})" for s in scores)
         lines.append(f"{names[other.id]:10} {facets or 'unknown'}")
     return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="trustmesh demo")
+    parser.add_argument("--nodes", type=int, default=4)
+    parser.add_argument("--timeout", type=float, default=60.0)
+    args = parser.parse_args(argv)
+    try:
+        run_demo(args.nodes, args.timeout, lambda line: print(line, flush=True))
+    except NetworkError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
