@@ -91,7 +91,10 @@ def test_a_member_logs_in_attests_accepts_a_deal_and_sees_it_live(tmp_path, brow
         assert link, alice.log_tail()
         d = browser
         find = d.find_element
-        text = lambda css: " ".join(e.text for e in d.find_elements(By.CSS_SELECTOR, css))   # noqa: E731
+        # read in one script, so a redraw between finding and reading cannot leave a stale element
+        # (an SVG element has no innerText: its textContent)
+        text = lambda css: d.execute_script(                                  # noqa: E731
+            "return Array.from(document.querySelectorAll(arguments[0]), e => e.innerText ?? e.textContent).join(' ')", css)
 
         # one-time login: the code leaves the URL bar, the page is live
         d.set_window_size(1100, 1400)
