@@ -299,3 +299,51 @@ def test_members_the_camps_reject_do_not_set_the_scale_of_honest_weights():
     assert with_camps.weight[40:48].max() < 0.05
     # measured 0.50 against 0.46: the level is set among the members whose word counts
     assert with_camps.weight[1:30].mean() > 1.05 * without.weight[1:30].mean()
+
+
+def _far_community_with_one_bridge(n: int = 30):
+    """My community 0..n-1 (viewer 0) and a far one n..2n-1, each a ring dealing with the next
+    three, joined by one bridge (5 - n+5); three far members dealt with near ones and
+    blamed them (one bad experience each), which the camps read as siding against mine."""
+    atts = []
+    for lo in (0, n):
+        for i in range(n):
+            for step in (1, 2, 3):
+                a, b = lo + i, lo + (i + step) % n
+                atts += [(a, b, "delivery", True, True), (b, a, "payment", True, True)]
+    atts += [(5, n + 5, "delivery", True, True), (n + 5, 5, "payment", True, True)]
+    for far, near in ((n + 10, 10), (n + 12, 12), (n + 20, 20)):
+        atts += [(far, near, "delivery", False, True), (near, far, "payment", True, True)]
+    return atts
+
+
+def test_the_false_witness_warning_spares_members_my_network_barely_reaches():
+    """Measured on the communities row (100 bridges): far honest members read *warning* at
+    0.46% because the camps, drawn from what my network says, judged members it barely
+    reaches. The rule now applies from a reach cap of ``witness_reach`` on (verdict.py)."""
+    from dataclasses import replace
+    from trustmesh.trust.verdict import VERDICTS, WARNING
+    n, far = 30, 50
+    atts = _far_community_with_one_bridge(n)
+    m = model(2 * n, atts)
+    w = m.weights(NOW)
+    assert w.cap[far] < DEFAULT.witness_reach                       # far: behind one bridge
+    assert w.camp[far] < DEFAULT.false_witness and w.blame[far] >= DEFAULT.witness_blame
+    reached_only = model(2 * n, atts, config=replace(DEFAULT, witness_reach=0.0))
+    warned = VERDICTS.index(WARNING)
+    assert reached_only.opinions("delivery", NOW).verdict[far] == warned    # the old rule warned
+    assert m.opinions("delivery", NOW).verdict[far] != warned
+    assert m.trust(key(far), "delivery", NOW).verdict != WARNING
+    assert not (m.opinions("delivery", NOW).verdict == warned).any()    # nobody here is a liar
+
+
+def test_the_false_witness_warning_still_applies_to_a_member_my_network_reaches():
+    from dataclasses import replace
+    atts = [a for a in _far_community_with_one_bridge() if not (a[0] == 15 and a[2] == "delivery")]
+    atts += [(15, b, "delivery", False, True) for b in (16, 17, 18)]    # 15 blames good partners
+    m = model(60, atts)
+    w = m.weights(NOW)
+    assert w.cap[15] >= DEFAULT.witness_reach and w.camp[15] < DEFAULT.false_witness
+    assert m.trust(key(15), "delivery", NOW).verdict == "warning"
+    no_rule = model(60, atts, config=replace(DEFAULT, false_witness=0.0))
+    assert no_rule.trust(key(15), "delivery", NOW).verdict != "warning"   # the rule, not its record

@@ -204,11 +204,16 @@ class TrustModel:
     def _credible(self, facet: str, now_ms: int) -> np.ndarray:
         """Per member, the share of its word it keeps for what it says of others (camps.py);
         1 for those whose ratings hardly blame members my camp holds good (``witness_blame``):
-        a far community that praises its own is another camp, not a liar."""
+        a far community that praises its own is another camp, not a liar. 1 too for members
+        my network barely reaches (reach cap under ``witness_reach``): what my camp holds of
+        their partners is a guess there."""
         found = self.weights(now_ms)
         if found is None or found.camp is None:
             return np.ones(self.evidence.size)
-        return np.where(found.blame >= self.config.witness_blame, found.camp, 1.0)
+        judged = found.blame >= self.config.witness_blame
+        if found.cap is not None:
+            judged &= found.cap >= self.config.witness_reach
+        return np.where(judged, found.camp, 1.0)
 
     def _raw_units(self, rows: np.ndarray, facet: str, now_ms: int) -> np.ndarray:
         ev, cfg = self.evidence, self.config

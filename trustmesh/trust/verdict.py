@@ -20,10 +20,14 @@ praises. A verdict reads the same evidence with a documented rule:
 - ``warning`` too, whatever the evidence about it, for a *false witness*:
   a member whose word the camps cut below ``false_witness`` and at least
   ``witness_blame`` of whose ratings blame members the viewer's camp holds
-  good (camps.py). A camouflaged collective's members deliver well part of
-  the time: on their few real deals some have a lucky record, and picked
-  on it they gave viewers 5-6 points more bad deals at 30% malicious; what
-  they say of honest partners is what gives them away;
+  good (camps.py), among members the viewer's network reaches (reach cap
+  at least ``witness_reach``, reach.py: the camps are drawn from what my
+  network says, and of a far community they are a guess; without this far
+  honest members behind 100 bridges read *warning* at 0.46%). A camouflaged
+  collective's members deliver well part of the time: on their few real
+  deals some have a lucky record, and picked on it they gave viewers 5-6
+  points more bad deals at 30% malicious; what they say of honest partners
+  is what gives them away;
 - ``no objection``: neither of the above, from at least ``known_authors``
   independent authors' worth on either side (fewer: ``unknown``).
 

@@ -83,6 +83,7 @@ class AuthorWeights:
     reach: np.ndarray | None = None  # the weight from the walks alone, before any rater credibility
     camp: np.ndarray | None = None   # the share of its word each rater keeps for what it says (camps.py)
     blame: np.ndarray | None = None  # the share of what it says that blames members my camp holds good
+    cap: np.ndarray | None = None    # the reach cap per member (reach.py; None: the cap is off)
 
     @cached_property
     def inflow_total(self) -> np.ndarray:
@@ -240,7 +241,10 @@ def author_weights(evidence: EvidenceTable, viewer: int, now_ms: int,
         back[evidence.equivocators] = 0.0
     rel = graph.matrix(data)
     vouched = rel.indices[rel.indptr[viewer]:rel.indptr[viewer + 1]]     # whom I vouch for myself
-    scaled = _Scaler(back, viewer, vouched, config, reach_cap(graph, data, viewer, config))
+    cap = reach_cap(graph, data, viewer, config)
+    if cap is not None:
+        cap[vouched] = 1.0      # exempt from the cap, so fully reached (as in _Scaler)
+    scaled = _Scaler(back, viewer, vouched, config, cap)
     weight = scaled(mass, None)
     layers = hop_layers(rel, viewer)
     del rel
@@ -264,7 +268,7 @@ def author_weights(evidence: EvidenceTable, viewer: int, now_ms: int,
         held *= camp
         held[viewer] = 1.0
     families = {f: ((weight if f not in walks else family_weight[f]) * c, c) for f, c in families.items()}
-    return AuthorWeights(viewer, mass, weight * cred, inflow, n1, cred, families, weight, camp, blame)
+    return AuthorWeights(viewer, mass, weight * cred, inflow, n1, cred, families, weight, camp, blame, cap)
 
 
 class _Scaler:
