@@ -205,6 +205,7 @@ UPSTREAM = {
     "libp2p.pubsub.gossipsub:GossipSub._get_adaptive_gossip_peers_count": "9649a5fc46dd311c",
     "libp2p.pubsub.gossipsub:GossipSub._handle_dropped_rpc": "c81733f1db845ea1",
     "libp2p.pubsub.pubsub:Pubsub.notify_subscriptions": "2fb1385e4bbf3c0a",
+    "libp2p.pubsub.pubsub:Pubsub._mark_msg_seen": "37cbb7ecfbb6ebc1",   # SafePubsub.relay (18)
     # NAT (net/reach/): overridden, or relied on as read
     "libp2p.host.basic_host:BasicHost.get_addrs": "9d79f88eb0d4824b",
     "libp2p.host.autonat.autonat:AutoNATService._handle_dial": "6feb7f3c283d8f99",
