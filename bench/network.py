@@ -130,6 +130,18 @@ class Network:
             n.stop()
 
 
+def received(n) -> float:
+    """Gossip messages from peers the node has validated (its metrics), 0 if unreadable."""
+    try:
+        text = n.http.get("/metrics").text
+    except Exception:
+        return 0.0
+    for line in text.splitlines():
+        if line.startswith("trustmesh_gossip_received_total"):
+            return float(line.split()[-1])
+    return 0.0
+
+
 def idle_cpu(net: Network, seconds: float = 4.0) -> list[float]:
     """Each node's CPU seconds per second while nothing is published (heartbeats, pings)."""
     before, t0 = net.cpu(), time.monotonic()
@@ -145,6 +157,7 @@ def load_run(net: Network, idle: list[float], n_records: int, rate: float, one_o
     futures = []
     net.profiling(True)
     before, t0 = net.cpu(), time.monotonic()
+    heard = [received(n) for n in nodes]
     for k in range(n_records):
         origin = nodes[0] if one_origin else random.choice(nodes)
         subject = random.choice([n for n in nodes if n is not origin])
@@ -161,6 +174,7 @@ def load_run(net: Network, idle: list[float], n_records: int, rate: float, one_o
     while time.monotonic() < deadline and not all(n.has(ids) for n in nodes):
         time.sleep(0.05)
     after, took = net.cpu(), time.monotonic() - t0
+    heard = [received(n) - h for n, h in zip(nodes, heard)]
     net.profiling(False)
     churn = sum(n.log_tail(100_000).count("gave no answer to a ping") for n in nodes)
     delays, missing = [], 0
@@ -175,7 +189,8 @@ def load_run(net: Network, idle: list[float], n_records: int, rate: float, one_o
         1e-9, sum(sum(a) - sum(b) for a, b in zip(after, before)))
     profile = summarise_profile(net.profile, n_records, idle[1] * took) if net.profile else None
     return {"delays": delays, "missing": missing, "n": len(ids), "failed": failed, "per_node_ms": per_node,
-            "loop_share": loop_share, "seconds": took, "profile": profile, "churn": churn}
+            "loop_share": loop_share, "seconds": took, "profile": profile, "churn": churn,
+            "messages_per_record": statistics.mean(heard) / max(1, len(ids))}
 
 
 def latency(r: dict) -> str:
@@ -206,6 +221,7 @@ def print_run(label: str, r: dict, one_origin: bool) -> None:
         print(f"    CPU per record per node: mean {statistics.mean(per):.2f} ms (min {min(per):.2f}, "
               f"max {max(per):.2f}); summed over {len(per)} nodes {sum(per):.1f} ms; "
               f"event-loop thread {r['loop_share'] * 100:.0f}% of it")
+    print(f"    gossip messages from peers validated per record per node: {r['messages_per_record']:.2f}")
     if r.get("profile"):
         print_profile(r["profile"])
 
