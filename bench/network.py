@@ -3,6 +3,7 @@
     python bench/network.py                  # propagation + CPU + burst + catch-up + idle memory
     python bench/network.py --reference      # also the same network with py-libp2p's duplicate handling
     python bench/network.py --reference signed   # ... or with signed gossip messages
+    python bench/network.py --reference relay    # ... or with relays forwarding each message as it came
     python bench/network.py --services       # CPU per record with each node service off in turn
     python bench/network.py --million        # also 1,000,000 records: RSS, reconciliation (slow)
 
@@ -18,8 +19,10 @@
    (TRUSTMESH_PROFILE): where its event loop's CPU goes, by part.
    ``--reference`` repeats it all with py-libp2p's handling of duplicate
    copies (TRUSTMESH_NET_GOSSIP_EARLY_DEDUP=0), or ``--reference signed``
-   with the old signing policy (every gossip message signed), the
-   same-run reference for the machine's load. ``--services`` measures the
+   with the old signing policy (every gossip message signed), or
+   ``--reference relay`` with relays that forward each message as it came
+   instead of re-packing (TRUSTMESH_NET_GOSSIP_REPACK_RELAYS=0): the
+   same-run reference for the machine's load, CPU and latency side by side. ``--services`` measures the
    CPU per record at 50/s with each node service (DHT, AutoNAT, relay
    client and DCUtR, keep-alive pings, IHAVE gossip) off in turn.
 2. Burst: one member's 10,000 records (imported at once on its node) reach
@@ -127,6 +130,18 @@ class Network:
             n.stop()
 
 
+def received(n) -> float:
+    """Gossip messages from peers the node has validated (its metrics), 0 if unreadable."""
+    try:
+        text = n.http.get("/metrics").text
+    except Exception:
+        return 0.0
+    for line in text.splitlines():
+        if line.startswith("trustmesh_gossip_received_total"):
+            return float(line.split()[-1])
+    return 0.0
+
+
 def idle_cpu(net: Network, seconds: float = 4.0) -> list[float]:
     """Each node's CPU seconds per second while nothing is published (heartbeats, pings)."""
     before, t0 = net.cpu(), time.monotonic()
@@ -142,6 +157,7 @@ def load_run(net: Network, idle: list[float], n_records: int, rate: float, one_o
     futures = []
     net.profiling(True)
     before, t0 = net.cpu(), time.monotonic()
+    heard = [received(n) for n in nodes]
     for k in range(n_records):
         origin = nodes[0] if one_origin else random.choice(nodes)
         subject = random.choice([n for n in nodes if n is not origin])
@@ -158,6 +174,7 @@ def load_run(net: Network, idle: list[float], n_records: int, rate: float, one_o
     while time.monotonic() < deadline and not all(n.has(ids) for n in nodes):
         time.sleep(0.05)
     after, took = net.cpu(), time.monotonic() - t0
+    heard = [received(n) - h for n, h in zip(nodes, heard)]
     net.profiling(False)
     churn = sum(n.log_tail(100_000).count("gave no answer to a ping") for n in nodes)
     delays, missing = [], 0
@@ -172,7 +189,18 @@ def load_run(net: Network, idle: list[float], n_records: int, rate: float, one_o
         1e-9, sum(sum(a) - sum(b) for a, b in zip(after, before)))
     profile = summarise_profile(net.profile, n_records, idle[1] * took) if net.profile else None
     return {"delays": delays, "missing": missing, "n": len(ids), "failed": failed, "per_node_ms": per_node,
-            "loop_share": loop_share, "seconds": took, "profile": profile, "churn": churn}
+            "loop_share": loop_share, "seconds": took, "profile": profile, "churn": churn,
+            "messages_per_record": statistics.mean(heard) / max(1, len(ids))}
+
+
+def latency(r: dict) -> str:
+    """Median / p99 time until every node has a record, and the share everywhere within 10 s."""
+    d = r["delays"]
+    if not d:
+        return "no record everywhere"
+    within10 = sum(1 for x in d if x <= 10) / r["n"]
+    return (f"median {statistics.median(d) * 1000:.0f} ms, p99 {pct(d, 0.99) * 1000:.0f} ms, "
+            f"within 10 s {within10 * 100:.1f}%")
 
 
 def print_run(label: str, r: dict, one_origin: bool) -> None:
@@ -193,6 +221,7 @@ def print_run(label: str, r: dict, one_origin: bool) -> None:
         print(f"    CPU per record per node: mean {statistics.mean(per):.2f} ms (min {min(per):.2f}, "
               f"max {max(per):.2f}); summed over {len(per)} nodes {sum(per):.1f} ms; "
               f"event-loop thread {r['loop_share'] * 100:.0f}% of it")
+    print(f"    gossip messages from peers validated per record per node: {r['messages_per_record']:.2f}")
     if r.get("profile"):
         print_profile(r["profile"])
 
@@ -272,6 +301,8 @@ def print_profile(p: dict) -> None:
 REFERENCES = {
     "dedup": ("copies handled as upstream (gossip.early_dedup = false)", {"TRUSTMESH_NET_GOSSIP_EARLY_DEDUP": "0"}),
     "signed": ("signed messages (old StrictSign)", {"TRUSTMESH_NET_GOSSIP_SIGN_MESSAGES": "1"}),
+    "relay": ("relays forward each message as it came (gossip.repack_relays = false)",
+              {"TRUSTMESH_NET_GOSSIP_REPACK_RELAYS": "0"}),
 }
 
 
@@ -492,7 +523,8 @@ def main() -> None:
                     a = statistics.mean(new[key]["per_node_ms"])
                     b = statistics.mean(old[key]["per_node_ms"])
                     print(f"reference ({args.reference}), {label}: CPU per record per node as configured "
-                          f"{a:.2f} ms vs the reference {b:.2f} ms = {a / b:.2f}x")
+                          f"{a:.2f} ms vs the reference {b:.2f} ms = {a / b:.2f}x; "
+                          f"{latency(new[key])} vs {latency(old[key])}; {load()}")
         if not args.skip_burst:
             burst(root)
         if not args.skip_catch_up:

@@ -33,6 +33,14 @@ class _Snapshot:
         out.add_metric(["messages"], getattr(gossip, "published_messages", 0))
         out.add_metric(["records"], getattr(gossip, "published_records", 0))
         yield out
+        relayed = CounterMetricFamily("trustmesh_gossip_relayed",
+                                      "Gossip relayed in messages of our own (net/tuning.py 18)", labels=["unit"])
+        relayed.add_metric(["messages"], getattr(gossip, "relayed_messages", 0))
+        relayed.add_metric(["records"], getattr(gossip, "relayed_records", 0))
+        yield relayed
+        batcher = getattr(gossip, "batcher", None)
+        yield CounterMetricFamily("trustmesh_gossip_received", "Gossip messages from peers validated",
+                                  value=getattr(batcher, "messages", 0))
         totals = getattr(net, "sync_totals", {}) or {}
         yield CounterMetricFamily("trustmesh_sync_sessions", "Sync sessions run", value=totals.get("sessions", 0))
         yield CounterMetricFamily("trustmesh_sync_rounds", "Sync round trips", value=totals.get("rounds", 0))

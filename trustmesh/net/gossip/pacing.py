@@ -7,7 +7,10 @@ light load a message is one record (message id = record id, which any
 libp2p gossipsub client understands); under load the records waiting are
 packed into one batch message, so a burst of 10,000 records becomes a few
 hundred messages instead of 10,000. Gossip stays best effort: anything lost
-is brought over by sync.
+is brought over by sync. A relay keeps a second queue for records it took
+in from peers (net/tuning.py, 18); each record there is tagged with the
+peer it came from, so that a message whose records all came from one peer
+is not sent back to it.
 
 The wire form of a message's data is ``protocol/gossip.py``.
 
@@ -33,17 +36,21 @@ class PublishQueue:
         self.batch_bytes = batch_bytes
         self.max_waiting = max_waiting
         self._waiting: deque[bytes] = deque()
+        self._sources: deque = deque()     # the peer each waiting record came from (None: ours)
+        self.sources: set = set()          # the peers the last message's records came from
         self.dropped = 0
 
     def __len__(self) -> int:
         return len(self._waiting)
 
-    def push(self, raws: Iterable[bytes]) -> None:
-        """Queue records for announcement, oldest first."""
+    def push(self, raws: Iterable[bytes], source=None) -> None:
+        """Queue records for announcement, oldest first (``source``: the peer they came from)."""
         for raw in raws:
             self._waiting.append(raw)
+            self._sources.append(source)
         while len(self._waiting) > self.max_waiting:
             self._waiting.popleft()
+            self._sources.popleft()
             self.dropped += 1
 
     def next_message(self) -> tuple[bytes, int] | None:
@@ -51,11 +58,13 @@ class PublishQueue:
         if not self._waiting:
             return None
         taken: list[bytes] = [self._waiting.popleft()]
+        self.sources = {self._sources.popleft()}
         size = len(taken[0]) + 3
         while self._waiting and len(taken) < self.batch_records:
             nxt = self._waiting[0]
             if size + len(nxt) + 3 > self.batch_bytes:
                 break
             taken.append(self._waiting.popleft())
+            self.sources.add(self._sources.popleft())
             size += len(nxt) + 3
         return pack_message(taken), len(taken)

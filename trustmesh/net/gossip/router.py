@@ -1,4 +1,4 @@
-"""The gossip router and pubsub as trustmesh runs them (items 2, 3, 7 and 9 of net/tuning.py).
+"""The gossip router and pubsub as trustmesh runs them (items 2, 3, 7, 9 and 18 of net/tuning.py).
 
 Kept beside the topic that uses them; the reasons, and the pinned upstream
 sources these classes override, are in ``net/tuning.py``.
@@ -41,6 +41,9 @@ class LeanGossipSub(GossipSub):
     publishing, and a message cache keyed by ``msg_id`` (see 9)."""
 
     _small_message = False
+    # True: a message validated from a peer is not forwarded; its new records leave in our own
+    # relay message (``SafePubsub.relay``, net/tuning.py 18). False: forwarded as it came.
+    repack = False
 
     def __init__(self, *args, msg_id: Callable = lambda msg: message_id(msg.data), degree_lazy: int = 6,
                  valued: Callable = lambda peer: False, **kwargs) -> None:
@@ -51,6 +54,8 @@ class LeanGossipSub(GossipSub):
         self.dropped: dict[str, int] = {}   # outbound RPCs dropped (a peer's 32-slot queue full), by reason
         self.graft_flood_threshold = 0.0
         self.mcache = ContentMessageCache(self.mcache.window_size, self.mcache.history_size, msg_id)
+        self.relays: dict[bytes, frozenset] = {}   # our relay messages' ids -> peers not to send them to
+        self.not_forwarded = 0      # peers' messages taken in and not forwarded as they came (see 18)
 
     def _handle_dropped_rpc(self, peer_id, rpc, reason: str) -> None:
         """Upstream's, counted: a full outbound queue drops an RPC with a debug line only."""
@@ -68,6 +73,11 @@ class LeanGossipSub(GossipSub):
         if self.pubsub is None:
             return peers
         if msg_forwarder == self.pubsub.my_id:   # our own publish
+            exclude = self.relays.pop(msg_id, None) if msg_id is not None else None
+            if exclude is not None:     # a relay message (see 18): the mesh, as any relay
+                peers.difference_update(exclude)
+                self._add_valued(peers, topic_ids, exclude | {msg_forwarder})
+                return peers
             for topic in topic_ids:            # flood publish our own messages
                 peers.update(p for p in self.pubsub.peer_topics.get(topic, ())
                              if p in self.peer_protocol and p != origin)
@@ -105,6 +115,12 @@ class LeanGossipSub(GossipSub):
         return max(self.degree_lazy, int(total_peers * 0.25)) if self.degree_lazy > 0 else 0
 
     async def publish(self, msg_forwarder, pubsub_msg) -> None:
+        if self.repack and self.pubsub is not None and msg_forwarder != self.pubsub.my_id:
+            # Taken in (the validator said yes, so the sender is credited, never penalised) but
+            # not forwarded: py-libp2p 0.8.1's validators answer a bool, no IGNORE, so the
+            # "ignore for forwarding" is here. The records go out in our relay message (see 18).
+            self.not_forwarded += 1
+            return
         # No await runs between this line and the IDONTWANT emission in
         # GossipSub.publish, so the flag cannot be seen by another message's task.
         self._small_message = len(pubsub_msg.data) <= IDONTWANT_THRESHOLD
@@ -175,6 +191,22 @@ class SafePubsub(Pubsub):
         finally:
             if mid is not None:
                 self._validating.discard(mid)
+
+    async def relay(self, topic_id, data: bytes, exclude=frozenset()) -> None:
+        """Send records taken in from peers to the mesh in a message of our own (net/tuning.py 18).
+
+        Routed as a relay (mesh and valued peers, none of ``exclude``), not
+        flooded as our own records are. Pubsub's seen check is passed by:
+        a one-record relay message has the id of the message it came in,
+        seen here already, and must still leave.
+        """
+        msg = unsigned_message(topic_id, data)
+        self.router.relays[self._msg_id_constructor(msg)] = frozenset(exclude)
+        self._mark_msg_seen(msg)
+        try:
+            await self.router.publish(self.my_id, msg)
+        finally:
+            self.router.relays.pop(self._msg_id_constructor(msg), None)
 
     def _handle_dead_peer(self, peer_id) -> None:
         """Pubsub's, except that a peer still connected keeps the topics it told us (see 13).

@@ -12,11 +12,17 @@
   says yes at once.
 - Validations waiting at the same time share one intake call (intake.py).
 - Publishing is paced through a PublishQueue (see pacing.py).
+- Relays re-pack (net/tuning.py 18): a peer's message is taken in but not
+  forwarded as it came; its records not relayed before wait in a second
+  queue for ``relay_linger_s`` and leave, with whatever else came in
+  meanwhile, as one message to the mesh. Our own records do not wait and
+  are flooded to every peer on the topic.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
 import trio
@@ -36,6 +42,7 @@ from trustmesh.net.gossip.router import LeanGossipSub, SafePubsub
 log = logging.getLogger("trustmesh.p2p.gossip")
 
 QUEUE_ROOM = 8      # RPCs waiting in a peer's outbound queue (of 32) before we hold back
+RELAYED_IDS = 65_536    # record ids remembered as relayed (or ours), so that none leaves twice
 
 # (records, forwarder peer id) -> report; the node's single intake
 Intake = Callable[[list[bytes], ID, str], Awaitable[IntakeReport]]
@@ -102,6 +109,14 @@ class Gossip:
         )
         self.pubsub.deliver = False     # the validator takes records in; nobody reads the subscription
         self.queue = PublishQueue(config.batch_records, config.batch_bytes)
+        # relays re-pack (net/tuning.py 18); the signed reference policy forwards as it came
+        self.repack = config.repack_relays and not config.sign_messages
+        self.router.repack = self.repack
+        self.relays = PublishQueue(config.batch_records, config.batch_bytes)
+        self._relay_due = 0.0       # when the relay queue's first waiting record has lingered enough
+        self._relayed: OrderedDict[bytes, None] = OrderedDict()
+        self.relayed_messages = 0
+        self.relayed_records = 0
         self.batcher = IntakeBatcher(intake)
         self._wake = trio.Event()
         self.published_messages = 0
@@ -117,12 +132,46 @@ class Gossip:
         """Queue records (already stored here) for gossip."""
         if raws:
             self.queue.push(raws)
+            if self.repack:
+                self._fresh(raws)       # ours: never relayed again when a batch brings them back
             self._wake.set()
+
+    def _fresh(self, raws: list[bytes]) -> list[bytes]:
+        """The records of ``raws`` not relayed (nor published) by us before, remembered now."""
+        new = []
+        for raw in raws:
+            rid = content_id(raw)
+            if rid in self._relayed:
+                continue
+            self._relayed[rid] = None
+            new.append(raw)
+        while len(self._relayed) > RELAYED_IDS:
+            self._relayed.popitem(last=False)
+        return new
+
+    def _relay(self, raws: list[bytes], forwarder: ID) -> None:
+        """Queue the records of a peer's clean message that we have not relayed yet (see 18)."""
+        new = self._fresh(raws)
+        if not new:
+            return
+        if not len(self.relays):
+            self._relay_due = trio.current_time() + self.config.relay_linger_s
+        self.relays.push(new, forwarder)
+        self._wake.set()
 
     async def run_publisher(self) -> None:
         """Publish queued records for ever, one paced message at a time."""
         while True:
-            item = self.queue.next_message()
+            item, relay = self.queue.next_message(), False
+            if item is None and len(self.relays):
+                wait = self._relay_due - trio.current_time()
+                if wait > 0:            # the relay queue lingers; our own records do not
+                    self._wake = trio.Event()
+                    with trio.move_on_after(wait):
+                        await self._wake.wait()
+                    continue
+                item, relay = self.relays.next_message(), True
+                sources = self.relays.sources - {None}
             if item is None:
                 self._wake = trio.Event()
                 await self._wake.wait()
@@ -130,9 +179,14 @@ class Gossip:
             data, count = item
             await self._room()
             try:
-                await self.pubsub.publish(TOPIC, data)
-                self.published_messages += 1
-                self.published_records += count
+                if relay:   # all from one peer: not back to it
+                    await self.pubsub.relay(TOPIC, data, sources if len(sources) == 1 else ())
+                    self.relayed_messages += 1
+                    self.relayed_records += count
+                else:
+                    await self.pubsub.publish(TOPIC, data)
+                    self.published_messages += 1
+                    self.published_records += count
             except Exception as exc:   # a dying peer stream must not stop publishing
                 log.debug("publish failed: %s", exc)
             await trio.sleep(self.config.publish_interval_s)
@@ -183,4 +237,6 @@ class Gossip:
         verdict = judge(report)
         if verdict is not None:
             self._offence(forwarder, verdict[0], f"gossip: {verdict[1]}")
+        if report.clean and self.repack:
+            self._relay(raws, forwarder)
         return report.clean
