@@ -31,12 +31,15 @@ class _MallInfo2(ctypes.Structure):
                  "uordblks", "fordblks", "keepcost")]
 
 
-def _rss_bytes() -> int:
+def _rss() -> dict[str, int]:
+    """Resident bytes: all, anonymous (heap, mmapped blocks, stacks), file-backed (code, libraries)."""
+    out = {}
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
+            key = line.split(":")[0]
+            if key in ("VmRSS", "RssAnon", "RssFile"):
+                out[key] = int(line.split()[1]) * 1024
+    return out
 
 
 def _mallinfo() -> dict:
@@ -63,11 +66,22 @@ def _sqlite_bytes() -> int | None:
     return int(fn())
 
 
+def _live_trustmesh_objects(top: int = 12) -> dict[str, int]:
+    """The node's own classes with most live instances (garbage in cycles included: no collection)."""
+    import gc
+    from collections import Counter
+    counts = Counter(type(o).__qualname__ for o in gc.get_objects()
+                     if str(type(o).__dict__.get("__module__", "")).startswith("trustmesh."))
+    return dict(counts.most_common(top))
+
+
 def sample(first=None, top: int = 15) -> tuple[dict, object]:
     """One line of the trace (and the snapshot it was taken from)."""
     import tracemalloc
-    line = {"t": round(time.time(), 1), "rss": _rss_bytes(), "malloc": _mallinfo(),
+    rss = _rss()
+    line = {"t": round(time.time(), 1), "rss": rss.get("VmRSS", 0), "anon": rss.get("RssAnon"), "file": rss.get("RssFile"), "malloc": _mallinfo(),
             "sqlite": _sqlite_bytes(), "threads": threading.active_count()}
+    line["live"] = _live_trustmesh_objects()
     if tracemalloc.is_tracing():
         snap = tracemalloc.take_snapshot().filter_traces(
             [tracemalloc.Filter(False, tracemalloc.__file__)])
