@@ -87,10 +87,16 @@ def main() -> int:
     parser.add_argument("--queries", type=float, default=4.0, help="API reads per second")
     parser.add_argument("--strangers", action="store_true",
                         help="the members do not vouch for each other (every record a stranger's: the quota bites)")
+    parser.add_argument("--memtrace", metavar="DIR",
+                        help="each node appends a memory trace to DIR/<pid>.jsonl (trustmesh/daemon/memtrace.py)")
     args = parser.parse_args()
+    env = None
+    if args.memtrace:
+        Path(args.memtrace).mkdir(parents=True, exist_ok=True)
+        env = {"TRUSTMESH_MEMTRACE": str(Path(args.memtrace).resolve() / "{pid}.jsonl")}
     rng = random.Random(1)
     subjects = [Identity.generate().id for _ in range(200)]
-    with Cluster(args.nodes, start_timeout=120) as net:
+    with Cluster(args.nodes, start_timeout=120, env=env) as net:
         net.wait_connected(min_peers=2, timeout=60)
         print(f"soak: {args.nodes} nodes, {args.minutes} min, {args.rate} records/s, {args.queries} queries/s")
 

@@ -98,3 +98,30 @@ def test_backup_copies_the_store_consistently_and_restores(tmp_path):
     from trustmesh.store import Store
     with Store.open(tmp_path / "restored" / "store.sqlite") as store:
         assert store.integrity_check() == "ok" and sum(store.counts().values()) == 1
+
+
+def test_the_memory_trace_writes_lines_that_tell_python_from_the_rest(tmp_path):
+    """TRUSTMESH_MEMTRACE (daemon/memtrace.py) in a process of its own: tracemalloc and the
+    trace thread must not run inside the test process; the setting is not a config name."""
+    import os
+    import subprocess
+    from trustmesh.daemon.settings import _env_name
+    assert _env_name("TRUSTMESH_MEMTRACE", {}) is None and _env_name("TRUSTMESH_MEMTRACE_EVERY", {}) is None
+    script = ("import time, pathlib, sys\n"
+              "from trustmesh.daemon.memtrace import maybe_trace\n"
+              "assert maybe_trace()\n"
+              "keep = [bytes(1000) for _ in range(2000)]\n"
+              "path = pathlib.Path(sys.argv[1].replace('{pid}', str(__import__('os').getpid())))\n"
+              "deadline = time.monotonic() + 30\n"
+              "while time.monotonic() < deadline and (not path.exists() or len(path.read_text().splitlines()) < 2):\n"
+              "    time.sleep(0.02)\n")
+    target = str(tmp_path / "{pid}.jsonl")
+    env = {**os.environ, "TRUSTMESH_MEMTRACE": target, "TRUSTMESH_MEMTRACE_EVERY": "0.1"}
+    subprocess.run([sys.executable, "-c", script, target], env=env, check=True, timeout=60)
+    [path] = tmp_path.glob("*.jsonl")
+    lines = [json.loads(x) for x in path.read_text().splitlines()]
+    assert len(lines) >= 2
+    assert lines[1]["rss"] > 0 and lines[1]["anon"] > 0 and lines[1]["python"] > 0
+    assert {"heap", "used", "free", "mmapped"} <= set(lines[1]["malloc"])
+    assert lines[-1]["python"] > 2_000_000             # the 2 MB kept above, traced
+    assert all(len(row) == 3 for row in lines[-1]["growth"])   # (file:line, bytes, blocks) since line 1

@@ -199,6 +199,29 @@ def test_a_dropped_engine_frees_its_evidence_without_a_garbage_collection(make_l
         gc.enable()
 
 
+def test_a_replaced_model_is_freed_without_a_garbage_collection_after_every_kind_of_query(make_ledger):
+    """Soak finding: each store change makes a new model; a cycle through the cached facet
+    aggregates (a closure over the model) kept the old ones, each with its evidence table
+    and weights, until a full collection (7 alive at once in a node at 20 records/s)."""
+    me, other = make_ledger(1), make_ledger(2)
+    deal = other.countersign(me.propose_deal(other.me, "PO-1", "client"))
+    me.ingest([deal.raw])
+    me.attest(other.me, "delivery", True, deal=deal.id)
+    engine = TrustEngine(me.store, me.me)
+    engine.trust(other.me, "delivery", NOW)
+    engine.trust(other.me, None, NOW)
+    assert engine.rank("delivery", 5, NOW)
+    engine.explain(other.me, "delivery", NOW)
+    model = weakref.ref(engine._model)
+    gc.disable()
+    try:
+        me.attest(other.me, "payment", True)        # the store changed: the next query makes a new model
+        engine.rank("delivery", 5, NOW)
+        assert engine._model is not model() and model() is None
+    finally:
+        gc.enable()
+
+
 def test_kept_columns_are_in_table_order_and_restore_the_same_answers(make_ledger):
     me, b, c = make_ledger(1), make_ledger(2), make_ledger(3)
     for n, (x, y) in enumerate([(me, b), (b, c), (c, me), (me, c)]):

@@ -23,6 +23,7 @@ from trustmesh.crypto.ids import peer_id, short_id
 from trustmesh.core.home import Home
 from trustmesh.core.events import batches
 from trustmesh.core.node import Node, open_node
+from trustmesh.daemon.memtrace import maybe_trace
 from trustmesh.daemon.profiling import maybe_profile
 
 log = logging.getLogger("trustmesh.daemon")
@@ -82,6 +83,7 @@ async def run(home: Home, *, config, passphrase: bytes | None, api_tcp: str | No
               metrics_tcp: str | None = None, out=print) -> None:
     """Run a node with ``config`` (a NetConfig) until SIGINT/SIGTERM/SIGHUP."""
     fix_malloc_thresholds()
+    maybe_trace()
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
         async def until_signalled() -> None:
             async for signum in signals:

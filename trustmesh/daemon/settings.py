@@ -161,7 +161,8 @@ def _env_name(var: str, known: dict[str, Setting]) -> str | None:
     """The setting an environment variable names, None if it is not a setting variable."""
     if not var.startswith("TRUSTMESH_") or var in ("TRUSTMESH_HOME", "TRUSTMESH_PASSPHRASE_FILE",
                                                    "TRUSTMESH_DEBUG", "TRUSTMESH_TEST_CLOCK_OFFSET_MS",
-                                                   "TRUSTMESH_TEST_FORK", "TRUSTMESH_PROFILE"):
+                                                   "TRUSTMESH_TEST_FORK", "TRUSTMESH_PROFILE",
+                                                   "TRUSTMESH_MEMTRACE", "TRUSTMESH_MEMTRACE_EVERY"):
         return None
     rest = var[len("TRUSTMESH_"):].lower()
     if rest.startswith("net_"):

@@ -294,13 +294,7 @@ class TrustModel:
 
     def _sides(self, rows: np.ndarray, units: np.ndarray, starts: np.ndarray, group_w: np.ndarray):
         """Per group: independent authors' worth for (positives, negatives), and its subject."""
-        ev, cfg = self.evidence, self.config
-        signed = np.where(ev.positive[rows], units, -units)
-        net = np.add.reduceat(signed, starts) if len(rows) else np.zeros(0)
-        worth = np.minimum(group_w[starts], 1.0) if len(rows) else np.zeros(0)
-        if self._viewer is not None and len(rows):
-            worth[ev.author[rows][starts] == self._viewer] = cfg.warning_authors
-        return np.where(net > 0, worth, 0.0), np.where(net < 0, worth, 0.0)
+        return _sides(self.evidence, self.config, self._viewer, rows, units, starts, group_w)
 
     def _facet_aggregate(self, facet: str, now_ms: int) -> tuple:
         """Per subject on ``facet``: (subjects, r, s, attestations, ``sides``), cached briefly.
@@ -335,6 +329,7 @@ class TrustModel:
         group_start = np.zeros(len(rows), bool)
         group_start[starts] = True
         everyone: list = []
+        ev, cfg, viewer = self.evidence, self.config, self._viewer     # not self: see _sides
 
         def sides(which):
             if which is None and everyone:
@@ -346,7 +341,7 @@ class TrustModel:
                 begins = np.flatnonzero(group_start[at])
                 counted, for_, against = np.zeros(len(at)), np.zeros(len(at)), np.zeros(len(at))
                 counted[begins] = group_w[at[begins]] > 0
-                for_[begins], against[begins] = self._sides(rows[at], units[at], begins, group_w[at])
+                for_[begins], against[begins] = _sides(ev, cfg, viewer, rows[at], units[at], begins, group_w[at])
                 found = tuple(np.add.reduceat(x, bounds) for x in (counted, for_, against))
             if which is None:
                 everyone.append(found)
@@ -388,3 +383,16 @@ def _unknown(name: str, facet: str, config: TrustConfig, disputed: bool = False)
     score, unc, lower = opinion(0.0, 0.0, config.quantile)
     return TrustScore(name, facet, float(score), float(unc), float(lower), 0, 0,
                       verdict=verdict(0, 0, 0, 0, config), disputed=disputed)
+
+
+def _sides(ev: EvidenceTable, cfg: TrustConfig, viewer: int | None, rows: np.ndarray, units: np.ndarray,
+           starts: np.ndarray, group_w: np.ndarray):
+    """``TrustModel._sides`` without the model: the facet aggregates' closure calls it, and a
+    closure over the model kept in the model's own cache is a cycle (soak: replaced models,
+    each with its evidence table, lived until a full collection)."""
+    signed = np.where(ev.positive[rows], units, -units)
+    net = np.add.reduceat(signed, starts) if len(rows) else np.zeros(0)
+    worth = np.minimum(group_w[starts], 1.0) if len(rows) else np.zeros(0)
+    if viewer is not None and len(rows):
+        worth[ev.author[rows][starts] == viewer] = cfg.warning_authors
+    return np.where(net > 0, worth, 0.0), np.where(net < 0, worth, 0.0)
