@@ -252,3 +252,35 @@ def test_the_client_resends_a_read_on_a_dropped_connection_and_never_a_write(tmp
         with pytest.raises(NodeNotRunning, match="reset"):
             client.call("POST", "/v1/attest", {"subject": "x"})
         assert seen == ["POST"]                # a write is not sent twice
+
+
+def test_an_idle_keep_alive_connection_outlives_the_clients_expiry(daemon):
+    """A client reuses a connection idle up to its own expiry (httpx: 5 s); the server must not
+    have closed it by then, or a write on it meets ECONNRESET (seen in the soak)."""
+    import socket
+    info = json.loads((daemon.home / "api").read_text())
+    request = b"GET /v1/health HTTP/1.1\r\nHost: trustmesh\r\n\r\n"
+
+    def answer(sock) -> bytes:
+        got = b""
+        while b"\r\n\r\n" not in got:
+            chunk = sock.recv(65536)
+            assert chunk, "the server closed the idle connection"
+            got += chunk
+        head, _, body = got.partition(b"\r\n\r\n")
+        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length")))
+        while len(body) < length:
+            body += sock.recv(65536)
+        return head.split(b"\r\n")[0]
+
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(10)
+        sock.connect(info["socket"])
+        sock.sendall(request)
+        assert answer(sock) == b"HTTP/1.1 200 "
+        idle_until = time.monotonic() + httpx.Limits().keepalive_expiry + 0.5
+        while time.monotonic() < idle_until:   # the connection idles past the client's expiry
+            time.sleep(0.1)
+        sock.sendall(request)
+        assert answer(sock) == b"HTTP/1.1 200 "

@@ -25,6 +25,8 @@ from trustmesh.api.app import Api
 from trustmesh.api.webauth import WebAuth
 
 log = logging.getLogger("trustmesh.api")
+# seconds an idle keep-alive connection is kept: several times any client's expiry (serve())
+KEEP_ALIVE_S = 30.0
 
 
 def token_of(home: Path) -> str:
@@ -109,6 +111,10 @@ async def serve(node, home: Path, *, tcp: str | None = None, metrics: str | None
     config.accesslog = None
     config.errorlog = logging.getLogger("trustmesh.api.server")
     config.graceful_timeout = 1.0
+    # An idle keep-alive connection stays open well past the clients' own expiry (httpx: 5 s).
+    # With both at 5 s a client could reuse a connection just as the server closed it, and a
+    # write on it met ECONNRESET (the soak saw it on POST /v1/attestations under load).
+    config.keep_alive_timeout = KEEP_ALIVE_S
     try:
         async with trio.open_nursery() as nursery:
             for app, sock in listeners:
