@@ -7,7 +7,12 @@ by the one intake (verify, store, index), exactly as gossip does.
 Why an interrupted sync resumes without resending: records are stored as
 they arrive, and each stored id goes into the node's SyncIndex at once; the
 next session's fingerprints already cover them, so only what is still
-missing flows. One session per peer at a time, each way.
+missing flows. One session per peer at a time, each way; a session asked
+for while the previous one with that peer still winds down (its records
+still being stored after the link dropped and came back) waits for it,
+one waiter per peer and side at most, for ``WIND_DOWN_S``: refused at
+once, the reconnect's sync was lost and the rest of a catch-up waited for
+the periodic sync (30 s).
 
 Why received records are stored in the background (``_Storing``): a
 catch-up is one long push of records; stored in line, the pump stopped
@@ -37,6 +42,8 @@ from trustmesh.protocol.sync.session import RecordsComplete, SyncFailed, SyncLim
 
 log = logging.getLogger("trustmesh.p2p.sync")
 
+WIND_DOWN_S = 20.0      # how long a new session waits for the previous one with the same peer
+
 
 class SyncProtocol:
     """Per-node state of the sync protocol: sessions running, stats of the last ones."""
@@ -46,16 +53,16 @@ class SyncProtocol:
         self.config = config
         self.port = port
         self.offence = offence
-        self.running: set[tuple[str, bool]] = set()     # (peer, we initiated)
+        self.running: dict[tuple[str, bool], trio.Event] = {}     # (peer, we initiated) -> its end
+        self.waiting: set[tuple[str, bool]] = set()
         self.stats: dict[str, dict] = {}
         self.totals = {"sessions": 0, "rounds": 0, "bytes_in": 0, "bytes_out": 0}
 
     async def initiate(self, peer: ID) -> dict | None:
         """Reconcile with ``peer`` now (once at a time per peer); the session's stats."""
         key = (peer.to_base58(), True)
-        if key in self.running:
+        if not await self._claim(key):
             return None
-        self.running.add(key)
         try:
             try:
                 with trio.fail_after(10):
@@ -65,24 +72,40 @@ class SyncProtocol:
                 return None
             return await self._session(stream, peer, initiator=True)
         finally:
-            self.running.discard(key)
+            self.running.pop(key).set()
+
+    async def _claim(self, key: tuple[str, bool]) -> bool:
+        """Make ``key``'s session the running one, after the one winding down if need be."""
+        if key in self.running:
+            if key in self.waiting:
+                return False
+            self.waiting.add(key)
+            try:
+                with trio.move_on_after(WIND_DOWN_S):
+                    while key in self.running:
+                        await self.running[key].wait()
+            finally:
+                self.waiting.discard(key)
+            if key in self.running:
+                return False
+        self.running[key] = trio.Event()
+        return True
 
     async def handle(self, stream) -> None:
         """The stream handler: answer a sync opened by a peer, one session per peer at a time.
 
-        Further ones are reset, without offence: after a reconnect the old
-        session may still be winding down.
+        After a reconnect the old session may still be winding down: one more
+        waits for it (``_claim``); further ones are reset, without offence.
         """
         peer = stream.muxed_conn.peer_id
         key = (peer.to_base58(), False)
-        if key in self.running:
+        if not await self._claim(key):
             await close(stream, reset=True)
             return
-        self.running.add(key)
         try:
             await self._session(stream, peer, initiator=False)
         finally:
-            self.running.discard(key)
+            self.running.pop(key).set()
 
     async def _session(self, stream, peer: ID, initiator: bool) -> dict:
         port, cfg = self.port, self.config
