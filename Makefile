@@ -27,10 +27,11 @@ $(NFT):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nftables iproute2
 
 # Four worker processes (pytest-xdist) on any machine: most of the slow tests wait on real
-# nodes and timers rather than compute, so they overlap even on 2 cores. TEST_JOBS=0: one process.
+# nodes and timers rather than compute, so they overlap even on 2 cores; an idle worker takes
+# tests queued for a busy one (worksteal), so one slow test does not hold a queue. TEST_JOBS=0: one process.
 TEST_JOBS ?= 4
 test: $(STAMP) $(BROWSER) $(NFT)
-	$(PY) -m pytest -q -n $(TEST_JOBS)
+	$(PY) -m pytest -q -n $(TEST_JOBS) --dist worksteal
 
 # Listens on /ip4/0.0.0.0/tcp/4001 (see docs/operating.md) and serves the web view on
 # $(API_TCP) (it prints a one-time login link, docs/web.md); pass flags with `make run ARGS="--bootstrap /ip4/…/tcp/4001/p2p/12D3KooW…"`.
