@@ -23,7 +23,6 @@ from trustmesh.crypto.ids import peer_id, short_id
 from trustmesh.core.home import Home
 from trustmesh.core.events import batches
 from trustmesh.core.node import Node, open_node
-from trustmesh.daemon.heap import trim_heap
 from trustmesh.daemon.memtrace import maybe_trace
 from trustmesh.daemon.profiling import maybe_profile
 
@@ -121,7 +120,6 @@ async def serve_node(home: Home, *, config, passphrase: bytes | None, api_tcp: s
             with maybe_profile():
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(_log_events, node)
-                    nursery.start_soon(trim_heap)
                     api = await nursery.start(partial(serve, node, home.root, tcp=api_tcp, metrics=metrics_tcp))
                     out(f"control API {api['socket']}" + (f" and {api['tcp']}" if "tcp" in api else ""))
                     if "web" in api:
