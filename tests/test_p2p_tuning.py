@@ -106,12 +106,13 @@ def test_own_messages_are_flood_published_and_relays_follow_the_mesh():
 
 
 def test_every_patched_upstream_function_is_the_one_we_read():
-    """An upgrade of py-libp2p that changes a function tuning.py relies on fails here, by name."""
+    """An upgrade of py-libp2p that changes a function we rely on (net/pins.py) fails here, by name."""
     import hashlib
     import importlib
     import inspect
     changed = []
-    for name, pinned in tuning.UPSTREAM.items():
+    from trustmesh.net.pins import UPSTREAM
+    for name, pinned in UPSTREAM.items():
         module, attr = name.split(":")
         obj = importlib.import_module(module)
         for part in attr.split("."):
@@ -119,7 +120,7 @@ def test_every_patched_upstream_function_is_the_one_we_read():
         obj = tuning.REPLACED.get(name, obj)       # a method install() replaced on its class
         if hashlib.sha256(inspect.getsource(obj).encode()).hexdigest()[:16] != pinned:
             changed.append(name)
-    assert not changed, f"re-read these upstream functions before re-pinning them in tuning.UPSTREAM: {changed}"
+    assert not changed, f"re-read these upstream functions before re-pinning them in net/pins.py: {changed}"
 
 
 async def test_a_failing_stream_handler_is_contained_and_reported():

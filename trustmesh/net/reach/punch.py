@@ -25,7 +25,7 @@ median 2.4-7.6 s, max 16-20 s. The node logs showed why:
   round trip and a handshake: rounds here last ``PUNCH_ROUND_S``, and the
   pause is ``ROUND_GAP_S`` (the NAT mappings the first round made stay).
 
-Pins: ``tuning.UPSTREAM`` holds the upstream functions this relies on.
+Pins: ``net/pins.py`` holds the upstream functions this relies on.
 """
 
 from __future__ import annotations
