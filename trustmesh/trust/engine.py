@@ -190,7 +190,7 @@ class TrustModel:
         pos = ev.positive[rows]
         r, s = units[pos].sum(), units[~pos].sum()
         score, unc, lower = opinion(r, s, self.config.quantile)
-        for_, against = self._sides(rows, units, starts, group_w)
+        for_, against = _sides(self.evidence, self.config, self._viewer, rows, units, starts, group_w)
         said = verdict(r, s, for_.sum(), against.sum(), self.config, forked,
                        float(self._credible(facet, now_ms)[index]))
         authors = len(set(ev.author[rows][group_w > 0].tolist()))
@@ -292,10 +292,6 @@ class TrustModel:
             self._reply = reply_factor(self.evidence, standing, now_ms, self.config)
         return self._reply
 
-    def _sides(self, rows: np.ndarray, units: np.ndarray, starts: np.ndarray, group_w: np.ndarray):
-        """Per group: independent authors' worth for (positives, negatives), and its subject."""
-        return _sides(self.evidence, self.config, self._viewer, rows, units, starts, group_w)
-
     def _facet_aggregate(self, facet: str, now_ms: int) -> tuple:
         """Per subject on ``facet``: (subjects, r, s, attestations, ``sides``), cached briefly.
 
@@ -387,9 +383,11 @@ def _unknown(name: str, facet: str, config: TrustConfig, disputed: bool = False)
 
 def _sides(ev: EvidenceTable, cfg: TrustConfig, viewer: int | None, rows: np.ndarray, units: np.ndarray,
            starts: np.ndarray, group_w: np.ndarray):
-    """``TrustModel._sides`` without the model: the facet aggregates' closure calls it, and a
-    closure over the model kept in the model's own cache is a cycle (soak: replaced models,
-    each with its evidence table, lived until a full collection)."""
+    """Per group: independent authors' worth for (positives, negatives), and its subject.
+
+    A function, not a method: the facet aggregates' closure calls it, and a closure over
+    the model kept in the model's own cache is a cycle (soak: replaced models, each with
+    its evidence table, lived until a full collection)."""
     signed = np.where(ev.positive[rows], units, -units)
     net = np.add.reduceat(signed, starts) if len(rows) else np.zeros(0)
     worth = np.minimum(group_w[starts], 1.0) if len(rows) else np.zeros(0)
