@@ -303,6 +303,8 @@ REFERENCES = {
     "signed": ("signed messages (old StrictSign)", {"TRUSTMESH_NET_GOSSIP_SIGN_MESSAGES": "1"}),
     "relay": ("relays forward each message as it came (gossip.repack_relays = false)",
               {"TRUSTMESH_NET_GOSSIP_REPACK_RELAYS": "0"}),
+    "keepalive": ("a connection closed on its first missed ping (discovery.keepalive_retry_factor = 1)",
+                  {"TRUSTMESH_NET_DISCOVERY_KEEPALIVE_RETRY_FACTOR": "1"}),
 }
 
 

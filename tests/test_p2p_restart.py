@@ -179,7 +179,7 @@ def test_a_connection_that_went_silent_is_closed_by_the_keepalive(tmp_path):
         other.start()
         assert _wait(lambda: survivor.peers(), 20)
         proxy.drop()                 # both ends still see an open connection
-        assert _wait(lambda: any(e["peer"] == other.id for e in survivor.events_of("peer-down")), 10), \
+        assert _wait(lambda: any(e["peer"] == other.id for e in survivor.events_of("peer-down")), 20), \
             survivor.log_tail(20)
         # the other node redials through the proxy (new links are forwarded) and gossip works
         assert _wait(lambda: survivor.peers(), 20)

@@ -140,10 +140,14 @@ class DiscoveryConfig:
     # Every connection is pinged this often and closed without an answer in
     # keepalive_timeout_s: a peer that vanished without closing its TCP
     # connection (power cut, network change) is not kept for the kernel's
-    # ~15 minutes. When a peer connects again while a connection to it is
-    # open, the open ones are pinged at once, with replace_timeout_s.
+    # ~15 minutes. A missed ping gets a second one with a deadline
+    # keepalive_retry_factor times longer (a peer under load answers late,
+    # not never; 1 = judge on the first ping). When a peer connects again
+    # while a connection to it is open, the open ones are pinged at once,
+    # with replace_timeout_s and no second ping.
     keepalive_interval_s: float = 15.0
     keepalive_timeout_s: float = 10.0
+    keepalive_retry_factor: float = 3.0
     replace_timeout_s: float = 5.0
 
 

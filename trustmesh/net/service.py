@@ -90,7 +90,8 @@ class NetService(Policing):
         self.query_protocol = QueryProtocol(host, self.config.query_timeout_s, self.port, self.offence)
         self.pairing = Pairing(host, self.identity.public_key, self.offence, self.config.deals.timeout_s)
         d = self.config.discovery
-        self.keepalive = KeepAlive(host, d.keepalive_interval_s, d.keepalive_timeout_s, d.replace_timeout_s)
+        self.keepalive = KeepAlive(host, d.keepalive_interval_s, d.keepalive_timeout_s, d.replace_timeout_s,
+                                   d.keepalive_retry_factor)
         try:
             async with host.run(listen_addrs=listen):
                 if not host.get_addrs():
