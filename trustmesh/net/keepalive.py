@@ -101,14 +101,15 @@ class KeepAlive:
         try:
             if conn.is_closed or await self.probe(conn, timeout_s):
                 return
-            if retry and self.retry_factor > 1:
+            twice = retry and self.retry_factor > 1
+            if twice:
                 self.late += 1
                 timeout_s *= self.retry_factor
                 if conn.is_closed or await self.probe(conn, timeout_s):
                     return
             peer = conn.muxed_conn.peer_id
             log.warning("closing the connections to %s: one gave no answer to a ping within %g s%s",
-                        peer, timeout_s, (" (twice)" if self.retry_factor > 1 else "") if retry
+                        peer, timeout_s, " (twice)" if twice else "" if retry
                         else " when another connection came")
             self.closed += 1
             await close(conn)

@@ -201,12 +201,13 @@ class SafePubsub(Pubsub):
         seen here already, and must still leave.
         """
         msg = unsigned_message(topic_id, data)
-        self.router.relays[self._msg_id_constructor(msg)] = frozenset(exclude)
+        mid = self._msg_id_constructor(msg)
+        self.router.relays[mid] = frozenset(exclude)
         self._mark_msg_seen(msg)
         try:
             await self.router.publish(self.my_id, msg)
         finally:
-            self.router.relays.pop(self._msg_id_constructor(msg), None)
+            self.router.relays.pop(mid, None)
 
     def _handle_dead_peer(self, peer_id) -> None:
         """Pubsub's, except that a peer still connected keeps the topics it told us (see 13).
