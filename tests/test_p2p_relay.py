@@ -127,6 +127,7 @@ async def test_records_crossing_a_relay_arrive_packed_and_a_plain_message_still_
         assert c.validated < 20, c.validated             # ... and C got them from B packed
         assert b.gossip.relayed_records == 40 and b.gossip.relayed_messages == c.validated
         assert b.gossip.router.not_forwarded == 40       # none forwarded as it came
+        assert len(b.gossip.pubsub.validation_cache.cache) >= 40   # pubsub's verdicts in ours (tuning 19)
 
         lone = b"\x92\x02" + bytes(100)                  # a plain one-record message
         await plain.pubsub.publish(TOPIC, lone)

@@ -34,6 +34,8 @@ UPSTREAM = {
     "libp2p.pubsub.gossipsub:GossipSub._handle_dropped_rpc": "c81733f1db845ea1",
     "libp2p.pubsub.pubsub:Pubsub.notify_subscriptions": "2fb1385e4bbf3c0a",
     "libp2p.pubsub.pubsub:Pubsub._mark_msg_seen": "37cbb7ecfbb6ebc1",   # SafePubsub.relay (18)
+    "libp2p.pubsub.pubsub:Pubsub.validate_msg": "9bc61633d2338dc5",     # RecentVerdicts (19)
+    "libp2p.pubsub.pubsub:Pubsub._validation_cache_cleanup": "8edc4d1903a4db61",
     # NAT (net/reach/): overridden, or relied on as read
     "libp2p.host.basic_host:BasicHost.get_addrs": "9d79f88eb0d4824b",
     "libp2p.host.autonat.autonat:AutoNATService._handle_dial": "6feb7f3c283d8f99",

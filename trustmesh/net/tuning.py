@@ -149,6 +149,15 @@ showed, per small message and per peer:
     ``relay`` passes by pubsub's seen check. The linger adds to every hop;
     bench/network.py ``--reference relay`` measures it against forwarding
     as it came in the same run.
+19. Pubsub's validation cache (results by message id, so that a copy is
+    not validated twice) keeps its LRU order in a list: every result put
+    scans it (120 us at 10,000 entries: per message validated, on the
+    event loop) and every entry lived 300 s, so a node's memory grew for
+    five minutes of traffic (bench/soak.py: ``ValidationResult`` and its id
+    among the top growth in ``TRUSTMESH_MEMTRACE``). ``RecentVerdicts`` is
+    the same cache in an ordered dict (O(1) steps) that keeps 4,096 results
+    for 120 s, as long as the seen cache keeps the id: after that a copy is
+    new to pubsub anyway.
 
 Everything here is pinned to libp2p==0.8.1 (pyproject.toml):
 ``net/pins.py`` holds a hash of the source of every upstream function we

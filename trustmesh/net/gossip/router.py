@@ -14,6 +14,7 @@ from libp2p.pubsub.mcache import MessageCache
 from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import Pubsub
 
+from trustmesh.net.gossip.recent import VERDICTS, VERDICTS_S, RecentVerdicts
 from trustmesh.net.tuning import IDONTWANT_THRESHOLD, dedup_inbound, report_failure
 from trustmesh.protocol.gossip import message_id
 
@@ -152,6 +153,7 @@ class SafePubsub(Pubsub):
         self.early_dedup = early_dedup     # False: upstream's behaviour, for bench/network.py's reference
         self._validating: set[bytes] = set()
         self.duplicates = 0                # copies dropped before validation (see 15)
+        self.validation_cache = RecentVerdicts(VERDICTS_S, VERDICTS)
         if early_dedup:
             dedup_inbound(self.host, self)
 

@@ -22,7 +22,6 @@
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
 import trio
@@ -36,13 +35,15 @@ from trustmesh.net.defence import judge
 from trustmesh.net.ports import IntakeReport
 from trustmesh.net.gossip.intake import IntakeBatcher
 from trustmesh.net.gossip.pacing import PublishQueue
+from trustmesh.net.gossip.recent import RecentIds
 from trustmesh.protocol.gossip import message_id as content_id, unpack_message
 from trustmesh.net.gossip.router import LeanGossipSub, SafePubsub
 
 log = logging.getLogger("trustmesh.p2p.gossip")
 
 QUEUE_ROOM = 8      # RPCs waiting in a peer's outbound queue (of 32) before we hold back
-RELAYED_IDS = 65_536    # record ids remembered as relayed (or ours), so that none leaves twice
+RELAYED_IDS = 65_536    # record ids remembered as relayed (or ours), so that none leaves twice ...
+RELAYED_S = 180.0       # ... while copies still circulate (net/gossip/recent.py)
 
 # (records, forwarder peer id) -> report; the node's single intake
 Intake = Callable[[list[bytes], ID, str], Awaitable[IntakeReport]]
@@ -103,7 +104,6 @@ class Gossip:
             strict_signing=config.sign_messages,    # StrictNoSign (docs/protocol.md 16.2)
             max_inbound_rpc_size=config.max_rpc_bytes,
             max_concurrent_validator_count=config.validation_concurrency,
-            validation_cache_size=10_000,
             validation_timeout=60.0,   # intake waits behind sync batches; a timeout would drop the message
             early_dedup=config.early_dedup,
         )
@@ -114,7 +114,7 @@ class Gossip:
         self.router.repack = self.repack
         self.relays = PublishQueue(config.batch_records, config.batch_bytes)
         self._relay_due = 0.0       # when the relay queue's first waiting record has lingered enough
-        self._relayed: OrderedDict[bytes, None] = OrderedDict()
+        self._relayed = RecentIds(RELAYED_IDS, RELAYED_S)
         self.relayed_messages = 0
         self.relayed_records = 0
         self.batcher = IntakeBatcher(intake)
@@ -138,16 +138,8 @@ class Gossip:
 
     def _fresh(self, raws: list[bytes]) -> list[bytes]:
         """The records of ``raws`` not relayed (nor published) by us before, remembered now."""
-        new = []
-        for raw in raws:
-            rid = content_id(raw)
-            if rid in self._relayed:
-                continue
-            self._relayed[rid] = None
-            new.append(raw)
-        while len(self._relayed) > RELAYED_IDS:
-            self._relayed.popitem(last=False)
-        return new
+        now = trio.current_time()
+        return [raw for raw in raws if self._relayed.add(content_id(raw), now)]
 
     def _relay(self, raws: list[bytes], forwarder: ID) -> None:
         """Queue the records of a peer's clean message that we have not relayed yet (see 18)."""
