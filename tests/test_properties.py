@@ -184,3 +184,24 @@ def test_the_inline_field_checks_agree_with_the_named_ones(cls, stored):
         for value in FIELD_VALUES:
             values = good[:k] + [value] + good[k + 1:]
             assert valid(values) == checks[kind](value), (cls.NAME, kind, value)
+
+
+def test_packing_a_record_allocates_about_its_size():
+    """msgpack's own default buffer is 256 KiB, above the daemon's fixed mmap threshold: an mmap
+    and a munmap per record packed (codec.PACK_BUFFER)."""
+    import tracemalloc
+
+    from trustmesh.protocol.codec import pack
+    value = [1, b"x" * 32, "delivery", 12345678, b"y" * 64, "on time"]
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        out = pack(value)
+        peak = tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+    assert out == msgpack.packb(value, use_bin_type=True)
+    assert peak < 16 * 1024, peak
+    big = [b"z" * 300_000, list(range(1000))]                 # a frame larger than the buffer packs whole
+    assert pack(big) == msgpack.packb(big, use_bin_type=True)
