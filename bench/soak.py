@@ -156,6 +156,8 @@ def main() -> int:
 
         start = time.monotonic()
         next_make = next_query = next_sample = start
+        if args.queries <= 0:
+            next_query = float("inf")      # --queries 0: records only (to tell what the queries cost)
         with ThreadPoolExecutor(8) as pool:
             while (now := time.monotonic()) - start < duration:
                 if now >= next_sample:
