@@ -36,6 +36,9 @@ UPSTREAM = {
     "libp2p.pubsub.pubsub:Pubsub._mark_msg_seen": "37cbb7ecfbb6ebc1",   # SafePubsub.relay (18)
     "libp2p.pubsub.pubsub:Pubsub.validate_msg": "9bc61633d2338dc5",     # RecentVerdicts (19)
     "libp2p.pubsub.pubsub:Pubsub._validation_cache_cleanup": "8edc4d1903a4db61",
+    "libp2p.tools.anyio_service.trio_manager:TrioManager._find_parent_task": "8aaad50f6da7590d",   # 20
+    "libp2p.tools.anyio_service.trio_manager:TrioManager.run_task": "ee6be8e98338d107",
+    "libp2p.tools.anyio_service.trio_tasks:FunctionTask.run": "86a00f1899a0f4f2",
     # NAT (net/reach/): overridden, or relied on as read
     "libp2p.host.basic_host:BasicHost.get_addrs": "9d79f88eb0d4824b",
     "libp2p.host.autonat.autonat:AutoNATService._handle_dial": "6feb7f3c283d8f99",

@@ -158,6 +158,10 @@ showed, per small message and per peer:
     the same cache in an ordered dict (O(1) steps) that keeps 4,096 results
     for 120 s, as long as the seen cache keeps the id: after that a copy is
     new to pubsub anyway.
+20. Every gossip message read is a service task (``manager.run_task``), and
+    the service manager found each new task's parent by walking all the
+    service's tasks: a quarter of a receiver's event loop at 50 records/s
+    (``net/servicetasks.py`` looks it up instead).
 
 Everything here is pinned to libp2p==0.8.1 (pyproject.toml):
 ``net/pins.py`` holds a hash of the source of every upstream function we
@@ -182,6 +186,7 @@ from libp2p.peer import peerstore as _peerstore_mod
 from libp2p.pubsub import utils as _utils_mod
 from libp2p.peer.id import ID
 from libp2p.stream_muxer.yamux import yamux as _yamux_mod
+from libp2p.tools.anyio_service import trio_manager as _trio_manager_mod
 from libp2p.utils import varint as _varint_mod
 
 from trustmesh.errors import DecodeError, FrameTooLarge
@@ -342,9 +347,12 @@ _original_read_rpc = _varint_mod.read_varint_prefixed_bytes_limited
 
 
 _original_window_update = _yamux_mod.YamuxStream._auto_tune_and_send_window_update
+_original_find_parent = _trio_manager_mod.TrioManager._find_parent_task
 # what install() replaces on a class: the pinned source is the original's, not ours
 REPLACED = {"libp2p.stream_muxer.yamux.yamux:YamuxStream._auto_tune_and_send_window_update":
-            _original_window_update}
+            _original_window_update,
+            "libp2p.tools.anyio_service.trio_manager:TrioManager._find_parent_task":
+            _original_find_parent}
 
 
 async def window_update(self, *, bytes_read: int = 0) -> None:
@@ -379,3 +387,5 @@ def install() -> None:
     from trustmesh.net.reach import punch
     punch.install()
     _yamux_mod.YamuxStream._auto_tune_and_send_window_update = window_update
+    from trustmesh.net import servicetasks
+    servicetasks.install()
