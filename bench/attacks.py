@@ -4,7 +4,7 @@ The worlds, the attacks and the measures live in the public test kit
 (``trustmesh.testing.worlds``, ``.measures``, ``.scenarios``), shared with
 ``tests/test_trust_attacks.py``, which runs each row at a small size. Run
 ``python bench/attacks.py`` for everything, ``--only WORD`` for the rows
-whose group contains WORD (sybils, threat, grid, scammer, verdicts,
+whose group contains WORD (sybils, threat, grid, learning, scammer, verdicts,
 slander, facets, others, rotation; several as WORD,WORD); ``--set NAME=VALUE``
 runs them with one ``TrustConfig`` field changed, as a control.
 """
@@ -37,6 +37,8 @@ def groups(config: TrustConfig = DEFAULT) -> dict:
         "grid": [lambda s=s, m=m, f=f: sc.threat_scenario(3000, m, share=s, f=f, worlds=2, config=c)
                  for s in (0.1, 0.2, 0.3, 0.4)
                  for m, f in (("camouflaged", 0.3), ("camouflaged", 0.5), ("camouflaged", 0.7), ("spies", 0.5))],
+        "learning": [lambda s=s: sc.learning_scenario(3000, "camouflaged", share=s, f=0.7, config=c)
+                     for s in (0.2, 0.3, 0.4)],
         "scammer": [lambda: sc.scammer_scenario(sybils=1_000, jobs=100, config=c),
                     lambda: sc.scammer_scenario(sybils=5_000, jobs=100, config=c),
                     lambda: sc.scammer_scenario(sybils=1_000, jobs=30, config=c)],

@@ -83,6 +83,39 @@ def threat_scenario(n: int, model: str, share: float = 0.2, f: float = 0.5, seed
             "p90_verdict": float(np.quantile(by_verdict[True], 0.9)), "max_verdict": float(np.max(by_verdict[True]))}
 
 
+def learning_scenario(n: int, model: str, share: float = 0.2, f: float = 0.7, seed: int = 2,
+                      views: int = 5, worlds: int = 2, rounds: int = 10,
+                      config: TrustConfig = DEFAULT) -> dict:
+    """The grid's cell (``threat_scenario``'s worlds and viewers) with viewers who learn: their
+    own deals go on record after each of ``rounds`` rounds (``measures.learning_bad_deal_rates``).
+
+    Reports, against the same worlds without attackers (also learning), the rise over all
+    rounds and in the last round, and the worst viewer over all rounds and in the last one.
+    """
+    rates = {False: [], True: []}
+    for k in range(worlds):
+        for attacked in (False, True):
+            rng = np.random.default_rng(seed + 10 * k)
+            world, edges = ws.honest_world(n, rng)
+            if attacked:
+                ws.make_malicious(world, share, model, f)
+            else:
+                rng.choice(world.n, int(share * world.n), replace=False)  # same random stream
+            liar = ws.liar_of(world, model)
+            ws.trade(world, edges, liar=liar)
+            if attacked:
+                ws.collude(world, model)
+            world.table()
+            chosen = ms.viewers(world, views)
+            rates[attacked] += ms.learning_bad_deal_rates(world, chosen, config, liar, rounds=rounds)
+    clean, hit = np.array(rates[False]), np.array(rates[True])
+    label = f"{model} f={f:.0%}" if model == "camouflaged" else model
+    return {"scenario": f"learning {label} {share:.0%} of {n}, {worlds} worlds, {rounds} rounds",
+            "rise": float(hit.mean() - clean.mean()), "rise_last": float(hit[:, -1].mean() - clean[:, -1].mean()),
+            "max": float(hit.mean(axis=1).max()), "max_first": float(hit[:, 0].max()),
+            "max_last": float(hit[:, -1].max())}
+
+
 def scammer_scenario(honest: int = 10_000, sybils: int = 1_000, jobs: int = 100, victims: int = 20,
                      worlds: int = 2, views: int = 10, seed: int = 6,
                      config: TrustConfig = DEFAULT) -> dict:
