@@ -114,7 +114,7 @@ def camp_credibility(evidence: EvidenceTable, mass: np.ndarray, weight: np.ndarr
     ``ratings``: ``signed_ratings`` of the same evidence and time, when already made
     (``Relations.ratings`` makes them from the sort the relations need anyway). ``blame``,
     when given, is filled in per member: the share of what it says that blames members the
-    viewer's camp holds good (left 0 where the camps stand aside).
+    viewer's camp holds good (left 0 where the camps stand aside or are torn).
     """
     m = evidence.size
     cred = np.ones(m)
