@@ -40,6 +40,26 @@ def sybil_scenario(honest: int, sybils: int, g: int, seed: int = 1, views: int =
     return row
 
 
+def _threat_worlds(n: int, model: str, share: float, f: float, seed: int, worlds: int, sybils: int = 0):
+    """The threat rows' worlds, each without attackers then with them (same seed and random
+    stream): yields (attacked, world, who lies in it)."""
+    for k in range(worlds):
+        for attacked in (False, True):
+            rng = np.random.default_rng(seed + 10 * k)
+            world, edges = ws.honest_world(n, rng)
+            if attacked:
+                ws.make_malicious(world, share, model, f)
+            else:
+                rng.choice(world.n, int(share * world.n), replace=False)  # same random stream
+            liar = ws.liar_of(world, model)
+            ws.trade(world, edges, liar=liar)
+            if attacked:
+                ws.collude(world, model)
+                if sybils:
+                    ws.vouch_by_sybils(world, sybils)
+            yield attacked, world, liar
+
+
 def threat_scenario(n: int, model: str, share: float = 0.2, f: float = 0.5, seed: int = 2,
                     views: int = 5, config: TrustConfig = DEFAULT, worlds: int = 1,
                     sybils: int = 0) -> dict:
@@ -55,23 +75,11 @@ def threat_scenario(n: int, model: str, share: float = 0.2, f: float = 0.5, seed
     """
     out = {False: [], True: []}
     by_verdict = {False: [], True: []}
-    for k in range(worlds):
-        for attacked in (False, True):
-            rng = np.random.default_rng(seed + 10 * k)
-            world, edges = ws.honest_world(n, rng)
-            if attacked:
-                ws.make_malicious(world, share, model, f)
-            else:
-                rng.choice(world.n, int(share * world.n), replace=False)  # same random stream
-            ws.trade(world, edges, liar=ws.liar_of(world, model))
-            if attacked:
-                ws.collude(world, model)
-                if sybils:
-                    ws.vouch_by_sybils(world, sybils)
-            table = world.table()
-            chosen = ms.viewers(world, views)
-            out[attacked] += ms.bad_deal_rates(world, table, chosen, config)
-            by_verdict[attacked] += ms.bad_deal_rates(world, table, chosen, config, by="verdict")
+    for attacked, world, _ in _threat_worlds(n, model, share, f, seed, worlds, sybils):
+        table = world.table()
+        chosen = ms.viewers(world, views)
+        out[attacked] += ms.bad_deal_rates(world, table, chosen, config)
+        by_verdict[attacked] += ms.bad_deal_rates(world, table, chosen, config, by="verdict")
     clean, attacked = float(np.mean(out[False])), float(np.mean(out[True]))
     clean_v, attacked_v = float(np.mean(by_verdict[False])), float(np.mean(by_verdict[True]))
     label = f"{model} f={f:.0%}" if model == "camouflaged" else model
@@ -93,21 +101,9 @@ def learning_scenario(n: int, model: str, share: float = 0.2, f: float = 0.7, se
     rounds and in the last round, and the worst viewer over all rounds and in the last one.
     """
     rates = {False: [], True: []}
-    for k in range(worlds):
-        for attacked in (False, True):
-            rng = np.random.default_rng(seed + 10 * k)
-            world, edges = ws.honest_world(n, rng)
-            if attacked:
-                ws.make_malicious(world, share, model, f)
-            else:
-                rng.choice(world.n, int(share * world.n), replace=False)  # same random stream
-            liar = ws.liar_of(world, model)
-            ws.trade(world, edges, liar=liar)
-            if attacked:
-                ws.collude(world, model)
-            world.table()
-            chosen = ms.viewers(world, views)
-            rates[attacked] += ms.learning_bad_deal_rates(world, chosen, config, liar, rounds=rounds)
+    for attacked, world, liar in _threat_worlds(n, model, share, f, seed, worlds):
+        chosen = ms.viewers(world, views)
+        rates[attacked] += ms.learning_bad_deal_rates(world, chosen, config, liar, rounds=rounds)
     clean, hit = np.array(rates[False]), np.array(rates[True])
     label = f"{model} f={f:.0%}" if model == "camouflaged" else model
     return {"scenario": f"learning {label} {share:.0%} of {n}, {worlds} worlds, {rounds} rounds",
