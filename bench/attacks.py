@@ -4,9 +4,10 @@ The worlds, the attacks and the measures live in the public test kit
 (``trustmesh.testing.worlds``, ``.measures``, ``.scenarios``), shared with
 ``tests/test_trust_attacks.py``, which runs each row at a small size. Run
 ``python bench/attacks.py`` for everything, ``--only WORD`` for the rows
-whose group contains WORD (sybils, threat, grid, scammer, verdicts,
+whose group contains WORD (sybils, threat, grid, learning, scammer, verdicts,
 slander, facets, others, rotation; several as WORD,WORD); ``--set NAME=VALUE``
-runs them with one ``TrustConfig`` field changed, as a control.
+runs them with one ``TrustConfig`` field changed, as a control; ``--seed N`` builds the
+grid's and the learning rows' worlds from another seed (the tails move with the worlds).
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ from trustmesh.testing.worlds import TOPOLOGIES  # noqa: E402
 from trustmesh.trust import DEFAULT, TrustConfig  # noqa: E402
 
 
-def groups(config: TrustConfig = DEFAULT) -> dict:
-    """Each group of rows, as functions to call (full size), all with ``config``."""
+def groups(config: TrustConfig = DEFAULT, seed: int = 2) -> dict:
+    """Each group of rows, as functions to call (full size), all with ``config``; the grid's
+    and the learning rows' worlds from ``seed`` (and ``seed + 10``)."""
     c = config
     return {
         "sybils": [lambda g=g: sc.sybil_scenario(10_000, 2_000, 100, graph=g, config=c) for g in TOPOLOGIES]
@@ -34,9 +36,11 @@ def groups(config: TrustConfig = DEFAULT) -> dict:
         "threat": [lambda m=m: sc.threat_scenario(3000, m, config=c) for m in ("liars", "collective")]
         + [lambda: sc.threat_scenario(3000, "camouflaged", sybils=3000, config=c),
            lambda: sc.threat_scenario(3000, "spies", sybils=3000, config=c)],
-        "grid": [lambda s=s, m=m, f=f: sc.threat_scenario(3000, m, share=s, f=f, worlds=2, config=c)
+        "grid": [lambda s=s, m=m, f=f: sc.threat_scenario(3000, m, share=s, f=f, worlds=2, seed=seed, config=c)
                  for s in (0.1, 0.2, 0.3, 0.4)
                  for m, f in (("camouflaged", 0.3), ("camouflaged", 0.5), ("camouflaged", 0.7), ("spies", 0.5))],
+        "learning": [lambda s=s: sc.learning_scenario(3000, "camouflaged", share=s, f=0.7, seed=seed, config=c)
+                     for s in (0.2, 0.3, 0.4)],
         "scammer": [lambda: sc.scammer_scenario(sybils=1_000, jobs=100, config=c),
                     lambda: sc.scammer_scenario(sybils=5_000, jobs=100, config=c),
                     lambda: sc.scammer_scenario(sybils=1_000, jobs=30, config=c)],
@@ -70,11 +74,13 @@ def main() -> None:
     parser.add_argument("--set", action="append", type=setting, default=[], metavar="NAME=VALUE",
                         help="run with one TrustConfig field changed (a control: e.g. witness_reach=0 "
                         "applies the false-witness rule whatever the reach); repeatable")
+    parser.add_argument("--seed", type=int, default=2, help="the grid's and the learning rows' worlds "
+                        "from this seed and seed + 10 (default 2: the figures in docs/trust.md)")
     args = parser.parse_args()
     config = replace(DEFAULT, **dict(args.set))
     started = time.perf_counter()
     words = args.only.split(",")
-    for name, rows in groups(config).items():
+    for name, rows in groups(config, args.seed).items():
         if any(word in name for word in words):
             for make in rows:
                 print_row(make())

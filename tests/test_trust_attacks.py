@@ -51,6 +51,19 @@ def test_a_camouflaged_collective_at_30_percent_is_avoided_by_the_verdict():
         assert row["rise"] >= row["rise_verdict"] + 0.01, row
 
 
+def test_a_viewer_a_camouflaged_collective_captures_is_not_left_to_it():
+    # The grid's 20%, f=0.7 cell at full size (2 s): one viewer's malicious partner leads into
+    # the collective, which holds 37% of its walk while the head count sides with the honest
+    # members; with the camps standing aside it took 20.7% bad deals (docs/trust.md, Tails).
+    row = sc.threat_scenario(3000, "camouflaged", share=0.2, f=0.7, worlds=2)
+    assert row["max_verdict"] <= 0.15 and row["rise_verdict"] <= 0.02, row
+
+
+def test_viewers_who_put_their_own_deals_on_record_learn_from_them():
+    row = sc.learning_scenario(600, "camouflaged", share=0.2, f=0.7, views=3, worlds=1, rounds=4)
+    assert row["rise"] <= 0.02 and row["max_last"] <= 0.15, row
+
+
 def test_a_scammer_with_sybils_buys_no_top_rank():
     row = sc.scammer_scenario(2000, 200, 30, worlds=1, views=3)
     assert row["in_top10"] == 0.0, row

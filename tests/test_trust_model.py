@@ -263,14 +263,26 @@ def test_a_rater_with_a_couple_of_bad_experiences_is_not_silenced():
 
 
 def test_a_small_collective_that_holds_my_walk_cannot_turn_the_camps_against_honest_raters():
+    """When the walk's camp (the collective, through one lucky deal) and the head count's (the
+    honest ring) disagree, both readings apply (``camp_both``): the collective's partisans lose
+    their word as well as anyone siding against it, and nobody is warned for what it says."""
     from dataclasses import replace
+    from trustmesh.trust.verdict import VERDICTS, NO_OBJECTION, WARNING
     atts = [a for a in _two_camps(spy=False) if a[0] != 0 and a[1] != 0]   # I know one honest member
     atts += [(0, 1, "delivery", True, True), (1, 0, "payment", True, True),
              (0, 10, "delivery", True, True), (10, 0, "payment", True, True)]  # and had a lucky deal
-    with_camps = model(15, atts).weights(NOW)
-    without = model(15, atts, config=replace(DEFAULT, camp_margin=1e9)).weights(NOW)
-    assert with_camps.mass[10:15].sum() > 0.3          # the collective holds much of my walk...
-    assert np.allclose(with_camps.credibility, without.credibility)   # ...the camps stand aside
+    torn = model(15, atts)
+    aside = model(15, atts, config=replace(DEFAULT, camp_both=0))     # the rule before: stand aside
+    w, before = torn.weights(NOW), aside.weights(NOW)
+    assert w.mass[10:15].sum() > 0.3                   # the collective holds much of my walk...
+    assert np.allclose(before.camp, 1.0) and before.credibility[10:15].min() == 1.0
+    assert w.credibility[10:15].max() < 0.05           # ...and now loses its word to the camps
+    assert w.credibility[1] > 0 and np.allclose(w.blame, 0.0)      # my camp is undecided: no blame
+    said, said_before = torn.opinions("delivery", NOW).verdict, aside.opinions("delivery", NOW).verdict
+    assert not (said == VERDICTS.index(WARNING)).any()             # nobody branded a false witness
+    # the collective's praise of its own made them "no objection" before; now they are unknown
+    assert (said_before[11:15] == VERDICTS.index(NO_OBJECTION)).all()
+    assert not (said[11:15] == VERDICTS.index(NO_OBJECTION)).any()
 
 
 def _ring_and_collective(honest: int, collective: range, lucky: tuple[int, ...]):

@@ -24,7 +24,7 @@ from scipy.stats import rankdata
 
 from trustmesh.trust import VERDICTS, TrustConfig, TrustModel
 from trustmesh.trust.verdict import rank_key
-from trustmesh.testing.worlds import DELIVERY, HONEST, NOW, SYBIL, World
+from trustmesh.testing.worlds import DAY, DELIVERY, HONEST, NOW, PAYMENT, SYBIL, World
 
 ACCEPT = 0.5       # the acceptance line on ``lower`` the harness's members use
 _MODELS: dict = {}  # (table, viewer, config) -> model: a scenario asks several questions of one view
@@ -115,6 +115,40 @@ def bad_deal_rates(world: World, table, views: list[int], config: TrustConfig,
         pick = cand[np.arange(trials), np.argmax(lower[cand], axis=1)]
         rates.append(float((rng.random(trials) >= world.quality[pick]).mean()))
     return rates
+
+
+def learning_bad_deal_rates(world: World, views: list[int], config: TrustConfig, liar,
+                            trials: int = 2000, rounds: int = 10) -> list[list[float]]:
+    """Per viewer, the share of bad deals in each of ``rounds`` rounds of ``trials / rounds``
+    picks (by verdict, then ``lower``) when the viewer's own deals are put on record after each
+    round, as a member's are: it rates each supplier's delivery truthfully, the supplier rates
+    its payment (``liar``: who lies, ``worlds.liar_of``), and the next round is picked on the
+    view with them. ``bad_deal_rates`` picks every deal on one fixed view: its viewer never
+    learns from what happened to it. Each viewer learns on a copy of ``world`` of its own."""
+    rng = np.random.default_rng(7)
+    per = trials // rounds
+    out = []
+    for v in views:
+        own = world.copy()
+        rates = []
+        for r in range(rounds):
+            table = own.table()
+            seen = opinions(table, v, config)
+            key = rank_key(seen.verdict, seen.lower) + rng.random(table.size) * 1e-9
+            others = np.flatnonzero(own.kind != SYBIL)
+            others = others[others != v]
+            cand = rng.choice(others, (per, 5))
+            pick = cand[np.arange(per), np.argmax(key[cand], axis=1)]
+            good = rng.random(per) < own.quality[pick]
+            paid = rng.random(per) < own.quality[v]
+            when = NOW - DAY * (rounds - r)     # the rounds in order, the last one yesterday
+            for s, g, p in zip(pick.tolist(), good.tolist(), paid.tolist()):
+                own.deals.append((v, s, when))
+                own.att.append((v, s, DELIVERY, g, True, when))
+                own.att.append((s, v, PAYMENT, p != liar(s, v), True, when))
+            rates.append(float(1.0 - good.mean()))
+        out.append(rates)
+    return out
 
 
 def concentration(table, viewer: int, raters: np.ndarray, config: TrustConfig,

@@ -40,6 +40,26 @@ def sybil_scenario(honest: int, sybils: int, g: int, seed: int = 1, views: int =
     return row
 
 
+def _threat_worlds(n: int, model: str, share: float, f: float, seed: int, worlds: int, sybils: int = 0):
+    """The threat rows' worlds, each without attackers then with them (same seed and random
+    stream): yields (attacked, world, who lies in it)."""
+    for k in range(worlds):
+        for attacked in (False, True):
+            rng = np.random.default_rng(seed + 10 * k)
+            world, edges = ws.honest_world(n, rng)
+            if attacked:
+                ws.make_malicious(world, share, model, f)
+            else:
+                rng.choice(world.n, int(share * world.n), replace=False)  # same random stream
+            liar = ws.liar_of(world, model)
+            ws.trade(world, edges, liar=liar)
+            if attacked:
+                ws.collude(world, model)
+                if sybils:
+                    ws.vouch_by_sybils(world, sybils)
+            yield attacked, world, liar
+
+
 def threat_scenario(n: int, model: str, share: float = 0.2, f: float = 0.5, seed: int = 2,
                     views: int = 5, config: TrustConfig = DEFAULT, worlds: int = 1,
                     sybils: int = 0) -> dict:
@@ -55,23 +75,11 @@ def threat_scenario(n: int, model: str, share: float = 0.2, f: float = 0.5, seed
     """
     out = {False: [], True: []}
     by_verdict = {False: [], True: []}
-    for k in range(worlds):
-        for attacked in (False, True):
-            rng = np.random.default_rng(seed + 10 * k)
-            world, edges = ws.honest_world(n, rng)
-            if attacked:
-                ws.make_malicious(world, share, model, f)
-            else:
-                rng.choice(world.n, int(share * world.n), replace=False)  # same random stream
-            ws.trade(world, edges, liar=ws.liar_of(world, model))
-            if attacked:
-                ws.collude(world, model)
-                if sybils:
-                    ws.vouch_by_sybils(world, sybils)
-            table = world.table()
-            chosen = ms.viewers(world, views)
-            out[attacked] += ms.bad_deal_rates(world, table, chosen, config)
-            by_verdict[attacked] += ms.bad_deal_rates(world, table, chosen, config, by="verdict")
+    for attacked, world, _ in _threat_worlds(n, model, share, f, seed, worlds, sybils):
+        table = world.table()
+        chosen = ms.viewers(world, views)
+        out[attacked] += ms.bad_deal_rates(world, table, chosen, config)
+        by_verdict[attacked] += ms.bad_deal_rates(world, table, chosen, config, by="verdict")
     clean, attacked = float(np.mean(out[False])), float(np.mean(out[True]))
     clean_v, attacked_v = float(np.mean(by_verdict[False])), float(np.mean(by_verdict[True]))
     label = f"{model} f={f:.0%}" if model == "camouflaged" else model
@@ -81,6 +89,27 @@ def threat_scenario(n: int, model: str, share: float = 0.2, f: float = 0.5, seed
             "rise": attacked - clean, "p90": float(np.quantile(out[True], 0.9)),
             "max": float(np.max(out[True])), "clean_verdict": clean_v, "rise_verdict": attacked_v - clean_v,
             "p90_verdict": float(np.quantile(by_verdict[True], 0.9)), "max_verdict": float(np.max(by_verdict[True]))}
+
+
+def learning_scenario(n: int, model: str, share: float = 0.2, f: float = 0.7, seed: int = 2,
+                      views: int = 5, worlds: int = 2, rounds: int = 10,
+                      config: TrustConfig = DEFAULT) -> dict:
+    """The grid's cell (``threat_scenario``'s worlds and viewers) with viewers who learn: their
+    own deals go on record after each of ``rounds`` rounds (``measures.learning_bad_deal_rates``).
+
+    Reports, against the same worlds without attackers (also learning), the rise over all
+    rounds and in the last round, and the worst viewer over all rounds and in the last one.
+    """
+    rates = {False: [], True: []}
+    for attacked, world, liar in _threat_worlds(n, model, share, f, seed, worlds):
+        chosen = ms.viewers(world, views)
+        rates[attacked] += ms.learning_bad_deal_rates(world, chosen, config, liar, rounds=rounds)
+    clean, hit = np.array(rates[False]), np.array(rates[True])
+    label = f"{model} f={f:.0%}" if model == "camouflaged" else model
+    return {"scenario": f"learning {label} {share:.0%} of {n}, {worlds} worlds, {rounds} rounds",
+            "rise": float(hit.mean() - clean.mean()), "rise_last": float(hit[:, -1].mean() - clean[:, -1].mean()),
+            "max": float(hit.mean(axis=1).max()), "max_first": float(hit[:, 0].max()),
+            "max_last": float(hit[:, -1].max())}
 
 
 def scammer_scenario(honest: int = 10_000, sybils: int = 1_000, jobs: int = 100, victims: int = 20,

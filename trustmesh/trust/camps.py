@@ -50,10 +50,21 @@ applied from ``camp_margin`` on. And the vote must agree with a head count
 (members whose word counts at least 1%, one voice each): a small dense
 collective that the viewer happened to deal well with can hold most of its
 walk and win the weighted vote, and would then silence the honest raters
-for that viewer. When the two disagree the camps are left out: attackers
-who game the head count can at most switch this protection off, never turn
-it against honest raters (sybils behind few attack edges have far less than
-1% each).
+for that viewer. When the two disagree (the camps are *torn*), neither camp
+can be taken as mine, so both readings apply, each as clearly as the clearer
+of the two leans: a rater keeps the smaller share of its word that siding
+with either camp leaves it, so the partisans of both sides lose their word
+and what is left is my own experience and raters who side with neither; and
+nobody is judged a false witness (``blame`` stays 0: which camp's good
+members it blames is the undecided question). Attackers who game the head
+count or capture the walk can so silence honest raters only together with
+their own (sybils behind few attack edges have far less than 1% each).
+Until 3 December 2026 the camps stood aside when torn, which left a viewer
+whose walk a camouflaged collective captured to the walk alone: its
+malicious partner praised it (lying about two bad deliveries), so the
+collective led back to the viewer and passed the walk back, held 37% of the
+walk and set the weights' scale; that viewer took 20.7% bad deals (20%
+malicious, f=0.7; with both readings: 9.2%).
 
 What a rater's contradiction consists of is also kept (``blame``): the share
 of what it says that blames members the viewer's camp holds good. A
@@ -103,7 +114,7 @@ def camp_credibility(evidence: EvidenceTable, mass: np.ndarray, weight: np.ndarr
     ``ratings``: ``signed_ratings`` of the same evidence and time, when already made
     (``Relations.ratings`` makes them from the sort the relations need anyway). ``blame``,
     when given, is filled in per member: the share of what it says that blames members the
-    viewer's camp holds good (left 0 where the camps stand aside).
+    viewer's camp holds good (left 0 where the camps stand aside or are torn).
     """
     m = evidence.size
     cred = np.ones(m)
@@ -126,21 +137,29 @@ def camp_credibility(evidence: EvidenceTable, mass: np.ndarray, weight: np.ndarr
     side = np.sign(x)
     voters = mass * weight
     vote = (voters @ side) / max(voters @ np.abs(side), 1e-300)
-    heads = side[weight >= _HEAD_WEIGHT].sum()
-    if heads * vote <= 0:       # no side, or the walk's camp is not the one most of my network is in
-        return cred
-    polarity = (norm_t @ x) * _inv_sqrt(subject_deg) * np.sign(vote)
+    counted = side[weight >= _HEAD_WEIGHT]
+    heads = counted.sum() / max(len(counted), 1)
+    torn = heads * vote < 0     # the walk's camp is not the one most of my network is in
+    if heads * vote == 0 or (torn and not config.camp_both):
+        return cred             # no side (or the control: the camps stand aside when torn)
+    polarity = (norm_t @ x) * _inv_sqrt(subject_deg)
     agree = ratings @ polarity
     spread = abs(ratings) @ np.abs(polarity)
     count = np.diff(ratings.indptr) * (spread > 0)
     benefit = config.camp_prior * np.divide(spread, count, out=np.zeros_like(spread), where=count > 0)
-    agreement = np.divide(agree + benefit, spread + benefit, out=np.ones_like(agree), where=spread > 0)
-    strength = min(1.0, abs(vote) / config.camp_margin)
-    cred = cred - strength * (1.0 - np.clip(agreement / config.camp_agreement, 0.0, 1.0))
-    if blame is not None:   # what of its spread is blame of members my camp holds good
+    # torn: neither camp can be taken as mine, so both readings apply, each as clearly as the
+    # clearer of the two leans (neither side is favoured); a rater keeps the smaller share of
+    # its word they leave it
+    strength = min(1.0, max(abs(vote), abs(heads) if torn else 0.0) / config.camp_margin)
+    for side_of in (vote, heads) if torn else (vote,):
+        agreement = np.divide(np.sign(side_of) * agree + benefit, spread + benefit, out=np.ones_like(agree),
+                              where=spread > 0)
+        np.minimum(cred, 1.0 - strength * (1.0 - np.clip(agreement / config.camp_agreement, 0.0, 1.0)),
+                   out=cred)
+    if blame is not None and not torn:  # what of its spread is blame of members my camp holds good
         negatives = ratings.copy()
         np.minimum(negatives.data, 0.0, out=negatives.data)
-        blame[:] = np.divide(-(negatives @ np.maximum(polarity, 0.0)), spread + benefit,
+        blame[:] = np.divide(-(negatives @ np.maximum(np.sign(vote) * polarity, 0.0)), spread + benefit,
                              out=np.zeros_like(spread), where=spread > 0)
     return cred
 

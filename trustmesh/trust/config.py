@@ -79,6 +79,12 @@ class TrustConfig:
     camp_margin: float = 0.25
     """The camp penalty applies fully once the viewer's walk leans this much to one camp
     (0.25: 62.5% against 37.5%), proportionally below (see camps.py)."""
+    camp_both: int = 1
+    """When the walk's camp and the head count's disagree (the camps are torn): 1, both readings
+    apply (a rater keeps the smaller share of its word either leaves it; nobody is judged a false
+    witness); 0, the camps stand aside (the rule before, a control: a viewer a collective had
+    captured was left with the walk alone, measured: 20.7% bad deals at 20% malicious, f=0.7;
+    camps.py)."""
     independence: float = 0.5
     """A rater's word about a subject counts fully while at least this share of its incoming
     trust comes from outside that subject's raters, proportionally less below (support.py):
