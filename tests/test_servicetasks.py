@@ -22,7 +22,7 @@ class Tree(Service):
 
     def both(self):
         current = trio.lowlevel.current_task()
-        walk = servicetasks._original_find_parent(self.manager, current)
+        walk = servicetasks.original_find_parent(self.manager, current)
         return walk, servicetasks.find_parent_task(self.manager, current)
 
     async def node(self, depth: int, hold: trio.Event) -> None:
@@ -66,7 +66,7 @@ async def test_the_lookup_finds_the_task_the_walk_finds():
         assert foreign["answer"] == (None, None)
         hold.set()
         with trio.fail_after(10):                          # finished tasks are not found any more
-            while tree.done < 26 or any(servicetasks._original_find_parent(tree.manager, t) for t in tree.trio_tasks):
+            while tree.done < 26 or any(servicetasks.original_find_parent(tree.manager, t) for t in tree.trio_tasks):
                 await trio.sleep(0.01)
         assert all(servicetasks.find_parent_task(tree.manager, t) is None for t in tree.trio_tasks)
         tree.manager.cancel()

@@ -22,7 +22,7 @@ from libp2p.tools.anyio_service.trio_tasks import FunctionTask
 # trio task -> the FunctionTask running in it (weak: a finished task's entry goes with it)
 _BY_TRIO_TASK: "weakref.WeakValueDictionary" = weakref.WeakValueDictionary()
 
-_original_find_parent = TrioManager._find_parent_task
+original_find_parent = TrioManager._find_parent_task   # pinned (net/pins.py) and compared in tests
 _original_trio_task = FunctionTask.trio_task
 
 

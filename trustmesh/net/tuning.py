@@ -186,10 +186,10 @@ from libp2p.peer import peerstore as _peerstore_mod
 from libp2p.pubsub import utils as _utils_mod
 from libp2p.peer.id import ID
 from libp2p.stream_muxer.yamux import yamux as _yamux_mod
-from libp2p.tools.anyio_service import trio_manager as _trio_manager_mod
 from libp2p.utils import varint as _varint_mod
 
 from trustmesh.errors import DecodeError, FrameTooLarge
+from trustmesh.net import servicetasks
 
 log = logging.getLogger("trustmesh.p2p")
 IDONTWANT_THRESHOLD = 1024      # bytes of message data, as go-libp2p
@@ -347,12 +347,11 @@ _original_read_rpc = _varint_mod.read_varint_prefixed_bytes_limited
 
 
 _original_window_update = _yamux_mod.YamuxStream._auto_tune_and_send_window_update
-_original_find_parent = _trio_manager_mod.TrioManager._find_parent_task
 # what install() replaces on a class: the pinned source is the original's, not ours
 REPLACED = {"libp2p.stream_muxer.yamux.yamux:YamuxStream._auto_tune_and_send_window_update":
             _original_window_update,
             "libp2p.tools.anyio_service.trio_manager:TrioManager._find_parent_task":
-            _original_find_parent}
+            servicetasks.original_find_parent}
 
 
 async def window_update(self, *, bytes_read: int = 0) -> None:
@@ -387,5 +386,4 @@ def install() -> None:
     from trustmesh.net.reach import punch
     punch.install()
     _yamux_mod.YamuxStream._auto_tune_and_send_window_update = window_update
-    from trustmesh.net import servicetasks
     servicetasks.install()
