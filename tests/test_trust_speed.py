@@ -245,3 +245,35 @@ def test_inverse_square_roots_of_integer_degrees():
 
     from trustmesh.trust.camps import _inv_sqrt
     assert _inv_sqrt(np.array([0, 4])).tolist() == [0.0, 0.5]
+
+
+def test_a_refresh_holds_one_model_at_a_time(make_ledger, monkeypatch):
+    """Soak finding: while a new model was built, the old one (held by the engine, and by the
+    node's weights for gossip admission) was alive beside it: two tables, two sets of
+    relations and weights, a few hundred bytes a record each. The weights keep only what
+    ``of`` needs; the engine lets the old model go before it builds the new one."""
+    from trustmesh.core import trustview
+    me, other = make_ledger(1), make_ledger(2)
+    deal = other.countersign(me.propose_deal(other.me, "PO-1", "client"))
+    me.ingest([deal.raw])
+    me.attest(other.me, "delivery", True, deal=deal.id)
+    engine = TrustEngine(me.store, me.me)
+    weights = trustview.Weights(engine)
+    weights.refresh(NOW)
+    assert weights.of(other.me) > 0
+    before = weakref.ref(engine._model)
+    alive_when_built = []
+
+    class Watched(trustview.TrustModel):
+        def __init__(self, *args, **kwargs):
+            alive_when_built.append(before() is not None)
+            super().__init__(*args, **kwargs)
+    monkeypatch.setattr(trustview, "TrustModel", Watched)
+    gc.disable()
+    try:
+        me.attest(other.me, "payment", True)
+        weights.refresh(NOW)
+    finally:
+        gc.enable()
+    assert alive_when_built == [False]
+    assert weights.of(other.me) > 0 and weights.of(me.me) == 1.0

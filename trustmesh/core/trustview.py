@@ -91,6 +91,9 @@ class TrustEngine:
                 self._evidence.members = self.store.key_members()
                 self._disputed = self.store.disputed_members()
                 self.key_reads += 1
+            # the old model (its table, relations, weights: a few hundred bytes a record) goes
+            # before the new one is built, so a refresh holds one, not two (docs/reliability.md)
+            self._model = None
             self._model = TrustModel(self._evidence.table(), self.member_of(self.viewer), self.config,
                                      record_names=_record_names(self.store), disputed=self._disputed)
             self._counter = counter
@@ -148,8 +151,9 @@ class Weights:
 
     def __init__(self, engine: "TrustEngine") -> None:
         self.engine = engine
-        self._model: TrustModel | None = None
-        self._weights = None
+        # (member -> index, weight per index) of the last refresh: what ``of`` needs and no more,
+        # so the model it came from is freed when the engine replaces it
+        self._known: tuple[dict, object] | None = None
         self._direct: frozenset[bytes] = frozenset((engine.viewer,))
         self.stale = True
         self.refreshes = 0
@@ -158,16 +162,16 @@ class Weights:
 
     def of(self, member: bytes) -> float:
         """The weight of ``member`` in [0, 1] (the viewer's is 1; 0 for a stranger)."""
-        model, weights = self._model, self._weights
-        if model is None:
+        known = self._known
+        if known is None:
             return 1.0 if member in self._direct else 0.0
         member = self.engine.member_of(member)     # a device key weighs what its member does
         if member == self.engine.member_of(self.engine.viewer):
             return 1.0
-        index = model.evidence.index.get(member)
-        if weights is None or index is None:
+        index, weight = known[0].get(member), known[1]
+        if weight is None or index is None:
             return 0.0
-        return float(weights.weight[index])
+        return float(weight[index])
 
     def warm_up(self) -> None:
         """The stand-in: my own direct relations (blocking; one small query)."""
@@ -180,7 +184,7 @@ class Weights:
         with self._lock:
             self.stale = False
             model, weights = self.engine.author_weights(now_ms)
-            self._model, self._weights = model, weights
+            self._known = (model.evidence.index, None if weights is None else weights.weight)
             self.refreshes += 1
             self.last_seconds = time.perf_counter() - started
 
