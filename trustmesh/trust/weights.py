@@ -63,6 +63,7 @@ from trustmesh.trust.camps import camp_credibility
 from trustmesh.trust.config import TrustConfig
 from trustmesh.trust.credibility import Judgements, credibility, hop_layers
 from trustmesh.trust.evidence import EvidenceTable
+from trustmesh.trust.firsthand import firsthand_credibility
 from trustmesh.trust.opinion import decay
 from trustmesh.trust.reach import reach_cap
 from trustmesh.trust.relations import Relations, relations
@@ -264,6 +265,9 @@ def author_weights(evidence: EvidenceTable, viewer: int, now_ms: int,
         weight = scaled(mass, camp)
         for family, own in walks.items():
             family_weight[family] = scaled(own, camp)
+    cred *= firsthand_credibility(evidence, viewer, now_ms, config)
+    for family, held in families.items():
+        held *= firsthand_credibility(evidence, viewer, now_ms, config, family)
     for held in [cred] + list(families.values()):
         held *= camp
         held[viewer] = 1.0
