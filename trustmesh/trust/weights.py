@@ -43,8 +43,9 @@ author's weight is the smaller of the two, each scaled against its core
 directly are exempt from the walk back (the viewer vouched for them). Both are capped by the reach (reach.py):
 how evenly an early-stopped walk has spread to the author, so that sybils two steps away do not
 outweigh a far community the converged walk reads as four steps away. That weight is then multiplied by the
-author's credibility as a rater: what nearer members say about it (credibility.py) and whether its
-ratings side with the viewer's camp or against it (camps.py). When the camps take members' word
+author's credibility as a rater: what nearer members say about it (credibility.py), whether its
+ratings side with the viewer's camp or against it (camps.py), and whether they match the viewer's own
+deal-backed experience of the members both rated (firsthand.py). When the camps take members' word
 away, both cores are measured again among the members whose word counts (mass times camp
 credibility): a collective that captured half of a viewer's walk through two lucky deals would
 otherwise set the level and push every honest member's weight down (measured: the camouflaged
