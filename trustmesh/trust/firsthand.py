@@ -43,30 +43,56 @@ from trustmesh.trust.credibility import rating_units
 
 
 def firsthand_credibility(evidence: EvidenceTable, viewer: int, now_ms: int, config: TrustConfig,
-                          family: str | None = None) -> np.ndarray:
-    """Per member, the share of its word in ``family`` (None: all facets together) that my own
-    deals leave it (see above)."""
+                          families: list[str]) -> dict:
+    """Per facet family in ``families`` (and None: all facets together), per member, the share
+    of its word in that family that my own deals leave it (see above).
+
+    The whole table is scanned twice, not once per family: my own rows, then the rows about
+    the members I rated; the families are picked out of those few (measured on a 1M-row
+    table: 65 ms for four separate scans of everything, at load 5)."""
     ev = evidence
     m = ev.size
-    cred = np.ones(m)
+    found = {family: np.ones(m) for family in [None, *families]}
     if config.firsthand_prior <= 0:
-        return cred
-    in_family = np.array([family is None or config.family(f) == family for f in ev.facets] or [False], bool)
-    live = (ev.expires > now_ms) & in_family[ev.facet]
-    mine = np.flatnonzero(live & (ev.author == viewer) & ev.dealt)
+        return found
+    mine = np.flatnonzero((ev.author == viewer) & ev.dealt)
+    mine = mine[ev.expires[mine] > now_ms]
     if len(mine) == 0:
+        return found
+    rated = np.zeros(m, bool)
+    rated[ev.subject[mine]] = True
+    rows = np.flatnonzero(rated[ev.subject])
+    rows = rows[(ev.author[rows] != viewer) & (ev.expires[rows] > now_ms)]
+    family_of = np.array([families.index(config.family(f)) if config.family(f) in families else -1
+                          for f in ev.facets] or [-1], np.int64)
+    mine_units, row_units = rating_units(ev, mine, now_ms, config), rating_units(ev, rows, now_ms, config)
+    for family in found:
+        if family is None:
+            own, other = np.ones(len(mine), bool), np.ones(len(rows), bool)
+        else:
+            code = families.index(family)
+            own, other = family_of[ev.facet[mine]] == code, family_of[ev.facet[rows]] == code
+        found[family] = _agreement(ev, viewer, mine[own], mine_units[own], rows[other], row_units[other], config)
+    return found
+
+
+def _agreement(ev: EvidenceTable, viewer: int, mine: np.ndarray, mine_units: np.ndarray, rows: np.ndarray,
+               row_units: np.ndarray, config: TrustConfig) -> np.ndarray:
+    """Per member, its credibility from how its ``rows`` match my own ``mine`` (see above)."""
+    m = ev.size
+    cred = np.ones(m)
+    if len(mine) == 0 or len(rows) == 0:
         return cred
-    units = rating_units(ev, mine, now_ms, config)
     pos = ev.positive[mine]
-    r = np.bincount(ev.subject[mine], np.where(pos, units, 0.0), minlength=m)
-    s = np.bincount(ev.subject[mine], np.where(pos, 0.0, units), minlength=m)
+    r = np.bincount(ev.subject[mine], np.where(pos, mine_units, 0.0), minlength=m)
+    s = np.bincount(ev.subject[mine], np.where(pos, 0.0, mine_units), minlength=m)
     polarity = np.zeros(m)
     known = (r + s) > 0
     polarity[known] = 2.0 * (r[known] + 1.0) / (r[known] + s[known] + 2.0) - 1.0
-    rows = np.flatnonzero(live & known[ev.subject] & (ev.author != viewer))
+    keep = known[ev.subject[rows]]
+    rows, signed = rows[keep], row_units[keep] * np.where(ev.positive[rows[keep]], 1.0, -1.0)
     if len(rows) == 0:
         return cred
-    signed = rating_units(ev, rows, now_ms, config) * np.where(ev.positive[rows], 1.0, -1.0)
     pair = ev.author[rows].astype(np.int64) * m + ev.subject[rows]
     pairs, at = np.unique(pair, return_inverse=True)
     net = np.bincount(at, signed)
@@ -79,4 +105,3 @@ def firsthand_credibility(evidence: EvidenceTable, viewer: int, now_ms: int, con
     cred = np.clip((expected - 0.5) / (base - 0.5), 0.0, 1.0)
     cred[viewer] = 1.0
     return cred
-

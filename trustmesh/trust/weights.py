@@ -266,9 +266,10 @@ def author_weights(evidence: EvidenceTable, viewer: int, now_ms: int,
         weight = scaled(mass, camp)
         for family, own in walks.items():
             family_weight[family] = scaled(own, camp)
-    cred *= firsthand_credibility(evidence, viewer, now_ms, config)
+    checked = firsthand_credibility(evidence, viewer, now_ms, config, list(families))
+    cred *= checked[None]
     for family, held in families.items():
-        held *= firsthand_credibility(evidence, viewer, now_ms, config, family)
+        held *= checked[family]
     for held in [cred] + list(families.values()):
         held *= camp
         held[viewer] = 1.0
