@@ -101,7 +101,7 @@ def _agreement(ev: EvidenceTable, viewer: int, mine: np.ndarray, mine_units: np.
     pairs, at = np.unique(pair, return_inverse=True)
     net = np.bincount(at, signed)
     author, subject = pairs // m, pairs % m
-    said = np.clip(net, -1.0, 1.0) * polarity[subject]      # + agrees with me, - clashes
+    said = np.clip(net, -1.0, 1.0) * polarity[subject] * np.abs(polarity[subject])  # +: agrees with me
     agree = np.bincount(author, np.maximum(said, 0.0), minlength=m)
     clash = np.bincount(author, np.maximum(-said, 0.0), minlength=m)
     base, prior = config.rater_base, config.firsthand_prior
