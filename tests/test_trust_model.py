@@ -359,3 +359,24 @@ def test_the_false_witness_warning_still_applies_to_a_member_my_network_reaches(
     assert m.trust(key(15), "delivery", NOW).verdict == "warning"
     no_rule = model(60, atts, config=replace(DEFAULT, false_witness=0.0))
     assert no_rule.trust(key(15), "delivery", NOW).verdict != "warning"   # the rule, not its record
+
+
+def test_a_rater_my_own_deals_contradict_loses_its_word_in_that_family_only():
+    from dataclasses import replace
+    atts = [(0, a, "payment", True, True) for a in (5, 6)]                        # my partners, paid well
+    atts += [(0, s, "delivery", True, True) for s in (1, 2) for _ in range(3)]    # served me well
+    atts += [(0, s, "delivery", False, True) for s in (3, 4) for _ in range(3)]   # served me badly
+    atts += [(5, s, "delivery", s in (1, 2), True) for s in (1, 2, 3, 4)]         # 5 saw the same
+    atts += [(6, s, "delivery", s in (3, 4), True) for s in (1, 2, 3, 4)]         # 6 says the opposite
+    atts += [(6, 7, "delivery", True, True), (5, 8, "delivery", True, True)]
+    deals = [(0, s) for s in range(1, 7)] + [(5, s) for s in (1, 2, 3, 4, 8)] + [(6, s) for s in (1, 2, 3, 4, 7)]
+    no_camps = replace(DEFAULT, camp_margin=1e9)        # so that only the first-hand check judges
+    checked = model(9, atts, deals, config=no_camps)
+    unchecked = model(9, atts, deals, config=replace(no_camps, firsthand_prior=0.0))
+    work, money = checked.weights(NOW).credibility_for("work"), checked.weights(NOW).credibility_for("money")
+    assert work[5] == pytest.approx(1.0) and work[6] < 0.05       # 6's delivery ratings clash with my deals
+    assert money[6] == pytest.approx(1.0)           # ...its say on payment is another family's
+    assert unchecked.weights(NOW).credibility_for("work")[6] == pytest.approx(1.0)
+    assert checked.trust(key(7), "delivery", NOW).score < 0.51 < unchecked.trust(key(7), "delivery", NOW).score
+    assert checked.trust(key(8), "delivery", NOW).score == pytest.approx(
+        unchecked.trust(key(8), "delivery", NOW).score)

@@ -85,6 +85,10 @@ class TrustConfig:
     witness); 0, the camps stand aside (the rule before, a control: a viewer a collective had
     captured was left with the walk alone, measured: 20.7% bad deals at 20% malicious, f=0.7;
     camps.py)."""
+    firsthand_prior: float = 2.0
+    """A rater's word also depends on how its ratings of members I dealt with match my own
+    deal-backed experience of them (firsthand.py); it starts with this much agreement (0: off,
+    the rule before, a control)."""
     independence: float = 0.5
     """A rater's word about a subject counts fully while at least this share of its incoming
     trust comes from outside that subject's raters, proportionally less below (support.py):

@@ -45,6 +45,18 @@ def hop_layers(relations: sp.csr_matrix, viewer: int) -> np.ndarray:
     return layer
 
 
+def rating_units(ev: EvidenceTable, rows: np.ndarray, now_ms: int, config: TrustConfig) -> np.ndarray:
+    """Evidence units per attestation row as a judge of raters counts them, before any budget:
+    fading with the facet's half-life, ``undealt_weight`` without a deal, ``negative_weight``
+    for a negative (``slander_weight`` on top when the pair never dealt)."""
+    half_lives = np.array([config.half_life(f) for f in ev.facets])
+    units = decay(now_ms - ev.occurred[rows], half_lives[ev.facet[rows]])
+    units *= np.where(ev.dealt[rows], 1.0, config.undealt_weight)
+    units *= np.where(ev.positive[rows], 1.0, config.negative_weight
+                      * np.where(ev.pair_dealt[rows], 1.0, config.slander_weight))
+    return units
+
+
 class Judgements:
     """The evidence that judges raters, from one viewer's layers: each row's author in a
     nearer layer than its subject, its units before the rater budget, sorted by the
@@ -61,13 +73,8 @@ class Judgements:
         order = np.argsort(rows_layer, kind="stable")
         self.rows, self.layer = rows[order], rows_layer[order]
         rows = self.rows
-        half_lives = np.array([config.half_life(f) for f in ev.facets])
-        units = decay(now_ms - ev.occurred[rows], half_lives[ev.facet[rows]])
-        units *= np.where(ev.dealt[rows], 1.0, config.undealt_weight)
         self.pos = ev.positive[rows]
-        units *= np.where(self.pos, 1.0, config.negative_weight
-                          * np.where(ev.pair_dealt[rows], 1.0, config.slander_weight))
-        self.units = units
+        self.units = rating_units(ev, rows, now_ms, config)
         self.author, self.subject = ev.author[rows], ev.subject[rows]
         self.families = sorted({config.family(f) for f in ev.facets})
         family_of = np.array([self.families.index(config.family(f)) for f in ev.facets] or [0], np.int8)

@@ -43,8 +43,9 @@ author's weight is the smaller of the two, each scaled against its core
 directly are exempt from the walk back (the viewer vouched for them). Both are capped by the reach (reach.py):
 how evenly an early-stopped walk has spread to the author, so that sybils two steps away do not
 outweigh a far community the converged walk reads as four steps away. That weight is then multiplied by the
-author's credibility as a rater: what nearer members say about it (credibility.py) and whether its
-ratings side with the viewer's camp or against it (camps.py). When the camps take members' word
+author's credibility as a rater: what nearer members say about it (credibility.py), whether its
+ratings side with the viewer's camp or against it (camps.py), and whether they match the viewer's own
+deal-backed experience of the members both rated (firsthand.py). When the camps take members' word
 away, both cores are measured again among the members whose word counts (mass times camp
 credibility): a collective that captured half of a viewer's walk through two lucky deals would
 otherwise set the level and push every honest member's weight down (measured: the camouflaged
@@ -63,6 +64,7 @@ from trustmesh.trust.camps import camp_credibility
 from trustmesh.trust.config import TrustConfig
 from trustmesh.trust.credibility import Judgements, credibility, hop_layers
 from trustmesh.trust.evidence import EvidenceTable
+from trustmesh.trust.firsthand import firsthand_credibility
 from trustmesh.trust.opinion import decay
 from trustmesh.trust.reach import reach_cap
 from trustmesh.trust.relations import Relations, relations
@@ -264,6 +266,10 @@ def author_weights(evidence: EvidenceTable, viewer: int, now_ms: int,
         weight = scaled(mass, camp)
         for family, own in walks.items():
             family_weight[family] = scaled(own, camp)
+    checked = firsthand_credibility(evidence, viewer, now_ms, config, list(families))
+    cred *= checked[None]
+    for family, held in families.items():
+        held *= checked[family]
     for held in [cred] + list(families.values()):
         held *= camp
         held[viewer] = 1.0
