@@ -98,6 +98,16 @@ def verdict_codes(name: str) -> int:
     return VERDICTS.index(name)
 
 
+def _best_of_five(world: World, viewer: int, key: np.ndarray, count: int, rng) -> np.ndarray:
+    """``count`` deals: each the best by ``key`` (ties broken at random) of 5 random members on
+    offer (not sybils: they vouch, they are not on offer; not the viewer)."""
+    key = key + rng.random(len(key)) * 1e-9
+    others = np.flatnonzero(world.kind != SYBIL)
+    others = others[others != viewer]
+    cand = rng.choice(others, (count, 5))
+    return cand[np.arange(count), np.argmax(key[cand], axis=1)]
+
+
 def bad_deal_rates(world: World, table, views: list[int], config: TrustConfig,
                    trials: int = 2000, by: str = "lower") -> list[float]:
     """Per viewer, the share of bad deals when picking the best of 5 random suppliers by ``lower``,
@@ -108,11 +118,7 @@ def bad_deal_rates(world: World, table, views: list[int], config: TrustConfig,
     for v in views:
         seen = opinions(table, v, config)
         key = seen.lower if by == "lower" else rank_key(seen.verdict, seen.lower)
-        lower = key + rng.random(table.size) * 1e-9  # random tie-break
-        others = np.flatnonzero(world.kind != SYBIL)     # sybils vouch, they are not on offer
-        others = others[others != v]
-        cand = rng.choice(others, (trials, 5))
-        pick = cand[np.arange(trials), np.argmax(lower[cand], axis=1)]
+        pick = _best_of_five(world, v, key, trials, rng)
         rates.append(float((rng.random(trials) >= world.quality[pick]).mean()))
     return rates
 
@@ -134,11 +140,7 @@ def learning_bad_deal_rates(world: World, views: list[int], config: TrustConfig,
         for r in range(rounds):
             table = own.table()
             seen = opinions(table, v, config)
-            key = rank_key(seen.verdict, seen.lower) + rng.random(table.size) * 1e-9
-            others = np.flatnonzero(own.kind != SYBIL)
-            others = others[others != v]
-            cand = rng.choice(others, (per, 5))
-            pick = cand[np.arange(per), np.argmax(key[cand], axis=1)]
+            pick = _best_of_five(own, v, rank_key(seen.verdict, seen.lower), per, rng)
             good = rng.random(per) < own.quality[pick]
             paid = rng.random(per) < own.quality[v]
             when = NOW - DAY * (rounds - r)     # the rounds in order, the last one yesterday
