@@ -108,9 +108,9 @@ class KeepAlive:
                 if conn.is_closed or await self.probe(conn, timeout_s):
                     return
             peer = conn.muxed_conn.peer_id
+            when = " (twice)" if twice else "" if retry else " when another connection came"
             log.warning("closing the connections to %s: one gave no answer to a ping within %g s%s",
-                        peer, timeout_s, " (twice)" if twice else "" if retry
-                        else " when another connection came")
+                        peer, timeout_s, when)
             self.closed += 1
             await close(conn)
             for other in self.host.get_network().get_connections(peer):
