@@ -93,3 +93,13 @@ def test_withheld_is_bounded_expires_and_lets_go_of_authors_with_room():
     off = Withheld(hold_s=0, limit=3)
     off.add([(b"a" * 32, b"x")], now=0.0)
     assert len(off) == 0                                           # a hold of 0 turns it off
+
+
+def test_an_id_both_held_and_withheld_is_listed_once():
+    """For a moment a record can be stored before its withheld copy is let go; the union's id
+    lists must still ascend strictly (a repeated id failed a sync as a protocol breach)."""
+    import os
+    ids = sorted(os.urandom(32) for _ in range(10))
+    union = IndexUnion(SyncIndex(ids[:6]), SyncIndex(ids[5:]))     # ids[5] in both
+    listed = union.ids_at(0, len(union))
+    assert listed == ids
