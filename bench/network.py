@@ -4,7 +4,9 @@
     python bench/network.py --reference      # also the same network with py-libp2p's duplicate handling
     python bench/network.py --reference signed   # ... or with signed gossip messages
     python bench/network.py --reference relay    # ... or with relays forwarding each message as it came
+    python bench/network.py --reference nosync   # ... or with no periodic sync (what it costs under load)
     python bench/network.py --services       # CPU per record with each node service off in turn
+    python bench/network.py --floor          # also the network side alone (bench/floor_node.py)
     python bench/network.py --million        # also 1,000,000 records: RSS, reconciliation (slow)
 
 1. Propagation and CPU: 10 nodes in a random sparse mesh; records made
@@ -25,6 +27,10 @@
    same-run reference for the machine's load, CPU and latency side by side. ``--services`` measures the
    CPU per record at 50/s with each node service (DHT, AutoNAT, relay
    client and DCUtR, keep-alive pings, IHAVE gossip) off in turn.
+   ``--floor`` runs the same loads on the same topology of processes that
+   are a node's network side alone (``bench/floor_node.py``: the same
+   settings, records taken without a look, no store, API or trust), and
+   prints the node's CPU per record against that floor, same run.
 2. Burst: one member's 10,000 records (imported at once on its node) reach
    every node of a chain of 3 (target <= 5 s).
 3. Catch-up: a fresh node syncing 100,000 records from one peer (target
@@ -101,7 +107,7 @@ class Network:
         for i in range(n):
             boot = sorted({random.choice(self.nodes).addr for _ in range(min(2, len(self.nodes)))})
             node_env = dict(env)
-            if profile is not None and i == 1:      # a receiver in the one-publisher run
+            if profile is not None and i == 1:      # profiled in a window of its own
                 node_env["TRUSTMESH_PROFILE"] = str(profile)
             self.nodes.append(NodeProcess(root / f"p{i}", bootstrap=boot, env=node_env).start(120))
         deadline = time.monotonic() + 20
@@ -150,12 +156,19 @@ def idle_cpu(net: Network, seconds: float = 4.0) -> list[float]:
     return [(sum(a) - sum(b)) / took for a, b in zip(after, before)]
 
 
-def load_run(net: Network, idle: list[float], n_records: int, rate: float, one_origin: bool) -> dict:
-    """Publish ``n_records`` at ``rate``/s through the API; latency and CPU figures."""
+def load_run(net: Network, idle: list[float], n_records: int, rate: float, one_origin: bool,
+             profiled: bool = False) -> dict:
+    """Publish ``n_records`` at ``rate``/s through the API; latency and CPU figures.
+
+    ``profiled``: node 1 runs under cProfile meanwhile, for the profile only: it costs that node
+    about three times its CPU (a quarter of the machine at 50 records/s), so such a window's CPU
+    and latency are not the node's and are not quoted.
+    """
     nodes = net.nodes
     pool = ThreadPoolExecutor(16)
     futures = []
-    net.profiling(True)
+    if profiled:
+        net.profiling(True)
     before, t0 = net.cpu(), time.monotonic()
     heard = [received(n) for n in nodes]
     for k in range(n_records):
@@ -175,21 +188,24 @@ def load_run(net: Network, idle: list[float], n_records: int, rate: float, one_o
         time.sleep(0.05)
     after, took = net.cpu(), time.monotonic() - t0
     heard = [received(n) - h for n, h in zip(nodes, heard)]
-    net.profiling(False)
+    if profiled:
+        net.profiling(False)
     churn = sum(n.log_tail(100_000).count("gave no answer to a ping") for n in nodes)
-    delays, missing = [], 0
+    delays, late, missing = [], [0] * len(nodes), 0
     for rid in ids:
         times = [n.records.get(rid) for n in nodes]
         if None in times:
             missing += 1
             continue
         delays.append(max(times) - min(times))
+        for k, t in enumerate(times):
+            late[k] += t - min(times) > 10
     per_node = [(sum(a) - sum(b) - i * took) / max(1, len(ids)) * 1000 for a, b, i in zip(after, before, idle)]
     loop_share = sum(a[0] - b[0] for a, b in zip(after, before)) / max(
         1e-9, sum(sum(a) - sum(b) for a, b in zip(after, before)))
-    profile = summarise_profile(net.profile, n_records, idle[1] * took) if net.profile else None
+    profile = summarise_profile(net.profile, n_records, idle[1] * took) if profiled and net.profile else None
     return {"delays": delays, "missing": missing, "n": len(ids), "failed": failed, "per_node_ms": per_node,
-            "loop_share": loop_share, "seconds": took, "profile": profile, "churn": churn,
+            "loop_share": loop_share, "seconds": took, "profile": profile, "churn": churn, "late": late,
             "messages_per_record": statistics.mean(heard) / max(1, len(ids))}
 
 
@@ -213,6 +229,8 @@ def print_run(label: str, r: dict, one_origin: bool) -> None:
         print(f"    time until every node has a record: median {statistics.median(d) * 1000:.0f} ms, "
               f"p99 {pct(d, 0.99) * 1000:.0f} ms, max {max(d) * 1000:.0f} ms; "
               f"everywhere within 10 s: {within10 * 100:.1f}% (missing after 15 s: {r['missing']})")
+    if any(r.get("late", ())):   # one node late for most records is a hole in the mesh, not the load
+        print(f"    records more than 10 s late, by node: {r['late']}")
     if one_origin:
         rest = per[1:]
         print(f"    CPU per record: publisher {per[0]:.2f} ms, receivers median {statistics.median(rest):.2f} ms "
@@ -221,7 +239,8 @@ def print_run(label: str, r: dict, one_origin: bool) -> None:
         print(f"    CPU per record per node: mean {statistics.mean(per):.2f} ms (min {min(per):.2f}, "
               f"max {max(per):.2f}); summed over {len(per)} nodes {sum(per):.1f} ms; "
               f"event-loop thread {r['loop_share'] * 100:.0f}% of it")
-    print(f"    gossip messages from peers validated per record per node: {r['messages_per_record']:.2f}")
+    if r["messages_per_record"] == r["messages_per_record"]:      # not NaN (the floor does not count them)
+        print(f"    gossip messages from peers validated per record per node: {r['messages_per_record']:.2f}")
     if r.get("profile"):
         print_profile(r["profile"])
 
@@ -234,7 +253,9 @@ PARTS = [
     ("message signature", ("pubsub/validators.py", "libp2p/crypto/")),
     ("gossipsub / pubsub", ("libp2p/pubsub/",)),
     ("other libp2p", ("libp2p/",)),
+    ("our sync (reconciliation)", ("trustmesh/protocol/sync/", "trustmesh/net/sync/")),
     ("our validation (decode, verify)", ("trustmesh/protocol/", "trustmesh/crypto/", "trustmesh/store/checks")),
+    ("the trust engine", ("trustmesh/trust/", "trustmesh/core/trustview")),
     ("the store (SQLite)", ("trustmesh/store/", "sqlite3")),
     ("our network side", ("trustmesh/net/",)),
     ("our core (intake, events)", ("trustmesh/core/",)),
@@ -243,13 +264,19 @@ PARTS = [
 ]
 # Libraries that are leaves: their time goes to whoever called them (nacl: a record's or a message's
 # signature; hashlib; a builtin)
-LEAVES = ("~", "nacl/", "cffi", "hashlib", "logging/", "msgpack", "multiaddr", "base58", "<frozen", "<string>")
+LEAVES = ("~", "numpy/", "scipy/", "nacl/", "cffi", "hashlib", "logging/", "msgpack", "multiaddr", "base58", "<",
+          "/outcome/")
+
+
+def stdlib(path: str) -> bool:
+    """The standard library's own modules (contextlib, weakref...): leaves too."""
+    return "/lib/python3" in path and "site-packages" not in path
 
 
 def part_of(path: str, name: str) -> str | None:
     if "sqlite3" in name or "sqlite3" in path:
         return "the store (SQLite)"
-    if path == "~" or any(leaf in path for leaf in LEAVES):
+    if path == "~" or any(leaf in path for leaf in LEAVES) or stdlib(path):
         return None
     for part, fragments in PARTS:
         if any(f in path for f in fragments):
@@ -288,7 +315,7 @@ def summarise_profile(path: Path, records: int, idle_s: float) -> dict | None:
 def print_profile(p: dict) -> None:
     totals, records = p["totals"], max(1, p["records"])
     whole = sum(totals.values())
-    print(f"    profiled receiver (node 1), event-loop thread, cProfile on its CPU clock: {whole:.2f} s "
+    print(f"    profiled node 1, event-loop thread, cProfile on its CPU clock: {whole:.2f} s "
           f"= {whole / records * 1000:.2f} ms per record (profiling inflates it; {p['calls'] / records:.0f} "
           f"Python calls per record), by part:")
     for part, t in sorted(totals.items(), key=lambda kv: -kv[1]):
@@ -305,6 +332,8 @@ REFERENCES = {
               {"TRUSTMESH_NET_GOSSIP_REPACK_RELAYS": "0"}),
     "keepalive": ("a connection closed on its first missed ping (discovery.keepalive_retry_factor = 1)",
                   {"TRUSTMESH_NET_DISCOVERY_KEEPALIVE_RETRY_FACTOR": "1"}),
+    "nosync": ("no periodic sync (sync.interval_s = 3600): what the anti-entropy costs under load",
+               {"TRUSTMESH_NET_SYNC_INTERVAL_S": "3600"}),
 }
 
 
@@ -325,13 +354,46 @@ def propagation(root: Path, reference: str | None, n_nodes: int = 10, n_records:
             print_run(f"{rate:.0f} records/s from random nodes", r, False)
             out[rate] = r
         r = load_run(net, idle, n_records // 2, 50.0, one_origin=True)
-        print_run("50 records/s from one node (node 0 publishes, the profiled node 1 receives)", r, True)
+        print_run("50 records/s from one node (node 0 publishes)", r, True)
         out["one"] = r
+        r = load_run(net, idle, n_records // 2, 50.0, one_origin=False, profiled=True)
+        print(f"  profile window (not quoted above: the profiler slows node 1 about 3x): {r['n']} records "
+              f"at 50/s from random nodes; {load()}")
+        if r["profile"]:
+            print_profile(r["profile"])
         print(f"  idle-ish node RSS after the runs: {statistics.median(n.rss_mb() for n in net.nodes):.0f} MiB "
               f"(median)")
     finally:
         net.stop()
     print(f"  (the last window's profile: {profile})")
+    return out
+
+
+def floor(root: Path, n_nodes: int = 10, n_records: int = 1000) -> dict:
+    """``propagation``'s loads on processes that are a node's network side alone (floor_node.py)."""
+    from floor_node import FloorNetwork, floor_run
+    env = {"TRUSTMESH_NET_DISCOVERY_TARGET_PEERS": "3"}
+    authors = [Identity.generate() for _ in range(n_nodes)]
+    subjects = [a.public_key for a in authors]
+    per_author = 3 * n_records // n_nodes + 1          # the three runs' records, interleaved by author
+    chains = [attestation_chain(a, subjects, per_author) for a in authors]
+    records = iter([chain[k] for k in range(per_author) for chain in chains])
+    net = FloorNetwork(root / "floor", n_nodes, env, cpu_of)
+    out = {}
+    try:
+        print(f"floor (bench/floor_node.py: the network side alone, same settings, no store, API or trust): "
+              f"{n_nodes} processes, peers {[p.counts()[1] for p in net.nodes]}; {load()}")
+        idle = idle_cpu(net)
+        print(f"  idle CPU per process: {statistics.mean(idle) * 1000:.0f} ms/s (subtracted below)")
+        runs = [(50.0, n_records, False), (100.0, n_records, False), ("one", n_records // 2, True)]
+        for key, n, one in runs:
+            raws = [next(records) for _ in range(n)]
+            r = floor_run(net, idle, raws, 50.0 if one else key, one)
+            print_run("50 records/s from one process" if one else f"{key:.0f} records/s from random processes",
+                      r, one)
+            out[key] = r
+    finally:
+        net.stop()
     return out
 
 
@@ -508,6 +570,8 @@ def main() -> None:
     parser.add_argument("--skip-propagation", action="store_true")
     parser.add_argument("--services", nargs="?", const="all", default=None,
                         help="CPU per record with each node service off in turn (or those named, comma-separated)")
+    parser.add_argument("--floor", action="store_true",
+                        help="also the same loads on processes that are a node's network side alone")
     parser.add_argument("--skip-catch-up", action="store_true")
     parser.add_argument("--skip-burst", action="store_true")
     args = parser.parse_args()
@@ -527,6 +591,13 @@ def main() -> None:
                     print(f"reference ({args.reference}), {label}: CPU per record per node as configured "
                           f"{a:.2f} ms vs the reference {b:.2f} ms = {a / b:.2f}x; "
                           f"{latency(new[key])} vs {latency(old[key])}; {load()}")
+            if args.floor:
+                bare = floor(root, n_records=args.records)
+                for key, label in ((50.0, "50/s"), (100.0, "100/s"), ("one", "one publisher")):
+                    a = statistics.mean(new[key]["per_node_ms"])
+                    b = statistics.mean(bare[key]["per_node_ms"])
+                    print(f"floor, {label}: CPU per record per node, the node {a:.2f} ms vs its network side "
+                          f"alone {b:.2f} ms = {a / b:.2f}x; {latency(new[key])} vs {latency(bare[key])}; {load()}")
         if not args.skip_burst:
             burst(root)
         if not args.skip_catch_up:
