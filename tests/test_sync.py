@@ -228,6 +228,22 @@ def test_index_orders_ids_sharing_their_first_eight_bytes():
     assert index.position(head) == sum(1 for i in ids if i < head + b"\0" * 24)
 
 
+@settings(max_examples=80, deadline=None)
+@given(st.data())
+def test_lacking_is_plain_membership_for_any_list(data):
+    """The one-search form a session uses on a peer's IDLIST answers as ``not in``, id by id, also
+    for ids sharing their first 8 bytes (the search key), repeated ids and ids still pending."""
+    rng = random.Random(data.draw(st.integers(0, 10**6)))
+    head = rng.randbytes(8)
+    pool = [rng.randbytes(32) for _ in range(data.draw(st.integers(0, 120)))]
+    pool += [head + rng.randbytes(24) for _ in range(data.draw(st.integers(0, 8)))]
+    held = [rid for rid in pool if rng.random() < 0.5]
+    index = SyncIndex(held[: len(held) // 2])
+    index.add(held[len(held) // 2:])            # pending until a read merges them
+    asked = [rng.choice(pool) for _ in range(data.draw(st.integers(0, 60)))] if pool else []
+    assert index.lacking(asked) == [rid for rid in asked if rid not in set(held)]
+
+
 def test_shortest_bound_separates_neighbours():
     a, b = bytes(31) + b"\x01", bytes(30) + b"\x01\x00"
     bound = shortest_bound(a, b)

@@ -42,6 +42,8 @@ def test_the_union_answers_as_one_index_of_both_sets(data):
         assert union.position(bound) == plain.position(bound)
         assert union.fingerprint(bound) == plain.fingerprint(bound)
     assert all(rid in union for rid in ids)
+    strangers = [rng.randbytes(32) for _ in range(5)]
+    assert union.lacking(strangers + ids[::3]) == strangers
     assert union.fingerprint()[1] == fingerprint_ids(ids)
     assert union.ids() == sorted(ids[:cut])       # what it would push: only what it holds
 

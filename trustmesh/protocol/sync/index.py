@@ -208,6 +208,30 @@ class SyncIndex:
         i = self._search(rid)
         return i < len(self._keys) and self._lanes[i].tobytes() == rid
 
+    def lacking(self, ids: list[bytes]) -> list[bytes]:
+        """Those of ``ids`` (32 bytes each) not held, in their order.
+
+        Why: a session checks every id of each IDLIST a peer sends (up to
+        ``idlist_max`` per range, many ranges per round while gossip keeps
+        the two sets apart); one membership test per id cost two numpy
+        searches and a comparison, 3% of a loaded node's event loop. Here
+        the whole list is one search and one row comparison.
+        """
+        self._merge()
+        if not ids or not len(self._keys):
+            return list(ids)
+        lanes = _lanes_of(b"".join(ids))
+        keys = _keys_of(lanes)
+        lo = np.searchsorted(self._keys, keys, "left")
+        ties = np.searchsorted(self._keys, keys, "right") - lo
+        at = np.minimum(lo, len(self._keys) - 1)
+        held = (ties == 1) & (self._lanes[at] == lanes).all(axis=1)
+        out = []
+        for k in np.flatnonzero(~held).tolist():
+            if ties[k] < 2 or ids[k] not in self:      # several ids share the 8-byte key: rare
+                out.append(ids[k])
+        return out
+
     def id_at(self, i: int) -> bytes:
         """The i-th smallest id held (0-based)."""
         self._merge()

@@ -350,7 +350,7 @@ class SyncSession(Session):
                     self._describe(lo, hi, out)
             else:
                 theirs = [payload[k:k + ID_SIZE] for k in range(0, len(payload), ID_SIZE)]
-                needs.extend(rid for rid in theirs if rid not in self.index)
+                needs.extend(self.index.lacking(theirs))
                 self._push_ranges.append((lo, hi, frozenset(theirs)))
                 out.add([wire_bound(hi), SKIP])
         self._to("sending")

@@ -41,6 +41,9 @@ class IndexUnion:
     def __contains__(self, rid: object) -> bool:
         return rid in self.held or rid in self.withheld
 
+    def lacking(self, ids: list[bytes]) -> list[bytes]:
+        return self.withheld.lacking(self.held.lacking(ids))
+
     def position(self, bound: bytes | None) -> int:
         return self.held.position(bound) + self.withheld.position(bound)
 
