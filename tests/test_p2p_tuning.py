@@ -123,6 +123,24 @@ def test_every_patched_upstream_function_is_the_one_we_read():
     assert not changed, f"re-read these upstream functions before re-pinning them in net/pins.py: {changed}"
 
 
+def test_yamux_never_awaits_while_holding_a_window_lock():
+    """What lets ``tuning.window_update`` go without the lock (tuning item 12): every section of
+    yamux under a ``window_lock`` is synchronous, so on trio it is atomic by itself. An upgrade
+    that awaits inside one fails here, and the lock must come back."""
+    import ast
+    import inspect
+    import libp2p.stream_muxer.yamux.yamux as yamux_mod
+    tree = ast.parse(inspect.getsource(yamux_mod))
+    sections = [node for node in ast.walk(tree) if isinstance(node, ast.AsyncWith)
+                and any("window_lock" in ast.unparse(item.context_expr) for item in node.items)]
+    assert len(sections) >= 5                        # the ones read when this was written
+    awaiting = [node.lineno for node in sections for inner in node.body for sub in ast.walk(inner)
+                if isinstance(sub, (ast.Await, ast.AsyncWith, ast.AsyncFor))]
+    assert awaiting == []
+    ours = ast.parse(inspect.getsource(tuning.window_update))
+    assert not any(isinstance(node, ast.AsyncWith) for node in ast.walk(ours))     # no lock taken
+
+
 async def test_a_failing_stream_handler_is_contained_and_reported():
     import google.protobuf.message
 

@@ -86,7 +86,11 @@ showed, per small message and per peer:
     (in a profile, window updates were 70% of the frames a receiver wrote).
     ``window_update`` keeps go-yamux's rule: an update once half the window
     is consumed (or pending), which a sender reading the window it was given
-    never waits for.
+    never waits for. It takes no ``window_lock``: every holder of that lock
+    in yamux keeps it over synchronous code only (upstream's rule: "never
+    hold window_lock across an await"), so on trio a section without an
+    await is already atomic, and the lock's acquire cost a checkpoint, a
+    task switch, per read.
 13. A peer that comes back after a silent link loss went deaf one way under
     load (CI: test_p2p_restart, restarted -> survivor only): pubsub keeps one
     topic list per peer, and when the peer's stale stream failed *after* its
@@ -357,20 +361,20 @@ REPLACED = {"libp2p.stream_muxer.yamux.yamux:YamuxStream._auto_tune_and_send_win
 async def window_update(self, *, bytes_read: int = 0) -> None:
     """``YamuxStream._auto_tune_and_send_window_update`` without the per-read update (see 12)."""
     total_delta = 0
-    async with self.window_lock:
-        if bytes_read > 0:
-            self._pending_recv_release += bytes_read
-        buffered = len(self.conn.stream_buffers.get(self.stream_id, b""))
-        delta = self.target_recv_window - (self.recv_window + buffered)
-        threshold = self._grow_threshold()
-        if delta >= threshold and delta > 0:
-            total_delta = self._grow_to_delta(buffered) + self._apply_autotune_epoch(buffered)
-            self._pending_recv_release = 0
-        elif self._pending_recv_release >= threshold and self._pending_recv_release > 0:
-            total_delta = self._pending_recv_release
-            self.recv_window += total_delta
-            self._pending_recv_release = 0
-            total_delta += self._apply_autotune_epoch(buffered)
+    # no await from here to the send: atomic on trio without window_lock (see 12)
+    if bytes_read > 0:
+        self._pending_recv_release += bytes_read
+    buffered = len(self.conn.stream_buffers.get(self.stream_id, b""))
+    delta = self.target_recv_window - (self.recv_window + buffered)
+    threshold = self._grow_threshold()
+    if delta >= threshold and delta > 0:
+        total_delta = self._grow_to_delta(buffered) + self._apply_autotune_epoch(buffered)
+        self._pending_recv_release = 0
+    elif self._pending_recv_release >= threshold and self._pending_recv_release > 0:
+        total_delta = self._pending_recv_release
+        self.recv_window += total_delta
+        self._pending_recv_release = 0
+        total_delta += self._apply_autotune_epoch(buffered)
     if total_delta > 0:
         await self.send_window_update(total_delta, skip_lock=True)
 
