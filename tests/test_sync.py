@@ -9,7 +9,7 @@ import random
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from trustmesh.errors import LocalProtocolError, RemoteProtocolError
+from trustmesh.errors import LocalProtocolError, RemoteProtocolError, UsageError
 from trustmesh.protocol.framing import encode_varint
 from trustmesh.protocol.messages import ABORT, Finished, MessageReader, encode
 from trustmesh.testing.memsync import Link, MemoryPeer, finished, handle_sync_event, pump, record_id
@@ -242,6 +242,8 @@ def test_lacking_is_plain_membership_for_any_list(data):
     index.add(held[len(held) // 2:])            # pending until a read merges them
     asked = [rng.choice(pool) for _ in range(data.draw(st.integers(0, 60)))] if pool else []
     assert index.lacking(asked) == [rid for rid in asked if rid not in set(held)]
+    with pytest.raises(UsageError):
+        index.lacking(asked + [b"short"])
 
 
 def test_shortest_bound_separates_neighbours():

@@ -217,6 +217,8 @@ class SyncIndex:
         searches and a comparison, 3% of a loaded node's event loop. Here
         the whole list is one search and one row comparison.
         """
+        if ids and set(map(len, ids)) != {ID_SIZE}:
+            raise UsageError("a record id is 32 bytes")
         self._merge()
         if not ids or not len(self._keys):
             return list(ids)
