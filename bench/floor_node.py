@@ -185,35 +185,6 @@ class FloorNetwork:
             p.stop()
 
 
-def floor_run(net: FloorNetwork, idle: list[float], raws: list[bytes], rate: float, one_origin: bool) -> dict:
-    """``raws`` gossiped at ``rate``/s from random nodes (or node 0): the figures ``load_run`` gives."""
-    import random
-    nodes = net.nodes
-    ids = [hashlib.sha256(raw).hexdigest() for raw in raws]
-    before, t0 = net.cpu(), time.monotonic()
-    for k, raw in enumerate(raws):
-        (nodes[0] if one_origin else random.choice(nodes)).publish(raw)
-        time.sleep(max(0.0, t0 + (k + 1) / rate - time.monotonic()))
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and not all(p.counts()[0] >= len(raws) for p in nodes):
-        time.sleep(0.05)
-    after, took = net.cpu(), time.monotonic() - t0
-    seen = [p.times() for p in nodes]
-    delays, missing = [], 0
-    for rid in ids:
-        times = [s.get(rid) for s in seen]
-        if None in times:
-            missing += 1
-            continue
-        delays.append(max(times) - min(times))
-    per_node = [(sum(a) - sum(b) - i * took) / len(raws) * 1000 for a, b, i in zip(after, before, idle)]
-    loop_share = sum(a[0] - b[0] for a, b in zip(after, before)) / max(
-        1e-9, sum(sum(a) - sum(b) for a, b in zip(after, before)))
-    return {"delays": delays, "missing": missing, "n": len(raws), "failed": 0, "per_node_ms": per_node,
-            "loop_share": loop_share, "seconds": took, "profile": None, "churn": net.churn(),
-            "messages_per_record": float("nan")}
-
-
 if __name__ == "__main__":
     import trio
     trio.run(_serve, Path(sys.argv[1]), sys.argv[2:])

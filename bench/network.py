@@ -50,7 +50,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import pstats
 import random
 import signal
 import statistics
@@ -62,6 +61,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from profiles import print_profile, summarise_profile  # noqa: E402
 from trustmesh.crypto.keys import Identity  # noqa: E402
 from trustmesh.testing.cluster import NodeProcess  # noqa: E402
 from trustmesh.testing.records import attestation_chain, fill_store  # noqa: E402
@@ -191,9 +191,21 @@ def load_run(net: Network, idle: list[float], n_records: int, rate: float, one_o
     if profiled:
         net.profiling(False)
     churn = sum(n.log_tail(100_000).count("gave no answer to a ping") for n in nodes)
-    delays, late, missing = [], [0] * len(nodes), 0
+    figures = window_figures(ids, [n.records for n in nodes], before, after, took, idle)
+    profile = summarise_profile(net.profile, n_records, idle[1] * took) if profiled and net.profile else None
+    return {**figures, "failed": failed, "profile": profile, "churn": churn,
+            "messages_per_record": statistics.mean(heard) / max(1, len(ids))}
+
+
+def window_figures(ids: list[str], seen: list[dict], before: list, after: list, took: float,
+                   idle: list[float]) -> dict:
+    """Latency (first to last node), lateness by node and CPU per record per node of one window.
+
+    ``seen``: per node, record id -> when it was first there (the machine's clock, shared).
+    """
+    delays, late, missing = [], [0] * len(seen), 0
     for rid in ids:
-        times = [n.records.get(rid) for n in nodes]
+        times = [s.get(rid) for s in seen]
         if None in times:
             missing += 1
             continue
@@ -203,10 +215,24 @@ def load_run(net: Network, idle: list[float], n_records: int, rate: float, one_o
     per_node = [(sum(a) - sum(b) - i * took) / max(1, len(ids)) * 1000 for a, b, i in zip(after, before, idle)]
     loop_share = sum(a[0] - b[0] for a, b in zip(after, before)) / max(
         1e-9, sum(sum(a) - sum(b) for a, b in zip(after, before)))
-    profile = summarise_profile(net.profile, n_records, idle[1] * took) if profiled and net.profile else None
-    return {"delays": delays, "missing": missing, "n": len(ids), "failed": failed, "per_node_ms": per_node,
-            "loop_share": loop_share, "seconds": took, "profile": profile, "churn": churn, "late": late,
-            "messages_per_record": statistics.mean(heard) / max(1, len(ids))}
+    return {"delays": delays, "late": late, "missing": missing, "n": len(ids), "per_node_ms": per_node,
+            "loop_share": loop_share, "seconds": took}
+
+
+def floor_run(net, idle: list[float], raws: list[bytes], rate: float, one_origin: bool) -> dict:
+    """``raws`` gossiped at ``rate``/s on floor processes: the figures ``load_run`` gives."""
+    nodes = net.nodes
+    before, t0 = net.cpu(), time.monotonic()
+    for k, raw in enumerate(raws):
+        (nodes[0] if one_origin else random.choice(nodes)).publish(raw)
+        time.sleep(max(0.0, t0 + (k + 1) / rate - time.monotonic()))
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and not all(p.counts()[0] >= len(raws) for p in nodes):
+        time.sleep(0.05)
+    after, took = net.cpu(), time.monotonic() - t0
+    ids = [hashlib.sha256(raw).hexdigest() for raw in raws]
+    figures = window_figures(ids, [p.times() for p in nodes], before, after, took, idle)
+    return {**figures, "failed": 0, "profile": None, "churn": net.churn(), "messages_per_record": float("nan")}
 
 
 def latency(r: dict) -> str:
@@ -243,84 +269,6 @@ def print_run(label: str, r: dict, one_origin: bool) -> None:
         print(f"    gossip messages from peers validated per record per node: {r['messages_per_record']:.2f}")
     if r.get("profile"):
         print_profile(r["profile"])
-
-
-# Where a profiled node's event-loop CPU goes: the first part whose path fragment matches.
-PARTS = [
-    ("noise (encryption)", ("security/noise", "/noise/", "cryptography/hazmat/primitives/ciphers")),
-    ("yamux", ("stream_muxer/yamux",)),
-    ("protobuf", ("google/protobuf", "_pb2.py")),
-    ("message signature", ("pubsub/validators.py", "libp2p/crypto/")),
-    ("gossipsub / pubsub", ("libp2p/pubsub/",)),
-    ("other libp2p", ("libp2p/",)),
-    ("our sync (reconciliation)", ("trustmesh/protocol/sync/", "trustmesh/net/sync/")),
-    ("our validation (decode, verify)", ("trustmesh/protocol/", "trustmesh/crypto/", "trustmesh/store/checks")),
-    ("the trust engine", ("trustmesh/trust/", "trustmesh/core/trustview")),
-    ("the store (SQLite)", ("trustmesh/store/", "sqlite3")),
-    ("our network side", ("trustmesh/net/",)),
-    ("our core (intake, events)", ("trustmesh/core/",)),
-    ("API (HTTP, events stream)", ("trustmesh/api/", "starlette", "hypercorn", "h11", "anyio", "httpx")),
-    ("trio (scheduling, sockets)", ("/trio/",)),
-]
-# Libraries that are leaves: their time goes to whoever called them (nacl: a record's or a message's
-# signature; hashlib; a builtin)
-LEAVES = ("~", "numpy/", "scipy/", "nacl/", "cffi", "hashlib", "logging/", "msgpack", "multiaddr", "base58", "<",
-          "/outcome/")
-
-
-def stdlib(path: str) -> bool:
-    """The standard library's own modules (contextlib, weakref...): leaves too."""
-    return "/lib/python3" in path and "site-packages" not in path
-
-
-def part_of(path: str, name: str) -> str | None:
-    if "sqlite3" in name or "sqlite3" in path:
-        return "the store (SQLite)"
-    if path == "~" or any(leaf in path for leaf in LEAVES) or stdlib(path):
-        return None
-    for part, fragments in PARTS:
-        if any(f in path for f in fragments):
-            return part
-    return "other"
-
-
-def summarise_profile(path: Path, records: int, idle_s: float) -> dict | None:
-    """The profiled node's event-loop CPU in one window, by part, leaf libraries charged to callers."""
-    if not path.exists():
-        return None
-    stats = pstats.Stats(str(path)).stats            # func -> (cc, nc, tt, ct, callers)
-    memo: dict = {}
-
-    def owner(func, depth=0):
-        if func in memo:
-            return memo[func]
-        part = part_of(func[0], func[2])
-        if part is None:
-            callers = stats.get(func, (0, 0, 0, 0, {}))[4]
-            if not callers or depth > 30:
-                part = "other"
-            else:   # the heaviest caller's part
-                caller = max(callers, key=lambda c: callers[c][2] if isinstance(callers[c], tuple) else 0)
-                part = owner(caller, depth + 1)
-        memo[func] = part
-        return part
-    totals: dict[str, float] = {}
-    calls = 0
-    for func, (_cc, nc, tt, _ct, _callers) in stats.items():
-        totals[owner(func)] = totals.get(owner(func), 0.0) + tt
-        calls += nc
-    return {"totals": totals, "records": records, "calls": calls, "idle_s": idle_s}
-
-
-def print_profile(p: dict) -> None:
-    totals, records = p["totals"], max(1, p["records"])
-    whole = sum(totals.values())
-    print(f"    profiled node 1, event-loop thread, cProfile on its CPU clock: {whole:.2f} s "
-          f"= {whole / records * 1000:.2f} ms per record (profiling inflates it; {p['calls'] / records:.0f} "
-          f"Python calls per record), by part:")
-    for part, t in sorted(totals.items(), key=lambda kv: -kv[1]):
-        if t / whole >= 0.01:
-            print(f"      {part:34s} {t / whole * 100:5.1f}%")
 
 
 # --reference: the same network as py-libp2p handles duplicates (every copy a task, a copy that
@@ -371,7 +319,7 @@ def propagation(root: Path, reference: str | None, n_nodes: int = 10, n_records:
 
 def floor(root: Path, n_nodes: int = 10, n_records: int = 1000) -> dict:
     """``propagation``'s loads on processes that are a node's network side alone (floor_node.py)."""
-    from floor_node import FloorNetwork, floor_run
+    from floor_node import FloorNetwork
     env = {"TRUSTMESH_NET_DISCOVERY_TARGET_PEERS": "3"}
     authors = [Identity.generate() for _ in range(n_nodes)]
     subjects = [a.public_key for a in authors]
