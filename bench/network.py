@@ -148,12 +148,16 @@ def received(n) -> float:
     return 0.0
 
 
-def idle_cpu(net: Network, seconds: float = 4.0) -> list[float]:
-    """Each node's CPU seconds per second while nothing is published (heartbeats, pings)."""
+def idle_cpu(net: Network, unit: str | None = None, seconds: float = 4.0) -> list[float]:
+    """Each node's CPU seconds per second while nothing is published (heartbeats, pings); printed
+    per ``unit`` if given."""
     before, t0 = net.cpu(), time.monotonic()
     time.sleep(seconds)
     after, took = net.cpu(), time.monotonic() - t0
-    return [(sum(a) - sum(b)) / took for a, b in zip(after, before)]
+    idle = [(sum(a) - sum(b)) / took for a, b in zip(after, before)]
+    if unit:
+        print(f"  idle CPU per {unit}: {statistics.mean(idle) * 1000:.0f} ms/s (subtracted below)")
+    return idle
 
 
 def load_run(net: Network, idle: list[float], n_records: int, rate: float, one_origin: bool,
@@ -295,8 +299,7 @@ def propagation(root: Path, reference: str | None, n_nodes: int = 10, n_records:
     try:
         print(f"propagation, {policy}: {n_nodes} nodes, peers per node "
               f"{[len(n.peers()) for n in net.nodes]}; {load()}")
-        idle = idle_cpu(net)
-        print(f"  idle CPU per node: {statistics.mean(idle) * 1000:.0f} ms/s (subtracted below)")
+        idle = idle_cpu(net, "node")
         for rate in (50.0, 100.0):
             r = load_run(net, idle, n_records, rate, one_origin=False)
             print_run(f"{rate:.0f} records/s from random nodes", r, False)
@@ -331,8 +334,7 @@ def floor(root: Path, n_nodes: int = 10, n_records: int = 1000) -> dict:
     try:
         print(f"floor (bench/floor_node.py: the network side alone, same settings, no store, API or trust): "
               f"{n_nodes} processes, peers {[p.counts()[1] for p in net.nodes]}; {load()}")
-        idle = idle_cpu(net)
-        print(f"  idle CPU per process: {statistics.mean(idle) * 1000:.0f} ms/s (subtracted below)")
+        idle = idle_cpu(net, "process")
         runs = [(50.0, n_records, False), (100.0, n_records, False), ("one", n_records // 2, True)]
         for key, n, one in runs:
             raws = [next(records) for _ in range(n)]
