@@ -225,6 +225,7 @@ class NetService(Policing):
             conns = self.host.get_network().get_connections(peer)
             out.append({"id": pid, "addrs": peer_addrs(self.host, peer),
                         "connections": len(conns),
+                        "dialled": any(_dialled(c) for c in conns),     # we opened one of them
                         "relayed": bool(conns) and all(is_relayed(c) for c in conns),
                         "banned": self.defence.is_banned(pid, now),
                         "offences": (conduct.hard + conduct.soft) if conduct else 0})
@@ -351,6 +352,11 @@ class NetService(Policing):
                 self.save()
 
     # ---- stream handlers -------------------------------------------------
+
+
+def _dialled(conn) -> bool:
+    """Whether this node opened ``conn`` (yamux numbers the dialler's side as the initiator)."""
+    return bool(getattr(getattr(conn, "muxed_conn", None), "is_initiator_value", False))
 
 
 def usable_listen(listen: list) -> list:
