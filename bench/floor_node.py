@@ -9,7 +9,7 @@ comes (a duplicate after), nothing is verified, decoded or stored, no API
 runs and no event is sent. What it costs per record is what the node's
 network side costs, and no change to our code above it can go below it.
 
-Run by ``bench/network.py`` (``FloorProcess``), one process per node, and
+Run by ``bench/network.py`` (``FloorNetwork``), one process per node, and
 driven over stdin/stdout, one command per line:
 
     P <hex>      gossip this record (as a node does after storing its own)
@@ -151,38 +151,6 @@ class FloorProcess:
         except Exception:
             self.proc.kill()
             self.proc.wait()
-
-
-class FloorNetwork:
-    """``n`` floor processes joined as ``bench/network.py``'s ``Network`` joins its nodes."""
-
-    def __init__(self, root: Path, n: int, env: dict, cpu_of) -> None:
-        import random
-        self.cpu_of = cpu_of              # bench/network.py's: (event loop, other threads) CPU seconds
-        self.nodes: list[FloorProcess] = []
-        try:
-            for i in range(n):
-                boot = sorted({random.choice(self.nodes).addr for _ in range(min(2, len(self.nodes)))})
-                self.nodes.append(FloorProcess(root / f"f{i}", boot, env))
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline and not all(p.counts()[1] >= 2 for p in self.nodes):
-                time.sleep(0.2)
-            time.sleep(2)                    # meshes formed (1 s heartbeat)
-        except BaseException:
-            self.stop()
-            raise
-
-    def cpu(self) -> list[tuple[float, float]]:
-        return [self.cpu_of(p) for p in self.nodes]
-
-    def churn(self) -> int:
-        """Connections closed by the keep-alive so far (its warnings go to each process's stderr)."""
-        return sum((p.home / "stderr.log").read_text(errors="replace").count("gave no answer to a ping")
-                   for p in self.nodes)
-
-    def stop(self) -> None:
-        for p in self.nodes:
-            p.stop()
 
 
 if __name__ == "__main__":

@@ -103,15 +103,20 @@ class Network:
             raise
 
     def _start(self, root: Path, n: int, env: dict) -> None:
-        profile = self.profile
         for i in range(n):
-            boot = sorted({random.choice(self.nodes).addr for _ in range(min(2, len(self.nodes)))})
             node_env = dict(env)
-            if profile is not None and i == 1:      # profiled in a window of its own
-                node_env["TRUSTMESH_PROFILE"] = str(profile)
-            self.nodes.append(NodeProcess(root / f"p{i}", bootstrap=boot, env=node_env).start(120))
+            if self.profile is not None and i == 1:      # profiled in a window of its own
+                node_env["TRUSTMESH_PROFILE"] = str(self.profile)
+            self.nodes.append(NodeProcess(root / f"p{i}", bootstrap=self._boot(), env=node_env).start(120))
+        self._settle(lambda node: len(node.peers()))
+
+    def _boot(self) -> list[str]:
+        """Up to 2 random earlier processes to bootstrap from."""
+        return sorted({random.choice(self.nodes).addr for _ in range(min(2, len(self.nodes)))})
+
+    def _settle(self, peers_of) -> None:
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not all(len(n.peers()) >= 2 for n in self.nodes):
+        while time.monotonic() < deadline and not all(peers_of(node) >= 2 for node in self.nodes):
             time.sleep(0.2)
         time.sleep(2)                    # meshes formed (1 s heartbeat)
 
@@ -134,6 +139,22 @@ class Network:
     def stop(self) -> None:
         for n in self.nodes:
             n.stop()
+
+
+class FloorNetwork(Network):
+    """``n`` floor processes (``bench/floor_node.py``: a node's network side alone), joined as the
+    nodes are."""
+
+    def _start(self, root: Path, n: int, env: dict) -> None:
+        from floor_node import FloorProcess
+        for i in range(n):
+            self.nodes.append(FloorProcess(root / f"f{i}", self._boot(), env))
+        self._settle(lambda process: process.counts()[1])
+
+    def churn(self) -> int:
+        """Connections closed by the keep-alive so far (its warnings go to each process's stderr)."""
+        return sum((p.home / "stderr.log").read_text(errors="replace").count("gave no answer to a ping")
+                   for p in self.nodes)
 
 
 def received(n) -> float:
@@ -223,7 +244,7 @@ def window_figures(ids: list[str], seen: list[dict], before: list, after: list, 
             "loop_share": loop_share, "seconds": took}
 
 
-def floor_run(net, idle: list[float], raws: list[bytes], rate: float, one_origin: bool) -> dict:
+def floor_run(net: FloorNetwork, idle: list[float], raws: list[bytes], rate: float, one_origin: bool) -> dict:
     """``raws`` gossiped at ``rate``/s on floor processes: the figures ``load_run`` gives."""
     nodes = net.nodes
     before, t0 = net.cpu(), time.monotonic()
@@ -236,7 +257,7 @@ def floor_run(net, idle: list[float], raws: list[bytes], rate: float, one_origin
     after, took = net.cpu(), time.monotonic() - t0
     ids = [hashlib.sha256(raw).hexdigest() for raw in raws]
     figures = window_figures(ids, [p.times() for p in nodes], before, after, took, idle)
-    return {**figures, "failed": 0, "profile": None, "churn": net.churn(), "messages_per_record": float("nan")}
+    return {**figures, "failed": 0, "profile": None, "churn": net.churn(), "messages_per_record": None}
 
 
 def latency(r: dict) -> str:
@@ -269,7 +290,7 @@ def print_run(label: str, r: dict, one_origin: bool) -> None:
         print(f"    CPU per record per node: mean {statistics.mean(per):.2f} ms (min {min(per):.2f}, "
               f"max {max(per):.2f}); summed over {len(per)} nodes {sum(per):.1f} ms; "
               f"event-loop thread {r['loop_share'] * 100:.0f}% of it")
-    if r["messages_per_record"] == r["messages_per_record"]:      # not NaN (the floor does not count them)
+    if r["messages_per_record"] is not None:      # the floor does not count them
         print(f"    gossip messages from peers validated per record per node: {r['messages_per_record']:.2f}")
     if r.get("profile"):
         print_profile(r["profile"])
@@ -322,14 +343,13 @@ def propagation(root: Path, reference: str | None, n_nodes: int = 10, n_records:
 
 def floor(root: Path, n_nodes: int = 10, n_records: int = 1000) -> dict:
     """``propagation``'s loads on processes that are a node's network side alone (floor_node.py)."""
-    from floor_node import FloorNetwork
     env = {"TRUSTMESH_NET_DISCOVERY_TARGET_PEERS": "3"}
     authors = [Identity.generate() for _ in range(n_nodes)]
     subjects = [a.public_key for a in authors]
     per_author = 3 * n_records // n_nodes + 1          # the three runs' records, interleaved by author
     chains = [attestation_chain(a, subjects, per_author) for a in authors]
     records = iter([chain[k] for k in range(per_author) for chain in chains])
-    net = FloorNetwork(root / "floor", n_nodes, env, cpu_of)
+    net = FloorNetwork(root / "floor", n_nodes, env)
     out = {}
     try:
         print(f"floor (bench/floor_node.py: the network side alone, same settings, no store, API or trust): "
@@ -510,6 +530,14 @@ def million(root: Path, n_records: int = 1_000_000, differ: int = 10) -> None:
         a.stop()
 
 
+def compare(title: str, name: str, runs: dict, other_name: str, other: dict) -> None:
+    """Two same-run propagations side by side: CPU per record per node and latency, per load."""
+    for key, label in ((50.0, "50/s"), (100.0, "100/s"), ("one", "one publisher")):
+        a, b = statistics.mean(runs[key]["per_node_ms"]), statistics.mean(other[key]["per_node_ms"])
+        print(f"{title}, {label}: CPU per record per node, {name} {a:.2f} ms vs {other_name} {b:.2f} ms "
+              f"= {a / b:.2f}x; {latency(runs[key])} vs {latency(other[key])}; {load()}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--million", action="store_true")
@@ -535,19 +563,10 @@ def main() -> None:
             new = propagation(root, None, n_records=args.records)
             if args.reference:
                 old = propagation(root, args.reference, n_records=args.records)
-                for key, label in ((50.0, "50/s"), (100.0, "100/s"), ("one", "one publisher")):
-                    a = statistics.mean(new[key]["per_node_ms"])
-                    b = statistics.mean(old[key]["per_node_ms"])
-                    print(f"reference ({args.reference}), {label}: CPU per record per node as configured "
-                          f"{a:.2f} ms vs the reference {b:.2f} ms = {a / b:.2f}x; "
-                          f"{latency(new[key])} vs {latency(old[key])}; {load()}")
+                compare(f"reference ({args.reference})", "as configured", new, "the reference", old)
             if args.floor:
                 bare = floor(root, n_records=args.records)
-                for key, label in ((50.0, "50/s"), (100.0, "100/s"), ("one", "one publisher")):
-                    a = statistics.mean(new[key]["per_node_ms"])
-                    b = statistics.mean(bare[key]["per_node_ms"])
-                    print(f"floor, {label}: CPU per record per node, the node {a:.2f} ms vs its network side "
-                          f"alone {b:.2f} ms = {a / b:.2f}x; {latency(new[key])} vs {latency(bare[key])}; {load()}")
+                compare("floor", "the node", new, "its network side alone", bare)
         if not args.skip_burst:
             burst(root)
         if not args.skip_catch_up:

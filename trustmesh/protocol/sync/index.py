@@ -227,12 +227,10 @@ class SyncIndex:
         lo = np.searchsorted(self._keys, keys, "left")
         ties = np.searchsorted(self._keys, keys, "right") - lo
         at = np.minimum(lo, len(self._keys) - 1)
-        held = (ties == 1) & (self._lanes[at] == lanes).all(axis=1)
-        out = []
-        for k in np.flatnonzero(~held).tolist():
-            if ties[k] < 2 or ids[k] not in self:      # several ids share the 8-byte key: rare
-                out.append(ids[k])
-        return out
+        lacking = ~((ties == 1) & (self._lanes[at] == lanes).all(axis=1))
+        for k in np.flatnonzero(ties > 1).tolist():     # several held ids share the 8-byte key: rare
+            lacking[k] = ids[k] not in self
+        return [ids[k] for k in np.flatnonzero(lacking).tolist()]
 
     def id_at(self, i: int) -> bytes:
         """The i-th smallest id held (0-based)."""
