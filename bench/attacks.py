@@ -44,7 +44,7 @@ def groups(config: TrustConfig = DEFAULT, seed: int = 2) -> dict:
         "scammer": [lambda: sc.scammer_scenario(sybils=1_000, jobs=100, config=c),
                     lambda: sc.scammer_scenario(sybils=5_000, jobs=100, config=c),
                     lambda: sc.scammer_scenario(sybils=1_000, jobs=30, config=c)],
-        "verdicts": [lambda: sc.verdict_scenario(config=c)],
+        "verdicts": [lambda: sc.verdict_scenario(config=c), lambda: sc.poor_viewer_scenario(config=c)],
         "slander": [lambda: sc.slander_scenario(3000, config=c), lambda: sc.slander_ring_scenario(config=c)],
         "facets": [lambda: sc.late_payer_scenario(config=c)],
         "others": [lambda: sc.oscillator_scenario(3000, config=c), lambda: sc.whitewash_scenario(3000, config=c)],

@@ -4,6 +4,8 @@ Each test is a quick version of a row of ``bench/attacks.py`` (the kit is
 ``trustmesh.testing.scenarios``); the full-size figures are in docs/trust.md.
 """
 
+import pytest
+
 from trustmesh.testing import scenarios as sc
 
 
@@ -53,10 +55,21 @@ def test_a_camouflaged_collective_at_30_percent_is_avoided_by_the_verdict():
 
 def test_a_viewer_a_camouflaged_collective_captures_is_not_left_to_it():
     # The grid's 20%, f=0.7 cell at full size (2 s): one viewer's malicious partner leads into
-    # the collective, which holds 37% of its walk while the head count sides with the honest
-    # members; with the camps standing aside it took 20.7% bad deals (docs/trust.md, Tails).
+    # the collective, which holds 37% of its walk; with the camps standing aside it took 20.7%
+    # bad deals (docs/trust.md, Tails).
     row = sc.threat_scenario(3000, "camouflaged", share=0.2, f=0.7, worlds=2)
     assert row["max_verdict"] <= 0.15 and row["rise_verdict"] <= 0.02, row
+
+
+@pytest.mark.parametrize("share, rise", [(0.3, 0.02), (0.4, 0.05)])
+def test_a_camouflaged_collective_that_serves_well_seven_times_in_ten_is_avoided(share, rise):
+    # The grid's f=0.7 cells at 30% and 40% at full size (2 s each): before the camps read both
+    # directions of a relation, the 40% cell took +6.6 points and a 30% viewer 10.2% (the
+    # targets: +5 and 15%); honest raters' true praise of the collective (7 times in 10) made
+    # the two one camp, and the collective's blame of honest members was weighed at its walk
+    # back, next to nothing.
+    row = sc.threat_scenario(3000, "camouflaged", share=share, f=0.7, worlds=2)
+    assert row["rise_verdict"] <= rise and row["max_verdict"] <= 0.15, row
 
 
 def test_viewers_who_put_their_own_deals_on_record_learn_from_them():
@@ -107,3 +120,11 @@ def test_a_rotated_supplier_keeps_its_rank_and_its_negatives_and_an_unlinked_key
     assert row["rank_same_without_link"] <= 0.2, row      # the control: the key chain's map is what keeps it
     assert row["bad_below_line"] == row["bad_below_line_unrotated"] == 1.0, row
     assert row["fresh_unknown"] == 1.0 and row["fresh_uncertainty"] == 1.0 and row["fresh_lower_max"] <= 0.1, row
+
+
+def test_a_member_its_partners_rightly_blame_is_not_turned_against_them():
+    # Poor suppliers (under 30% good deals) as viewers, in the verdicts row's world at 2,000:
+    # with their camp taken from their own relations, the worst of 20 warned against 54% of good
+    # members (22% on average).
+    row = sc.poor_viewer_scenario(2000, views=20, worst=0.3)
+    assert row["good_warned_max"] <= 0.01, row

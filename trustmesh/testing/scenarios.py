@@ -292,6 +292,30 @@ def verdict_scenario(n: int = 10_000, bad_share: float = 0.2, seed: int = 9, vie
     return row
 
 
+def poor_viewer_scenario(n: int = 10_000, bad_share: float = 0.2, seed: int = 9, views: int = 10,
+                         worst: float = 0.7, config: TrustConfig = DEFAULT) -> dict:
+    """What a member its partners rightly blame sees: the verdicts row's world (``bad_share``
+    poor suppliers, who rate honestly), viewed by poor suppliers themselves.
+
+    Reports the good members (95% good deliveries) each viewer's verdict warns against, as a
+    share of all good members: mean and worst viewer. The camps once put such a viewer in a
+    camp of its own, against everyone who blamed it, and then warned against them all.
+    """
+    rng = np.random.default_rng(seed)
+    world, edges = ws.honest_world(n, rng)
+    poor = rng.choice(n, int(bad_share * n), replace=False)
+    world.quality[poor] = rng.random(len(poor)) * worst
+    ws.trade(world, edges)
+    table = world.table()
+    good = world.quality > 0.9
+    warned = []
+    for v in ms.viewers(world, views, poor):
+        said = ms.opinions(table, v, config).verdict
+        warned.append(float(((said == ms.verdict_codes("warning")) & good).sum() / good.sum()))
+    return {"scenario": f"poor suppliers as viewers, n={n}, {bad_share:.0%} poor, good deals <{worst:.0%}",
+            "good_warned_mean": float(np.mean(warned)), "good_warned_max": float(np.max(warned))}
+
+
 def late_payer_scenario(n: int = 3000, share: float = 0.1, seed: int = 10, views: int = 5,
                         config: TrustConfig = DEFAULT) -> dict:
     """How much of its say about quality a member keeps when it pays late (facets stay separate)."""

@@ -14,22 +14,35 @@ ones.
 How. Ratings form a signed matrix (rater x subject; a deal-backed rating
 counts fully, one without a deal ``undealt_weight``; a negative counts
 ``negative_weight``; a negative about someone the rater never dealt with
-counts nothing here, slander is already discounted where scores are made).
-Its leading singular vectors split members into two camps such that raters
-of one camp praise the subjects of their camp and blame those of the other
-(structural balance; degree-normalised as in spectral clustering so that a
-dense clique of colluders does not dominate, and each rater's row scaled by
-its author weight so that a region the viewer's walk barely reaches, sybils
-for instance, cannot tip it). The vector is found by power iteration
-started from the viewer's side (each rater at its walk mass times weight),
-for at most ``camp_rounds`` rounds: a component the viewer's walk never
-reaches stays out of it, and a long run would drift towards whatever small
-perfectly balanced island has the largest singular value (measured on the
-1M-record bench store: the result is settled after 30 rounds, then creeps).
-Each subject gets a polarity (which camp the consensus puts it in, and how
-clearly), and each rater an agreement in [-1, 1]: the share of its rating
-mass that matches its subjects' polarity, minus the share that contradicts
-it.
+counts nothing here, slander is already discounted where scores are made),
+each rater's row scaled by its forward author weight (walk mass against its
+core, within the reach cap), so that a region the viewer's walk barely
+reaches, sybils for instance, cannot tip it. The camps are read from both
+directions of every relation: member x member, what ``a`` said of ``b`` plus
+what ``b`` said of ``a``, degree-normalised as in spectral clustering so that a
+dense clique of colluders does not dominate. Its leading eigenvector splits
+members into two camps such that members of one camp praise each other and
+blame the other (structural balance). The vector is found by lazy power
+iteration started from the viewer's side (each member at its walk mass times
+weight), for at most ``camp_rounds`` rounds: a component the viewer's walk
+never reaches stays out of it. Each subject then gets a polarity (which camp
+the consensus of its raters puts it in, and how clearly), and each rater an
+agreement in [-1, 1]: the share of its rating mass that matches its
+subjects' polarity, minus the share that contradicts it.
+
+Why both directions and the forward weight (until 4 December 2026 the split
+was the rater x subject matrix's leading singular vector, rows at the full
+author weight). A camouflaged collective that serves well 7 times in 10 is
+praised by the honest members it serves: read as raters of the same
+subjects, honest raters and the collective agree about the collective and
+disagree only about honest members, and the collective's blame of those was
+weighed at its walk back, next to nothing (a collective is a sink: its
+members' walks barely lead back). In a 3,000-member world at 40% malicious,
+f=0.7, the split then put 938-1,169 of the collective's 1,200 members on the
+honest side for every viewer, and almost every member read *unknown*
+(+6.6 points of bad deals). What ``b`` says of ``a`` and the forward weight put
+all 1,200 on the other side: the collective's 4,396 units of blame of honest
+members against the honest raters' 967 net units of praise of it.
 
 A rater is given the benefit of the doubt worth ``camp_prior`` ratings
 (of its own average size) that agree: someone whose only two deals went
@@ -38,33 +51,45 @@ badly with members everyone else found good is not silenced for it
 raters lost their word without it, 63 with it), while a spy's twenty
 contradicting praises still outweigh it.
 
-Which camp is the viewer's: the one holding more of the viewer's walk,
-each member counted by walk mass times author weight (mass alone is fooled
-by a collective that captured the viewer's walk through a lucky deal; weight
-alone by a spy the viewer dealt with; the product was right for every viewer
-measured). The credibility then goes from 1 (agreement ``camp_agreement`` or
-more) down to 0 (agreement 0 or less: as much contradiction as agreement).
-When the viewer's walk is split almost evenly between camps, there is no
-clear side to take: the penalty is scaled by the margin of the vote, fully
-applied from ``camp_margin`` on. And the vote must agree with a head count
-(members whose word counts at least 1%, one voice each): a small dense
-collective that the viewer happened to deal well with can hold most of its
-walk and win the weighted vote, and would then silence the honest raters
-for that viewer. When the two disagree (the camps are *torn*), neither camp
-can be taken as mine, so both readings apply, each as clearly as the clearer
-of the two leans: a rater keeps the smaller share of its word that siding
-with either camp leaves it, so the partisans of both sides lose their word
-and what is left is my own experience and raters who side with neither; and
-nobody is judged a false witness (``blame`` stays 0: which camp's good
-members it blames is the undecided question). Attackers who game the head
-count or capture the walk can so silence honest raters only together with
-their own (sybils behind few attack edges have far less than 1% each).
-Until 3 December 2026 the camps stood aside when torn, which left a viewer
-whose walk a camouflaged collective captured to the walk alone: its
-malicious partner praised it (lying about two bad deliveries), so the
-collective led back to the viewer and passed the walk back, held 37% of the
-walk and set the weights' scale; that viewer took 20.7% bad deals (20%
-malicious, f=0.7; with both readings: 9.2%).
+Which camp is the viewer's. Three readings, each from -1 to 1, each fooled
+by something the others see through (measured on the harness's worlds):
+
+- *lean*: where the viewer's own relations put it (what it said of its
+  partners and what they said of it, each partner at its place in the
+  vector). A collective inverts its ratings of honest members, so it blames
+  an honest viewer it dealt with, which puts the viewer on the other side of
+  it even when every partner is a collective member. Fooled when the viewer
+  is itself a poor supplier, rightly blamed by every partner: alone, it set
+  such viewers against everyone (poor suppliers as viewers in the verdicts
+  row's world warned against 13% of good members on average, 41% at worst);
+- *vote*: where the viewer's walk lands, each other member at walk mass
+  times weight (the rule until 4 December). Fooled by a collective that
+  holds the walk through the viewer's partners or a lucky deal: wrong for 44
+  of 480 attacked viewers (4 seeds, 20-40% malicious);
+- *heads*: where most members the viewer's network reaches are (reach cap at
+  least ``witness_reach``), one voice each. Fooled by sybils the reach cap
+  lets through: 3,000 sybils behind 100 attack edges praising a 20%
+  collective of 3,000 tipped it, and a viewer took 36.5% bad deals when it
+  decided alone; a collective that outnumbers the honest members reached
+  wins it.
+
+When the lean is clear (at least ``camp_lean``: three in four of its
+strength on one side), the three are summed; when the viewer's relations
+are split (two spies and one honest partner, or one lucky deal with a
+small dense ring beside one honest partner), the head count decides. With
+this, all 640 attacked viewers of the grid's worlds (seeds 2-5, 10-40%
+malicious, camouflaged and spies) take the honest side (the worst of them,
+43-52% bad deals, is a viewer whose every deal went badly: it has no
+relation, so nobody's word counts for it whatever the camps), and poor
+suppliers as viewers warn against 0.3% of good members. The credibility then goes from
+1 (agreement ``camp_agreement`` or more) down to 0 (agreement 0 or less: as
+much contradiction as agreement).
+
+Members the viewer's network barely reaches (reach cap under
+``witness_reach``, so weighing less than that) who blame nobody the viewer's
+camp holds good keep their word: about a far community the camps are a
+guess (measured on the communities row at 100 bridges: the AUC fell from
+0.465 to 0.439 without this, under SybilRank's 0.462).
 
 What a rater's contradiction consists of is also kept (``blame``): the share
 of what it says that blames members the viewer's camp holds good. A
@@ -87,7 +112,6 @@ from trustmesh.trust.evidence import EvidenceTable
 from trustmesh.trust.opinion import decay
 
 _TOLERANCE = 1e-4       # change of the unit camp vector between rounds
-_HEAD_WEIGHT = 0.01     # members whose word counts at least this much have a say in the head count
 
 
 def signed_ratings(evidence: EvidenceTable, now_ms: int, config: TrustConfig) -> sp.csr_matrix:
@@ -106,72 +130,107 @@ def signed_ratings(evidence: EvidenceTable, now_ms: int, config: TrustConfig) ->
     return ratings
 
 
-def camp_credibility(evidence: EvidenceTable, mass: np.ndarray, weight: np.ndarray, now_ms: int,
-                     config: TrustConfig, ratings: sp.csr_matrix | None = None,
-                     blame: np.ndarray | None = None) -> np.ndarray:
+def camp_credibility(evidence: EvidenceTable, viewer: int, mass: np.ndarray, weight: np.ndarray,
+                     now_ms: int, config: TrustConfig, ratings: sp.csr_matrix | None = None,
+                     blame: np.ndarray | None = None, cap: np.ndarray | None = None) -> np.ndarray:
     """Per member, the share of its weight its ratings keep for siding against the viewer's camp.
 
-    ``ratings``: ``signed_ratings`` of the same evidence and time, when already made
-    (``Relations.ratings`` makes them from the sort the relations need anyway). ``blame``,
-    when given, is filled in per member: the share of what it says that blames members the
-    viewer's camp holds good (left 0 where the camps stand aside or are torn).
+    ``weight``: the forward author weight (walk mass against its core, within the reach cap),
+    not the walk back (module docstring). ``ratings``: ``signed_ratings`` of the same evidence
+    and time, when already made (``Relations.ratings`` makes them from the sort the relations
+    need anyway). ``blame``, when given, is filled in per member: the share of what it says
+    that blames members the viewer's camp holds good. ``cap``: the reach cap (reach.py), to
+    leave alone the far members who blame nobody.
     """
     m = evidence.size
     cred = np.ones(m)
+    if config.camp_rounds <= 0:
+        return cred                     # the control: no camps
     if ratings is None:
         ratings = signed_ratings(evidence, now_ms, config)
-    rows = np.repeat(np.arange(m), np.diff(ratings.indptr))
-    # each rater's row scaled by its weight, then degree-normalised: elementwise, no products
-    scaled = ratings.data * weight[rows]
+    counts = np.diff(ratings.indptr)
+    rows = np.repeat(np.arange(m), counts)
+    scaled = ratings.data * weight[rows]          # each rater's row at its weight
     kept = scaled != 0
     rows, cols, scaled = rows[kept], ratings.indices[kept], scaled[kept]
     rater_deg = np.bincount(rows, np.abs(scaled), minlength=m)
     subject_deg = np.bincount(cols, np.abs(scaled), minlength=m)
-    norm = sp.csr_matrix((scaled * _inv_sqrt(rater_deg)[rows] * _inv_sqrt(subject_deg)[cols], cols,
-                          np.r_[0, np.cumsum(np.bincount(rows, minlength=m))]), shape=(m, m))
-    del rows, cols, scaled, kept
-    norm_t = norm.T.tocsr()
-    x = _camp_vector(norm, norm_t, mass * weight * (rater_deg > 0), config.camp_rounds)
+    # who says what of whom, both ways: member x member, degree-normalised
+    said = sp.csr_matrix((np.r_[scaled, scaled], (np.r_[rows, cols], np.r_[cols, rows])), shape=(m, m))
+    said.sum_duplicates()
+    whose = np.repeat(np.arange(m), np.diff(said.indptr))
+    deg = np.bincount(whose, np.abs(said.data), minlength=m)
+    inv = _inv_sqrt(deg)
+    said.data *= inv[whose] * inv[said.indices]
+    del whose
+    x = _camp_vector(said, mass * weight * (deg > 0), config.camp_rounds)
     if x is None:
         return cred
-    side = np.sign(x)
-    voters = mass * weight
-    vote = (voters @ side) / max(voters @ np.abs(side), 1e-300)
-    counted = side[weight >= _HEAD_WEIGHT]
-    heads = counted.sum() / max(len(counted), 1)
-    torn = heads * vote < 0     # the walk's camp is not the one most of my network is in
-    if heads * vote == 0 or (torn and not config.camp_both):
-        return cred             # no side (or the control: the camps stand aside when torn)
-    polarity = (norm_t @ x) * _inv_sqrt(subject_deg)
-    agree = ratings @ polarity
+    mine = _my_camp(said, x, viewer, mass, weight, cap, config)
+    del said
+    if mine == 0.0:
+        return cred                     # as many on either side: no camp is mine
+    # each subject's polarity: which camp its raters' consensus puts it in, and how clearly
+    polarity = np.bincount(cols, scaled * _inv_sqrt(rater_deg)[rows] * x[rows], minlength=m)
+    polarity *= _inv_sqrt(subject_deg) ** 2
+    del rows, cols, scaled, kept
+    agree = mine * (ratings @ polarity)
     spread = abs(ratings) @ np.abs(polarity)
-    count = np.diff(ratings.indptr) * (spread > 0)
+    count = counts * (spread > 0)
     benefit = config.camp_prior * np.divide(spread, count, out=np.zeros_like(spread), where=count > 0)
-    # torn: neither camp can be taken as mine, so both readings apply, each as clearly as the
-    # clearer of the two leans (neither side is favoured); a rater keeps the smaller share of
-    # its word they leave it
-    strength = min(1.0, max(abs(vote), abs(heads) if torn else 0.0) / config.camp_margin)
-    for side_of in (vote, heads) if torn else (vote,):
-        agreement = np.divide(np.sign(side_of) * agree + benefit, spread + benefit, out=np.ones_like(agree),
-                              where=spread > 0)
-        np.minimum(cred, 1.0 - strength * (1.0 - np.clip(agreement / config.camp_agreement, 0.0, 1.0)),
-                   out=cred)
-    if blame is not None and not torn:  # what of its spread is blame of members my camp holds good
-        negatives = ratings.copy()
-        np.minimum(negatives.data, 0.0, out=negatives.data)
-        blame[:] = np.divide(-(negatives @ np.maximum(np.sign(vote) * polarity, 0.0)), spread + benefit,
-                             out=np.zeros_like(spread), where=spread > 0)
+    agreement = np.divide(agree + benefit, spread + benefit, out=np.ones_like(agree), where=spread > 0)
+    cred = np.clip(agreement / config.camp_agreement, 0.0, 1.0)
+    negatives = ratings.copy()          # what of its spread is blame of members my camp holds good
+    np.minimum(negatives.data, 0.0, out=negatives.data)
+    found = np.divide(-(negatives @ np.maximum(mine * polarity, 0.0)), spread + benefit,
+                         out=np.zeros_like(spread), where=spread > 0)
+    if cap is not None:                 # far members who blame nobody: another camp, not liars
+        cred[(cap < config.witness_reach) & (found < config.witness_blame)] = 1.0
+    if blame is not None:
+        blame[:] = found
     return cred
 
 
-def _camp_vector(norm: sp.csr_matrix, norm_t: sp.csr_matrix, start: np.ndarray, rounds: int):
-    """The leading left singular vector of ``norm`` by power iteration from ``start`` (None: none)."""
+def _my_camp(said: sp.csr_matrix, x: np.ndarray, viewer: int, mass: np.ndarray, weight: np.ndarray,
+             cap: np.ndarray | None, config: TrustConfig) -> float:
+    """+1 or -1: the side of ``x`` that is mine; 0: neither (module docstring).
+
+    Three readings, each from -1 to 1: where my own relations put me (``lean``), where my walk
+    lands (``vote``: walk mass times weight), and where most members my network reaches are
+    (``heads``, one voice each). Each is fooled by something the others see through."""
+    side = np.sign(x)
+    side[viewer] = 0.0                      # the vote and the count are about the others
+    reached = side != 0
+    if cap is not None:
+        reached &= cap >= config.witness_reach
+    heads = _share(side[reached], reached[reached])
+    row = said[viewer]
+    lean = _share(row @ x, abs(row) @ np.abs(x))
+    if abs(lean) < config.camp_lean:
+        return float(np.sign(heads))        # my relations are split: the head count decides
+    held = mass * weight
+    vote = _share(side * held, np.abs(side) * held)
+    return float(np.sign(lean + vote + heads))
+
+
+def _share(signed, total) -> float:
+    """sum(signed) / sum(total), 0 when there is nothing."""
+    whole = float(np.sum(total))
+    return float(np.sum(signed)) / whole if whole > 0 else 0.0
+
+
+def _camp_vector(said: sp.csr_matrix, start: np.ndarray, rounds: int):
+    """The leading eigenvector of ``said`` by lazy power iteration from ``start`` (None: none).
+
+    Lazy (half the vector kept each round): the eigenvalues of a degree-normalised signed
+    matrix lie in [-1, 1], and the plain iteration would also amplify the most negative one.
+    """
     size = _length(start)
     if size == 0:
         return None
     x = start / size
     for _ in range(rounds):
-        nxt = norm @ (norm_t @ x)
+        nxt = 0.5 * (x + said @ x)
         size = _length(nxt)
         if size == 0:
             return None

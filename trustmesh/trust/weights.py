@@ -261,7 +261,7 @@ def author_weights(evidence: EvidenceTable, viewer: int, now_ms: int,
         family_weight[family] = weight if own is None else scaled(own, None)
         families[family] = credibility(evidence, family_weight[family], layers, now_ms, config, family, judged)
     blame = np.zeros(evidence.size)
-    camp = camp_credibility(evidence, mass, weight, now_ms, config, ratings, blame)
+    camp = camp_credibility(evidence, viewer, mass, scaled.forward(mass), now_ms, config, ratings, blame, cap)
     if (camp < 1.0).any():      # the core is measured among those whose word counts
         weight = scaled(mass, camp)
         for family, own in walks.items():
@@ -298,6 +298,11 @@ class _Scaler:
             self._leads_back = (counted, leads_back)
         weight = _to_weight(mass, self.viewer, self.config.weight_core, counted)
         return np.minimum(weight, self._leads_back[1])
+
+    def forward(self, mass) -> np.ndarray:
+        """The forward weight alone (within the reach cap): what the camps scale ratings by."""
+        weight = _to_weight(mass, self.viewer, self.config.weight_core)
+        return weight if self.cap is None else np.minimum(weight, self.cap)
 
 
 def _walk(step_t: sp.csr_matrix, viewer: int, config: TrustConfig, start):
