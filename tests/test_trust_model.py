@@ -284,8 +284,8 @@ def test_a_rater_with_a_couple_of_bad_experiences_is_not_silenced():
 
 def test_a_small_collective_that_holds_my_walk_cannot_turn_the_camps_against_honest_raters():
     """I know one honest member and had one lucky deal with a collective that then holds a
-    third of my walk. My camp is the one most members my network reaches are in, one voice
-    each, not where my walk lands: the collective loses its word, and it is the collective
+    third of my walk. My own relations are split (one partner each side), so my camp is the one
+    most members my network reaches are in, one voice each, not where my walk lands: the collective loses its word, and it is the collective
     (which blames honest members) that reads *warning*, not the honest members it blames."""
     from trustmesh.trust.verdict import VERDICTS, WARNING
     atts = [a for a in _two_camps(spy=False) if a[0] != 0 and a[1] != 0]   # I know one honest member
@@ -304,8 +304,9 @@ def test_a_small_collective_that_holds_my_walk_cannot_turn_the_camps_against_hon
 def test_a_member_its_partners_rightly_blame_still_sees_the_honest_network_as_honest():
     """Measured in the verdicts row's world: a viewer who is itself a poor supplier (13% good
     deliveries) is blamed by every partner. Had its camp been where its own relations put it,
-    the split would have set it against them and 3,291 good members read *warning*; the head
-    count of the members its network reaches keeps the honest majority its camp."""
+    the split would have set it against them and 3,291 good members read *warning*; its walk
+    (it praised its partners) and the head count of the members its network reaches outvote
+    that reading."""
     from trustmesh.trust.verdict import VERDICTS, WARNING
     atts = []
     for a in range(30):
