@@ -32,8 +32,7 @@ def rotation_scenario(n: int = 3000, share: float = 0.1, poor: float = 0.2, seed
     """
     rng = np.random.default_rng(seed)
     world, edges = ws.honest_world(n, rng)
-    weak = rng.choice(n, int(poor * n), replace=False)
-    world.quality[weak] = rng.random(len(weak)) * 0.7
+    ws.make_poor(world, poor)
     ws.trade(world, edges)
     suppliers = np.array(sorted(world.supplied))
     moved = rng.choice(suppliers, int(share * len(suppliers)), replace=False)

@@ -250,8 +250,7 @@ def verdict_scenario(n: int = 10_000, bad_share: float = 0.2, seed: int = 9, vie
     """
     rng = np.random.default_rng(seed)
     world, edges = ws.honest_world(n, rng)
-    poor = rng.choice(n, int(bad_share * n), replace=False)
-    world.quality[poor] = rng.random(len(poor)) * 0.7
+    ws.make_poor(world, bad_share)
     ws.trade(world, edges)
     praised = world.add_member(HONEST, 0.95)
     world.deal(int(rng.integers(n)), praised, NOW - DAY, good=True)
@@ -301,10 +300,8 @@ def poor_viewer_scenario(n: int = 10_000, bad_share: float = 0.2, seed: int = 9,
     share of all good members: mean and worst viewer. The camps once put such a viewer in a
     camp of its own, against everyone who blamed it, and then warned against them all.
     """
-    rng = np.random.default_rng(seed)
-    world, edges = ws.honest_world(n, rng)
-    poor = rng.choice(n, int(bad_share * n), replace=False)
-    world.quality[poor] = rng.random(len(poor)) * worst
+    world, edges = ws.honest_world(n, np.random.default_rng(seed))
+    poor = ws.make_poor(world, bad_share, worst)
     ws.trade(world, edges)
     table = world.table()
     good = world.quality > 0.9

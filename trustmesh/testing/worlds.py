@@ -240,6 +240,15 @@ def slander_ring(world: World, ring: list[int], victims: list[int], *, contest: 
             world.say(a, v, DELIVERY, False, True, NOW - 10 * DAY, contested=contest)
 
 
+def make_poor(world: World, share: float, worst: float = 0.7) -> np.ndarray:
+    """Make ``share`` of the members poor suppliers who rate honestly: each one's chance of a
+    good deal drawn uniformly in 0..``worst`` (the verdicts and rotation rows' mix)."""
+    rng = world.rng
+    poor = rng.choice(world.n, int(share * world.n), replace=False)
+    world.quality[poor] = rng.random(len(poor)) * worst
+    return poor
+
+
 def make_malicious(world: World, share: float, model: str, f: float = 0.5) -> np.ndarray:
     """Turn ``share`` of the members malicious along EigenTrust's threat models.
 

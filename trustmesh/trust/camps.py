@@ -172,7 +172,7 @@ def camp_credibility(evidence: EvidenceTable, viewer: int, mass: np.ndarray, wei
         return cred                     # as many on either side: no camp is mine
     # each subject's polarity: which camp its raters' consensus puts it in, and how clearly
     polarity = np.bincount(cols, scaled * _inv_sqrt(rater_deg)[rows] * x[rows], minlength=m)
-    polarity *= _inv_sqrt(subject_deg) ** 2
+    np.divide(polarity, subject_deg, out=polarity, where=subject_deg > 0)
     del rows, cols, scaled, kept
     agree = mine * (ratings @ polarity)
     spread = abs(ratings) @ np.abs(polarity)
@@ -203,7 +203,7 @@ def _my_camp(said: sp.csr_matrix, x: np.ndarray, viewer: int, mass: np.ndarray, 
     reached = side != 0
     if cap is not None:
         reached &= cap >= config.witness_reach
-    heads = _share(side[reached], reached[reached])
+    heads = float(side[reached].mean()) if reached.any() else 0.0
     row = said[viewer]
     lean = _share(row @ x, abs(row) @ np.abs(x))
     if abs(lean) < config.camp_lean:

@@ -288,6 +288,7 @@ class _Scaler:
         self.back, self.viewer, self.vouched, self.config = back, viewer, vouched, config
         self.cap = cap
         self._leads_back: tuple | None = None
+        self._forward: tuple | None = None     # (mass, its forward weight) of the last call
 
     def __call__(self, mass, counted) -> np.ndarray:
         if self._leads_back is None or self._leads_back[0] is not counted:
@@ -297,11 +298,17 @@ class _Scaler:
             leads_back[self.vouched] = 1.0
             self._leads_back = (counted, leads_back)
         weight = _to_weight(mass, self.viewer, self.config.weight_core, counted)
+        if counted is None:
+            self._forward = (mass, weight)
         return np.minimum(weight, self._leads_back[1])
 
     def forward(self, mass) -> np.ndarray:
-        """The forward weight alone (within the reach cap): what the camps scale ratings by."""
-        weight = _to_weight(mass, self.viewer, self.config.weight_core)
+        """The forward weight alone (within the reach cap): what the camps scale ratings by
+        (the one ``__call__`` just made for the same ``mass``, not sorted again)."""
+        if self._forward is not None and self._forward[0] is mass:
+            weight = self._forward[1]
+        else:
+            weight = _to_weight(mass, self.viewer, self.config.weight_core)
         return weight if self.cap is None else np.minimum(weight, self.cap)
 
 
